@@ -1,0 +1,152 @@
+/**
+ * Registers the gradient kernels the tfjs wasm backend lacks
+ * (`Conv2DBackpropFilter`, `DepthwiseConv2dNativeBackpropFilter`,
+ * `DepthwiseConv2dNativeBackpropInput`) and faster replacements for slow stock
+ * ones (`Conv2DBackpropInput`, `Sum`/`Mean` over leading axes). The math lives
+ * in `grad_math.ts`; this file only adapts kernel arguments and registers.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import {
+  conv2dFilterGrad,
+  conv2dInputGrad,
+  depthwiseFilterGrad,
+  depthwiseInputGrad,
+  sumLeading,
+} from "./grad_math.ts";
+
+type T4 = tf.Tensor4D;
+// deno-lint-ignore no-explicit-any
+type Attrs = any;
+interface KernelArgs {
+  inputs: Record<string, tf.TensorInfo>;
+  attrs?: Attrs;
+  backend: unknown;
+}
+
+/** Wraps a TensorInfo passed to a kernel as a Tensor (shares its data). */
+function asTensor(t: tf.TensorInfo): tf.Tensor {
+  if (t instanceof tf.Tensor) return t;
+  return tf.engine().makeTensorFromTensorInfo(t);
+}
+
+function dilationsOf(a: Attrs): [number, number] | number {
+  return a.dilations ?? 1;
+}
+
+function conv2DBackpropFilter({ inputs, attrs }: KernelArgs): tf.TensorInfo {
+  const x = asTensor(inputs.x) as T4, dy = asTensor(inputs.dy) as T4;
+  if (attrs.dataFormat && attrs.dataFormat !== "NHWC") throw new Error("qgt: NHWC only");
+  const ci = tf.backend_util.computeConv2DInfo(
+    x.shape,
+    attrs.filterShape,
+    attrs.strides,
+    dilationsOf(attrs),
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
+  return conv2dFilterGrad(x, dy, ci);
+}
+
+function conv2DBackpropInput({ inputs, attrs }: KernelArgs): tf.TensorInfo {
+  const dy = asTensor(inputs.dy) as T4, filter = asTensor(inputs.filter) as T4;
+  if (attrs.dataFormat && attrs.dataFormat !== "NHWC") throw new Error("qgt: NHWC only");
+  const ci = tf.backend_util.computeConv2DInfo(
+    attrs.inputShape,
+    filter.shape,
+    attrs.strides,
+    dilationsOf(attrs),
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
+  return conv2dInputGrad(dy, filter, ci);
+}
+
+function depthwiseBackpropFilter({ inputs, attrs }: KernelArgs): tf.TensorInfo {
+  const x = asTensor(inputs.x) as T4, dy = asTensor(inputs.dy) as T4;
+  const ci = tf.backend_util.computeConv2DInfo(
+    x.shape,
+    attrs.filterShape,
+    attrs.strides,
+    dilationsOf(attrs),
+    attrs.pad,
+    attrs.dimRoundingMode,
+    true,
+  );
+  return depthwiseFilterGrad(x, dy, ci, attrs.filterShape[3]);
+}
+
+function depthwiseBackpropInput({ inputs, attrs }: KernelArgs): tf.TensorInfo {
+  const dy = asTensor(inputs.dy) as T4, filter = asTensor(inputs.filter) as T4;
+  const ci = tf.backend_util.computeConv2DInfo(
+    attrs.inputShape,
+    filter.shape,
+    attrs.strides,
+    dilationsOf(attrs),
+    attrs.pad,
+    attrs.dimRoundingMode,
+    true,
+  );
+  return depthwiseInputGrad(dy, filter, ci);
+}
+
+/** Sum/Mean over leading axes through average pooling; other reductions go to the stock kernel. */
+function leadingReduce(name: "Sum" | "Mean", stock: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { inputs, attrs } = args as unknown as KernelArgs;
+    const x = asTensor(inputs.x);
+    const rank = x.shape.length;
+    const axes = tf.util.parseAxisParam(attrs.axis, x.shape).slice().sort((a, b) => a - b);
+    const leading = axes.length < rank && axes.every((a, i) => a === i);
+    if (x.dtype === "float32" && leading) {
+      const rows = axes.reduce((p, a) => p * x.shape[a], 1);
+      const k = x.size / rows;
+      if (rows > 1 && k >= 4) {
+        return tf.tidy(() => {
+          let r: tf.Tensor = sumLeading(tf.reshape(x, [rows, k]));
+          if (name === "Mean") r = tf.div(r, rows);
+          const outShape = attrs.keepDims
+            ? x.shape.map((d, i) => (i < axes.length ? 1 : d))
+            : x.shape.slice(axes.length);
+          return tf.reshape(r, outShape);
+        });
+      }
+    }
+    return stock(args);
+  };
+}
+
+let registered = false;
+
+/**
+ * Registers the missing and faster kernels on the `wasm` backend. Idempotent.
+ * The wasm backend must be registered (imported) first; it need not be active.
+ *
+ * @example
+ * ```ts ignore
+ * import { registerWasmTrainingKernels } from "./wasm_kernels.ts";
+ * registerWasmTrainingKernels();
+ * ```
+ */
+export function registerWasmTrainingKernels(): void {
+  if (registered) return;
+  const reg = (kernelName: string, f: (a: KernelArgs) => tf.TensorInfo) => {
+    if (tf.getKernel(kernelName, "wasm")) tf.unregisterKernel(kernelName, "wasm");
+    tf.registerKernel({
+      kernelName,
+      backendName: "wasm",
+      kernelFunc: f as unknown as tf.KernelFunc,
+    });
+  };
+  reg("Conv2DBackpropFilter", conv2DBackpropFilter);
+  reg("Conv2DBackpropInput", conv2DBackpropInput);
+  reg("DepthwiseConv2dNativeBackpropFilter", depthwiseBackpropFilter);
+  reg("DepthwiseConv2dNativeBackpropInput", depthwiseBackpropInput);
+  for (const name of ["Sum", "Mean"] as const) {
+    const stock = tf.getKernel(name, "wasm");
+    if (!stock) throw new Error(`qgt: wasm backend has no ${name} kernel`);
+    tf.unregisterKernel(name, "wasm");
+    tf.registerKernel({ ...stock, kernelFunc: leadingReduce(name, stock.kernelFunc) });
+  }
+  registered = true;
+}

@@ -1,0 +1,182 @@
+/**
+ * Architecture specs: a network is plain data, a list of layers in order.
+ * The same spec drives training (`forward.ts`), BatchNorm folding, export and
+ * the integer interpreter, so all of them agree on what the network is.
+ * @module
+ */
+
+/** Activation after a layer. `relu6` is clip(x, 0, 6), as in MobileNet. */
+export type Activation = "none" | "relu" | "relu6";
+
+/** Convolution padding, TensorFlow semantics. */
+export type Padding = "same" | "valid";
+
+/** Regular 2-D convolution, optionally followed by BatchNorm and an activation. */
+export interface Conv2DSpec {
+  type: "conv2d";
+  name: string;
+  filters: number;
+  kernel: number;
+  stride: number;
+  padding: Padding;
+  bias: boolean;
+  bn: boolean;
+  act: Activation;
+}
+
+/** Depthwise 2-D convolution (channel multiplier 1), optionally with BatchNorm and activation. */
+export interface DepthwiseSpec {
+  type: "depthwise2d";
+  name: string;
+  kernel: number;
+  stride: number;
+  padding: Padding;
+  bias: boolean;
+  bn: boolean;
+  act: Activation;
+}
+
+/** Max pooling. */
+export interface MaxPoolSpec {
+  type: "maxpool";
+  name: string;
+  size: number;
+  stride: number;
+}
+
+/** Global average pooling: [N,H,W,C] -> [N,C]. */
+export interface GlobalAvgPoolSpec {
+  type: "gap";
+  name: string;
+}
+
+/** Fully connected layer on [N, C]. */
+export interface DenseSpec {
+  type: "dense";
+  name: string;
+  units: number;
+  bias: boolean;
+  act: Activation;
+}
+
+/** One layer. */
+export type LayerSpec = Conv2DSpec | DepthwiseSpec | MaxPoolSpec | GlobalAvgPoolSpec | DenseSpec;
+
+/** Layers that carry a weight kernel (the ones quantization acts on). */
+export type WeightLayerSpec = Conv2DSpec | DepthwiseSpec | DenseSpec;
+
+/** A whole network: input shape [H, W, C], number of classes, layers in order. */
+export interface ArchSpec {
+  name: string;
+  inputShape: [number, number, number];
+  classes: number;
+  layers: LayerSpec[];
+}
+
+/**
+ * True for layers with a weight kernel.
+ *
+ * @example
+ * ```ts
+ * import { isWeightLayer } from "./spec.ts";
+ * if (!isWeightLayer({ type: "dense", name: "fc", units: 2, bias: true, act: "none" })) throw new Error();
+ * ```
+ */
+export function isWeightLayer(l: LayerSpec): l is WeightLayerSpec {
+  return l.type === "conv2d" || l.type === "depthwise2d" || l.type === "dense";
+}
+
+/** Output size of a conv/pool along one axis, TensorFlow semantics. */
+export function outSize(inp: number, k: number, s: number, padding: Padding): number {
+  return padding === "same" ? Math.ceil(inp / s) : Math.floor((inp - k) / s) + 1;
+}
+
+/** Shape of every weight of a layer, given its input channel count. */
+export interface ParamShapes {
+  kernel: number[];
+  bias?: number[];
+  bn?: number[];
+}
+
+/**
+ * Walks the network and returns, for each weight layer, its parameter shapes
+ * and its input/output spatial shapes; throws on an impossible network.
+ *
+ * @example
+ * ```ts
+ * import { layerShapes } from "./spec.ts";
+ * const s = layerShapes({ name: "t", inputShape: [8, 8, 1], classes: 2, layers: [
+ *   { type: "conv2d", name: "c", filters: 4, kernel: 3, stride: 2, padding: "same", bias: false, bn: true, act: "relu" },
+ *   { type: "gap", name: "g" },
+ *   { type: "dense", name: "fc", units: 2, bias: true, act: "none" },
+ * ] });
+ * if (s.get("c")!.out.join() !== "4,4,4" || s.get("fc")!.params.kernel.join() !== "4,2") throw new Error();
+ * ```
+ */
+export function layerShapes(
+  arch: ArchSpec,
+): Map<string, { params: ParamShapes; in: number[]; out: number[] }> {
+  const res = new Map<string, { params: ParamShapes; in: number[]; out: number[] }>();
+  let shape: number[] = [...arch.inputShape];
+  const names = new Set<string>();
+  for (const l of arch.layers) {
+    if (names.has(l.name)) {
+      throw new Error(`architecture ${arch.name}: duplicate layer name ${l.name}`);
+    }
+    names.add(l.name);
+    const inShape = shape;
+    switch (l.type) {
+      case "conv2d":
+      case "depthwise2d": {
+        if (shape.length !== 3) {
+          throw new Error(`layer ${l.name}: expects an image input, got ${shape}`);
+        }
+        const [h, w, c] = shape;
+        const cout = l.type === "conv2d" ? l.filters : c;
+        const oh = outSize(h, l.kernel, l.stride, l.padding);
+        const ow = outSize(w, l.kernel, l.stride, l.padding);
+        if (oh < 1 || ow < 1) {
+          throw new Error(`layer ${l.name}: output would be empty (${h}x${w} in)`);
+        }
+        shape = [oh, ow, cout];
+        const kernel = l.type === "conv2d"
+          ? [l.kernel, l.kernel, c, cout]
+          : [l.kernel, l.kernel, c, 1];
+        res.set(l.name, {
+          params: { kernel, bias: l.bias ? [cout] : undefined, bn: l.bn ? [cout] : undefined },
+          in: inShape,
+          out: shape,
+        });
+        break;
+      }
+      case "maxpool": {
+        const [h, w, c] = shape;
+        shape = [outSize(h, l.size, l.stride, "valid"), outSize(w, l.size, l.stride, "valid"), c];
+        break;
+      }
+      case "gap":
+        shape = [shape[shape.length - 1]];
+        break;
+      case "dense": {
+        if (shape.length !== 1) {
+          throw new Error(`layer ${l.name}: expects a flat input, got ${shape}`);
+        }
+        res.set(l.name, {
+          params: { kernel: [shape[0], l.units], bias: l.bias ? [l.units] : undefined },
+          in: inShape,
+          out: [l.units],
+        });
+        shape = [l.units];
+        break;
+      }
+    }
+  }
+  if (shape.length !== 1 || shape[0] !== arch.classes) {
+    throw new Error(
+      `architecture ${arch.name}: output shape ${
+        JSON.stringify(shape)
+      } != [${arch.classes}] classes`,
+    );
+  }
+  return res;
+}

@@ -1,0 +1,238 @@
+/**
+ * The training loop: epochs of seeded shuffled, augmented batches; loss =
+ * cross-entropy + the setup's extra terms; gradients from a local or
+ * data-parallel engine; per-variable gradient transforms; a host-side
+ * optimizer with a learning-rate schedule; BatchNorm moving statistics; and
+ * per-epoch evaluation and callbacks (for checkpoints and tables).
+ * @module
+ */
+import { type Model } from "../models/model.ts";
+import {
+  type AugmentSpec,
+  type Dataset,
+  datasetSize,
+  epochOrder,
+  makeBatch,
+  type Normalization,
+} from "../data/dataset.ts";
+import type { BackendName } from "../backend/mod.ts";
+import { createOptimizer, type OptimizerSpec, type OptimizerState } from "./optim.ts";
+import { learningRate, type ScheduleSpec } from "./schedule.ts";
+import { assignState, type GradEngine, LocalEngine, ParallelEngine } from "./engine.ts";
+import { bnLayers, loadSetup, type SetupRef, stateVariables, type StepSetup } from "./step.ts";
+import { BN_MOMENTUM, updateMovingStats } from "../models/model.ts";
+import { layerShapes } from "../models/spec.ts";
+import { consoleProgress, formatDuration, type ProgressSink } from "../util/progress.ts";
+import { type EvalResult, evaluate } from "../eval/evaluate.ts";
+
+/** Training hyper-parameters. */
+export interface TrainConfig {
+  epochs: number;
+  batchSize: number;
+  optimizer: OptimizerSpec;
+  schedule: ScheduleSpec;
+  augment?: AugmentSpec;
+  normalize?: Normalization;
+  /** Seeds shuffling and augmentation. */
+  seed: number;
+  /** Data-parallel threads (1 = the calling thread only). */
+  threads?: number;
+  /** BatchNorm moving-statistics momentum (default {@link BN_MOMENTUM}). */
+  bnMomentum?: number;
+  /** Drop the last incomplete batch (default true). */
+  dropLast?: boolean;
+}
+
+/** A per-variable gradient transform, applied in place after combining shards. */
+export type GradTransform = (name: string, grad: Float32Array, weight: Float32Array) => void;
+
+/** Metrics of one finished epoch. */
+export interface EpochMetrics {
+  epoch: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  terms: Record<string, number>;
+  lr: number;
+  samplesPerSecond: number;
+  seconds: number;
+  val?: EvalResult;
+}
+
+/** Options of {@link train}. */
+export interface TrainOptions {
+  model: Model;
+  train: Dataset;
+  val?: Dataset;
+  config: TrainConfig;
+  backend?: BackendName;
+  /** Step setup (transforms, extra loss terms); a `SetupRef` also works in workers. */
+  setup?: StepSetup | SetupRef;
+  gradTransforms?: GradTransform[];
+  /** Per-step values passed to the setup (e.g. a regularizer's lambda). */
+  stepVars?: (step: number, epoch: number, totalSteps: number) => Record<string, number>;
+  /** Epoch to start from (resuming); the model must hold that epoch's weights. */
+  startEpoch?: number;
+  optimizerState?: OptimizerState;
+  /** Called after each epoch (after evaluation) with the optimizer state, for checkpoints. */
+  onEpochEnd?: (m: EpochMetrics, optimizerState: OptimizerState) => void | Promise<void>;
+  progress?: ProgressSink;
+  /** Label for progress lines (e.g. the variant). */
+  label?: string;
+}
+
+/** Outcome of {@link train}. */
+export interface TrainResult {
+  history: EpochMetrics[];
+  steps: number;
+}
+
+function isRef(s: StepSetup | SetupRef | undefined): s is SetupRef {
+  return !!s && typeof (s as SetupRef).module === "string";
+}
+
+/**
+ * Trains `model` in place.
+ *
+ * @example
+ * ```ts ignore
+ * const res = await train({ model, train: ds, config: { epochs: 1, batchSize: 32,
+ *   optimizer: { type: "adam" }, schedule: { type: "constant", lr: 1e-3 }, seed: 1 } });
+ * ```
+ */
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const { model, config } = opts;
+  const progress = opts.progress ?? consoleProgress();
+  const setupRef = isRef(opts.setup) ? opts.setup : undefined;
+  const setup: StepSetup = isRef(opts.setup)
+    ? await loadSetup(model, opts.setup)
+    : (opts.setup ?? {});
+  const state = stateVariables(model, setup);
+  const weights = state.map((s) => s.v.dataSync().slice() as Float32Array);
+  const trainIdx = state.flatMap((s, i) => (s.trainable ? [i] : []));
+  const params = trainIdx.map((i) => weights[i]);
+  const opt = createOptimizer(config.optimizer, params.map((p) => p.length));
+  if (opts.optimizerState) opt.setState(opts.optimizerState);
+  const bn = bnLayers(model);
+  const bnIdx = bn.map((l) => [
+    state.findIndex((s) => s.name === `${l}/mean`),
+    state.findIndex((s) => s.name === `${l}/variance`),
+  ]);
+  const bnCount = bnSpatialCounts(model);
+
+  const threads = config.threads ?? 1;
+  const engine: GradEngine = threads > 1
+    ? await ParallelEngine.create(model, setup, setupRef, threads, opts.backend ?? "wasm")
+    : new LocalEngine(model, setup);
+
+  const n = datasetSize(opts.train);
+  const dropLast = config.dropLast ?? true;
+  const stepsPerEpoch = dropLast
+    ? Math.floor(n / config.batchSize)
+    : Math.ceil(n / config.batchSize);
+  if (stepsPerEpoch < 1) {
+    throw new Error(`train: ${n} samples is fewer than one batch of ${config.batchSize}`);
+  }
+  const totalSteps = stepsPerEpoch * config.epochs;
+  const history: EpochMetrics[] = [];
+  const label = opts.label ? `${opts.label} ` : "";
+  const t0 = performance.now();
+  let done = 0;
+  try {
+    for (let epoch = opts.startEpoch ?? 0; epoch < config.epochs; epoch++) {
+      const order = epochOrder(n, config.seed, epoch, true);
+      const te = performance.now();
+      let lossSum = 0, correct = 0, seen = 0, lr = 0;
+      const termSums: Record<string, number> = {};
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        const step = epoch * stepsPerEpoch + s;
+        const idx = order.subarray(s * config.batchSize, Math.min(n, (s + 1) * config.batchSize));
+        const batch = makeBatch(opts.train, idx, {
+          normalize: config.normalize,
+          augment: config.augment,
+          seed: config.seed,
+          epoch,
+        });
+        const vars = opts.stepVars?.(step, epoch, totalSteps) ?? {};
+        const r = await engine.compute(batch, weights, vars);
+        if (!isFinite(r.loss)) {
+          throw new Error(`train: loss became ${r.loss} at epoch ${epoch + 1} step ${s + 1}`);
+        }
+        for (const t of opts.gradTransforms ?? []) {
+          trainIdx.forEach((wi, gi) => t(state[wi].name, r.grads[gi], weights[wi]));
+        }
+        lr = learningRate(config.schedule, step, totalSteps);
+        opt.step(params, r.grads, lr);
+        bnIdx.forEach(([mi, vi], k) =>
+          updateMovingStats(
+            weights[mi],
+            weights[vi],
+            r.bnStats[2 * k],
+            r.bnStats[2 * k + 1],
+            r.n * bnCount[k],
+            config.bnMomentum ?? BN_MOMENTUM,
+          )
+        );
+        lossSum += r.loss * r.n;
+        correct += r.correct;
+        seen += r.n;
+        for (const [k, v] of Object.entries(r.terms)) termSums[k] = (termSums[k] ?? 0) + v * r.n;
+        done++;
+        const el = (performance.now() - t0) / 1000;
+        const sps = seen / ((performance.now() - te) / 1000);
+        const eta = (el / done) * (totalSteps - (step + 1));
+        progress.status(
+          `${label}epoch ${epoch + 1}/${config.epochs} step ${s + 1}/${stepsPerEpoch} ` +
+            `loss ${(lossSum / seen).toFixed(4)} acc ${(correct / seen * 100).toFixed(1)}% ` +
+            `${sps.toFixed(0)} samples/s ETA ${formatDuration(eta)}`,
+        );
+      }
+      // make the model's variables hold the new weights before evaluation/checkpoint
+      assignState(model, setup, weights);
+      const seconds = (performance.now() - te) / 1000;
+      const terms: Record<string, number> = {};
+      for (const [k, v] of Object.entries(termSums)) terms[k] = v / seen;
+      const m: EpochMetrics = {
+        epoch: epoch + 1,
+        trainLoss: lossSum / seen,
+        trainAccuracy: correct / seen,
+        terms,
+        lr,
+        samplesPerSecond: seen / seconds,
+        seconds,
+      };
+      if (opts.val) {
+        m.val = evaluate(model, opts.val, {
+          normalize: config.normalize,
+          kernelTransform: setup.kernelTransform
+            ? (l, k) =>
+              setup.kernelTransform!(l, k, opts.stepVars?.(totalSteps, epoch, totalSteps) ?? {})
+            : undefined,
+          activationTransform: setup.activationTransform
+            ? (l, y) =>
+              setup.activationTransform!(l, y, opts.stepVars?.(totalSteps, epoch, totalSteps) ?? {})
+            : undefined,
+        });
+      }
+      history.push(m);
+      progress.line(
+        `${label}epoch ${epoch + 1}/${config.epochs} loss ${m.trainLoss.toFixed(4)} ` +
+          `acc ${(m.trainAccuracy * 100).toFixed(2)}%` +
+          (m.val ? ` val_acc ${(m.val.accuracy * 100).toFixed(2)}%` : "") +
+          ` ${m.samplesPerSecond.toFixed(0)} samples/s ${formatDuration(seconds)}`,
+      );
+      await opts.onEpochEnd?.(m, opt.getState());
+    }
+  } finally {
+    await engine.close();
+  }
+  return { history, steps: done };
+}
+
+/** H*W of each BatchNorm layer's output: elements per sample behind its statistics. */
+function bnSpatialCounts(model: Model): number[] {
+  const shapes = layerShapes(model.arch);
+  return bnLayers(model).map((l) => {
+    const out = shapes.get(l)!.out;
+    return out[0] * out[1];
+  });
+}

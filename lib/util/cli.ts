@@ -1,0 +1,83 @@
+/**
+ * The one place qgt parses command-line flags. It wraps `parseArgs` from
+ * `node:util` because JSR (`@std/cli`) is not reachable on the build machines;
+ * swapping to `@std/cli/parse-args` later is a change to this file only.
+ * @module
+ */
+import { parseArgs as nodeParseArgs } from "node:util";
+
+/** Flag declarations: name -> type (and optional short alias / multiple). */
+export type FlagSpec = Record<
+  string,
+  { type: "string" | "boolean"; short?: string; multiple?: boolean; default?: string | boolean }
+>;
+
+/** Parsed flags and positional arguments. */
+export interface ParsedArgs {
+  values: Record<string, string | boolean | string[] | undefined>;
+  positionals: string[];
+}
+
+/** An error in the user's command line; the CLIs print its message and exit 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/**
+ * Parses `args` against `spec`; an unknown flag or a missing value throws a
+ * {@link UsageError} whose message names the flag.
+ *
+ * @example
+ * ```ts
+ * import { parseFlags } from "./cli.ts";
+ * const a = parseFlags(["--seed", "3", "x.ts"], { seed: { type: "string" } });
+ * if (a.values.seed !== "3" || a.positionals[0] !== "x.ts") throw new Error();
+ * ```
+ */
+export function parseFlags(args: string[], spec: FlagSpec): ParsedArgs {
+  try {
+    const r = nodeParseArgs({ args, options: spec, allowPositionals: true, strict: true });
+    return { values: r.values as ParsedArgs["values"], positionals: r.positionals };
+  } catch (e) {
+    throw new UsageError((e as Error).message.split("\n")[0]);
+  }
+}
+
+/**
+ * Parses an integer flag value, naming the flag in the error.
+ *
+ * @example
+ * ```ts
+ * import { intFlag } from "./cli.ts";
+ * if (intFlag("--seed", "12") !== 12) throw new Error();
+ * ```
+ */
+export function intFlag(name: string, v: unknown, min = -Infinity, max = Infinity): number {
+  const n = typeof v === "string" && /^-?\d+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const range = min > -Infinity || max < Infinity ? ` in [${min}, ${max}]` : "";
+    throw new UsageError(`${name}: expected an integer${range}, got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+/**
+ * Runs a CLI main function: a {@link UsageError} or any other error is printed
+ * as one line `qgt: <message>` and the process exits non-zero (2 for usage).
+ *
+ * @example
+ * ```ts ignore
+ * import { runMain } from "./cli.ts";
+ * await runMain(async () => { console.log("hi"); });
+ * ```
+ */
+export async function runMain(main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+  } catch (e) {
+    const err = e as Error;
+    console.error(`qgt: ${err.message}`);
+    if (Deno.env.get("QGT_DEBUG")) console.error(err.stack);
+    Deno.exit(err instanceof UsageError ? 2 : 1);
+  }
+}

@@ -1,0 +1,68 @@
+/** Small data and models the tests make. */
+import type { Dataset } from "../lib/data/dataset.ts";
+import type { ArchSpec } from "../lib/models/spec.ts";
+import { rng } from "../lib/util/random.ts";
+
+/** A learnable 2-class set: class 1 has a bright square at a random place, on noise. */
+export function toyDataset(n: number, seed: number, size = 12): Dataset {
+  const r = rng(seed);
+  const images = new Uint8Array(n * size * size);
+  const labels = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    labels[i] = i % 2;
+    for (let p = 0; p < size * size; p++) images[i * size * size + p] = r.int(0, 120);
+    if (labels[i]) {
+      const y0 = r.int(0, size - 4), x0 = r.int(0, size - 4);
+      for (let y = y0; y < y0 + 4; y++) {
+        for (let x = x0; x < x0 + 4; x++) images[i * size * size + y * size + x] = 240;
+      }
+    }
+  }
+  return { name: "toy", shape: [size, size, 1], classNames: ["no", "yes"], images, labels };
+}
+
+/** A tiny conv net with every layer kind, for fast tests. */
+export function tinyArch(size = 12, bn = true): ArchSpec {
+  return {
+    name: "tiny",
+    inputShape: [size, size, 1],
+    classes: 2,
+    layers: [
+      {
+        type: "conv2d",
+        name: "c1",
+        filters: 4,
+        kernel: 3,
+        stride: 2,
+        padding: "same",
+        bias: !bn,
+        bn,
+        act: "relu6",
+      },
+      {
+        type: "depthwise2d",
+        name: "d1",
+        kernel: 3,
+        stride: 1,
+        padding: "same",
+        bias: !bn,
+        bn,
+        act: "relu6",
+      },
+      {
+        type: "conv2d",
+        name: "p1",
+        filters: 6,
+        kernel: 1,
+        stride: 1,
+        padding: "same",
+        bias: !bn,
+        bn,
+        act: "relu",
+      },
+      { type: "maxpool", name: "mp", size: 2, stride: 2 },
+      { type: "gap", name: "gap" },
+      { type: "dense", name: "fc", units: 2, bias: true, act: "none" },
+    ],
+  };
+}
