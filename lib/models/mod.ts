@@ -5,3 +5,4 @@
 export * from "./spec.ts";
 export * from "./zoo.ts";
 export * from "./model.ts";
+export * from "./fold.ts";

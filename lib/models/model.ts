@@ -9,6 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { deriveSeed, rng } from "../util/random.ts";
+import { batchNormActTrain } from "./bn_act.ts";
 import { type Activation, type ArchSpec, isWeightLayer, layerShapes } from "./spec.ts";
 
 /** BatchNorm epsilon (the Keras default). */
@@ -28,6 +29,23 @@ export interface Model {
 
 /** Names of trainable params. */
 export const TRAINABLE = new Set(["kernel", "bias", "gamma", "beta"]);
+
+/**
+ * Creates a variable from a tensor made by `make`, leaving no other tensor behind.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { newVariable } from "./model.ts";
+ * const n = tf.memory().numTensors;
+ * const v = newVariable(() => tf.zeros([2]));
+ * if (tf.memory().numTensors !== n + 1) throw new Error();
+ * v.dispose();
+ * ```
+ */
+export function newVariable(make: () => tf.Tensor, trainable = true): tf.Variable {
+  return tf.tidy(() => tf.variable(make(), trainable));
+}
 
 /**
  * Creates a model with seeded Glorot-uniform kernels (the Keras default),
@@ -63,13 +81,13 @@ export function createModel(arch: ArchSpec, seed: number): Model {
     const r = rng(deriveSeed(seed, `init/${l.name}`));
     const w = new Float32Array(size);
     for (let i = 0; i < size; i++) w[i] = r.uniform(-limit, limit);
-    params.set(`${l.name}/kernel`, tf.variable(tf.tensor(w, k), true));
-    if (s.bias) params.set(`${l.name}/bias`, tf.variable(tf.zeros(s.bias), true));
+    params.set(`${l.name}/kernel`, newVariable(() => tf.tensor(w, k)));
+    if (s.bias) params.set(`${l.name}/bias`, newVariable(() => tf.zeros(s.bias!)));
     if (s.bn) {
-      params.set(`${l.name}/gamma`, tf.variable(tf.ones(s.bn), true));
-      params.set(`${l.name}/beta`, tf.variable(tf.zeros(s.bn), true));
-      params.set(`${l.name}/mean`, tf.variable(tf.zeros(s.bn), false));
-      params.set(`${l.name}/variance`, tf.variable(tf.ones(s.bn), false));
+      params.set(`${l.name}/gamma`, newVariable(() => tf.ones(s.bn!)));
+      params.set(`${l.name}/beta`, newVariable(() => tf.zeros(s.bn!)));
+      params.set(`${l.name}/mean`, newVariable(() => tf.zeros(s.bn!), false));
+      params.set(`${l.name}/variance`, newVariable(() => tf.ones(s.bn!), false));
     }
   }
   return { arch, params };
@@ -152,12 +170,37 @@ export function forward(model: Model, x: tf.Tensor, opts: ForwardOptions = {}): 
       case "depthwise2d": {
         let k = p.get(`${l.name}/kernel`)! as tf.Tensor;
         if (opts.kernelTransform) k = opts.kernelTransform(l.name, k);
+        if (!opts.training && !l.bn && l.bias) {
+          // inference of a folded layer: one fused conv + bias + activation kernel
+          const args = {
+            x: h as tf.Tensor4D,
+            filter: k as tf.Tensor4D,
+            strides: l.stride,
+            pad: l.padding,
+            bias: p.get(`${l.name}/bias`)!,
+            activation: l.act === "none" ? "linear" as const : l.act,
+          };
+          h = l.type === "conv2d" ? tf.fused.conv2d(args) : tf.fused.depthwiseConv2d(args);
+          if (opts.activationTransform) h = opts.activationTransform(l.name, h);
+          break;
+        }
         h = l.type === "conv2d"
           ? tf.conv2d(h as tf.Tensor4D, k as tf.Tensor4D, l.stride, l.padding)
           : tf.depthwiseConv2d(h as tf.Tensor4D, k as tf.Tensor4D, l.stride, l.padding);
         if (l.bias) h = tf.add(h, p.get(`${l.name}/bias`)!);
-        if (l.bn) h = batchNorm(model, l.name, h, opts);
-        h = activate(h, l.act);
+        if (l.bn && opts.training) {
+          h = batchNormActTrain(
+            h,
+            p.get(`${l.name}/gamma`)!,
+            p.get(`${l.name}/beta`)!,
+            l.act,
+            BN_EPSILON,
+            (m, v) => opts.onBatchStats ? opts.onBatchStats(l.name, m, v) : tf.dispose([m, v]),
+          );
+        } else {
+          if (l.bn) h = batchNormInfer(model, l.name, h);
+          h = activate(h, l.act);
+        }
         if (opts.activationTransform) h = opts.activationTransform(l.name, h);
         break;
       }
@@ -182,20 +225,16 @@ export function forward(model: Model, x: tf.Tensor, opts: ForwardOptions = {}): 
   return h as tf.Tensor2D;
 }
 
-function batchNorm(model: Model, name: string, h: tf.Tensor, opts: ForwardOptions): tf.Tensor {
+function batchNormInfer(model: Model, name: string, h: tf.Tensor): tf.Tensor {
   const p = model.params;
-  const gamma = p.get(`${name}/gamma`)!, beta = p.get(`${name}/beta`)!;
-  let mean: tf.Tensor, variance: tf.Tensor;
-  if (opts.training) {
-    const m = tf.moments(h, [0, 1, 2]);
-    mean = m.mean;
-    variance = m.variance;
-    opts.onBatchStats?.(name, mean as tf.Tensor1D, variance as tf.Tensor1D);
-  } else {
-    mean = p.get(`${name}/mean`)!;
-    variance = p.get(`${name}/variance`)!;
-  }
-  return tf.batchNorm(h as tf.Tensor4D, mean, variance, beta, gamma, BN_EPSILON);
+  return tf.batchNorm(
+    h as tf.Tensor4D,
+    p.get(`${name}/mean`)!,
+    p.get(`${name}/variance`)!,
+    p.get(`${name}/beta`)!,
+    p.get(`${name}/gamma`)!,
+    BN_EPSILON,
+  );
 }
 
 /**

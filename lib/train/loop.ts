@@ -9,6 +9,7 @@
 import { type Model } from "../models/model.ts";
 import {
   type AugmentSpec,
+  type Batch,
   type Dataset,
   datasetSize,
   epochOrder,
@@ -16,10 +17,22 @@ import {
   type Normalization,
 } from "../data/dataset.ts";
 import type { BackendName } from "../backend/mod.ts";
-import { createOptimizer, type OptimizerSpec, type OptimizerState } from "./optim.ts";
+import {
+  createOptimizer,
+  type Optimizer,
+  type OptimizerSpec,
+  type OptimizerState,
+} from "./optim.ts";
 import { learningRate, type ScheduleSpec } from "./schedule.ts";
 import { assignState, type GradEngine, LocalEngine, ParallelEngine } from "./engine.ts";
-import { bnLayers, loadSetup, type SetupRef, stateVariables, type StepSetup } from "./step.ts";
+import {
+  bnLayers,
+  type GradResult,
+  loadSetup,
+  type SetupRef,
+  stateVariables,
+  type StepSetup,
+} from "./step.ts";
 import { BN_MOMENTUM, updateMovingStats } from "../models/model.ts";
 import { layerShapes } from "../models/spec.ts";
 import { consoleProgress, formatDuration, type ProgressSink } from "../util/progress.ts";
@@ -90,8 +103,118 @@ function isRef(s: StepSetup | SetupRef | undefined): s is SetupRef {
   return !!s && typeof (s as SetupRef).module === "string";
 }
 
+/** Options of {@link Trainer.create}. */
+export interface TrainerOptions {
+  model: Model;
+  optimizer: OptimizerSpec;
+  threads?: number;
+  bnMomentum?: number;
+  backend?: BackendName;
+  setup?: StepSetup | SetupRef;
+  gradTransforms?: GradTransform[];
+  optimizerState?: OptimizerState;
+}
+
 /**
- * Trains `model` in place.
+ * One model's training state: host copies of all variables, the optimizer and
+ * the gradient engine. `step` runs one update; `syncModel` copies the host
+ * weights into the model's tf variables (for evaluation and checkpoints).
+ *
+ * @example
+ * ```ts ignore
+ * const t = await Trainer.create({ model, optimizer: { type: "adam" } });
+ * const r = await t.step(batch, 1e-3, {});
+ * t.syncModel();
+ * await t.close();
+ * ```
+ */
+export class Trainer {
+  private constructor(
+    readonly model: Model,
+    readonly setup: StepSetup,
+    private engine: GradEngine,
+    private names: string[],
+    private weights: Float32Array[],
+    private trainIdx: number[],
+    private opt: Optimizer,
+    private bnIdx: [number, number, number][],
+    private bnMomentum: number,
+    private gradTransforms: GradTransform[],
+  ) {}
+
+  static async create(o: TrainerOptions): Promise<Trainer> {
+    const setupRef = isRef(o.setup) ? o.setup : undefined;
+    const setup: StepSetup = isRef(o.setup) ? await loadSetup(o.model, o.setup) : (o.setup ?? {});
+    const state = stateVariables(o.model, setup);
+    const weights = state.map((s) => s.v.dataSync().slice() as Float32Array);
+    const trainIdx = state.flatMap((s, i) => (s.trainable ? [i] : []));
+    const opt = createOptimizer(o.optimizer, trainIdx.map((i) => weights[i].length));
+    if (o.optimizerState) opt.setState(o.optimizerState);
+    const shapes = layerShapes(o.model.arch);
+    const bnIdx = bnLayers(o.model).map((l): [number, number, number] => {
+      const out = shapes.get(l)!.out;
+      return [
+        state.findIndex((s) => s.name === `${l}/mean`),
+        state.findIndex((s) => s.name === `${l}/variance`),
+        out[0] * out[1],
+      ];
+    });
+    const threads = o.threads ?? 1;
+    const engine: GradEngine = threads > 1
+      ? await ParallelEngine.create(o.model, setup, setupRef, threads, o.backend ?? "wasm")
+      : new LocalEngine(o.model, setup);
+    return new Trainer(
+      o.model,
+      setup,
+      engine,
+      state.map((s) => s.name),
+      weights,
+      trainIdx,
+      opt,
+      bnIdx,
+      o.bnMomentum ?? BN_MOMENTUM,
+      o.gradTransforms ?? [],
+    );
+  }
+
+  /** One update on `batch` with learning rate `lr`; returns the batch's loss, terms and accuracy. */
+  async step(batch: Batch, lr: number, vars: Record<string, number>): Promise<GradResult> {
+    const r = await this.engine.compute(batch, this.weights, vars);
+    if (!isFinite(r.loss)) throw new Error(`train: loss became ${r.loss}`);
+    for (const t of this.gradTransforms) {
+      this.trainIdx.forEach((wi, gi) => t(this.names[wi], r.grads[gi], this.weights[wi]));
+    }
+    this.opt.step(this.trainIdx.map((i) => this.weights[i]), r.grads, lr);
+    this.bnIdx.forEach(([mi, vi, hw], k) =>
+      updateMovingStats(
+        this.weights[mi],
+        this.weights[vi],
+        r.bnStats[2 * k],
+        r.bnStats[2 * k + 1],
+        r.n * hw,
+        this.bnMomentum,
+      )
+    );
+    return r;
+  }
+
+  /** Copies the host weights into the model's variables. */
+  syncModel(): void {
+    assignState(this.model, this.setup, this.weights);
+  }
+
+  optimizerState(): OptimizerState {
+    return this.opt.getState();
+  }
+
+  close(): Promise<void> {
+    return this.engine.close();
+  }
+}
+
+/**
+ * Trains `model` in place: epochs of seeded shuffled and augmented batches,
+ * the learning-rate schedule, per-epoch evaluation and callbacks.
  *
  * @example
  * ```ts ignore
@@ -102,43 +225,34 @@ function isRef(s: StepSetup | SetupRef | undefined): s is SetupRef {
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const { model, config } = opts;
   const progress = opts.progress ?? consoleProgress();
-  const setupRef = isRef(opts.setup) ? opts.setup : undefined;
-  const setup: StepSetup = isRef(opts.setup)
-    ? await loadSetup(model, opts.setup)
-    : (opts.setup ?? {});
-  const state = stateVariables(model, setup);
-  const weights = state.map((s) => s.v.dataSync().slice() as Float32Array);
-  const trainIdx = state.flatMap((s, i) => (s.trainable ? [i] : []));
-  const params = trainIdx.map((i) => weights[i]);
-  const opt = createOptimizer(config.optimizer, params.map((p) => p.length));
-  if (opts.optimizerState) opt.setState(opts.optimizerState);
-  const bn = bnLayers(model);
-  const bnIdx = bn.map((l) => [
-    state.findIndex((s) => s.name === `${l}/mean`),
-    state.findIndex((s) => s.name === `${l}/variance`),
-  ]);
-  const bnCount = bnSpatialCounts(model);
-
-  const threads = config.threads ?? 1;
-  const engine: GradEngine = threads > 1
-    ? await ParallelEngine.create(model, setup, setupRef, threads, opts.backend ?? "wasm")
-    : new LocalEngine(model, setup);
-
+  const trainer = await Trainer.create({
+    model,
+    optimizer: config.optimizer,
+    threads: config.threads,
+    bnMomentum: config.bnMomentum,
+    backend: opts.backend,
+    setup: opts.setup,
+    gradTransforms: opts.gradTransforms,
+    optimizerState: opts.optimizerState,
+  });
+  const setup = trainer.setup;
   const n = datasetSize(opts.train);
   const dropLast = config.dropLast ?? true;
   const stepsPerEpoch = dropLast
     ? Math.floor(n / config.batchSize)
     : Math.ceil(n / config.batchSize);
   if (stepsPerEpoch < 1) {
+    await trainer.close();
     throw new Error(`train: ${n} samples is fewer than one batch of ${config.batchSize}`);
   }
   const totalSteps = stepsPerEpoch * config.epochs;
+  const firstEpoch = opts.startEpoch ?? 0;
   const history: EpochMetrics[] = [];
   const label = opts.label ? `${opts.label} ` : "";
   const t0 = performance.now();
   let done = 0;
   try {
-    for (let epoch = opts.startEpoch ?? 0; epoch < config.epochs; epoch++) {
+    for (let epoch = firstEpoch; epoch < config.epochs; epoch++) {
       const order = epochOrder(n, config.seed, epoch, true);
       const te = performance.now();
       let lossSum = 0, correct = 0, seen = 0, lr = 0;
@@ -153,41 +267,23 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           epoch,
         });
         const vars = opts.stepVars?.(step, epoch, totalSteps) ?? {};
-        const r = await engine.compute(batch, weights, vars);
-        if (!isFinite(r.loss)) {
-          throw new Error(`train: loss became ${r.loss} at epoch ${epoch + 1} step ${s + 1}`);
-        }
-        for (const t of opts.gradTransforms ?? []) {
-          trainIdx.forEach((wi, gi) => t(state[wi].name, r.grads[gi], weights[wi]));
-        }
         lr = learningRate(config.schedule, step, totalSteps);
-        opt.step(params, r.grads, lr);
-        bnIdx.forEach(([mi, vi], k) =>
-          updateMovingStats(
-            weights[mi],
-            weights[vi],
-            r.bnStats[2 * k],
-            r.bnStats[2 * k + 1],
-            r.n * bnCount[k],
-            config.bnMomentum ?? BN_MOMENTUM,
-          )
-        );
+        const r = await trainer.step(batch, lr, vars);
         lossSum += r.loss * r.n;
         correct += r.correct;
         seen += r.n;
         for (const [k, v] of Object.entries(r.terms)) termSums[k] = (termSums[k] ?? 0) + v * r.n;
         done++;
-        const el = (performance.now() - t0) / 1000;
+        const elapsed = (performance.now() - t0) / 1000;
         const sps = seen / ((performance.now() - te) / 1000);
-        const eta = (el / done) * (totalSteps - (step + 1));
+        const eta = (elapsed / done) * (totalSteps - (step + 1));
         progress.status(
           `${label}epoch ${epoch + 1}/${config.epochs} step ${s + 1}/${stepsPerEpoch} ` +
             `loss ${(lossSum / seen).toFixed(4)} acc ${(correct / seen * 100).toFixed(1)}% ` +
             `${sps.toFixed(0)} samples/s ETA ${formatDuration(eta)}`,
         );
       }
-      // make the model's variables hold the new weights before evaluation/checkpoint
-      assignState(model, setup, weights);
+      trainer.syncModel();
       const seconds = (performance.now() - te) / 1000;
       const terms: Record<string, number> = {};
       for (const [k, v] of Object.entries(termSums)) terms[k] = v / seen;
@@ -201,15 +297,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         seconds,
       };
       if (opts.val) {
+        const vars = opts.stepVars?.(totalSteps, epoch, totalSteps) ?? {};
         m.val = evaluate(model, opts.val, {
           normalize: config.normalize,
           kernelTransform: setup.kernelTransform
-            ? (l, k) =>
-              setup.kernelTransform!(l, k, opts.stepVars?.(totalSteps, epoch, totalSteps) ?? {})
+            ? (l, k) => setup.kernelTransform!(l, k, vars)
             : undefined,
           activationTransform: setup.activationTransform
-            ? (l, y) =>
-              setup.activationTransform!(l, y, opts.stepVars?.(totalSteps, epoch, totalSteps) ?? {})
+            ? (l, y) => setup.activationTransform!(l, y, vars)
             : undefined,
         });
       }
@@ -220,19 +315,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           (m.val ? ` val_acc ${(m.val.accuracy * 100).toFixed(2)}%` : "") +
           ` ${m.samplesPerSecond.toFixed(0)} samples/s ${formatDuration(seconds)}`,
       );
-      await opts.onEpochEnd?.(m, opt.getState());
+      await opts.onEpochEnd?.(m, trainer.optimizerState());
     }
   } finally {
-    await engine.close();
+    await trainer.close();
   }
   return { history, steps: done };
-}
-
-/** H*W of each BatchNorm layer's output: elements per sample behind its statistics. */
-function bnSpatialCounts(model: Model): number[] {
-  const shapes = layerShapes(model.arch);
-  return bnLayers(model).map((l) => {
-    const out = shapes.get(l)!.out;
-    return out[0] * out[1];
-  });
 }

@@ -1,0 +1,221 @@
+/**
+ * `deno task bench`: training and inference speed of MobileNetV1-0.25,
+ * 96x96x1, 2 classes, batch 32, Adam, on the wasm backend (1 and N threads),
+ * one cpu-backend step for reference, peak RSS, and, when python3 with torch
+ * is installed, the PyTorch peer measured in the same run with ratios.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../backend/mod.ts";
+import { createModel, foldBatchNorm, forward, mobilenetV1, type Model } from "../models/mod.ts";
+import { Trainer } from "../train/loop.ts";
+import { rng } from "../util/random.ts";
+import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
+import type { Batch } from "../data/dataset.ts";
+
+const USAGE =
+  "usage: deno task bench [--json] [--steps N] [--warmup N] [--threads N] [--no-torch] [--no-cpu]";
+
+function median(a: number[]): number {
+  const b = [...a].sort((x, y) => x - y);
+  return b.length % 2 ? b[b.length >> 1] : (b[b.length / 2 - 1] + b[b.length / 2]) / 2;
+}
+
+function peakRssMiB(): number {
+  const m = Deno.readTextFileSync("/proc/self/status").match(/VmHWM:\s+(\d+) kB/);
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function randomBatch(n: number, seed: number): Batch {
+  const r = rng(seed);
+  return {
+    x: Float32Array.from({ length: n * 96 * 96 }, () => r.normal()),
+    y: Int32Array.from({ length: n }, () => r.int(0, 1)),
+    n,
+  };
+}
+
+async function trainSpeed(threads: number, warmup: number, steps: number, batch: Batch) {
+  const model = createModel(mobilenetV1(), 1);
+  const t = await Trainer.create({ model, optimizer: { type: "adam" }, threads });
+  const times: number[] = [];
+  for (let i = 0; i < warmup + steps; i++) {
+    const t0 = performance.now();
+    await t.step(batch, 1e-3, {});
+    if (i >= warmup) times.push(performance.now() - t0);
+  }
+  await t.close();
+  disposeModel(model);
+  const ms = median(times);
+  return { threads, msPerStep: ms, samplesPerSecond: (batch.n * 1000) / ms, steps: times.length };
+}
+
+function inferMs(model: Model, batch: Batch, warmup: number, iters: number): number {
+  const x = tf.tensor4d(batch.x, [batch.n, 96, 96, 1]);
+  const times: number[] = [];
+  for (let i = 0; i < warmup + iters; i++) {
+    const t0 = performance.now();
+    tf.tidy(() => forward(model, x).dataSync());
+    if (i >= warmup) times.push(performance.now() - t0);
+  }
+  x.dispose();
+  return median(times);
+}
+
+function disposeModel(m: Model) {
+  for (const v of m.params.values()) v.dispose();
+}
+
+async function torchPeer(warmup: number, steps: number, threads: number) {
+  // Debian's python3-torch installs into the system python, which may not be first on PATH
+  const py = (await Deno.stat("/usr/bin/python3").then(() => true, () => false))
+    ? "/usr/bin/python3"
+    : "python3";
+  try {
+    const probe = await new Deno.Command(py, { args: ["-c", "import torch"], stderr: "null" })
+      .output();
+    if (!probe.success) {
+      return { skipped: "python3 has no torch (apt-get install -y python3-torch)" };
+    }
+  } catch {
+    return { skipped: "no python3" };
+  }
+  const script = new URL("../../bench/torch_peer.py", import.meta.url).pathname;
+  const out = await new Deno.Command(py, {
+    args: [
+      script,
+      "--threads",
+      String(threads),
+      "1",
+      "--steps",
+      String(steps),
+      "--warmup",
+      String(warmup),
+    ],
+    env: { MALLOC_MMAP_THRESHOLD_: "33554432", MALLOC_TRIM_THRESHOLD_: "4294967296" },
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    return {
+      skipped: `torch peer failed: ${
+        new TextDecoder().decode(out.stderr).trim().split("\n").pop()
+      }`,
+    };
+  }
+  return JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    torch: string;
+    params: number;
+    threads: Record<string, { train_samples_per_s: number; infer_ms_per_batch: number }>;
+  };
+}
+
+await runMain(async () => {
+  const { values: f, positionals } = parseFlags(Deno.args, {
+    json: { type: "boolean" },
+    steps: { type: "string", default: "12" },
+    warmup: { type: "string", default: "3" },
+    threads: { type: "string", default: "2" },
+    "no-torch": { type: "boolean" },
+    "no-cpu": { type: "boolean" },
+  });
+  if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}\n${USAGE}`);
+  const steps = intFlag("--steps", f.steps, 10, 10000);
+  const warmup = intFlag("--warmup", f.warmup, 1, 1000);
+  const threads = intFlag("--threads", f.threads, 1, 16);
+  const log = (s: string) => !f.json && console.log(s);
+  const batch = randomBatch(32, 5);
+
+  await initBackend("wasm");
+  log(
+    `qgt bench: MobileNetV1-0.25 96x96x1, 2 classes, batch 32, Adam; tfjs ${tf.version.tfjs}, Deno ${Deno.version.deno}`,
+  );
+  const train1 = await trainSpeed(1, warmup, steps, batch);
+  log(
+    `wasm train, 1 thread : ${train1.samplesPerSecond.toFixed(1)} samples/s (median ${
+      train1.msPerStep.toFixed(0)
+    } ms/step of ${steps})`,
+  );
+  const trainN = threads > 1 ? await trainSpeed(threads, warmup, steps, batch) : train1;
+  if (threads > 1) {
+    log(
+      `wasm train, ${threads} threads: ${trainN.samplesPerSecond.toFixed(1)} samples/s (median ${
+        trainN.msPerStep.toFixed(0)
+      } ms/step of ${steps})`,
+    );
+  }
+  const model = createModel(mobilenetV1(), 1);
+  const folded = foldBatchNorm(model);
+  const inferFloat = inferMs(model, batch, warmup, steps);
+  const inferFolded = inferMs(folded, batch, warmup, steps);
+  disposeModel(model);
+  disposeModel(folded);
+  log(
+    `wasm inference      : ${
+      inferFolded.toFixed(1)
+    } ms/batch of 32, BatchNorm folded (deployed form); ${inferFloat.toFixed(1)} ms unfolded`,
+  );
+
+  let cpu: { samplesPerSecond: number; msPerStep: number } | null = null;
+  if (!f["no-cpu"]) {
+    await initBackend("cpu");
+    const m = createModel(mobilenetV1(), 1);
+    const t = await Trainer.create({ model: m, optimizer: { type: "adam" } });
+    const t0 = performance.now();
+    await t.step(batch, 1e-3, {});
+    const ms = performance.now() - t0;
+    await t.close();
+    disposeModel(m);
+    cpu = { msPerStep: ms, samplesPerSecond: (32 * 1000) / ms };
+    log(
+      `cpu train (1 step)  : ${cpu.samplesPerSecond.toFixed(2)} samples/s (${
+        (ms / 1000).toFixed(1)
+      } s/step; tfjs's pure-JS reference backend)`,
+    );
+    await initBackend("wasm");
+  }
+  const rss = peakRssMiB();
+  log(`peak RSS            : ${rss.toFixed(0)} MiB`);
+
+  const torch = f["no-torch"] ? { skipped: "--no-torch" } : await torchPeer(warmup, steps, threads);
+  let ratios: Record<string, number> | null = null;
+  if ("threads" in torch) {
+    const tN = torch.threads[String(threads)], t1 = torch.threads["1"];
+    ratios = {
+      trainVsTorchSameThreads: trainN.samplesPerSecond / tN.train_samples_per_s,
+      trainVsTorch1Thread: trainN.samplesPerSecond / t1.train_samples_per_s,
+      inferSpeedVsTorchSameThreads: tN.infer_ms_per_batch / inferFolded,
+    };
+    log(
+      `PyTorch ${torch.torch} (same run): train ${
+        tN.train_samples_per_s.toFixed(0)
+      } samples/s with ${threads} threads, ${t1.train_samples_per_s.toFixed(0)} with 1; inference ${
+        tN.infer_ms_per_batch.toFixed(1)
+      } ms/batch`,
+    );
+    log(
+      `ratios qgt/PyTorch: training ${
+        ratios.trainVsTorchSameThreads.toFixed(2)
+      }x (${threads} threads each), ${
+        ratios.trainVsTorch1Thread.toFixed(2)
+      }x (qgt ${threads} threads vs PyTorch 1); inference speed ${
+        ratios.inferSpeedVsTorchSameThreads.toFixed(2)
+      }x`,
+    );
+  } else {
+    log(`PyTorch peer skipped: ${torch.skipped}`);
+  }
+  if (f.json) {
+    console.log(JSON.stringify({
+      model: "mobilenet_v1_0.25_96x96x1",
+      batch: 32,
+      tfjs: tf.version.tfjs,
+      deno: Deno.version.deno,
+      train: { threads1: train1, threadsN: trainN },
+      inferMsPerBatch: { folded: inferFolded, unfolded: inferFloat },
+      cpu,
+      peakRssMiB: rss,
+      torch,
+      ratios,
+    }));
+  }
+});

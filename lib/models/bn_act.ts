@@ -1,0 +1,72 @@
+/**
+ * Training-mode BatchNorm followed by an activation, as one op with a
+ * hand-written gradient. tfjs would otherwise differentiate moments,
+ * batchNorm and clip separately (about 40 small kernels per layer; on the wasm
+ * backend per-kernel overhead dominates); this needs about 20.
+ *
+ * Forward, over the N*H*W positions (M of them) of each channel:
+ *   mu = mean(x), var = mean((x - mu)^2), xhat = (x - mu) / sqrt(var + eps),
+ *   y = gamma xhat + beta, z = act(y).
+ * Backward (Ioffe & Szegedy 2015, with the batch statistics differentiated):
+ *   dy = dz * act'(y)  (relu6: 1 on 0 < y <= 6; relu: 1 on y > 0),
+ *   dbeta = sum(dy), dgamma = sum(dy xhat),
+ *   dx = gamma / sqrt(var + eps) * (dy - dbeta / M - xhat dgamma / M).
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Activation } from "./spec.ts";
+import { sumLeading } from "../backend/grad_math.ts";
+
+/**
+ * Fused training-mode BatchNorm + activation on NHWC input. `onStats` receives
+ * the batch mean and (biased) variance; they are kept, the callee disposes them.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { batchNormActTrain } from "./bn_act.ts";
+ * const x = tf.tensor4d([1, 3], [2, 1, 1, 1]);
+ * const z = batchNormActTrain(x, tf.ones([1]), tf.zeros([1]), "none", 0);
+ * if (z.dataSync().join() !== "-1,1") throw new Error();
+ * ```
+ */
+export function batchNormActTrain(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  act: Activation,
+  eps: number,
+  onStats?: (mean: tf.Tensor1D, variance: tf.Tensor1D) => void,
+): tf.Tensor {
+  const c = x.shape[x.shape.length - 1];
+  const m = x.size / c;
+  const fn = (xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+    const mean = tf.div(sumLeading(xi), m);
+    const xc = tf.sub(xi, mean);
+    const variance = tf.div(sumLeading(tf.square(xc)), m);
+    onStats?.(tf.keep(mean) as tf.Tensor1D, tf.keep(variance) as tf.Tensor1D);
+    const rstd = tf.rsqrt(tf.add(variance, eps));
+    const xhat = tf.mul(xc, rstd);
+    const y = tf.add(tf.mul(xhat, g), b);
+    const z = act === "relu6" ? tf.clipByValue(y, 0, 6) : act === "relu" ? tf.relu(y) : y;
+    save([xhat, y, rstd, g]);
+    return {
+      value: z,
+      gradFunc: (dz: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xh, yv, rs, gm] = saved;
+        let dy = dz;
+        if (act === "relu6") dy = tf.mul(dz, tf.sub(tf.step(yv), tf.step(tf.sub(yv, 6))));
+        else if (act === "relu") dy = tf.mul(dz, tf.step(yv));
+        const dbeta = sumLeading(dy);
+        const dgamma = sumLeading(tf.mul(dy, xh));
+        const dx = tf.mul(
+          tf.sub(tf.sub(dy, tf.div(dbeta, m)), tf.mul(xh, tf.div(dgamma, m))),
+          tf.mul(gm, rs),
+        );
+        return [dx, dgamma, dbeta];
+      },
+    };
+  };
+  const f = tf.customGrad(fn as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(x, gamma, beta);
+}

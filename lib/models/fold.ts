@@ -1,0 +1,75 @@
+/**
+ * BatchNorm folding: a convolution followed by inference-mode BatchNorm is the
+ * same affine map as one convolution with scaled kernel and a bias. This is the
+ * network a microcontroller runs, and the one whose weights are quantized for
+ * deployment.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { BN_EPSILON, type Model, newVariable } from "./model.ts";
+import type { ArchSpec } from "./spec.ts";
+
+/**
+ * Folds every BatchNorm into its convolution:
+ * with a = gamma / sqrt(var + eps) per output channel,
+ * W' = W * a (along the output-channel axis: 3 for conv [kh,kw,cin,cout],
+ * 2 for depthwise [kh,kw,c,1]) and b' = beta + (b - mean) * a.
+ * Returns a new model (fresh variables); the input model is unchanged.
+ *
+ * @example
+ * ```ts
+ * import { createModel, foldBatchNorm, smallCnn } from "./mod.ts";
+ * const f = foldBatchNorm(createModel(smallCnn(), 1));
+ * if (f.params.has("conv1/gamma") || !f.params.has("conv1/bias")) throw new Error();
+ * ```
+ */
+export function foldBatchNorm(model: Model): Model {
+  const arch: ArchSpec = {
+    ...model.arch,
+    layers: model.arch.layers.map((
+      l,
+    ) => ("bn" in l && l.bn ? { ...l, bn: false, bias: true } : { ...l })),
+  };
+  const params = new Map<string, tf.Variable>();
+  for (const l of model.arch.layers) {
+    if (!("bn" in l)) {
+      if (l.type === "dense") {
+        params.set(
+          `${l.name}/kernel`,
+          newVariable(() => model.params.get(`${l.name}/kernel`)!.clone()),
+        );
+        if (l.bias) {
+          params.set(
+            `${l.name}/bias`,
+            newVariable(() => model.params.get(`${l.name}/bias`)!.clone()),
+          );
+        }
+      }
+      continue;
+    }
+    const get = (n: string) => model.params.get(`${l.name}/${n}`)!;
+    if (!l.bn) {
+      params.set(`${l.name}/kernel`, newVariable(() => get("kernel").clone()));
+      if (l.bias) params.set(`${l.name}/bias`, newVariable(() => get("bias").clone()));
+      continue;
+    }
+    const a = () => tf.div(get("gamma"), tf.sqrt(tf.add(get("variance"), BN_EPSILON)));
+    params.set(
+      `${l.name}/kernel`,
+      newVariable(() =>
+        tf.mul(
+          get("kernel"),
+          l.type === "conv2d" ? tf.reshape(a(), [1, 1, 1, -1]) : tf.reshape(a(), [1, 1, -1, 1]),
+        )
+      ),
+    );
+    params.set(
+      `${l.name}/bias`,
+      newVariable(() => {
+        const b0 = l.bias ? get("bias") : tf.zerosLike(get("mean"));
+        return tf.add(get("beta"), tf.mul(tf.sub(b0, get("mean")), a()));
+      }),
+    );
+  }
+  return { arch, params };
+}
