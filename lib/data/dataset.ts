@@ -29,8 +29,12 @@ export interface Normalization {
   std: number;
 }
 
-/** Default normalisation: [0, 255] -> [-1, 1]. */
-export const DEFAULT_NORMALIZATION: Normalization = { mean: 0.5, std: 0.5 };
+/**
+ * Default normalisation: x' = (p - 128) / 128 for a pixel p, i.e. [-1, 127/128].
+ * The int8 input of the exported model is then exactly p - 128 with scale
+ * 1/128 and zero point 0.
+ */
+export const DEFAULT_NORMALIZATION: Normalization = { mean: 128 / 255, std: 128 / 255 };
 
 /** Seeded augmentation; every field is off (0/false) by default. */
 export interface AugmentSpec {
@@ -185,7 +189,7 @@ export interface BatchOptions {
  * import { makeBatch } from "./dataset.ts";
  * const ds = { name: "t", shape: [1, 1, 1] as [number, number, number], classNames: ["a", "b"], images: new Uint8Array([0, 255]), labels: new Uint8Array([0, 1]) };
  * const b = makeBatch(ds, [1, 0]);
- * if (b.x.join() !== "1,-1" || b.y.join() !== "1,0") throw new Error();
+ * if (b.x.join() !== "0.9921875,-1" || b.y.join() !== "1,0") throw new Error();
  * ```
  */
 export function makeBatch(ds: Dataset, indices: ArrayLike<number>, opts: BatchOptions = {}): Batch {
@@ -197,18 +201,19 @@ export function makeBatch(ds: Dataset, indices: ArrayLike<number>, opts: BatchOp
   const norm = opts.normalize ?? DEFAULT_NORMALIZATION;
   const aug = opts.augment;
   const active = aug && (aug.flip || aug.shift || aug.zoom || aug.brightness || aug.contrast);
+  // in pixel units, so that e.g. (p - 128) / 128 is computed exactly
+  const off = 255 * norm.mean, div = 255 * norm.std;
   for (let b = 0; b < n; b++) {
     const i = indices[b];
     y[b] = ds.labels[i];
     if (active) {
       const s = deriveSeed(opts.seed ?? 0, `aug/${opts.epoch ?? 0}/${i}`);
       augmentInto(ds.images, i * per, ds.shape, aug, s, x, b * per);
+      for (let k = b * per; k < (b + 1) * per; k++) x[k] = (x[k] * 255 - off) / div;
     } else {
-      for (let k = 0; k < per; k++) x[b * per + k] = ds.images[i * per + k] / 255;
+      for (let k = 0; k < per; k++) x[b * per + k] = (ds.images[i * per + k] - off) / div;
     }
   }
-  const inv = 1 / norm.std;
-  for (let k = 0; k < x.length; k++) x[k] = (x[k] - norm.mean) * inv;
   return { x, y, n };
 }
 

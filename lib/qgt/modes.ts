@@ -1,0 +1,124 @@
+/**
+ * Building blocks of the training modes (`float`, `ptq`, `qat`, `qgt`) that
+ * the experiment runner chains: activation calibration, snapping weights onto
+ * their grids, and post-training quantization. Quantized deployment always
+ * works on the BatchNorm-folded network (`foldBatchNorm`), so the weights that
+ * are quantized are the deployed ones.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { forward, type Model } from "../models/model.ts";
+import { foldBatchNorm } from "../models/fold.ts";
+import { isWeightLayer } from "../models/spec.ts";
+import { type Dataset, datasetSize, makeBatch, type Normalization } from "../data/dataset.ts";
+import { dequantize, type QuantizedTensor, quantizeToInt } from "../quant/quantizer.ts";
+import type { QuantSpec } from "../quant/spec.ts";
+
+/** The training modes. */
+export type Mode = "float" | "ptq" | "qat" | "qgt";
+
+/** Names of the modes, for validation. */
+export const MODES: readonly Mode[] = ["float", "ptq", "qat", "qgt"];
+
+/**
+ * Activation ranges of every weight layer with an activation: ReLU6 layers
+ * get their fixed range [0, 6]; others the min/max observed on `samples`
+ * images of `ds` (in dataset order). The last (logit) layer is not listed.
+ *
+ * @example
+ * ```ts ignore
+ * const ranges = calibrateActivations(model, trainSet, { samples: 512 });
+ * ```
+ */
+export function calibrateActivations(
+  model: Model,
+  ds: Dataset,
+  opts: { samples?: number; batchSize?: number; normalize?: Normalization } = {},
+): Record<string, [number, number]> {
+  const layers = model.arch.layers.filter(isWeightLayer).filter((l) => l.act !== "none");
+  const ranges: Record<string, [number, number]> = {};
+  const observe = layers.filter((l) => l.act !== "relu6").map((l) => l.name);
+  for (const l of layers) if (l.act === "relu6") ranges[l.name] = [0, 6];
+  if (observe.length) {
+    const n = Math.min(datasetSize(ds), opts.samples ?? 512);
+    const bs = opts.batchSize ?? 128;
+    const [h, w, c] = model.arch.inputShape;
+    const lo: Record<string, number> = {}, hi: Record<string, number> = {};
+    for (let s = 0; s < n; s += bs) {
+      const b = makeBatch(ds, Uint32Array.from({ length: Math.min(bs, n - s) }, (_, i) => s + i), {
+        normalize: opts.normalize,
+      });
+      tf.tidy(() => {
+        forward(model, tf.tensor4d(b.x, [b.n, h, w, c]), {
+          onLayerOutput: (name, y) => {
+            if (!observe.includes(name)) return;
+            lo[name] = Math.min(lo[name] ?? Infinity, tf.min(y).dataSync()[0]);
+            hi[name] = Math.max(hi[name] ?? -Infinity, tf.max(y).dataSync()[0]);
+          },
+        });
+      });
+    }
+    for (const name of observe) ranges[name] = [lo[name], hi[name]];
+  }
+  return ranges;
+}
+
+/**
+ * Snaps each listed layer's kernel onto its grid in place (the model then
+ * holds the dequantized weights) and returns the integer codes and scales,
+ * which export uses as they are.
+ *
+ * @example
+ * ```ts ignore
+ * const codes = snapWeights(folded, specs);
+ * ```
+ */
+export function snapWeights(
+  model: Model,
+  specs: Record<string, QuantSpec>,
+): Record<string, QuantizedTensor> {
+  const out: Record<string, QuantizedTensor> = {};
+  for (const [layer, spec] of Object.entries(specs)) {
+    const v = model.params.get(`${layer}/kernel`);
+    if (!v) throw new Error(`snap: no weight layer ${layer}`);
+    const q = quantizeToInt(v, spec);
+    tf.tidy(() => v.assign(tf.tensor(dequantize(q), v.shape)));
+    out[layer] = q;
+  }
+  return out;
+}
+
+/** A post-training-quantized network: folded, snapped, with activation ranges. */
+export interface QuantizedModel {
+  model: Model;
+  weights: Record<string, QuantizedTensor>;
+  activationRanges: Record<string, [number, number]>;
+}
+
+/**
+ * Post-training quantization: fold BatchNorm into the convolutions, snap the
+ * folded kernels to their grids, and take activation ranges from `calibration`
+ * data (ReLU6 layers use [0, 6] without data). Returns a new model.
+ *
+ * @example
+ * ```ts ignore
+ * const q = postTrainingQuantize(floatModel, specs, trainSet);
+ * ```
+ */
+export function postTrainingQuantize(
+  model: Model,
+  specs: Record<string, QuantSpec>,
+  calibration?: Dataset,
+  opts: { samples?: number; normalize?: Normalization } = {},
+): QuantizedModel {
+  const folded = foldBatchNorm(model);
+  const activationRanges: Record<string, [number, number]> = calibration
+    ? calibrateActivations(folded, calibration, opts)
+    : Object.fromEntries(
+      folded.arch.layers.filter(isWeightLayer).filter((l) => l.act === "relu6").map((
+        l,
+      ) => [l.name, [0, 6]]),
+    );
+  const weights = snapWeights(folded, specs);
+  return { model: folded, weights, activationRanges };
+}

@@ -1,0 +1,9 @@
+/**
+ * Quantizers: specs, weight quantizers (max-abs, MSE, LSQ), activation fake
+ * quantization, and size accounting.
+ * @module
+ */
+export * from "./spec.ts";
+export * from "./quantizer.ts";
+export * from "./activation.ts";
+export * from "./layers.ts";

@@ -1,0 +1,286 @@
+// QGT regularizers, the quantized step setup, PTQ, bottleneck analysis and the summary.
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../lib/backend/mod.ts";
+import { createModel, smallCnn } from "../lib/models/mod.ts";
+import { fakeQuantOp, layerBytes, type QuantSpec, resolveLayerSpecs } from "../lib/quant/mod.ts";
+import {
+  assignMixedPrecision,
+  binRegularizer,
+  createStepSetup,
+  formatSummary,
+  gridRegularizer,
+  lambdaAt,
+  layerErrors,
+  layerSensitivity,
+  modelSummary,
+  postTrainingQuantize,
+  QGT_SETUP_MODULE,
+  regularizer,
+  sinRegularizer,
+  weightLayerSizes,
+} from "../lib/qgt/mod.ts";
+import { train } from "../lib/train/loop.ts";
+import { evaluate } from "../lib/eval/evaluate.ts";
+import { consoleProgress } from "../lib/util/progress.ts";
+import { rng } from "../lib/util/random.ts";
+import { assert, assertAlmostEquals } from "./assert.ts";
+import { tinyArch, toyDataset } from "./helpers.ts";
+
+await initBackend("wasm");
+const quiet = consoleProgress({ quiet: true });
+
+const specs: [string, QuantSpec][] = [
+  ["sym 2-bit narrow", {
+    bits: 2,
+    symmetric: true,
+    perChannel: false,
+    narrowRange: true,
+    scale: 0.5,
+  }],
+  ["sym 4-bit", { bits: 4, symmetric: true, perChannel: false, scale: 0.1 }],
+  ["asym 3-bit", { bits: 3, symmetric: false, perChannel: false, scale: "maxabs" }],
+  ["per-channel 2-bit", { bits: 2, symmetric: true, perChannel: true, axis: 1, scale: "maxabs" }],
+  ["binary", { bits: 1, symmetric: true, perChannel: false }],
+];
+
+// explicit scales: the regularizers' documented gradient holds the grid fixed
+const fdSpecs: [string, QuantSpec, number[]][] = [
+  ["sym 2-bit narrow", {
+    bits: 2,
+    symmetric: true,
+    perChannel: false,
+    narrowRange: true,
+    scale: 0.5,
+  }, [0.5]],
+  ["sym 4-bit", { bits: 4, symmetric: true, perChannel: false, scale: 0.1 }, [0.1]],
+  [
+    "per-channel 3-bit",
+    { bits: 3, symmetric: true, perChannel: true, axis: 1, scale: [0.3, 0.2] },
+    [0.3, 0.2],
+  ],
+  ["binary", { bits: 1, symmetric: true, perChannel: false, scale: 0.4 }, [0.4]],
+];
+
+for (const kind of ["grid", "sin", "bin"] as const) {
+  Deno.test(`${kind} regularizer: zero on grid points, positive between`, () => {
+    const reg = regularizer(kind);
+    const r = rng(4);
+    for (const [label, spec] of specs) {
+      // grid points: values snapped with the same spec (explicit, max-abs and binary
+      // scales are unchanged by snapping)
+      const raw = tf.tensor2d(Float32Array.from({ length: 12 }, () => r.uniform(-1, 1)), [6, 2]);
+      const onGrid = fakeQuantOp(raw, spec);
+      assertAlmostEquals(reg(onGrid, spec).dataSync()[0], 0, 1e-10, `${kind} ${label} on grid`);
+      assert.ok(reg(raw, spec).dataSync()[0] > 1e-6, `${kind} ${label} between grid points`);
+      tf.dispose([raw, onGrid]);
+    }
+  });
+
+  Deno.test(`${kind} regularizer: gradient matches central finite differences`, async () => {
+    await initBackend("cpu"); // float64 sums for clean differences
+    const reg = regularizer(kind);
+    const r = rng(5);
+    const h = 1e-3;
+    let checked = 0;
+    for (const [label, spec, scales] of fdSpecs) {
+      const x0 = Float32Array.from({ length: 12 }, () => r.uniform(-1.2, 1.2));
+      const g = tf.tidy(() =>
+        tf.grad((w: tf.Tensor) => reg(w, spec))(tf.tensor2d(x0, [6, 2])).dataSync()
+      );
+      const f = (x: Float32Array) => tf.tidy(() => reg(tf.tensor2d(x, [6, 2]), spec).dataSync()[0]);
+      for (let i = 0; i < x0.length; i++) {
+        const s = scales[i % scales.length];
+        // grid and bin are piecewise: skip points within h of a level boundary
+        const u = spec.bits === 1 ? (x0[i] / s + 1) / 2 : x0[i] / s;
+        const boundary = Math.abs(Math.abs(u - Math.floor(u)) - 0.5) < (2 * h) / s;
+        if (kind !== "sin" && boundary) continue;
+        const a = x0.slice(), b = x0.slice();
+        a[i] += h;
+        b[i] -= h;
+        assertAlmostEquals(g[i], (f(a) - f(b)) / (2 * h), 2e-3, `${kind} ${label} dR/dw[${i}]`);
+        checked++;
+      }
+    }
+    assert.ok(checked >= 36, `only ${checked} points checked`);
+    await initBackend("wasm");
+  });
+}
+
+Deno.test("regularizers against hand-worked values", () => {
+  const spec: QuantSpec = {
+    bits: 2,
+    symmetric: true,
+    perChannel: false,
+    narrowRange: true,
+    scale: 1,
+  };
+  // u = [0.25, 1, -0.5]: distances 0.25, 0, 0.5 -> mean of squares (0.0625 + 0 + 0.25)/3
+  assertAlmostEquals(
+    gridRegularizer(tf.tensor1d([0.25, 1, -0.5]), spec).dataSync()[0],
+    0.3125 / 3,
+    1e-7,
+  );
+  // sin^2(pi/4)/pi^2 = 0.5/pi^2 for 0.25; outside part for 1.5: (1.5 - 1)^2
+  const s = sinRegularizer(tf.tensor1d([0.25, 1.5]), spec).dataSync()[0];
+  assertAlmostEquals(s, (0.5 / Math.PI ** 2 + (1 / Math.PI ** 2 + 0.25)) / 2, 1e-6);
+  // bins: level 1 {0.8, 1.2}: mean 1, var 0.04; level 0 {0.1}: 0.01 -> (0.04 + 0.01) / 2
+  assertAlmostEquals(binRegularizer(tf.tensor1d([0.8, 1.2, 0.1]), spec).dataSync()[0], 0.025, 1e-6);
+});
+
+Deno.test("lambda schedules", () => {
+  assert.equal(lambdaAt({ type: "constant", lambda: 0.3 }, 0.7), 0.3);
+  assert.equal(lambdaAt({ type: "linear", to: 1, start: 0.5 }, 0.25), 0);
+  assertAlmostEquals(
+    lambdaAt({ type: "linear", from: 1, to: 3, start: 0.5, end: 1 }, 0.75),
+    2,
+    1e-12,
+  );
+  assertAlmostEquals(lambdaAt({ type: "exp", from: 1e-3, to: 1e-1 }, 0.5), 1e-2, 1e-12);
+  assert.equal(lambdaAt({ type: "exp", from: 1e-3, to: 1e-1 }, 2), 1e-1);
+});
+
+Deno.test("QGT training pulls weights onto the grid (setup built in workers too)", async () => {
+  const arch = tinyArch();
+  const layerSpecs = resolveLayerSpecs(arch, { bits: 2 }, { fc: { bits: "float" } });
+  const before = createModel(arch, 3);
+  const m = createModel(arch, 3);
+  const e0 = layerErrors(before, layerSpecs);
+  await train({
+    model: m,
+    train: toyDataset(64, 2),
+    config: {
+      epochs: 4,
+      batchSize: 16,
+      optimizer: { type: "adam" },
+      schedule: { type: "constant", lr: 3e-3 },
+      seed: 1,
+      threads: 2,
+    },
+    setup: { module: QGT_SETUP_MODULE, options: { specs: layerSpecs, regularizer: "grid" } },
+    stepVars: () => ({ lambda: 5 }),
+    progress: quiet,
+  });
+  const e1 = layerErrors(m, layerSpecs);
+  e0.forEach((r, i) =>
+    assert.ok(
+      e1[i].gridError < 0.5 * r.gridError,
+      `${r.layer}: ${r.gridError} -> ${e1[i].gridError}`,
+    )
+  );
+  assert.equal(e0.length, 3); // fc left in float
+});
+
+Deno.test("fake-quant setup: training loss uses quantized weights", () => {
+  const m = createModel(tinyArch(), 1);
+  const layerSpecs = resolveLayerSpecs(m.arch, { bits: 1, perChannel: false });
+  const setup = createStepSetup(m, { specs: layerSpecs, fakeQuant: true });
+  const k = m.params.get("c1/kernel")!;
+  const q = setup.kernelTransform!("c1", k, {}).dataSync();
+  const mean = (k.dataSync() as Float32Array).reduce((a, v) => a + Math.abs(v), 0) / k.size;
+  assert.ok(q.every((v) => Math.abs(Math.abs(v) - mean) < 1e-6));
+});
+
+Deno.test("PTQ folds BatchNorm, snaps the folded kernels, and keeps accuracy at 8 bits", async () => {
+  const arch = tinyArch();
+  const m = createModel(arch, 5);
+  const ds = toyDataset(200, 8), val = toyDataset(100, 9);
+  await train({
+    model: m,
+    train: ds,
+    config: {
+      epochs: 4,
+      batchSize: 16,
+      optimizer: { type: "adam" },
+      schedule: { type: "constant", lr: 3e-3 },
+      seed: 2,
+    },
+    progress: quiet,
+  });
+  const floatAcc = evaluate(m, val).accuracy;
+  const q = postTrainingQuantize(m, resolveLayerSpecs(arch, { bits: 8 }), ds);
+  assert.ok(!q.model.params.has("c1/gamma"));
+  assert.deepStrictEqual(Object.keys(q.weights), ["c1", "d1", "p1", "fc"]);
+  const qAcc = evaluate(q.model, val).accuracy;
+  assert.ok(Math.abs(qAcc - floatAcc) <= 0.02, `${floatAcc} -> ${qAcc}`);
+  assert.deepStrictEqual(q.activationRanges.c1, [0, 6]); // ReLU6: fixed range
+  assert.ok(q.activationRanges.p1[1] > 0); // ReLU: calibrated
+  // codes are what the model now holds
+  const k = q.model.params.get("p1/kernel")!.dataSync();
+  const w = q.weights.p1;
+  for (let i = 0; i < k.length; i++) {
+    assertAlmostEquals(k[i], w.codes[i] * w.scales[i % w.scales.length], 1e-7);
+  }
+});
+
+Deno.test("sensitivity and mixed precision on a toy model respect the budget", async () => {
+  const arch = tinyArch();
+  const m = createModel(arch, 5);
+  const val = toyDataset(64, 9);
+  await train({
+    model: m,
+    train: toyDataset(128, 8),
+    config: {
+      epochs: 2,
+      batchSize: 16,
+      optimizer: { type: "adam" },
+      schedule: { type: "constant", lr: 3e-3 },
+      seed: 2,
+    },
+    progress: quiet,
+  });
+  const layerSpecs = resolveLayerSpecs(arch, { bits: 8 });
+  const sens = layerSensitivity(
+    layerSpecs,
+    [1, 2, 4, 8],
+    (kt) => evaluate(m, val, { kernelTransform: kt }),
+  );
+  assert.equal(sens.length, 4 * 4);
+  const sizes = weightLayerSizes(arch);
+  const base = layerSpecs.c1;
+  const all8 = sizes.reduce(
+    (a, l) => a + layerBytes(l.params, l.channels, { ...base, bits: 8 }).total,
+    0,
+  );
+  const all1 = sizes.reduce(
+    (a, l) => a + layerBytes(l.params, l.channels, { ...base, bits: 1 }).total,
+    0,
+  );
+  for (const budget of [all8, Math.round((all8 + all1) / 2), all1 + 10]) {
+    const mp = assignMixedPrecision(
+      sizes,
+      sens.map((s) => ({ layer: s.layer, bits: s.bits, score: s.lossIncrease })),
+      budget,
+      base,
+    );
+    assert.ok(mp.withinBudget && mp.bytes <= budget, `budget ${budget}: ${mp.bytes}`);
+    const recount = sizes.reduce(
+      (a, l) => a + layerBytes(l.params, l.channels, { ...base, bits: mp.bits[l.name] }).total,
+      0,
+    );
+    assert.equal(recount, mp.bytes);
+  }
+  const impossible = assignMixedPrecision(
+    sizes,
+    sens.map((s) => ({ layer: s.layer, bits: s.bits, score: 0 })),
+    all1 - 1,
+    base,
+  );
+  assert.ok(!impossible.withinBudget);
+  assert.ok(Object.values(impossible.bits).every((b) => b === 1));
+});
+
+Deno.test("model summary: per-layer bytes and the reduction factor", () => {
+  const arch = smallCnn();
+  const s = modelSummary(arch, resolveLayerSpecs(arch, { bits: 2 }));
+  // conv1: 288 weights -> 72 bytes of codes, 32 scales and 32 biases at 4 bytes
+  assert.deepStrictEqual(s.rows[0], {
+    layer: "conv1",
+    params: 288,
+    bits: 2,
+    bytes: 72 + 128 + 128,
+    float32Bytes: 288 * 4 + 128,
+  });
+  assert.equal(s.float32Bytes, (65440 + 32 + 32 + 64 + 64 + 10) * 4);
+  assertAlmostEquals(s.reduction, s.float32Bytes / s.quantizedBytes, 1e-12);
+  assert.ok(formatSummary(s).includes("reduction vs float32"));
+});

@@ -1,0 +1,222 @@
+// Quantizers against values worked out by hand, STE/LSQ gradients against finite differences.
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../lib/backend/mod.ts";
+import {
+  dequantize,
+  fakeQuantize,
+  fakeQuantOp,
+  fakeQuantRange,
+  levelRange,
+  lsqQuantize,
+  quantizeToInt,
+  type QuantSpec,
+} from "../lib/quant/mod.ts";
+import { rng } from "../lib/util/random.ts";
+import { assert, assertAlmostEquals } from "./assert.ts";
+
+await initBackend("wasm");
+
+const sym = (bits: number, extra: Partial<QuantSpec> = {}): QuantSpec => ({
+  bits,
+  symmetric: true,
+  perChannel: false,
+  ...extra,
+});
+
+Deno.test("symmetric per-tensor: hand-worked codes (8, 3 narrow and 2 bits)", () => {
+  // 8 bits: s = 2/127; 1/s = 63.5 -> 64 (half away from zero); 0.5/s = 31.75 -> 32
+  let q = quantizeToInt(tf.tensor1d([-2, 1, 0.5]), sym(8));
+  assert.deepStrictEqual([...q.codes], [-127, 64, 32]);
+  assertAlmostEquals(q.scales[0], 2 / 127, 1e-9);
+  // 3 bits narrow: levels -3..3, s = 0.9/3 = 0.3; -0.35/0.3 = -1.17 -> -1; 0.1/0.3 -> 0
+  q = quantizeToInt(tf.tensor1d([0.9, -0.35, 0.1]), sym(3, { narrowRange: true }));
+  assert.deepStrictEqual([...q.codes], [3, -1, 0]);
+  assertAlmostEquals(q.scales[0], 0.3, 1e-7);
+  // 2 bits full range: levels -2..1, s = max|w| / 1 = 1; 0.5 -> 1 (away from zero)
+  q = quantizeToInt(tf.tensor1d([-1, -0.6, 0.2, 0.5, 1]), sym(2));
+  assert.deepStrictEqual([...q.codes], [-1, -1, 0, 1, 1]);
+  assert.deepStrictEqual(levelRange(sym(2)), { qmin: -2, qmax: 1 });
+});
+
+Deno.test("per-channel: conv kernel along axis 3 and depthwise along axis 2", () => {
+  // [1,1,2,2]: channel 0 holds {1.0, -0.55}, channel 1 {0.21, -0.4}; 4 bits, qmax 7
+  const w = tf.tensor4d([1.0, 0.21, -0.55, -0.4], [1, 1, 2, 2]);
+  const q = quantizeToInt(w, sym(4, { perChannel: true, axis: 3 }));
+  assertAlmostEquals(q.scales[0], 1 / 7, 1e-7);
+  assertAlmostEquals(q.scales[1], 0.4 / 7, 1e-7);
+  // 1.0*7 = 7; 0.21/(0.4/7) = 3.675 -> 4; -0.55*7 = -3.85 -> -4; -0.4 -> -7
+  assert.deepStrictEqual([...q.codes], [7, 4, -4, -7]);
+  // depthwise [1,2,2,1]: channel = axis 2; channel 0 {0.5, 0.25}, channel 1 {-2, 1}
+  const d = quantizeToInt(
+    tf.tensor4d([0.5, -2, 0.25, 1], [1, 2, 2, 1]),
+    sym(2, { perChannel: true, axis: 2, narrowRange: true }),
+  );
+  assert.deepStrictEqual([...d.scales], [0.5, 2]);
+  assert.deepStrictEqual([...d.codes], [1, -1, 1, 1]); // 0.25/0.5 = 0.5 -> 1; 1/2 = 0.5 -> 1
+});
+
+Deno.test("asymmetric: zero point and levels 0..2^b-1", () => {
+  // [-1, 0, 2], 2 bits: s = 3/3 = 1, z = round(1/1) = 1 -> codes [0, 1, 3]
+  const q = quantizeToInt(tf.tensor1d([-1, 0, 2]), {
+    bits: 2,
+    symmetric: false,
+    perChannel: false,
+  });
+  assert.deepStrictEqual([...q.codes], [0, 1, 3]);
+  assert.deepStrictEqual([...q.zeroPoints], [1]);
+  assert.deepStrictEqual([...dequantize(q)], [-1, 0, 2]);
+  // all positive: range widened to include 0: [0, 1.5], s = 0.5, z = 0
+  const p = quantizeToInt(tf.tensor1d([0.3, 0.9, 1.5]), {
+    bits: 2,
+    symmetric: false,
+    perChannel: false,
+  });
+  assert.deepStrictEqual([...p.codes], [1, 2, 3]);
+  assert.equal(p.zeroPoints[0], 0);
+});
+
+Deno.test("1-bit: binary {-s, +s} with s = mean|w|", () => {
+  const q = quantizeToInt(tf.tensor1d([0.5, -1.5, 0, 1]), sym(1));
+  assert.deepStrictEqual([...q.codes], [1, -1, 1, 1]);
+  assertAlmostEquals(q.scales[0], 0.75, 1e-7);
+  assert.deepStrictEqual([...dequantize(q)], [0.75, -0.75, 0.75, 0.75]);
+});
+
+Deno.test("codes stay in range; fakeQuantize equals dequantize(quantizeToInt) for all specs", () => {
+  const r = rng(3);
+  const w = tf.tensor4d(
+    Float32Array.from({ length: 3 * 3 * 4 * 5 }, () => r.normal() * (1 + r.next())),
+    [3, 3, 4, 5],
+  );
+  for (let bits = 1; bits <= 8; bits++) {
+    for (const symmetric of bits === 1 ? [true] : [true, false]) {
+      for (const perChannel of [false, true]) {
+        for (const scale of ["maxabs", "mse"] as const) {
+          const spec: QuantSpec = {
+            bits,
+            symmetric,
+            perChannel,
+            axis: 3,
+            scale,
+            narrowRange: bits % 2 === 0,
+          };
+          const q = quantizeToInt(w, spec);
+          const { qmin, qmax } = levelRange(spec);
+          assert.ok(q.codes.every((c) => c >= qmin && c <= qmax), JSON.stringify(spec));
+          const fq = fakeQuantize(w, spec).dataSync();
+          const plus0 = (a: ArrayLike<number>) => Array.from(a, (v) => v + 0); // -0 -> 0
+          assert.deepStrictEqual(plus0(fq), plus0(dequantize(q)), JSON.stringify(spec));
+        }
+      }
+    }
+  }
+  w.dispose();
+});
+
+Deno.test("MSE scale never has more error than max-abs, and clearly less on heavy tails at 2 bits", () => {
+  const r = rng(9);
+  // Laplace-like weights with a few outliers
+  const vals = Float32Array.from({ length: 4000 }, () => {
+    const u = r.next() - 0.5;
+    return -Math.sign(u) * Math.log(1 - 2 * Math.abs(u)) * 0.1;
+  });
+  const w = tf.tensor1d(vals);
+  const err = (spec: QuantSpec) =>
+    tf.tidy(() => tf.sum(tf.square(tf.sub(w, fakeQuantOp(w, spec)))).dataSync()[0]);
+  for (const bits of [2, 3, 4, 8]) {
+    const a = err(sym(bits, { scale: "maxabs" })), b = err(sym(bits, { scale: "mse" }));
+    assert.ok(b <= a * (1 + 1e-6), `${bits} bits: mse ${b} > maxabs ${a}`);
+    if (bits === 2) assert.ok(b < 0.6 * a, `2 bits: mse ${b} vs maxabs ${a}`);
+  }
+  w.dispose();
+});
+
+/** Central finite difference of f at x along element i. */
+function fd(f: (x: Float32Array) => number, x: Float32Array, i: number, h = 1e-3): number {
+  const a = x.slice(), b = x.slice();
+  a[i] += h;
+  b[i] -= h;
+  return (f(a) - f(b)) / (2 * h);
+}
+
+Deno.test("STE gradient equals the finite-difference derivative of the clipped identity", async () => {
+  await initBackend("cpu"); // float64 accumulation for clean finite differences
+  const spec = sym(3, { scale: 0.25 }); // explicit scale: range [-1, 0.75], some values clipped
+  const xs = Float32Array.from([-1.7, -0.9, -0.33, 0.02, 0.41, 0.7, 1.3, 2.2]);
+  const r = Float32Array.from([0.3, -1, 2, 0.5, -0.7, 1.1, 0.9, -2]);
+  const g = tf.tidy(() =>
+    tf.grad((x: tf.Tensor) => tf.sum(tf.mul(fakeQuantOp(x, spec), tf.tensor1d(r))))(tf.tensor1d(xs))
+      .dataSync()
+  );
+  // surrogate with rounding removed: s * clamp(x / s, qmin, qmax)
+  const { qmin, qmax } = levelRange(spec);
+  const sur = (x: Float32Array) =>
+    x.reduce((a, v, i) => a + r[i] * 0.25 * Math.min(qmax, Math.max(qmin, v / 0.25)), 0);
+  xs.forEach((_, i) => assertAlmostEquals(g[i], fd(sur, xs, i), 1e-4, `x[${i}]`));
+  await initBackend("wasm");
+});
+
+Deno.test("LSQ gradients (w and s) equal finite differences of the LSQ surrogate", async () => {
+  await initBackend("cpu");
+  const spec = sym(3, { perChannel: true, axis: 1 });
+  const ws = Float32Array.from([-0.9, 0.12, 0.33, -0.05, 0.61, 0.4, -0.27, 1.4]); // [4, 2]
+  const ss = Float32Array.from([0.2, 0.15]);
+  const rr = Float32Array.from([1, -0.5, 0.3, 2, -1.2, 0.7, 0.4, -0.9]);
+  const [gw, gs] = tf.tidy(() => {
+    const f = (w: tf.Tensor, s: tf.Tensor) =>
+      tf.sum(tf.mul(lsqQuantize(w, s, spec), tf.tensor2d(rr, [4, 2])));
+    return tf.grads(f)([tf.tensor2d(ws, [4, 2]), tf.tensor1d(ss)]).map((t) => t.dataSync());
+  });
+  const { qmin, qmax } = levelRange(spec);
+  const gScale = 1 / Math.sqrt(4 * qmax);
+  // surrogate: s * (clamp(w/s) + r0) with the rounding residual r0 = round(v) - v held constant
+  const resid = (w: Float32Array, s: Float32Array) =>
+    [...w].map((v, i) => {
+      const u = Math.min(qmax, Math.max(qmin, v / s[i % 2]));
+      return Math.sign(u) * Math.floor(Math.abs(u) + 0.5) - u;
+    });
+  const r0 = resid(ws, ss);
+  const surW = (w: Float32Array) =>
+    [...w].reduce(
+      (a, v, i) => a + rr[i] * ss[i % 2] * (Math.min(qmax, Math.max(qmin, v / ss[i % 2])) + r0[i]),
+      0,
+    );
+  const surS = (s: Float32Array) =>
+    [...ws].reduce(
+      (a, v, i) => a + rr[i] * s[i % 2] * (Math.min(qmax, Math.max(qmin, v / s[i % 2])) + r0[i]),
+      0,
+    );
+  ws.forEach((_, i) => assertAlmostEquals(gw[i], fd(surW, ws, i, 1e-4), 1e-3, `dw[${i}]`));
+  ss.forEach((_, c) => assertAlmostEquals(gs[c], gScale * fd(surS, ss, c, 1e-5), 1e-3, `ds[${c}]`));
+  await initBackend("wasm");
+});
+
+Deno.test("activation fake quantization on a fixed range", () => {
+  // [0, 6] at 8 bits: s = 6/255; 3.0/s = 127.5 -> 128 (floor(x + 0.5)); 7 clips to 6
+  const y = fakeQuantRange(tf.tensor1d([3, 7, -1]), 0, 6, 8).dataSync();
+  assertAlmostEquals(y[0], (128 * 6) / 255, 1e-6);
+  assertAlmostEquals(y[1], 6, 1e-6);
+  assertAlmostEquals(y[2], 0, 1e-6);
+  const g = tf.grad((x: tf.Tensor) => tf.sum(fakeQuantRange(x, 0, 6)))(tf.tensor1d([3, 7, -1]))
+    .dataSync();
+  assert.deepStrictEqual([...g], [1, 0, 0]);
+});
+
+Deno.test("bad specs and bad weights give clear errors", () => {
+  const w = tf.tensor2d([1, 2, 3, 4], [2, 2]);
+  assert.throws(() => fakeQuantize(w, sym(0)), /bits must be an integer 1-8, got 0/);
+  assert.throws(() => quantizeToInt(w, sym(9)), /bits must be an integer 1-8, got 9/);
+  assert.throws(
+    () => fakeQuantize(w, sym(4, { perChannel: true, axis: 2 })),
+    /axis 2 out of range for a rank-2 tensor/,
+  );
+  assert.throws(
+    () => quantizeToInt(tf.tensor1d([1, NaN]), sym(4)),
+    /non-finite value \(NaN\) at flat index 1/,
+  );
+  assert.throws(
+    () => fakeQuantize(w, { bits: 1, symmetric: false, perChannel: false }),
+    /binary and must be symmetric/,
+  );
+  assert.throws(() => fakeQuantize(w, sym(4, { scale: -1 })), /scale must be > 0/);
+});
