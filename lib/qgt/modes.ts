@@ -22,8 +22,10 @@ export const MODES: readonly Mode[] = ["float", "ptq", "qat", "qgt"];
 
 /**
  * Activation ranges of every weight layer with an activation: ReLU6 layers
- * get their fixed range [0, 6]; others the min/max observed on `samples`
- * images of `ds` (in dataset order). The last (logit) layer is not listed.
+ * get their fixed range [0, 6]; others are observed on the first `samples`
+ * images of `ds`, as the overall min/max (`method: "minmax"`, the default) or
+ * as an exponential moving average of per-batch min/max (`"ema"`, momentum
+ * 0.9, as TensorFlow's QAT observers track ranges). The logit layer is not listed.
  *
  * @example
  * ```ts ignore
@@ -33,8 +35,14 @@ export const MODES: readonly Mode[] = ["float", "ptq", "qat", "qgt"];
 export function calibrateActivations(
   model: Model,
   ds: Dataset,
-  opts: { samples?: number; batchSize?: number; normalize?: Normalization } = {},
+  opts: {
+    samples?: number;
+    batchSize?: number;
+    normalize?: Normalization;
+    method?: "minmax" | "ema";
+  } = {},
 ): Record<string, [number, number]> {
+  const ema = opts.method === "ema";
   const layers = model.arch.layers.filter(isWeightLayer).filter((l) => l.act !== "none");
   const ranges: Record<string, [number, number]> = {};
   const observe = layers.filter((l) => l.act !== "relu6").map((l) => l.name);
@@ -52,8 +60,11 @@ export function calibrateActivations(
         forward(model, tf.tensor4d(b.x, [b.n, h, w, c]), {
           onLayerOutput: (name, y) => {
             if (!observe.includes(name)) return;
-            lo[name] = Math.min(lo[name] ?? Infinity, tf.min(y).dataSync()[0]);
-            hi[name] = Math.max(hi[name] ?? -Infinity, tf.max(y).dataSync()[0]);
+            const l = tf.min(y).dataSync()[0], u = tf.max(y).dataSync()[0];
+            if (lo[name] === undefined) [lo[name], hi[name]] = [l, u];
+            else if (ema) {
+              [lo[name], hi[name]] = [0.9 * lo[name] + 0.1 * l, 0.9 * hi[name] + 0.1 * u];
+            } else [lo[name], hi[name]] = [Math.min(lo[name], l), Math.max(hi[name], u)];
           },
         });
       });

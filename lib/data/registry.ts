@@ -1,0 +1,122 @@
+/**
+ * Datasets by name, as experiments declare them: `synthetic-person` (the
+ * embedded default), `vww` (Visual Wake Words from a directory) and
+ * `fashion-mnist` (Debian's IDX files). Each returns a train and a validation
+ * set (Fashion-MNIST's validation set is its 10,000-image test split).
+ * @module
+ */
+import type { Dataset } from "./dataset.ts";
+import { loadSyntheticPerson } from "./synthetic_person.ts";
+import { loadVww } from "./vww.ts";
+import { FASHION_MNIST_DIR, loadFashionMnist } from "./fashion_mnist.ts";
+import { DATA_DIR } from "./cache.ts";
+
+/** Dataset names. */
+export const DATASETS = ["synthetic-person", "vww", "fashion-mnist"] as const;
+/** A dataset name. */
+export type DatasetName = typeof DATASETS[number];
+
+/** Options of the datasets (fields that do not apply to a dataset are ignored). */
+export interface DatasetOptions {
+  /** synthetic-person: training images (default 8000). */
+  trainCount?: number;
+  /** synthetic-person: validation images (default 2000). */
+  valCount?: number;
+  /** synthetic-person: generator seed (default 1). */
+  seed?: number;
+  /** Square image size (synthetic-person, vww; default 96). */
+  size?: number;
+  /** 1 (grayscale, default) or 3. */
+  channels?: 1 | 3;
+  /** vww / fashion-mnist: data directory. */
+  dir?: string;
+  /** vww: validation fraction (default 0.1). */
+  valFraction?: number;
+  /** vww: file listing validation images. */
+  splitFile?: string;
+  /** vww: skip unreadable images. */
+  skipBadImages?: boolean;
+  /** Cache root (default `data/`). */
+  cacheRoot?: string;
+}
+
+/** A loaded dataset pair. */
+export interface DatasetPair {
+  train: Dataset;
+  val: Dataset;
+  notes: string[];
+}
+
+/**
+ * Loads a dataset by name.
+ *
+ * @example
+ * ```ts ignore
+ * const { train, val } = await loadDataset("fashion-mnist", {});
+ * ```
+ */
+export async function loadDataset(name: string, o: DatasetOptions = {}): Promise<DatasetPair> {
+  switch (name) {
+    case "synthetic-person": {
+      const seed = o.seed ?? 1, size = o.size ?? 96, channels = o.channels ?? 1;
+      const trainCount = o.trainCount ?? 8000;
+      const root = o.cacheRoot ?? DATA_DIR;
+      const train = await loadSyntheticPerson({ count: trainCount, seed, size, channels }, root);
+      const val = await loadSyntheticPerson(
+        { count: o.valCount ?? 2000, seed, size, channels, offset: trainCount },
+        root,
+      );
+      return {
+        train: { ...train, name: "synthetic-person/train" },
+        val: { ...val, name: "synthetic-person/val" },
+        notes: [],
+      };
+    }
+    case "vww": {
+      if (!o.dir) {
+        throw new Error("dataset vww: needs a directory (--data DIR with person/ and non_person/)");
+      }
+      const size = o.size ?? 96;
+      const r = await loadVww({
+        dir: o.dir,
+        size: [size, size],
+        channels: o.channels ?? 1,
+        valFraction: o.valFraction,
+        splitFile: o.splitFile,
+        skipBadImages: o.skipBadImages,
+        cacheRoot: o.cacheRoot ?? DATA_DIR,
+      });
+      return {
+        train: r.train,
+        val: r.val,
+        notes: r.skipped.length
+          ? [`vww: skipped ${r.skipped.length} unreadable images, e.g. ${r.skipped[0]}`]
+          : [],
+      };
+    }
+    case "fashion-mnist": {
+      const { train, test } = await loadFashionMnist(o.dir ?? FASHION_MNIST_DIR);
+      return { train, val: test, notes: [] };
+    }
+    default:
+      throw new Error(
+        `dataset: expected one of ${DATASETS.join(", ")}, got ${JSON.stringify(name)}`,
+      );
+  }
+}
+
+/**
+ * Counts per class.
+ *
+ * @example
+ * ```ts
+ * import { classCounts } from "./registry.ts";
+ * const c = classCounts({ name: "t", shape: [1, 1, 1], classNames: ["a", "b"], images: new Uint8Array(3), labels: new Uint8Array([0, 1, 1]) });
+ * if (c.b !== 2) throw new Error();
+ * ```
+ */
+export function classCounts(ds: Dataset): Record<string, number> {
+  const out: Record<string, number> = Object.fromEntries(ds.classNames.map((c) => [c, 0]));
+  for (const l of ds.labels) out[ds.classNames[l]]++;
+  return out;
+}
