@@ -1,0 +1,241 @@
+// Datasets: synthetic-person determinism and balance, the VWW loader on files the
+// test writes, the IDX reader on small and broken files, and the real Fashion-MNIST.
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { generateSyntheticPerson, loadSyntheticPerson } from "../lib/data/synthetic_person.ts";
+import { loadVww, pathFraction } from "../lib/data/vww.ts";
+import { parseIdx } from "../lib/data/idx.ts";
+import {
+  FASHION_MNIST_DIR,
+  loadFashionMnist,
+  loadFashionMnistSplit,
+} from "../lib/data/fashion_mnist.ts";
+import { encodeJpeg, encodePng, resizeImage } from "../lib/data/image.ts";
+import { classCounts } from "../lib/data/registry.ts";
+import { contactSheet } from "../lib/data/preview.ts";
+import { exists } from "../lib/util/fs.ts";
+import { assert } from "./assert.ts";
+
+Deno.test("synthetic-person: same seed same bytes, other seed other images, balanced classes", () => {
+  const a = generateSyntheticPerson({ count: 40, seed: 3, size: 48 });
+  const b = generateSyntheticPerson({ count: 40, seed: 3, size: 48 });
+  const c = generateSyntheticPerson({ count: 40, seed: 4, size: 48 });
+  assert.deepStrictEqual(a.images, b.images);
+  assert.deepStrictEqual(a.labels, b.labels);
+  // every image differs from the other seed's image at the same index
+  const per = 48 * 48;
+  for (let i = 0; i < 40; i++) {
+    assert.notDeepStrictEqual(
+      a.images.subarray(i * per, (i + 1) * per),
+      c.images.subarray(i * per, (i + 1) * per),
+    );
+  }
+  assert.deepStrictEqual(classCounts(a), { non_person: 20, person: 20 });
+  // an offset selects the same images as a longer run
+  const tail = generateSyntheticPerson({ count: 10, seed: 3, size: 48, offset: 30 });
+  assert.deepStrictEqual(tail.images, a.images.subarray(30 * per));
+  // images are not blank: a spread of gray levels
+  const levels = new Set(a.images);
+  assert.ok(levels.size > 200);
+  // RGB option
+  const rgb = generateSyntheticPerson({ count: 2, seed: 3, size: 32, channels: 3 });
+  assert.deepStrictEqual(rgb.shape, [32, 32, 3]);
+  assert.equal(rgb.images.length, 2 * 32 * 32 * 3);
+});
+
+Deno.test("synthetic-person cache: built once with a manifest, reloaded identically, damage detected", async () => {
+  const root = await Deno.makeTempDir();
+  const a = await loadSyntheticPerson({ count: 6, seed: 2, size: 32 }, root);
+  const dir = join(root, "synthetic-person", "v1-s2-o0-n6-32x32x1");
+  const manifest = JSON.parse(await Deno.readTextFile(join(dir, "manifest.json")));
+  assert.equal(manifest.generatorVersion, 1);
+  assert.equal(manifest.seed, 2);
+  assert.equal(manifest.count, 6);
+  assert.match(manifest.checksum, /^[0-9a-f]{64}$/);
+  const b = await loadSyntheticPerson({ count: 6, seed: 2, size: 32 }, root);
+  assert.deepStrictEqual(a.images, b.images);
+  // corrupt the cached images: the checksum fails and the set is regenerated, not trusted
+  const bytes = await Deno.readFile(join(dir, "images.bin"));
+  bytes[0] ^= 0xff;
+  await Deno.writeFile(join(dir, "images.bin"), bytes);
+  const c = await loadSyntheticPerson({ count: 6, seed: 2, size: 32 }, root);
+  assert.deepStrictEqual(c.images, a.images);
+  await Deno.remove(root, { recursive: true });
+});
+
+function solid(w: number, h: number, v: number) {
+  const d = new Uint8Array(w * h * 4);
+  for (let i = 0; i < w * h; i++) d.set([v, v, v, 255], i * 4);
+  return { width: w, height: h, data: d };
+}
+
+async function writeVww(root: string) {
+  await Deno.mkdir(join(root, "person"), { recursive: true });
+  await Deno.mkdir(join(root, "non_person"), { recursive: true });
+  for (let i = 0; i < 6; i++) {
+    await Deno.writeFile(join(root, "person", `p${i}.jpg`), encodeJpeg(solid(96, 96, 200), 95));
+    await Deno.writeFile(join(root, "non_person", `n${i}.png`), encodePng(solid(96, 96, 40)));
+  }
+  // a wrong-size image (resized) and a corrupt one (truncated JPEG)
+  await Deno.writeFile(join(root, "person", "big.jpeg"), encodeJpeg(solid(160, 120, 210), 95));
+  const jpg = encodeJpeg(solid(96, 96, 100), 95);
+  await Deno.writeFile(join(root, "non_person", "broken.jpg"), jpg.subarray(0, jpg.length >> 1));
+  await Deno.writeFile(
+    join(root, "non_person", "notes.txt"),
+    new TextEncoder().encode("not an image"),
+  );
+}
+
+Deno.test("vww loader: layout, resizing, labels, split, corrupt files and empty folders", async () => {
+  const root = await Deno.makeTempDir();
+  await writeVww(root);
+  // by default a corrupt file fails the load, naming it
+  await assert.rejects(() => loadVww({ dir: root }), /broken\.jpg: cannot decode image: truncated/);
+  const r = await loadVww({ dir: root, skipBadImages: true, size: [32, 32], valFraction: 0.3 });
+  assert.equal(r.skipped.length, 1);
+  assert.match(r.skipped[0], /broken\.jpg/);
+  const all = [...r.train.labels, ...r.val.labels];
+  assert.equal(all.length, 13); // 7 person + 6 non_person, notes.txt ignored
+  assert.equal(all.filter((l) => l === 1).length, 7);
+  assert.deepStrictEqual(r.train.shape, [32, 32, 1]);
+  // the split is the path hash: the validation set holds exactly the files hashing below 0.3
+  const names = [...Array(6).keys()].flatMap((i) => [`person/p${i}.jpg`, `non_person/n${i}.png`])
+    .concat("person/big.jpeg");
+  assert.equal(r.val.labels.length, names.filter((n) => pathFraction(n) < 0.3).length);
+  // pixel values survive decode + resize (JPEG within a few levels)
+  const per = 32 * 32;
+  for (let i = 0; i < r.train.labels.length; i++) {
+    const v = r.train.images[i * per + 100];
+    assert.ok(r.train.labels[i] === 1 ? Math.abs(v - 205) <= 8 : v === 40, `image ${i}: ${v}`);
+  }
+  // RGB output and a split file
+  await Deno.writeTextFile(join(root, "val.txt"), "person/p0.jpg\nnon_person/n1.png\n");
+  const s = await loadVww({
+    dir: root,
+    skipBadImages: true,
+    channels: 3,
+    splitFile: join(root, "val.txt"),
+  });
+  assert.deepStrictEqual(s.val.labels.length, 2);
+  assert.deepStrictEqual(s.val.shape, [96, 96, 3]);
+  await Deno.writeTextFile(join(root, "bad.txt"), "person/nope.jpg\n");
+  await assert.rejects(
+    () => loadVww({ dir: root, skipBadImages: true, splitFile: join(root, "bad.txt") }),
+    /1 listed images not in/,
+  );
+  // an empty class folder and a missing one
+  const empty = await Deno.makeTempDir();
+  await Deno.mkdir(join(empty, "person"));
+  await Deno.mkdir(join(empty, "non_person"));
+  await Deno.writeFile(join(empty, "person", "a.png"), encodePng(solid(8, 8, 1)));
+  await assert.rejects(() => loadVww({ dir: empty }), /non_person has no images/);
+  await assert.rejects(
+    () => loadVww({ dir: join(empty, "nope") }),
+    /not found; expected .*person,non_person/,
+  );
+  await Deno.remove(root, { recursive: true });
+  await Deno.remove(empty, { recursive: true });
+});
+
+Deno.test("vww cache: second load reads the cache and gives the same arrays", async () => {
+  const root = await Deno.makeTempDir(), cache = await Deno.makeTempDir();
+  await writeVww(root);
+  const a = await loadVww({ dir: root, skipBadImages: true, cacheRoot: cache, size: [16, 16] });
+  assert.ok(await exists(join(cache, "vww")));
+  const b = await loadVww({ dir: root, skipBadImages: true, cacheRoot: cache, size: [16, 16] });
+  assert.deepStrictEqual(a.train.images, b.train.images);
+  assert.deepStrictEqual(a.skipped, b.skipped);
+  await Deno.remove(root, { recursive: true });
+  await Deno.remove(cache, { recursive: true });
+});
+
+Deno.test("resize: area averaging and BT.601 luma", () => {
+  // 4x1 -> 2x1 averages pairs; red converts with 0.299
+  const img = {
+    width: 4,
+    height: 1,
+    data: new Uint8Array([0, 0, 0, 255, 100, 100, 100, 255, 255, 0, 0, 255, 255, 0, 0, 255]),
+  };
+  assert.deepStrictEqual([...resizeImage(img, 2, 1, 1)], [50, Math.round(0.299 * 255)]);
+  assert.deepStrictEqual([...resizeImage(img, 2, 1, 3)], [50, 50, 50, 255, 0, 0]);
+});
+
+function idx(magic: number, dims: number[], data: number[]): Uint8Array {
+  const b = new Uint8Array(4 + 4 * dims.length + data.length);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, magic);
+  dims.forEach((d, i) => v.setUint32(4 + 4 * i, d));
+  b.set(data, 4 + 4 * dims.length);
+  return b;
+}
+
+Deno.test("IDX reader: small files, gzip, truncated and wrong magic", () => {
+  const img = idx(0x803, [2, 2, 2], [1, 2, 3, 4, 5, 6, 7, 8]);
+  const a = parseIdx(img, "img", 3);
+  assert.deepStrictEqual(a.dims, [2, 2, 2]);
+  assert.deepStrictEqual([...a.data], [1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.deepStrictEqual(parseIdx(new Uint8Array(gzipSync(img)), "img.gz", 3).dims, [2, 2, 2]);
+  assert.throws(
+    () => parseIdx(img.subarray(0, 18), "t.idx", 3),
+    /t\.idx: truncated: header says 2x2x2 = 8 bytes, file has 2/,
+  );
+  assert.throws(
+    () => parseIdx(idx(0x903, [1], [0]), "m.idx"),
+    /m\.idx: wrong IDX magic number 0x00000903/,
+  );
+  assert.throws(() => parseIdx(img, "d.idx", 1), /d\.idx: IDX has 3 dimensions, expected 1/);
+  assert.throws(
+    () => parseIdx(new Uint8Array([0x1f, 0x8b, 1, 2]), "z.gz"),
+    /z\.gz: not a valid gzip file/,
+  );
+});
+
+Deno.test("fashion-mnist loader: files the test writes, with mismatched counts and a missing directory", async () => {
+  const dir = await Deno.makeTempDir();
+  const px = Array(3 * 28 * 28).fill(7);
+  await Deno.writeFile(
+    join(dir, "train-images-idx3-ubyte.gz"),
+    new Uint8Array(gzipSync(idx(0x803, [3, 28, 28], px))),
+  );
+  await Deno.writeFile(
+    join(dir, "train-labels-idx1-ubyte.gz"),
+    new Uint8Array(gzipSync(idx(0x801, [3], [0, 9, 4]))),
+  );
+  const ds = await loadFashionMnistSplit("train", dir);
+  assert.deepStrictEqual([...ds.labels], [0, 9, 4]);
+  assert.equal(ds.classNames[9], "ankle boot");
+  await Deno.writeFile(
+    join(dir, "train-labels-idx1-ubyte.gz"),
+    new Uint8Array(gzipSync(idx(0x801, [2], [0, 9]))),
+  );
+  await assert.rejects(() => loadFashionMnistSplit("train", dir), /3 images in .* but 2 labels in/);
+  await assert.rejects(
+    () => loadFashionMnistSplit("test", dir),
+    /missing .*t10k-images-idx3-ubyte\.gz/,
+  );
+  await assert.rejects(
+    () => loadFashionMnistSplit("train", join(dir, "nope")),
+    /apt-get install -y dataset-fashion-mnist/,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test({
+  name: "fashion-mnist: the real Debian files (60,000 / 10,000, balanced)",
+  ignore: !(await exists(FASHION_MNIST_DIR)),
+  fn: async () => {
+    const { train, test } = await loadFashionMnist();
+    assert.equal(train.labels.length, 60000);
+    assert.equal(test.labels.length, 10000);
+    assert.ok(Object.values(classCounts(train)).every((n) => n === 6000));
+    assert.ok(Object.values(classCounts(test)).every((n) => n === 1000));
+  },
+});
+
+Deno.test("contact sheet is a PNG of the right size", async () => {
+  const ds = generateSyntheticPerson({ count: 8, seed: 1, size: 32 });
+  const png = await contactSheet(ds, 3);
+  assert.deepStrictEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]);
+  const v = new DataView(png.buffer, png.byteOffset);
+  assert.equal(v.getUint32(16), 120 + 3 * 36); // width: label column + 3 tiles of 32 + 4 padding
+});
