@@ -272,12 +272,12 @@ Deno.test("sensitivity and mixed precision on a toy model respect the budget", a
 Deno.test("model summary: per-layer bytes and the reduction factor", () => {
   const arch = smallCnn();
   const s = modelSummary(arch, resolveLayerSpecs(arch, { bits: 2 }));
-  // conv1: 288 weights -> 72 bytes of codes, 32 scales and 32 biases at 4 bytes
+  // conv1: 288 weights -> 72 bytes of codes, 32 float16 scales, 32 int32 biases
   assert.deepStrictEqual(s.rows[0], {
     layer: "conv1",
     params: 288,
     bits: 2,
-    bytes: 72 + 128 + 128,
+    bytes: 72 + 64 + 128,
     float32Bytes: 288 * 4 + 128,
   });
   assert.equal(s.float32Bytes, (65440 + 32 + 32 + 64 + 64 + 10) * 4);

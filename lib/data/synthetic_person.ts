@@ -4,13 +4,15 @@
  *
  * A positive holds an articulated figure (head, torso, two-segment arms and
  * legs) in a random pose (standing, walking, arms raised, sitting, lying) whose
- * bounding box covers 0.5-50 % of the image (log-uniform; VWW's rule: a person
- * covering more than 0.5 % is a positive), partly occluded at times. Every
+ * bounding box covers 0.6-50 % of the image (VWW's rule: a person covering
+ * more than 0.5 % is a positive; 80 % of them cover 3-50 %, log-uniform),
+ * drawn with at least 0.18 gray-level contrast to the background around it,
+ * and partly occluded in 20 % of images. Every
  * image has a textured background (multi-octave value noise, gradients,
  * stripes or bricks, clutter), lighting changes, blur and sensor noise, and
  * 0-3 distractors: poles, trees, four-legged animals, boxes, vehicles. Hard
- * negatives carry a headless figure, loose limbs, or a person too small to
- * count (0.1-0.4 % of the image). Classes alternate, so they are balanced.
+ * negatives (20 % of negatives) carry a headless figure, loose limbs, or a
+ * person too small to count (0.1-0.4 % of the image). Classes alternate, so they are balanced.
  *
  * Image i depends only on (seed, i) and GENERATOR_VERSION, so any subset can be
  * regenerated and the cache key is (version, seed, count, shape).
@@ -22,7 +24,7 @@ import { deriveSeed, type Rng, rng } from "../util/random.ts";
 import { loadCached, storeCached } from "./cache.ts";
 
 /** Bump when the images change; it is part of the cache key and the manifest. */
-export const GENERATOR_VERSION = 1;
+export const GENERATOR_VERSION = 3;
 
 /** Class names in label order. */
 export const SYNTHETIC_PERSON_CLASSES = ["non_person", "person"];
@@ -72,6 +74,34 @@ function color(r: Rng, c: number, lo = 0.05, hi = 0.95): number[] {
   return [0, 1, 2].map(() => Math.min(1, Math.max(0, v + r.uniform(-tint, tint))));
 }
 
+/** Minimum gray-level difference between a figure's parts and the background around it. */
+const MIN_CONTRAST = 0.18;
+
+/** Mean gray level of the canvas in a square of half-size r around (x, y). */
+function localMean(cv: Canvas, x: number, y: number, r: number): number {
+  let s = 0, n = 0;
+  const x0 = Math.max(0, Math.floor(x - r)), x1 = Math.min(cv.w - 1, Math.ceil(x + r));
+  const y0 = Math.max(0, Math.floor(y - r)), y1 = Math.min(cv.h - 1, Math.ceil(y + r));
+  for (let yy = y0; yy <= y1; yy++) {
+    for (let xx = x0; xx <= x1; xx++) {
+      for (let k = 0; k < cv.c; k++) s += cv.px[(yy * cv.w + xx) * cv.c + k];
+      n += cv.c;
+    }
+  }
+  return n ? s / n : 0.5;
+}
+
+/** A colour whose gray level differs from `bg` by at least MIN_CONTRAST. */
+function contrasting(r: Rng, c: number, bg: number, lo = 0.05, hi = 0.95): number[] {
+  for (let t = 0; t < 8; t++) {
+    const col = color(r, c, lo, hi);
+    const g = col.reduce((a, b) => a + b, 0) / col.length;
+    if (Math.abs(g - bg) >= MIN_CONTRAST) return col;
+  }
+  const v = bg > 0.5 ? Math.max(0, bg - MIN_CONTRAST - 0.1) : Math.min(1, bg + MIN_CONTRAST + 0.1);
+  return Array(c).fill(v);
+}
+
 /** A colour with fine texture (noise) on top, for clothing, fur and bark. */
 function textured(r: Rng, base: number[], amount: number): Paint {
   const s1 = r.uniform(0.3, 1.5), s2 = r.uniform(0.3, 1.5), ph = r.uniform(0, 6.28);
@@ -86,7 +116,7 @@ function background(cv: Canvas, r: Rng): void {
   const contrast = r.uniform(0.15, 0.7);
   const gAng = r.uniform(0, Math.PI * 2), gAmt = r.uniform(0, 0.4);
   const pattern = r.int(0, 3); // 0 none, 1 stripes, 2 bricks, 3 horizon
-  const pAng = r.uniform(0, Math.PI), pFreq = r.uniform(0.15, 0.8), pAmt = r.uniform(0.05, 0.25);
+  const pAng = r.uniform(0, Math.PI), pFreq = r.uniform(0.15, 0.8), pAmt = r.uniform(0.04, 0.15);
   const horizon = r.uniform(0.3, 0.8) * h, ground = r.uniform(-0.3, 0.3);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
@@ -150,7 +180,9 @@ function figure(
   parts: FigureParts,
 ): number {
   const c = cv.c;
-  const skin = color(r, c, 0.2, 0.95), shirt = color(r, c), pants = color(r, c);
+  // clothing and skin stand out from the local background by at least MIN_CONTRAST (as people in photos mostly do)
+  const bg = localMean(cv, cx, cy, ht / 2);
+  const skin = contrasting(r, c, bg, 0.2, 0.95), shirt = contrasting(r, c, bg), pants = contrasting(r, c, bg);
   const shirtP = r.next() < 0.5 ? textured(r, shirt, r.uniform(0.02, 0.15)) : shirt;
   const pantsP = r.next() < 0.5 ? textured(r, pants, r.uniform(0.02, 0.12)) : pants;
   const pose = r.next();
@@ -161,7 +193,7 @@ function figure(
     ? (r.next() < 0.5 ? 1 : -1) * Math.PI / 2 + r.uniform(-0.2, 0.2)
     : r.normal() * 0.12;
   const u = ht; // unit: standing height
-  const torsoLen = 0.3 * u, torsoW = r.uniform(0.07, 0.1) * u, headR = r.uniform(0.055, 0.075) * u;
+  const torsoLen = 0.3 * u, torsoW = r.uniform(0.07, 0.1) * u, headR = r.uniform(0.065, 0.085) * u;
   const armW = r.uniform(0.025, 0.04) * u, legW = r.uniform(0.035, 0.055) * u;
   const upperArm = 0.16 * u, foreArm = 0.15 * u, thigh = 0.23 * u, shin = 0.23 * u;
   // body frame: y down; rotate by tilt about the centre
@@ -383,25 +415,28 @@ export function renderSyntheticPerson(
   const before = r.int(0, 2), after = r.int(0, 1);
   for (let i = 0; i < before; i++) distractor(cv, r);
   if (label === 1) {
-    const frac = Math.exp(r.uniform(Math.log(0.006), Math.log(0.5)));
+    // mostly clearly visible people (3-50 % of the image), some small ones (0.6-3 %)
+    const frac = r.next() < 0.8
+      ? Math.exp(r.uniform(Math.log(0.03), Math.log(0.5)))
+      : Math.exp(r.uniform(Math.log(0.006), Math.log(0.03)));
     const ht = heightFor(frac, size);
     const cx = r.uniform(0.1, 0.9) * size, cy = r.uniform(0.15, 0.85) * size;
     figure(cv, r, cx, cy, ht, { head: true, arms: true, legs: true, torso: true });
-    if (r.next() < 0.3) occlude(cv, r, cx, cy, ht);
+    if (r.next() < 0.2) occlude(cv, r, cx, cy, ht);
   } else {
     const hard = r.next();
     const cx = r.uniform(0.1, 0.9) * size, cy = r.uniform(0.15, 0.85) * size;
-    if (hard < 0.2) { // headless figure
+    if (hard < 0.08) { // headless figure
       figure(cv, r, cx, cy, heightFor(Math.exp(r.uniform(Math.log(0.01), Math.log(0.4))), size), {
         head: false,
         arms: true,
         legs: true,
         torso: true,
       });
-    } else if (hard < 0.35) { // loose limbs / partial figure
+    } else if (hard < 0.13) { // loose limbs / partial figure
       const ht = heightFor(Math.exp(r.uniform(Math.log(0.01), Math.log(0.3))), size);
       figure(cv, r, cx, cy, ht, { head: false, arms: r.next() < 0.5, legs: true, torso: false });
-    } else if (hard < 0.5) { // a person too small to count (< 0.5 % of the image)
+    } else if (hard < 0.2) { // a person too small to count (< 0.5 % of the image)
       figure(cv, r, cx, cy, heightFor(r.uniform(0.001, 0.004), size), {
         head: true,
         arms: true,

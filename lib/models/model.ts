@@ -128,7 +128,7 @@ export interface ForwardOptions {
   training?: boolean;
   /** Replaces a layer's kernel before use (fake quantization); identity when absent. */
   kernelTransform?: (layer: string, kernel: tf.Tensor) => tf.Tensor;
-  /** Applied to each weight layer's output after its activation (activation fake quantization). */
+  /** Applied to each weight layer's output after its activation and to global pooling's output (activation fake quantization). */
   activationTransform?: (layer: string, y: tf.Tensor) => tf.Tensor;
   /** Receives the batch mean/variance of each BatchNorm in training mode. */
   onBatchStats?: (layer: string, mean: tf.Tensor1D, variance: tf.Tensor1D) => void;
@@ -209,6 +209,8 @@ export function forward(model: Model, x: tf.Tensor, opts: ForwardOptions = {}): 
         break;
       case "gap":
         h = tf.mean(h, [1, 2]);
+        // an integer model rounds the average back onto its input's grid
+        if (opts.activationTransform) h = opts.activationTransform(l.name, h);
         break;
       case "dense": {
         let k = p.get(`${l.name}/kernel`)! as tf.Tensor;

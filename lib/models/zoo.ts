@@ -139,3 +139,81 @@ export function smallCnn(opts: SmallCnnOptions = {}): ArchSpec {
     ],
   };
 }
+
+/** Names of the architectures experiments can declare. */
+export const ARCHITECTURES = ["mobilenet_v1", "small_cnn", "tiny_cnn"] as const;
+
+/** Options an experiment may give an architecture. */
+export interface ArchitectureOptions {
+  alpha?: number;
+  classes?: number;
+  channels?: number[];
+}
+
+/**
+ * A small 3-layer CNN for smoke tests and quick runs: conv 3x3 stride 2,
+ * depthwise 3x3, pointwise 1x1 (each with BatchNorm and ReLU6), global
+ * average pooling, dense.
+ *
+ * @example
+ * ```ts
+ * import { tinyCnn } from "./zoo.ts";
+ * if (tinyCnn({ inputShape: [32, 32, 1] }).layers.length !== 5) throw new Error();
+ * ```
+ */
+export function tinyCnn(
+  opts: { inputShape?: [number, number, number]; classes?: number; channels?: number[] } = {},
+): ArchSpec {
+  const [a, b] = opts.channels ?? [8, 16];
+  const inputShape = opts.inputShape ?? [32, 32, 1];
+  const common = { padding: "same" as const, bias: false, bn: true, act: "relu6" as const };
+  return {
+    name: `tiny_cnn_${inputShape.join("x")}`,
+    inputShape,
+    classes: opts.classes ?? 2,
+    layers: [
+      { type: "conv2d", name: "conv1", filters: a, kernel: 3, stride: 2, ...common },
+      { type: "depthwise2d", name: "dw2", kernel: 3, stride: 2, ...common },
+      { type: "conv2d", name: "pw2", filters: b, kernel: 1, stride: 1, ...common },
+      { type: "gap", name: "gap" },
+      { type: "dense", name: "fc", units: opts.classes ?? 2, bias: true, act: "none" },
+    ],
+  };
+}
+
+/**
+ * Builds a named architecture for an input shape.
+ *
+ * @example
+ * ```ts
+ * import { buildArchitecture } from "./zoo.ts";
+ * if (buildArchitecture("small_cnn", [28, 28, 1], {}).classes !== 10) throw new Error();
+ * ```
+ */
+export function buildArchitecture(
+  name: string,
+  inputShape: [number, number, number],
+  o: ArchitectureOptions,
+): ArchSpec {
+  switch (name) {
+    case "mobilenet_v1":
+      return mobilenetV1({ alpha: o.alpha, inputShape, classes: o.classes });
+    case "small_cnn": {
+      const ch = o.channels;
+      if (ch && ch.length !== 4) {
+        throw new Error("architecture small_cnn: channels must list 4 numbers");
+      }
+      return smallCnn({
+        inputShape,
+        classes: o.classes,
+        channels: ch as [number, number, number, number],
+      });
+    }
+    case "tiny_cnn":
+      return tinyCnn({ inputShape, classes: o.classes, channels: o.channels });
+    default:
+      throw new Error(
+        `architecture: expected one of ${ARCHITECTURES.join(", ")}, got ${JSON.stringify(name)}`,
+      );
+  }
+}

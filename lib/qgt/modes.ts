@@ -13,6 +13,7 @@ import { isWeightLayer } from "../models/spec.ts";
 import { type Dataset, datasetSize, makeBatch, type Normalization } from "../data/dataset.ts";
 import { dequantize, type QuantizedTensor, quantizeToInt } from "../quant/quantizer.ts";
 import type { QuantSpec } from "../quant/spec.ts";
+import { roundFloat16 } from "../quant/fp16.ts";
 
 /** The training modes. */
 export type Mode = "float" | "ptq" | "qat" | "qgt";
@@ -77,7 +78,8 @@ export function calibrateActivations(
 /**
  * Snaps each listed layer's kernel onto its grid in place (the model then
  * holds the dequantized weights) and returns the integer codes and scales,
- * which export uses as they are.
+ * which export uses as they are. Scales are rounded to float16 (as the
+ * exported file stores them) before the codes are computed.
  *
  * @example
  * ```ts ignore
@@ -92,7 +94,15 @@ export function snapWeights(
   for (const [layer, spec] of Object.entries(specs)) {
     const v = model.params.get(`${layer}/kernel`);
     if (!v) throw new Error(`snap: no weight layer ${layer}`);
-    const q = quantizeToInt(v, spec);
+    // deployed scales are float16: quantize again with the rounded scales (and matching zero points)
+    const first = quantizeToInt(v, spec);
+    const scales = Array.from(first.scales, (x) => Math.max(roundFloat16(x), 2 ** -24));
+    const zeroPoint = spec.symmetric ? undefined : Array.from(
+      first.zeroPoints,
+      (z, i) =>
+        Math.min(2 ** spec.bits - 1, Math.max(0, Math.round((z * first.scales[i]) / scales[i]))),
+    );
+    const q = quantizeToInt(v, { ...spec, scale: scales, zeroPoint });
     tf.tidy(() => v.assign(tf.tensor(dequantize(q), v.shape)));
     out[layer] = q;
   }
@@ -131,5 +141,35 @@ export function postTrainingQuantize(
       ) => [l.name, [0, 6]]),
     );
   const weights = snapWeights(folded, specs);
-  return { model: folded, weights, activationRanges };
+  return {
+    model: folded,
+    weights,
+    activationRanges: withPassThroughRanges(folded.arch, activationRanges),
+  };
+}
+
+/**
+ * Adds ranges for layers that keep their input's quantization (global average
+ * pooling, max pooling): each gets the range of the weight layer before it.
+ *
+ * @example
+ * ```ts
+ * import { withPassThroughRanges } from "./modes.ts";
+ * import { smallCnn } from "../models/zoo.ts";
+ * const r = withPassThroughRanges(smallCnn(), { conv4: [0, 3] });
+ * if (r.gap[1] !== 3 || r.pool2[1] !== 3) throw new Error();
+ * ```
+ */
+export function withPassThroughRanges(
+  arch: { layers: { type: string; name: string }[] },
+  ranges: Record<string, [number, number]>,
+): Record<string, [number, number]> {
+  const out = { ...ranges };
+  let last: [number, number] | undefined;
+  for (const l of arch.layers) {
+    if (out[l.name] && (l.type === "conv2d" || l.type === "depthwise2d" || l.type === "dense")) {
+      last = out[l.name];
+    } else if ((l.type === "gap" || l.type === "maxpool") && last) out[l.name] = last;
+  }
+  return out;
 }

@@ -85,16 +85,17 @@ export interface LayerBytes {
 }
 
 /**
- * Bytes a weight layer takes in the exported model: bit-packed codes
- * ceil(n b / 8), float32 scales (one per channel or one), int32 zero
- * points only for asymmetric specs, and an int32 bias per output channel
- * (BatchNorm folded in). `spec` null means float32 weights.
+ * Bytes a weight layer takes in the exported model (`model.qgt`): bit-packed
+ * codes ceil(n b / 8), float16 scales (one per output channel, or one),
+ * int32 zero points only for asymmetric specs, and an int32 bias per output
+ * channel (BatchNorm folded). `spec` null means float32 weights and biases.
+ * Section padding to 4 bytes and the header are not included.
  *
  * @example
  * ```ts
  * import { layerBytes } from "./layers.ts";
  * const b = layerBytes(100, 10, { bits: 2, symmetric: true, perChannel: true });
- * if (b.codes !== 25 || b.scales !== 40 || b.bias !== 40 || b.total !== 105) throw new Error();
+ * if (b.codes !== 25 || b.scales !== 20 || b.bias !== 40 || b.total !== 85) throw new Error();
  * ```
  */
 export function layerBytes(
@@ -108,7 +109,7 @@ export function layerBytes(
   }
   const nScales = spec.perChannel ? outChannels : 1;
   const codes = Math.ceil((params * spec.bits) / 8);
-  const scales = 4 * nScales;
+  const scales = 2 * nScales;
   const zeroPoints = spec.symmetric ? 0 : 4 * nScales;
   const bias = 4 * outChannels;
   return { codes, scales, zeroPoints, bias, total: codes + scales + zeroPoints + bias };

@@ -68,7 +68,10 @@ export function quantParams(
           tf.tensor1d(vals.length === 1 ? Array(n).fill(vals[0]) : vals),
           keepShape,
         );
-        const z = spec.symmetric ? null : tf.zeros(keepShape);
+        const zp = spec.zeroPoint ? [...spec.zeroPoint] : [0];
+        const z = spec.symmetric
+          ? null
+          : tf.reshape(tf.tensor1d(zp.length === 1 ? Array(n).fill(zp[0]) : zp), keepShape);
         return { scale: s, zeroPoint: z };
       }
       if (spec.bits === 1) {

@@ -25,6 +25,8 @@ export interface QuantSpec {
   axis?: number;
   narrowRange?: boolean;
   scale?: ScaleMethod | number | number[] | Float32Array;
+  /** Integer zero points (asymmetric, with explicit scales; default 0). */
+  zeroPoint?: number[] | Int32Array;
 }
 
 /** Integer level range [qmin, qmax] of a spec. */

@@ -1,0 +1,85 @@
+/**
+ * `deno task run <experiment.ts> [options]`: runs an experiment module and
+ * prints where its results are and the headline table.
+ * @module
+ */
+import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
+import { runExperiment } from "../experiment/runner.ts";
+import { type BackendName, BACKENDS } from "../backend/mod.ts";
+import { consoleProgress } from "../util/progress.ts";
+import { formatRows } from "../report/tables.ts";
+import { exportVariant } from "../export/mod.ts";
+import { exists } from "../util/fs.ts";
+
+const USAGE =
+  `usage: deno task run <experiment.ts> [--seed N] [--quick | --full] [--data DIR] [--out DIR]
+       [--backend wasm|cpu] [--set key=value ...] [--variants a,b] [--resume [--run-id ID]] [--quiet]`;
+
+await runMain(async () => {
+  const { values: f, positionals } = parseFlags(Deno.args, {
+    seed: { type: "string" },
+    quick: { type: "boolean" },
+    full: { type: "boolean" },
+    data: { type: "string" },
+    out: { type: "string" },
+    backend: { type: "string", default: "wasm" },
+    set: { type: "string", multiple: true },
+    variants: { type: "string" },
+    resume: { type: "boolean" },
+    "run-id": { type: "string" },
+    quiet: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (f.help) {
+    console.log(USAGE);
+    return;
+  }
+  if (positionals.length !== 1) throw new UsageError(`expected one experiment module\n${USAGE}`);
+  let path = positionals[0];
+  if (!(await exists(path))) {
+    if (path === "experiments/person-detect.ts" && await exists("experiments/smoke.ts")) {
+      console.error(
+        `qgt: ${path} does not exist yet; running the built-in smoke experiment experiments/smoke.ts`,
+      );
+      path = "experiments/smoke.ts";
+    } else throw new UsageError(`${path}: experiment file not found`);
+  }
+  if (f.quick && f.full) throw new UsageError("--quick and --full exclude each other");
+  if (!BACKENDS.includes(f.backend as BackendName)) {
+    throw new UsageError(
+      `--backend: expected one of ${BACKENDS.join(", ")}, got ${JSON.stringify(f.backend)}`,
+    );
+  }
+  if (f["run-id"] && !f.resume) throw new UsageError("--run-id goes with --resume");
+  const res = await runExperiment({
+    path,
+    resolve: {
+      profile: f.quick ? "quick" : f.full ? "full" : "default",
+      seed: f.seed !== undefined ? intFlag("--seed", f.seed, 0, 2 ** 31) : undefined,
+      set: (f.set as string[] | undefined) ?? [],
+      dataDir: f.data as string | undefined,
+      variants: f.variants
+        ? String(f.variants).split(",").map((s) => s.trim()).filter(Boolean)
+        : undefined,
+    },
+    outRoot: f.out as string | undefined,
+    backend: f.backend as BackendName,
+    resume: f.resume ? ((f["run-id"] as string | undefined) ?? true) : undefined,
+    progress: consoleProgress({ quiet: !!f.quiet }),
+    exporter: exportVariant,
+  });
+  const rows = res.summary.map((s) => ({
+    variant: s.variant,
+    bytes: s.bytes,
+    "x smaller": Number(s.reduction.toFixed(2)),
+    "accuracy %": Number((s.accuracy * 100).toFixed(2)),
+    "drop (points)": Number.isNaN(s.accuracy_drop) ? "" : Number(s.accuracy_drop.toFixed(2)),
+  }));
+  console.log(
+    `\n${res.record.experiment.id} run ${res.record.runId} (commit ${
+      res.record.git.commit.slice(0, 7)
+    }${res.record.git.dirty ? ", dirty" : ""})`,
+  );
+  console.log(formatRows(rows));
+  console.log(`\nresults: ${res.runDir}/ (summary.csv, metrics.csv, layers.csv, report.html)`);
+});

@@ -1,0 +1,305 @@
+/**
+ * Experiments are versioned modules whose default export is a plain object
+ * (see `ExperimentDef`): dataset, architecture, training and QGT settings, and
+ * named variants that override parts of them. This module validates them,
+ * merges variants, profiles (`--quick`, `--full`) and `--set key=value`
+ * overrides, fills defaults, and hashes the fully resolved settings.
+ * @module
+ */
+import { createHash } from "node:crypto";
+import {
+  type DatasetDef,
+  type ExperimentDef,
+  ExperimentSchema,
+  type QgtDef,
+  ResolvedSchema,
+  type TrainDef,
+  validate,
+} from "./schema.ts";
+import type { ArchitectureDef } from "./schema.ts";
+
+export type { ExperimentDef } from "./schema.ts";
+
+/**
+ * Declares an experiment: validates it and returns it unchanged (typed).
+ *
+ * @example
+ * ```ts
+ * import { defineExperiment } from "./define.ts";
+ * const e = defineExperiment({
+ *   id: "demo", version: 1, description: "", seed: 1,
+ *   dataset: { name: "synthetic-person" },
+ *   architecture: { name: "tiny_cnn" },
+ *   train: { epochs: 1, batchSize: 8, optimizer: { type: "adam" }, schedule: { type: "constant", lr: 1e-3 } },
+ *   qgt: { mode: "float" },
+ *   variants: { float: {} },
+ * });
+ * if (e.id !== "demo") throw new Error();
+ * ```
+ */
+export function defineExperiment(e: ExperimentDef): ExperimentDef {
+  validate(ExperimentSchema, e, `experiment ${typeof e?.id === "string" ? e.id : "?"}`);
+  return e;
+}
+
+/** One variant, fully resolved. */
+export interface ResolvedVariant {
+  name: string;
+  description: string;
+  dataset: DatasetDef;
+  architecture: ArchitectureDef;
+  train: TrainDef;
+  qgt: QgtDef;
+  /** SHA-256 of the resolved settings with the experiment id, version and seed. */
+  hash: string;
+}
+
+/** A resolved experiment. */
+export interface ResolvedExperiment {
+  id: string;
+  version: number;
+  description: string;
+  seed: number;
+  profile: "default" | "quick" | "full";
+  variants: ResolvedVariant[];
+  /** Hash of everything above (all variants). */
+  hash: string;
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (x: unknown): x is Obj => typeof x === "object" && x !== null && !Array.isArray(x);
+
+/**
+ * Deep merge: objects merge key by key; arrays and scalars replace; an object
+ * with a different `type` (optimizer, schedule, lambda) replaces wholesale.
+ *
+ * @example
+ * ```ts
+ * import { deepMerge } from "./define.ts";
+ * const m = deepMerge({ a: { b: 1, c: 2 }, o: { type: "adam", beta1: 0.9 } }, { a: { c: 3 }, o: { type: "sgd" } });
+ * if (JSON.stringify(m) !== '{"a":{"b":1,"c":3},"o":{"type":"sgd"}}') throw new Error();
+ * ```
+ */
+export function deepMerge<T>(base: T, over: unknown): T {
+  if (over === undefined) return base;
+  if (!isObj(base) || !isObj(over)) return over as T;
+  if ("type" in over && "type" in base && over.type !== base.type) {
+    return structuredClone(over) as T;
+  }
+  const out: Obj = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    out[k] = k in base ? deepMerge(base[k], v) : structuredClone(v);
+  }
+  return out as T;
+}
+
+/**
+ * JSON with object keys sorted at every level (a stable serialisation for hashing).
+ *
+ * @example
+ * ```ts
+ * import { stableStringify } from "./define.ts";
+ * if (stableStringify({ b: 1, a: [2, { d: 1, c: 0 }] }) !== '{"a":[2,{"c":0,"d":1}],"b":1}') throw new Error();
+ * ```
+ */
+export function stableStringify(x: unknown): string {
+  if (Array.isArray(x)) return `[${x.map(stableStringify).join(",")}]`;
+  if (isObj(x)) {
+    return `{${
+      Object.keys(x).filter((k) => x[k] !== undefined).sort().map((k) =>
+        `${JSON.stringify(k)}:${stableStringify(x[k])}`
+      ).join(",")
+    }}`;
+  }
+  return JSON.stringify(x);
+}
+
+/**
+ * SHA-256 hex of the stable serialisation.
+ *
+ * @example
+ * ```ts
+ * import { hashOf } from "./define.ts";
+ * if (hashOf({ a: 1, b: 2 }) !== hashOf({ b: 2, a: 1 })) throw new Error();
+ * ```
+ */
+export function hashOf(x: unknown): string {
+  return createHash("sha256").update(stableStringify(x)).digest("hex");
+}
+
+/**
+ * Sets a dotted path in an object (creating objects on the way); the value is
+ * parsed as JSON when it parses, else kept as a string.
+ *
+ * @example
+ * ```ts
+ * import { setPath } from "./define.ts";
+ * const o: Record<string, unknown> = { train: { epochs: 3 } };
+ * setPath(o, "train.epochs=5");
+ * if ((o.train as { epochs: number }).epochs !== 5) throw new Error();
+ * ```
+ */
+export function setPath(obj: Obj, assignment: string): void {
+  const eq = assignment.indexOf("=");
+  if (eq <= 0) throw new Error(`--set: expected key=value, got ${JSON.stringify(assignment)}`);
+  const path = assignment.slice(0, eq).split(".");
+  const raw = assignment.slice(eq + 1);
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    value = raw;
+  }
+  let o = obj;
+  for (const k of path.slice(0, -1)) {
+    if (!isObj(o[k])) o[k] = {};
+    o = o[k] as Obj;
+  }
+  o[path[path.length - 1]] = value;
+}
+
+/** Defaults filled into every resolved variant (so omitted and explicit defaults hash alike). */
+function withDefaults(
+  r: { dataset: DatasetDef; architecture: ArchitectureDef; train: TrainDef; qgt: QgtDef },
+) {
+  const q = r.qgt;
+  const quantized = q.mode !== "float";
+  return {
+    dataset: { ...r.dataset, options: { ...(r.dataset.options ?? {}) } },
+    architecture: { ...r.architecture, options: { ...(r.architecture.options ?? {}) } },
+    train: { threads: 1, augment: {}, ...r.train },
+    qgt: quantized
+      ? {
+        bits: 8,
+        symmetric: true,
+        narrowRange: false,
+        perChannel: true,
+        scale: "mse" as const,
+        activationBits: 8 as const,
+        from: "float" as const,
+        ...(q.mode === "qgt" ? { regularizer: "grid" as const } : {}),
+        ...q,
+      }
+      : { ...q },
+  };
+}
+
+/** Options of {@link resolveExperiment}. */
+export interface ResolveOptions {
+  profile?: "default" | "quick" | "full";
+  seed?: number;
+  set?: string[];
+  /** --data DIR: sets dataset.options.dir (switching to dataset.withDir when declared). */
+  dataDir?: string;
+  /** Subset of variants (names). */
+  variants?: string[];
+  /** Name used in error messages (the module path). */
+  where?: string;
+}
+
+/**
+ * Resolves an experiment: applies the profile, `--set` overrides and
+ * `--data`, validates, merges each variant over the base, fills defaults and
+ * hashes. Errors name the file and field.
+ *
+ * @example
+ * ```ts
+ * import { resolveExperiment } from "./define.ts";
+ * const r = resolveExperiment({
+ *   id: "demo", version: 1, description: "", seed: 1,
+ *   dataset: { name: "synthetic-person" }, architecture: { name: "tiny_cnn" },
+ *   train: { epochs: 1, batchSize: 8, optimizer: { type: "adam" }, schedule: { type: "constant", lr: 1e-3 } },
+ *   qgt: { mode: "float" },
+ *   variants: { float: {}, "qat-2": { qgt: { mode: "qat", bits: 2 } } },
+ * }, { set: ["train.epochs=3"] });
+ * if (r.variants[1].qgt.bits !== 2 || r.variants[1].train.epochs !== 3) throw new Error();
+ * ```
+ */
+export function resolveExperiment(def: unknown, o: ResolveOptions = {}): ResolvedExperiment {
+  const where = o.where ?? "experiment";
+  const base = structuredClone(def) as Obj;
+  const e0 = validate(ExperimentSchema, base, where);
+  const profile = o.profile ?? "default";
+  let e = e0 as unknown as Obj;
+  if (profile !== "default") {
+    const p = e0.profiles?.[profile];
+    if (!p) throw new Error(`${where}: has no profiles.${profile} (needed by --${profile})`);
+    e = deepMerge(e, { dataset: p.dataset, train: p.train, variants: p.variants });
+    delete e.profiles;
+  }
+  for (const s of o.set ?? []) setPath(e, s);
+  if (o.seed !== undefined) e.seed = o.seed;
+  if (o.dataDir !== undefined) {
+    const ds = e.dataset as Obj;
+    if (typeof ds.withDir === "string") ds.name = ds.withDir;
+    ds.options = { ...(ds.options as Obj ?? {}), dir: o.dataDir };
+  }
+  const ex = validate(ExperimentSchema, e, where);
+  const names = Object.keys(ex.variants);
+  for (const n of o.variants ?? []) {
+    if (!names.includes(n)) {
+      throw new Error(
+        `--variants: ${where} has no variant ${JSON.stringify(n)} (has ${names.join(", ")})`,
+      );
+    }
+  }
+  const variants: ResolvedVariant[] = [];
+  for (const name of names) {
+    const ov = ex.variants[name];
+    const merged = {
+      dataset: ex.dataset,
+      architecture: ex.architecture,
+      train: deepMerge(ex.train, ov.train),
+      qgt: deepMerge(ex.qgt, ov.qgt),
+    };
+    const r = withDefaults(validate(ResolvedSchema, merged, `${where}: variant ${name}`));
+    const hash = hashOf({ id: ex.id, version: ex.version, seed: ex.seed, ...r });
+    variants.push({ name, description: ov.description ?? "", ...r, hash } as ResolvedVariant);
+  }
+  const picked = o.variants?.length
+    ? variants.filter((v) => o.variants!.includes(v.name))
+    : variants;
+  return {
+    id: ex.id,
+    version: ex.version,
+    description: ex.description,
+    seed: ex.seed,
+    profile,
+    variants: picked,
+    hash: hashOf({
+      id: ex.id,
+      version: ex.version,
+      seed: ex.seed,
+      variants: variants.map((v) => [v.name, v.hash]),
+    }),
+  };
+}
+
+/**
+ * Imports an experiment module and returns its default export.
+ *
+ * @example
+ * ```ts ignore
+ * const def = await loadExperimentModule("experiments/person-detect.ts");
+ * ```
+ */
+export async function loadExperimentModule(path: string): Promise<unknown> {
+  const { toFileUrl, resolve } = await import("../util/path.ts");
+  let mod: { default?: unknown };
+  try {
+    await Deno.stat(path);
+  } catch {
+    throw new Error(`${path}: experiment file not found`);
+  }
+  try {
+    mod = await import(toFileUrl(resolve(path)).href);
+  } catch (e) {
+    throw new Error(
+      `${path}: cannot load experiment module: ${(e as Error).message.split("\n")[0]}`,
+    );
+  }
+  if (mod.default === undefined) {
+    throw new Error(`${path}: the module has no default export (an experiment object)`);
+  }
+  return mod.default;
+}

@@ -1,0 +1,355 @@
+/**
+ * The integer reference interpreter: runs a network straight from
+ * `model.qgt` bytes the way a microcontroller kernel library does (TFLite
+ * Micro's reference kernels): int8 activations, int32 accumulation, biases in
+ * int32, and per-channel requantization of each accumulator by a fixed-point
+ * multiplier and shift (gemmlowp's SaturatingRoundingDoublingHighMul and
+ * RoundingDivideByPOT). The logit layer's int32 accumulators are the output;
+ * `logits` scales them per class to real units.
+ * @module
+ */
+import { parseQgt, type QgtFile, type QgtHeader } from "./format.ts";
+import { packedBytes, unpackCodes } from "./pack.ts";
+import { fromFloat16Bits } from "../quant/fp16.ts";
+
+/**
+ * M = m0 * 2^(shift - 31) with m0 in [2^30, 2^31) (TFLite's QuantizeMultiplier).
+ *
+ * @example
+ * ```ts
+ * import { quantizeMultiplier } from "./interpreter.ts";
+ * const [m0, shift] = quantizeMultiplier(0.25);
+ * if (m0 !== 2 ** 30 || shift !== -1) throw new Error();
+ * ```
+ */
+export function quantizeMultiplier(m: number): [number, number] {
+  if (m === 0) return [0, 0];
+  if (!(m > 0) || !isFinite(m)) {
+    throw new Error(`requantization multiplier must be positive, got ${m}`);
+  }
+  let shift = Math.floor(Math.log2(m)) + 1;
+  let q = m / Math.pow(2, shift); // in [0.5, 1)
+  if (q >= 1) {
+    q /= 2;
+    shift++;
+  } else if (q < 0.5) {
+    q *= 2;
+    shift--;
+  }
+  let m0 = Math.round(q * 2147483648);
+  if (m0 === 2147483648) {
+    m0 /= 2;
+    shift++;
+  }
+  return [m0, shift];
+}
+
+/**
+ * gemmlowp SaturatingRoundingDoublingHighMul(a, b): (a b + nudge) / 2^31 in
+ * int64 with C's truncating division, nudge = 2^30 for a b >= 0 and 1 - 2^30
+ * otherwise (so 1.5 -> 2 but -1.5 -> -1), for int32 a and b, computed exactly
+ * with doubles.
+ *
+ * @example
+ * ```ts
+ * import { srdhm } from "./interpreter.ts";
+ * if (srdhm(1 << 30, 1 << 30) !== 1 << 29 || srdhm(3, 1 << 30) !== 2 || srdhm(-3, 1 << 30) !== -1) throw new Error();
+ * ```
+ */
+export function srdhm(a: number, b: number): number {
+  if (a === -2147483648 && b === -2147483648) return 2147483647;
+  const lo = Math.imul(a, b) >>> 0; // exact low 32 bits of the product
+  const hi = Math.round((a * b - lo) / 4294967296); // exact high word (the double product is within 2^10)
+  const nudge = (a >= 0) === (b >= 0) || a === 0 || b === 0 ? 1073741824 : 1 - 1073741824;
+  const s = lo + nudge;
+  const fs = Math.floor(s / 2147483648);
+  let r = hi * 2 + fs;
+  if (r < 0 && s - fs * 2147483648 !== 0) r += 1; // C's truncation toward zero
+  return r;
+}
+
+/**
+ * gemmlowp RoundingDivideByPOT(x, e): x / 2^e rounded to nearest, ties away from zero.
+ *
+ * @example
+ * ```ts
+ * import { roundingDivideByPOT } from "./interpreter.ts";
+ * if (roundingDivideByPOT(5, 1) !== 3 || roundingDivideByPOT(-5, 1) !== -3 || roundingDivideByPOT(-4, 1) !== -2) throw new Error();
+ * ```
+ */
+export function roundingDivideByPOT(x: number, e: number): number {
+  if (e === 0) return x;
+  const mask = (1 << e) - 1;
+  const rem = x & mask;
+  const threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+  return (x >> e) + (rem > threshold ? 1 : 0);
+}
+
+/**
+ * acc * M as TFLite's MultiplyByQuantizedMultiplier (saturating left shift for M > 1).
+ *
+ * @example
+ * ```ts
+ * import { multiplyByQuantizedMultiplier, quantizeMultiplier } from "./interpreter.ts";
+ * const [m, s] = quantizeMultiplier(0.5);
+ * if (multiplyByQuantizedMultiplier(101, m, s) !== 51) throw new Error(); // 50.5 rounds away from zero
+ * ```
+ */
+export function multiplyByQuantizedMultiplier(acc: number, m0: number, shift: number): number {
+  const left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+  let x = acc * Math.pow(2, left);
+  x = x > 2147483647 ? 2147483647 : x < -2147483648 ? -2147483648 : x;
+  return roundingDivideByPOT(srdhm(x, m0), right);
+}
+
+interface RtLayer {
+  name: string;
+  type: string;
+  inShape: number[];
+  outShape: number[];
+  k?: number;
+  stride?: number;
+  padTop?: number;
+  padLeft?: number;
+  size?: number;
+  /** Weights with zero points removed, as int32, in kernel layout. */
+  w?: Int32Array;
+  bias?: Int32Array;
+  m0?: Int32Array;
+  shift?: Int32Array;
+  inZp: number;
+  outZp: number;
+  actMin: number;
+  actMax: number;
+  /** Per-channel real scale of the accumulators (s_in * s_w[c]). */
+  accScale?: Float64Array;
+}
+
+/** A loaded model ready to run. */
+export interface Interpreter {
+  header: QgtHeader;
+  file: QgtFile;
+  layers: RtLayer[];
+}
+
+function samePad(inp: number, out: number, k: number, s: number): number {
+  return Math.floor(Math.max((out - 1) * s + k - inp, 0) / 2);
+}
+
+/**
+ * Parses `model.qgt` bytes and prepares the integer kernels.
+ *
+ * @example
+ * ```ts ignore
+ * const it = loadInterpreter(await Deno.readFile("model.qgt"), "model.qgt");
+ * ```
+ */
+export function loadInterpreter(bytes: Uint8Array, file = "model.qgt"): Interpreter {
+  const f = parseQgt(bytes, file);
+  const p = f.payload;
+  const view = (at: number, len: number) => p.slice(at, at + len);
+  let inQ = { scale: f.header.input.scale, zeroPoint: f.header.input.zp };
+  const layers: RtLayer[] = f.layers.map((l) => {
+    const rt: RtLayer = {
+      name: l.name,
+      type: l.type,
+      inShape: l.inShape,
+      outShape: l.outShape,
+      inZp: inQ.zeroPoint,
+      outZp: l.out ? l.out[1] : inQ.zeroPoint,
+      actMin: -128,
+      actMax: 127,
+    };
+    if (l.kernelShape) {
+      const ks = l.kernelShape, cout = l.channels!;
+      const n = ks.reduce((a, b) => a * b, 1);
+      const nScales = l.perTensor ? 1 : cout;
+      const codes = unpackCodes(view(l.codes!, packedBytes(n, l.bits!)), n, l.bits!, l.qmin!);
+      const half = new Uint16Array(view(l.scales!, 2 * nScales).buffer);
+      const scales = Array.from(half, fromFloat16Bits);
+      const zps = l.zeroPoints !== undefined
+        ? new Int32Array(view(l.zeroPoints, 4 * nScales).buffer)
+        : null;
+      // the output channel of flat kernel index i is i % cout for [k,k,cin,cout], [k,k,c,1] and [in,out]
+      rt.w = new Int32Array(n);
+      for (let i = 0; i < n; i++) {
+        rt.w[i] = codes[i] - (zps ? zps[nScales === 1 ? 0 : i % cout] : 0);
+      }
+      rt.bias = new Int32Array(view(l.bias!, 4 * cout).buffer);
+      rt.m0 = new Int32Array(cout);
+      rt.shift = new Int32Array(cout);
+      rt.accScale = new Float64Array(cout);
+      for (let c = 0; c < cout; c++) {
+        const sw = scales[nScales === 1 ? 0 : c];
+        rt.accScale[c] = inQ.scale * sw;
+        if (l.out) [rt.m0[c], rt.shift[c]] = quantizeMultiplier((inQ.scale * sw) / l.out[0]);
+      }
+      if (l.type !== "dense") {
+        rt.k = l.kernel;
+        rt.stride = l.stride;
+        rt.padTop = l.padding === "same"
+          ? samePad(l.inShape[0], l.outShape[0], l.kernel!, l.stride!)
+          : 0;
+        rt.padLeft = l.padding === "same"
+          ? samePad(l.inShape[1], l.outShape[1], l.kernel!, l.stride!)
+          : 0;
+      }
+      if (l.out) {
+        const [s, z] = l.out;
+        if (l.act === "relu" || l.act === "relu6") rt.actMin = Math.max(-128, z);
+        if (l.act === "relu6") rt.actMax = Math.min(127, z + Math.round(6 / s));
+      }
+    }
+    if (l.type === "maxpool") {
+      rt.size = l.size;
+      rt.stride = l.stride;
+    }
+    if (l.out) inQ = { scale: l.out[0], zeroPoint: l.out[1] };
+    return rt;
+  });
+  return { header: f.header, file: f, layers };
+}
+
+function requant(rt: RtLayer, acc: number, c: number): number {
+  let v = multiplyByQuantizedMultiplier(acc, rt.m0![c], rt.shift![c]) + rt.outZp;
+  if (v < rt.actMin) v = rt.actMin;
+  if (v > rt.actMax) v = rt.actMax;
+  return v;
+}
+
+function conv(rt: RtLayer, x: Int8Array, depthwise: boolean): Int8Array {
+  const [ih, iw, cin] = rt.inShape, [oh, ow, cout] = rt.outShape;
+  const k = rt.k!, s = rt.stride!, pt = rt.padTop!, pl = rt.padLeft!;
+  const w = rt.w!, bias = rt.bias!, zp = rt.inZp;
+  const out = new Int8Array(oh * ow * cout);
+  const acc = new Int32Array(cout);
+  for (let oy = 0; oy < oh; oy++) {
+    for (let ox = 0; ox < ow; ox++) {
+      acc.set(bias);
+      for (let ky = 0; ky < k; ky++) {
+        const iy = oy * s + ky - pt;
+        if (iy < 0 || iy >= ih) continue; // padding holds the zero point: (q - zp) = 0
+        for (let kx = 0; kx < k; kx++) {
+          const ix = ox * s + kx - pl;
+          if (ix < 0 || ix >= iw) continue;
+          const xo = (iy * iw + ix) * cin;
+          if (depthwise) {
+            const wo = (ky * k + kx) * cin;
+            for (let c = 0; c < cin; c++) acc[c] += (x[xo + c] - zp) * w[wo + c];
+          } else {
+            const wo = (ky * k + kx) * cin * cout;
+            for (let ci = 0; ci < cin; ci++) {
+              const xv = x[xo + ci] - zp;
+              if (xv === 0) continue;
+              const wr = wo + ci * cout;
+              for (let co = 0; co < cout; co++) acc[co] += xv * w[wr + co];
+            }
+          }
+        }
+      }
+      const o = (oy * ow + ox) * cout;
+      for (let c = 0; c < cout; c++) out[o + c] = requant(rt, acc[c], c);
+    }
+  }
+  return out;
+}
+
+/**
+ * Runs one image (int8, H*W*C, q = pixel - 128) and returns the logit layer's
+ * int32 accumulators and their real values.
+ *
+ * @example
+ * ```ts ignore
+ * const { logits } = runInterpreter(it, quantizeInput(it, pixels));
+ * ```
+ */
+export function runInterpreter(
+  it: Interpreter,
+  input: Int8Array,
+): { acc: Int32Array; logits: Float64Array } {
+  let x: Int8Array = input;
+  let acc: Int32Array = new Int32Array(0);
+  let scale: Float64Array = new Float64Array(0);
+  for (const rt of it.layers) {
+    switch (rt.type) {
+      case "conv2d":
+        x = conv(rt, x, false);
+        break;
+      case "depthwise2d":
+        x = conv(rt, x, true);
+        break;
+      case "maxpool": {
+        const [ih, iw, c] = rt.inShape, [oh, ow] = rt.outShape;
+        const out = new Int8Array(oh * ow * c);
+        for (let oy = 0; oy < oh; oy++) {
+          for (let ox = 0; ox < ow; ox++) {
+            for (let ch = 0; ch < c; ch++) {
+              let m = -128;
+              for (let dy = 0; dy < rt.size!; dy++) {
+                for (let dx = 0; dx < rt.size!; dx++) {
+                  const v = x[((oy * rt.stride! + dy) * iw + ox * rt.stride! + dx) * c + ch];
+                  if (v > m) m = v;
+                }
+              }
+              out[(oy * ow + ox) * c + ch] = m;
+            }
+          }
+        }
+        void ih;
+        x = out;
+        break;
+      }
+      case "gap": {
+        const [h, w, c] = rt.inShape;
+        const n = h * w;
+        const out = new Int8Array(c);
+        for (let ch = 0; ch < c; ch++) {
+          let sum = 0;
+          for (let i = 0; i < n; i++) sum += x[i * c + ch] - rt.inZp;
+          // round half away from zero, then back to the zero point
+          const q = sum >= 0
+            ? Math.floor((2 * sum + n) / (2 * n))
+            : -Math.floor((-2 * sum + n) / (2 * n));
+          out[ch] = Math.max(-128, Math.min(127, q + rt.outZp));
+        }
+        x = out;
+        break;
+      }
+      case "dense": {
+        const [cin] = rt.inShape, [cout] = rt.outShape;
+        const a = new Int32Array(rt.bias!);
+        for (let ci = 0; ci < cin; ci++) {
+          const xv = x[ci] - rt.inZp;
+          for (let co = 0; co < cout; co++) a[co] += xv * rt.w![ci * cout + co];
+        }
+        if (rt === it.layers[it.layers.length - 1]) {
+          acc = a;
+          scale = rt.accScale!;
+        } else {
+          const out = new Int8Array(cout);
+          for (let c = 0; c < cout; c++) out[c] = requant(rt, a[c], c);
+          x = out;
+        }
+        break;
+      }
+    }
+  }
+  const logits = new Float64Array(acc.length);
+  for (let c = 0; c < acc.length; c++) logits[c] = acc[c] * scale[c];
+  return { acc, logits };
+}
+
+/**
+ * int8 input from uint8 pixels: q = pixel - 128.
+ *
+ * @example
+ * ```ts
+ * import { pixelsToInt8 } from "./interpreter.ts";
+ * if (pixelsToInt8(new Uint8Array([0, 255]))[1] !== 127) throw new Error();
+ * ```
+ */
+export function pixelsToInt8(pixels: Uint8Array): Int8Array {
+  const out = new Int8Array(pixels.length);
+  for (let i = 0; i < pixels.length; i++) out[i] = pixels[i] - 128;
+  return out;
+}

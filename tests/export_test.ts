@@ -1,0 +1,293 @@
+// Export: bit packing, the model.qgt format and its validation, the integer interpreter
+// against hand-worked results and against the fake-quantized simulation, C arrays and tfjs.
+import * as tf from "@tensorflow/tfjs";
+import { join } from "node:path";
+import { initBackend } from "../lib/backend/mod.ts";
+import { packCodes, packedBytes, unpackCodes } from "../lib/export/pack.ts";
+import { buildQgt, type ExportSource, parseQgt, QGT_VERSION } from "../lib/export/format.ts";
+import {
+  loadInterpreter,
+  multiplyByQuantizedMultiplier,
+  pixelsToInt8,
+  quantizeMultiplier,
+  runInterpreter,
+  srdhm,
+} from "../lib/export/interpreter.ts";
+import {
+  cArray,
+  evaluateInterpreter,
+  exportSource,
+  fileLoader,
+  writeExport,
+} from "../lib/export/export.ts";
+import { createModel, forward } from "../lib/models/mod.ts";
+import type { ArchSpec } from "../lib/models/spec.ts";
+import { postTrainingQuantize } from "../lib/qgt/modes.ts";
+import { resolveLayerSpecs } from "../lib/quant/layers.ts";
+import { evaluate } from "../lib/eval/evaluate.ts";
+import { fakeQuantRange } from "../lib/quant/activation.ts";
+import { train } from "../lib/train/loop.ts";
+import { consoleProgress } from "../lib/util/progress.ts";
+import { rng } from "../lib/util/random.ts";
+import { assert } from "./assert.ts";
+import { tinyArch, toyDataset } from "./helpers.ts";
+
+await initBackend("wasm");
+
+Deno.test("pack/unpack round trip for every width 1-8, counts not divisible by 8", () => {
+  const r = rng(1);
+  for (let bits = 1; bits <= 8; bits++) {
+    for (const n of [1, 7, 8, 13, 100, 1001]) {
+      const qmin = bits === 1 ? -1 : -(2 ** (bits - 1));
+      const codes = Int32Array.from(
+        { length: n },
+        () => bits === 1 ? (r.next() < 0.5 ? -1 : 1) : r.int(qmin, qmin + 2 ** bits - 1),
+      );
+      const packed = packCodes(codes, bits, qmin);
+      assert.equal(packed.length, Math.ceil((n * bits) / 8));
+      assert.deepStrictEqual(unpackCodes(packed, n, bits, qmin), codes, `${bits} bits, n=${n}`);
+    }
+  }
+  assert.throws(() => packCodes([2], 2, -2), /code 2 at 0 outside \[-2, 1\]/);
+  assert.throws(() => unpackCodes(new Uint8Array(1), 5, 2, -2), /fewer than 5 codes/);
+});
+
+Deno.test("fixed-point requantization against a BigInt reference", () => {
+  const r = rng(3);
+  const ref = (a: number, b: number) => {
+    if (a === -2147483648 && b === -2147483648) return 2147483647;
+    const ab = BigInt(a) * BigInt(b);
+    const nudge = ab >= 0n ? 1n << 30n : 1n - (1n << 30n);
+    return Number((ab + nudge) / (1n << 31n)); // BigInt division truncates toward zero, as C
+  };
+  for (let i = 0; i < 20000; i++) {
+    const a = r.int(-2147483648, 2147483647), b = r.int(1073741824, 2147483647);
+    assert.equal(srdhm(a, b), ref(a, b), `srdhm(${a}, ${b})`);
+    const small = r.int(-100000, 100000);
+    assert.equal(srdhm(small, b), ref(small, b));
+  }
+  // M = 0.3 applied to 1000 is 300 exactly; 0.25 * 6 = 1.5 rounds away from zero
+  const [m, s] = quantizeMultiplier(0.3);
+  assert.equal(multiplyByQuantizedMultiplier(1000, m, s), 300);
+  const [m2, s2] = quantizeMultiplier(0.25);
+  assert.equal(multiplyByQuantizedMultiplier(6, m2, s2), 2);
+  assert.equal(multiplyByQuantizedMultiplier(-6, m2, s2), -2);
+});
+
+/** A hand-built network: 2x2x1 input, 1x1 conv (1 filter, ReLU6), global average pooling, dense with 2 units. */
+function handNet(): ExportSource {
+  const arch: ArchSpec = {
+    name: "hand",
+    inputShape: [2, 2, 1],
+    classes: 2,
+    layers: [
+      {
+        type: "conv2d",
+        name: "c",
+        filters: 1,
+        kernel: 1,
+        stride: 1,
+        padding: "same",
+        bias: true,
+        bn: false,
+        act: "relu6",
+      },
+      { type: "gap", name: "g" },
+      { type: "dense", name: "d", units: 2, bias: true, act: "none" },
+    ],
+  };
+  const sIn = 1 / 128;
+  return {
+    arch,
+    classNames: ["a", "b"],
+    // biases chosen to be exact integers in accumulator units: 10 * sIn * 0.5 and [5, -7] * sOut * [0.25, 0.5]
+    biases: {
+      c: Float32Array.from([10 * sIn * 0.5]),
+      d: Float32Array.from([5 * (1 / 64) * 0.25, -7 * (1 / 64) * 0.5]),
+    },
+    weights: {
+      c: {
+        shape: [1, 1, 1, 1],
+        bits: 8,
+        symmetric: true,
+        axis: 3,
+        codes: Int32Array.from([2]),
+        scales: Float32Array.from([0.5]),
+        zeroPoints: new Int32Array(1),
+      },
+      d: {
+        shape: [1, 2],
+        bits: 4,
+        symmetric: true,
+        axis: 1,
+        codes: Int32Array.from([3, -1]),
+        scales: Float32Array.from([0.25, 0.5]),
+        zeroPoints: new Int32Array(2),
+      },
+    },
+    specs: {
+      c: { bits: 8, symmetric: true, perChannel: true, axis: 3 },
+      d: { bits: 4, symmetric: true, perChannel: true, axis: 1 },
+    },
+    // conv output range [0, 255/64]: scale 1/64, int8 zero point -128, so M = (1/128 * 0.5) / (1/64) = 1/4
+    activationRanges: { c: [0, 255 / 64] },
+    normalize: { mean: 128 / 255, std: 128 / 255 },
+  };
+}
+
+Deno.test("interpreter on a hand-built network equals integer results worked out by hand", () => {
+  const it = loadInterpreter(buildQgt(handNet()), "hand.qgt");
+  // pixels 200, 150, 100, 255 -> q = 72, 22, -28, 127 (q = pixel - 128, zero point 0)
+  // conv: acc = 2q + 10 = 154, 54, -46, 264; out = round(acc / 4) - 128, clamped to [-128 (ReLU), 127]
+  //   154/4 = 38.5 -> 39 -> -89; 54/4 = 13.5 -> 14 -> -114; -46/4 -> -12 (-11.5 away from zero) -> -140 -> -128; 264/4 = 66 -> -62
+  // gap: (q - zp) = 39, 14, 0, 66 -> sum 119, /4 = 29.75 -> 30 -> q = 30 - 128 = -98
+  // dense: x - zp = 30; acc = 30 * [3, -1] + [5, -7] = [95, -37]
+  const { acc, logits } = runInterpreter(it, pixelsToInt8(Uint8Array.from([200, 150, 100, 255])));
+  assert.deepStrictEqual([...acc], [95, -37]);
+  // logits in real units: acc * s_x * s_w = 95 * (1/64) * 0.25, -37 * (1/64) * 0.5
+  assert.deepStrictEqual([...logits], [95 / 256, -37 / 128]);
+});
+
+Deno.test("model.qgt: deterministic bytes; header validated on load", () => {
+  const a = buildQgt(handNet()), b = buildQgt(handNet());
+  assert.deepStrictEqual(a, b);
+  const f = parseQgt(a, "m.qgt");
+  assert.equal(f.parts.total, a.length);
+  assert.equal(f.parts.codes, 1 + 1); // 8 bits x 1 weight, 4 bits x 2 weights
+  assert.equal(f.parts.scales, 2 + 4);
+  assert.equal(f.parts.biases, 4 + 8);
+  assert.throws(() => parseQgt(a.subarray(0, 8), "m.qgt"), /m\.qgt: truncated: 8 bytes/);
+  assert.throws(
+    () => parseQgt(a.subarray(0, a.length - 4), "m.qgt"),
+    /truncated or padded payload/,
+  );
+  const magic = a.slice();
+  magic[0] = 0x58;
+  assert.throws(() => parseQgt(magic, "m.qgt"), /wrong magic "XGTM"/);
+  const ver = a.slice();
+  new DataView(ver.buffer).setUint16(4, QGT_VERSION + 1, true);
+  assert.throws(() => parseQgt(ver, "m.qgt"), /unsupported format version 2/);
+  const corrupt = a.slice();
+  corrupt[14] = 0x7b; // '{' inside the JSON
+  assert.throws(() => parseQgt(corrupt, "m.qgt"), /corrupt header/);
+  // an offset pointing past the payload
+  const hlen = new DataView(a.buffer).getUint32(8, true);
+  const header = JSON.parse(new TextDecoder().decode(a.subarray(12, 12 + hlen)));
+  header.layers[0].bias = 4000;
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const bad = new Uint8Array(12 + json.length + (a.length - 12 - hlen));
+  bad.set(a.subarray(0, 12));
+  new DataView(bad.buffer).setUint32(8, json.length, true);
+  bad.set(json, 12);
+  bad.set(a.subarray(12 + hlen), 12 + json.length);
+  assert.throws(() => parseQgt(bad, "m.qgt"), /layer c bias: offset 4000 \(\+4 bytes\) outside/);
+});
+
+async function trainedToy() {
+  const arch = tinyArch();
+  const m = createModel(arch, 5);
+  const ds = toyDataset(240, 8), val = toyDataset(160, 9);
+  await train({
+    model: m,
+    train: ds,
+    config: {
+      epochs: 4,
+      batchSize: 16,
+      optimizer: { type: "adam" },
+      schedule: { type: "constant", lr: 3e-3 },
+      seed: 2,
+    },
+    progress: consoleProgress({ quiet: true }),
+  });
+  return { m, ds, val, arch };
+}
+
+Deno.test("exported model: interpreter agrees with the fake-quantized simulation; files identical across exports; tfjs reloads", async () => {
+  const { m, ds, val, arch } = await trainedToy();
+  const q = postTrainingQuantize(m, resolveLayerSpecs(arch, { bits: 4 }), ds);
+  const act = (l: string, y: tf.Tensor) =>
+    q.activationRanges[l] ? fakeQuantRange(y, ...q.activationRanges[l]) : y;
+  const sim = evaluate(q.model, val, { activationTransform: act });
+  const src = exportSource(
+    q.model,
+    q.weights,
+    resolveLayerSpecs(arch, { bits: 4 }),
+    q.activationRanges,
+    val.classNames,
+  );
+  const interp = evaluateInterpreter(buildQgt(src), val);
+  let agree = 0;
+  for (let i = 0; i < val.labels.length; i++) {
+    if (interp.predictions[i] === sim.predictions[i]) agree++;
+  }
+  assert.ok(agree / val.labels.length >= 0.99, `agreement ${agree}/${val.labels.length}`);
+  assert.ok(sim.accuracy > 0.7, `simulated accuracy ${sim.accuracy}`);
+
+  const d1 = await Deno.makeTempDir(), d2 = await Deno.makeTempDir();
+  const s1 = await writeExport(d1, "toy", src, q.model, val, sim, 0.9, 1000);
+  await writeExport(d2, "toy", src, q.model, val, sim, 0.9, 1000);
+  for (
+    const f of [
+      "model.qgt",
+      "model_data.c",
+      "model_data.h",
+      "model.json",
+      "weights.bin",
+      "summary.json",
+      "summary.md",
+    ]
+  ) {
+    assert.deepStrictEqual(
+      await Deno.readFile(join(d1, f)),
+      await Deno.readFile(join(d2, f)),
+      `${f} differs`,
+    );
+  }
+  assert.equal(s1.accuracy, interp.accuracy);
+  assert.equal(s1.bytes.total, (await Deno.readFile(join(d1, "model.qgt"))).length);
+
+  // the tfjs LayersModel reloads and predicts like the simulated (snapped, folded) model without activation quantization
+  const lm = await tf.loadLayersModel(fileLoader(d1));
+  const b = tf.tensor4d(Float32Array.from({ length: 8 * 144 }, (_, i) => Math.sin(i)), [
+    8,
+    12,
+    12,
+    1,
+  ]);
+  const want = tf.tidy(() => forward(q.model, b).dataSync());
+  const got = tf.tidy(() => (lm.predict(b) as tf.Tensor).dataSync());
+  for (let i = 0; i < want.length; i++) {
+    assert.ok(Math.abs(want[i] - got[i]) < 1e-4, `logit ${i}: ${got[i]} vs ${want[i]}`);
+  }
+  lm.dispose();
+  b.dispose();
+  await Deno.remove(d1, { recursive: true });
+  await Deno.remove(d2, { recursive: true });
+});
+
+Deno.test({
+  name: "model_data.c compiles with cc -std=c99 -Wall -Werror and its array equals model.qgt",
+  ignore: !(await new Deno.Command("sh", { args: ["-c", "command -v cc"] }).output()).success,
+  fn: async () => {
+    const bytes = buildQgt(handNet());
+    const dir = await Deno.makeTempDir();
+    const { h, c } = cArray(bytes);
+    await Deno.writeTextFile(join(dir, "model_data.h"), h);
+    await Deno.writeTextFile(join(dir, "model_data.c"), c);
+    const out = await new Deno.Command("cc", {
+      args: ["-std=c99", "-Wall", "-Werror", "-c", "model_data.c", "-o", "model_data.o"],
+      cwd: dir,
+      stderr: "piped",
+    }).output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    const hex = [...c.matchAll(/0x([0-9a-f]{2})/g)].map((m) => parseInt(m[1], 16));
+    assert.deepStrictEqual(Uint8Array.from(hex), bytes);
+    assert.match(c, new RegExp(`g_qgt_model_data_len = ${bytes.length};`));
+    await Deno.remove(dir, { recursive: true });
+  },
+});
+
+Deno.test("packedBytes", () => {
+  assert.equal(packedBytes(9, 3), 4);
+  assert.equal(packedBytes(8, 1), 1);
+});
