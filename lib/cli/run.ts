@@ -73,7 +73,7 @@ await runMain(async () => {
     bytes: s.bytes,
     "x smaller": Number(s.reduction.toFixed(2)),
     "accuracy %": Number((s.accuracy * 100).toFixed(2)),
-    "drop (points)": Number.isNaN(s.accuracy_drop) ? "" : Number(s.accuracy_drop.toFixed(2)),
+    "drop (points)": s.accuracy_drop === null ? "" : Number(s.accuracy_drop.toFixed(2)),
   }));
   console.log(
     `\n${res.record.experiment.id} run ${res.record.runId} (commit ${

@@ -10,8 +10,8 @@
  * and partly occluded in 20 % of images. Every
  * image has a textured background (multi-octave value noise, gradients,
  * stripes or bricks, clutter), lighting changes, blur and sensor noise, and
- * 0-3 distractors: poles, trees, four-legged animals, boxes, vehicles. Hard
- * negatives (20 % of negatives) carry a headless figure, loose limbs, or a
+ * 0-2 distractors: poles, trees, four-legged animals, boxes, vehicles. Hard
+ * negatives (12 % of negatives) carry a headless figure, loose limbs, or a
  * person too small to count (0.1-0.4 % of the image). Classes alternate, so they are balanced.
  *
  * Image i depends only on (seed, i) and GENERATOR_VERSION, so any subset can be
@@ -24,7 +24,7 @@ import { deriveSeed, type Rng, rng } from "../util/random.ts";
 import { loadCached, storeCached } from "./cache.ts";
 
 /** Bump when the images change; it is part of the cache key and the manifest. */
-export const GENERATOR_VERSION = 3;
+export const GENERATOR_VERSION = 4;
 
 /** Class names in label order. */
 export const SYNTHETIC_PERSON_CLASSES = ["non_person", "person"];
@@ -182,7 +182,9 @@ function figure(
   const c = cv.c;
   // clothing and skin stand out from the local background by at least MIN_CONTRAST (as people in photos mostly do)
   const bg = localMean(cv, cx, cy, ht / 2);
-  const skin = contrasting(r, c, bg, 0.2, 0.95), shirt = contrasting(r, c, bg), pants = contrasting(r, c, bg);
+  const skin = contrasting(r, c, bg, 0.2, 0.95),
+    shirt = contrasting(r, c, bg),
+    pants = contrasting(r, c, bg);
   const shirtP = r.next() < 0.5 ? textured(r, shirt, r.uniform(0.02, 0.15)) : shirt;
   const pantsP = r.next() < 0.5 ? textured(r, pants, r.uniform(0.02, 0.12)) : pants;
   const pose = r.next();
@@ -193,8 +195,8 @@ function figure(
     ? (r.next() < 0.5 ? 1 : -1) * Math.PI / 2 + r.uniform(-0.2, 0.2)
     : r.normal() * 0.12;
   const u = ht; // unit: standing height
-  const torsoLen = 0.3 * u, torsoW = r.uniform(0.07, 0.1) * u, headR = r.uniform(0.065, 0.085) * u;
-  const armW = r.uniform(0.025, 0.04) * u, legW = r.uniform(0.035, 0.055) * u;
+  const torsoLen = 0.3 * u, torsoW = r.uniform(0.09, 0.13) * u, headR = r.uniform(0.075, 0.095) * u;
+  const armW = r.uniform(0.035, 0.055) * u, legW = r.uniform(0.045, 0.07) * u;
   const upperArm = 0.16 * u, foreArm = 0.15 * u, thigh = 0.23 * u, shin = 0.23 * u;
   // body frame: y down; rotate by tilt about the centre
   const ct = Math.cos(tilt), st = Math.sin(tilt);
@@ -412,7 +414,7 @@ export function renderSyntheticPerson(
   const label = index % 2 === 0 ? 1 : 0;
   const cv = canvas(size, size, channels);
   background(cv, r);
-  const before = r.int(0, 2), after = r.int(0, 1);
+  const before = r.int(0, 1), after = r.int(0, 1);
   for (let i = 0; i < before; i++) distractor(cv, r);
   if (label === 1) {
     // mostly clearly visible people (3-50 % of the image), some small ones (0.6-3 %)
@@ -426,17 +428,17 @@ export function renderSyntheticPerson(
   } else {
     const hard = r.next();
     const cx = r.uniform(0.1, 0.9) * size, cy = r.uniform(0.15, 0.85) * size;
-    if (hard < 0.08) { // headless figure
+    if (hard < 0.05) { // headless figure
       figure(cv, r, cx, cy, heightFor(Math.exp(r.uniform(Math.log(0.01), Math.log(0.4))), size), {
         head: false,
         arms: true,
         legs: true,
         torso: true,
       });
-    } else if (hard < 0.13) { // loose limbs / partial figure
+    } else if (hard < 0.08) { // loose limbs / partial figure
       const ht = heightFor(Math.exp(r.uniform(Math.log(0.01), Math.log(0.3))), size);
       figure(cv, r, cx, cy, ht, { head: false, arms: r.next() < 0.5, legs: true, torso: false });
-    } else if (hard < 0.2) { // a person too small to count (< 0.5 % of the image)
+    } else if (hard < 0.12) { // a person too small to count (< 0.5 % of the image)
       figure(cv, r, cx, cy, heightFor(r.uniform(0.001, 0.004), size), {
         head: true,
         arms: true,

@@ -74,8 +74,8 @@ export interface LayerRow {
   bytes: number;
   grid_error: number;
   relative_error: number;
-  /** Validation-loss increase with only this layer quantized at its bits (NaN when not measured). */
-  sensitivity: number;
+  /** Loss increase with only this layer quantized at its bits (null when not measured). */
+  sensitivity: number | null;
   chosen_bits: number;
 }
 
@@ -545,7 +545,7 @@ function finish(
       bytes: layerBytes(s.params, s.channels, specs[e.layer]).total,
       grid_error: e.gridError,
       relative_error: e.relativeError,
-      sensitivity: sens ? sens.score : NaN,
+      sensitivity: sens ? sens.score : null,
       chosen_bits: e.bits,
     };
   });

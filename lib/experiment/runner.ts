@@ -98,8 +98,8 @@ export interface SummaryRow {
   bytes: number;
   float32_bytes: number;
   reduction: number;
-  /** Float accuracy minus this accuracy, in percentage points. */
-  accuracy_drop: number;
+  /** Float accuracy minus this accuracy, in percentage points (null without a float variant). */
+  accuracy_drop: number | null;
   /** Accuracy of the fake-quantized float simulation. */
   simulated_accuracy: number;
   /** Fraction of validation predictions on which the deployed model agrees with the simulation. */
@@ -120,6 +120,8 @@ export interface RunRecord {
   seed: number;
   git: { commit: string; dirty: boolean };
   versions: { deno: string; tfjs: string; backend: string };
+  /** The dataset the run used (name and options), so exports can be re-evaluated. */
+  dataset: { name: string; options: Record<string, unknown> };
   status: "running" | "complete" | "failed";
   pid: number;
   started: string;
@@ -155,7 +157,7 @@ export interface RunOptions {
   resolve?: ResolveOptions;
   /** Root of run directories (default reports/runs). */
   outRoot?: string;
-  /** Where reusable float baselines are kept (default reports/checkpoints). */
+  /** Where reusable float baselines are kept (default `<outRoot>/.checkpoints`). */
   checkpointRoot?: string;
   backend?: BackendName;
   /** true: the latest incomplete run with the same configuration; a string: that run id. */
@@ -299,7 +301,7 @@ interface VariantResult {
 export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   const progress = opts.progress ?? consoleProgress();
   const outRoot = opts.outRoot ?? join(REPO, "reports", "runs");
-  const ckptRoot = opts.checkpointRoot ?? join(REPO, "reports", "checkpoints");
+  const ckptRoot = opts.checkpointRoot ?? join(outRoot, ".checkpoints");
   const def = await loadExperimentModule(opts.path);
   const exp = resolveExperiment(def, { where: opts.path, ...(opts.resolve ?? {}) });
   const all =
@@ -370,6 +372,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
       seed: exp.seed,
       git,
       versions: { deno: Deno.version.deno, tfjs: tf.version.tfjs, backend },
+      dataset: { name: order[0].dataset.name, options: { ...(order[0].dataset.options ?? {}) } },
       status: "running",
       pid: Deno.pid,
       started: new Date().toISOString(),
@@ -453,7 +456,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
           });
         }
       }
-      await saveFinal(join(vdir, "final.qgtw"), outcome.model, { folded: v.qgt.mode !== "float" });
+      await saveDeployed(join(vdir, "final.qgtw"), outcome, data.train.classNames);
       if (v.name === floatV?.name) floatWeights = getWeights(outcome.model);
       let exp_: ExportInfo | null = null;
       if (outcome.quantized && opts.exporter) {
@@ -520,6 +523,44 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   }
 }
 
+/**
+ * Saves a finished variant: its weights and, for quantized variants, the
+ * integer codes, scales and zero points with the specs and activation ranges,
+ * so `deno task export` can rebuild the export from the run directory alone.
+ */
+async function saveDeployed(path: string, o: VariantOutcome, classNames: string[]): Promise<void> {
+  const arrays = Object.entries(getWeights(o.model)).map(([name, data]) => ({
+    name,
+    shape: [data.length],
+    data,
+  }));
+  const q = o.quantized;
+  if (q) {
+    for (const [layer, t] of Object.entries(q.weights)) {
+      arrays.push({ name: `codes:${layer}`, shape: t.shape, data: Float32Array.from(t.codes) });
+      arrays.push({
+        name: `scales:${layer}`,
+        shape: [t.scales.length],
+        data: Float32Array.from(t.scales),
+      });
+      arrays.push({
+        name: `zeroPoints:${layer}`,
+        shape: [t.zeroPoints.length],
+        data: Float32Array.from(t.zeroPoints),
+      });
+    }
+  }
+  await saveCheckpoint(path, arrays, {
+    variant: o.name,
+    mode: o.mode,
+    arch: o.arch,
+    classNames,
+    specs: q?.specs,
+    activationBits: q?.activationBits,
+    activationRanges: q?.activationRanges,
+  });
+}
+
 async function saveFinal(path: string, model: Model, meta: Record<string, unknown>): Promise<void> {
   const w = getWeights(model);
   await saveCheckpoint(
@@ -573,7 +614,7 @@ async function writeOutputs(
   const floatAcc = floatName ? results.get(floatName)?.summary.accuracy : undefined;
   const summary: SummaryRow[] = rs.map((r) => ({
     ...r.summary,
-    accuracy_drop: floatAcc === undefined ? NaN : (floatAcc - r.summary.accuracy) * 100,
+    accuracy_drop: floatAcc === undefined ? null : (floatAcc - r.summary.accuracy) * 100,
   }));
   const metrics = rs.flatMap((r) => r.metrics);
   const layers = rs.flatMap((r) => r.layers);

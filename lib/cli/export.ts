@@ -1,0 +1,83 @@
+/**
+ * `deno task export <run-dir> [--variant NAME] [--out DIR]`: (re)exports the
+ * quantized variants of a finished run from their saved codes, and evaluates
+ * each exported model with the integer interpreter on the run's validation set.
+ * @module
+ */
+import { join } from "node:path";
+import { parseFlags, runMain, UsageError } from "../util/cli.ts";
+import { initBackend } from "../backend/mod.ts";
+import { loadDataset } from "../data/registry.ts";
+import { evaluate } from "../eval/evaluate.ts";
+import { fakeQuantRange } from "../quant/activation.ts";
+import { loadDeployed } from "../export/deployed.ts";
+import { writeExport } from "../export/export.ts";
+import { exists } from "../util/fs.ts";
+import type { RunRecord } from "../experiment/runner.ts";
+import { formatRows, readCsv, rowsOf } from "../report/tables.ts";
+
+await runMain(async () => {
+  const { values: f, positionals } = parseFlags(Deno.args, {
+    variant: { type: "string" },
+    out: { type: "string" },
+  });
+  if (positionals.length !== 1) {
+    throw new UsageError("usage: deno task export <run-dir> [--variant NAME] [--out DIR]");
+  }
+  const runDir = positionals[0];
+  const recPath = join(runDir, "run.json");
+  if (!(await exists(recPath))) throw new Error(`${runDir}: not a run directory (no run.json)`);
+  const rec = JSON.parse(await Deno.readTextFile(recPath)) as RunRecord;
+  let names = Object.keys(rec.variants).filter((v) => rec.variants[v].status === "complete");
+  if (f.variant) {
+    if (!names.includes(f.variant as string)) {
+      throw new UsageError(
+        `--variant: ${runDir} has no complete variant ${JSON.stringify(f.variant)} (has ${
+          names.join(", ")
+        })`,
+      );
+    }
+    names = [f.variant as string];
+  }
+  await initBackend("wasm");
+  const { val } = await loadDataset(rec.dataset.name, rec.dataset.options);
+  const floatRow = rowsOf(await readCsv(join(runDir, "summary.csv"))).find((r) =>
+    r.mode === "float"
+  );
+  const floatAcc = floatRow ? Number(floatRow.accuracy) : null;
+  const rows = [];
+  for (const name of names) {
+    const d = await loadDeployed(join(runDir, "variants", name, "final.qgtw"));
+    if (!d.source) continue; // float variant: nothing to pack
+    if (d.activationBits !== 8) {
+      console.error(
+        `${name}: activations are ${d.activationBits}-bit; the int8 export needs 8-bit activations, skipped`,
+      );
+      continue;
+    }
+    const ranges = d.source.activationRanges;
+    const sim = evaluate(d.model, val, {
+      activationTransform: (
+        l,
+        y,
+      ) => (ranges[l] ? fakeQuantRange(y, ranges[l][0], ranges[l][1], 8) : y),
+    });
+    const dir = f.out ? join(f.out as string, name) : join(runDir, "variants", name, "export");
+    const s = await writeExport(dir, name, d.source, d.model, val, sim, floatAcc, floatBytes(d));
+    rows.push({
+      variant: name,
+      bytes: s.bytes.total,
+      "x smaller": Number(s.reduction.toFixed(2)),
+      "accuracy %": Number((s.accuracy * 100).toFixed(2)),
+      "agreement %": Number((s.agreement * 100).toFixed(2)),
+      dir,
+    });
+  }
+  console.log(formatRows(rows));
+});
+
+function floatBytes(d: Awaited<ReturnType<typeof loadDeployed>>): number {
+  let n = 0;
+  for (const v of d.model.params.values()) n += v.size * 4;
+  return n;
+}

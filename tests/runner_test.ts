@@ -1,0 +1,296 @@
+// The experiment runner: determinism, validation errors, resume, compare, concurrent runs.
+import { join } from "node:path";
+import { resolveExperiment } from "../lib/experiment/define.ts";
+import { runExperiment, type RunRecord } from "../lib/experiment/runner.ts";
+import { StopRequested } from "../lib/experiment/pipeline.ts";
+import smoke from "../experiments/smoke.ts";
+import { consoleProgress } from "../lib/util/progress.ts";
+import { exportVariant } from "../lib/export/mod.ts";
+import { exists } from "../lib/util/fs.ts";
+import { assert } from "./assert.ts";
+
+const quiet = consoleProgress({ quiet: true });
+const SMALL = [
+  "dataset.options.trainCount=160",
+  "dataset.options.valCount=64",
+  "train.epochs=2",
+  "train.batchSize=16",
+];
+const SMOKE = "experiments/smoke.ts";
+
+async function run(
+  out: string,
+  extra: Partial<Parameters<typeof runExperiment>[0]> = {},
+  set: string[] = [],
+) {
+  return await runExperiment({
+    path: SMOKE,
+    resolve: { set: [...SMALL, ...set] },
+    outRoot: out,
+    checkpointRoot: join(out, ".ckpt"),
+    progress: quiet,
+    exporter: exportVariant,
+    ...extra,
+  });
+}
+
+const read = (dir: string, f: string) => Deno.readTextFile(join(dir, f));
+
+Deno.test("same seed twice gives byte-identical metrics.csv and summary.csv; another seed changes them", async () => {
+  const a = await run(await Deno.makeTempDir());
+  const b = await run(await Deno.makeTempDir());
+  for (const f of ["metrics.csv", "summary.csv", "layers.csv", "layer_epochs.csv"]) {
+    assert.equal(
+      await read(a.runDir, f),
+      await read(b.runDir, f),
+      `${f} differs between identical runs`,
+    );
+  }
+  const c = await run(await Deno.makeTempDir(), { resolve: { set: SMALL, seed: 8 } });
+  assert.notEqual(await read(a.runDir, "metrics.csv"), await read(c.runDir, "metrics.csv"));
+  assert.notEqual(await read(a.runDir, "summary.csv"), await read(c.runDir, "summary.csv"));
+  // the run directory holds everything the README lists
+  for (
+    const f of [
+      "run.json",
+      "report.html",
+      "curves.vl.json",
+      "curves.svg",
+      "size_accuracy.svg",
+      "layers.svg",
+    ]
+  ) {
+    assert.ok(await exists(join(a.runDir, f)), f);
+  }
+  assert.ok(await exists(join(a.runDir, "variants", "qgt-4", "export", "model.qgt")));
+  const rec = JSON.parse(await read(a.runDir, "run.json")) as RunRecord;
+  assert.equal(rec.status, "complete");
+  assert.match(rec.git.commit, /^[0-9a-f]{40}$|^unknown$/);
+  assert.deepStrictEqual(Object.keys(rec.variants), ["float", "ptq-4", "qat-4", "qgt-4"]);
+  const header = (await read(a.runDir, "metrics.csv")).split("\n")[0];
+  assert.equal(header, "variant,phase,epoch,split,metric,value");
+});
+
+Deno.test("a float baseline with the same resolved config is reused, not retrained", async () => {
+  const out = await Deno.makeTempDir();
+  const a = await run(out);
+  const b = await run(out);
+  const rec = JSON.parse(await read(b.runDir, "run.json")) as RunRecord;
+  assert.ok(rec.variants.float.reused, "float was retrained");
+  assert.equal(await read(a.runDir, "metrics.csv"), await read(b.runDir, "metrics.csv"));
+});
+
+Deno.test("validation errors name the field and the expected value", () => {
+  const bad = (over: (e: Record<string, unknown>) => void) => {
+    const e = structuredClone(smoke) as unknown as Record<string, unknown>;
+    over(e);
+    try {
+      resolveExperiment(e, { where: "x.ts" });
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return "no error";
+  };
+  assert.match(
+    bad((e) => ((e.train as Record<string, unknown>).epoch = 3)),
+    /^x\.ts: train\.epoch: unknown key/,
+  );
+  assert.match(
+    bad((e) => ((e.train as Record<string, unknown>).batchSize = "32")),
+    /^x\.ts: train\.batchSize: .*number.*"32"/,
+  );
+  assert.match(
+    bad((e) => ((e.train as Record<string, unknown>).batchSize = 0)),
+    /^x\.ts: train\.batchSize: .*>=1/,
+  );
+  assert.match(
+    bad((
+      e,
+    ) => ((e.variants as Record<string, Record<string, unknown>>)["qat-4"].qgt = {
+      mode: "qat",
+      bits: 9,
+    })),
+    /^x\.ts: variants\.qat-4\.qgt\.bits: .*<=8/,
+  );
+  assert.match(
+    bad((e) => ((e.dataset as Record<string, unknown>).name = "imagenet")),
+    /^x\.ts: dataset\.name: .*"synthetic-person"/,
+  );
+  assert.throws(
+    () => resolveExperiment(smoke, { where: "x.ts", set: ["train.optimizer.type=rmsprop"] }),
+    /x\.ts: train\.optimizer\.type: /,
+  );
+  assert.throws(
+    () => resolveExperiment(smoke, { where: "x.ts", variants: ["nope"] }),
+    /--variants: x\.ts has no variant "nope"/,
+  );
+});
+
+Deno.test("a run stopped after its first epoch and resumed reproduces the uninterrupted tables", async () => {
+  const full = await run(await Deno.makeTempDir());
+  for (const stopAfter of [1, 4]) {
+    const out = await Deno.makeTempDir();
+    let stopped = false;
+    try {
+      await run(out, { stopAfterEpochs: stopAfter });
+    } catch (e) {
+      if (!(e instanceof StopRequested)) throw e;
+      stopped = true;
+    }
+    assert.ok(stopped);
+    const runs = [...Deno.readDirSync(join(out, "smoke"))];
+    assert.equal(runs.length, 1);
+    const dir = join(out, "smoke", runs[0].name);
+    const rec = JSON.parse(await read(dir, "run.json")) as RunRecord;
+    assert.equal(rec.status, "running"); // incomplete, no tables written
+    assert.ok(!(await exists(join(dir, "summary.csv"))));
+    const resumed = await run(out, { resume: true });
+    assert.equal(resumed.runDir, dir);
+    for (const f of ["metrics.csv", "summary.csv", "layers.csv", "layer_epochs.csv"]) {
+      assert.equal(
+        await read(resumed.runDir, f),
+        await read(full.runDir, f),
+        `${f} after resume (stopped after ${stopAfter})`,
+      );
+    }
+  }
+});
+
+async function fabricate(out: string, commit: string, started: string, rows: string) {
+  const dir = join(out, "exp", `run-${commit.slice(0, 4)}`);
+  await Deno.mkdir(dir, { recursive: true });
+  const rec = {
+    runId: `run-${commit.slice(0, 4)}`,
+    experiment: {
+      id: "exp",
+      version: 1,
+      path: "x.ts",
+      hash: "h",
+      profile: "default",
+      description: "",
+    },
+    seed: 1,
+    git: { commit, dirty: false },
+    versions: { deno: "", tfjs: "", backend: "wasm" },
+    dataset: { name: "synthetic-person", options: {} },
+    status: "complete",
+    pid: 1,
+    started,
+    variants: {},
+  };
+  await Deno.writeTextFile(join(dir, "run.json"), JSON.stringify(rec));
+  await Deno.writeTextFile(
+    join(dir, "summary.csv"),
+    "variant,mode,bits,accuracy,loss,bytes,float32_bytes,reduction,accuracy_drop\n" + rows,
+  );
+}
+
+async function cli(args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+Deno.test("compare: deltas between two fabricated runs and --fail-on-regression", async () => {
+  const out = await Deno.makeTempDir();
+  const A = "a".repeat(40), B = "b".repeat(40);
+  await fabricate(
+    out,
+    A,
+    "2026-01-01T00:00:00Z",
+    "float,float,32,0.9,0.3,1000,1000,1,0\nq2,qgt,2,0.88,0.4,100,1000,10,2\n",
+  );
+  await fabricate(
+    out,
+    B,
+    "2026-01-02T00:00:00Z",
+    "float,float,32,0.9,0.3,1000,1000,1,0\nq2,qgt,2,0.85,0.5,110,1000,9.0909,5\n",
+  );
+  const rep = await Deno.makeTempDir();
+  const r = await cli(["lib/cli/compare.ts", "aaaa", "bbbb", "--out", out, "--report-dir", rep]);
+  assert.equal(r.code, 0, r.stderr);
+  const line = r.stdout.split("\n").find((l) => /^q2\s+accuracy/.test(l))!;
+  assert.match(line, /0\.880\s+0\.850\s+-0\.0300/);
+  assert.match(r.stdout.split("\n").find((l) => /^q2\s+bytes/.test(l))!, /100\s+110\s+10/);
+  assert.ok(await exists(join(rep, "compare.svg")));
+  // defaults: the two commits with runs, older as A
+  const d = await cli(["lib/cli/compare.ts", "--out", out, "--report-dir", rep]);
+  assert.match(d.stdout, /A = run run-aaaa .* B = run run-bbbb/);
+  // regression: accuracy -3 points and size +10 %
+  const f2 = await cli([
+    "lib/cli/compare.ts",
+    "aaaa",
+    "bbbb",
+    "--out",
+    out,
+    "--report-dir",
+    rep,
+    "--fail-on-regression",
+    "2",
+  ]);
+  assert.equal(f2.code, 1);
+  assert.match(f2.stderr, /regression: q2: accuracy 88\.00% -> 85\.00%/);
+  const f20 = await cli([
+    "lib/cli/compare.ts",
+    "aaaa",
+    "bbbb",
+    "--out",
+    out,
+    "--report-dir",
+    rep,
+    "--fail-on-regression",
+    "20",
+  ]);
+  assert.equal(f20.code, 0, f20.stderr);
+  const bad = await cli(["lib/cli/compare.ts", "--out", out, "--fail-on-regression", "x"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^qgt: --fail-on-regression: expected a non-negative number, got "x"/);
+});
+
+Deno.test("two runs started at once both land complete", async () => {
+  const out = await Deno.makeTempDir();
+  const args = [
+    "lib/cli/run.ts",
+    SMOKE,
+    "--out",
+    out,
+    "--quiet",
+    "--variants",
+    "float,ptq-4",
+    ...SMALL.flatMap((s) => ["--set", s]),
+  ];
+  const [a, b] = await Promise.all([cli(args), cli(args)]);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  const runs = [...Deno.readDirSync(join(out, "smoke"))];
+  assert.equal(runs.length, 2);
+  for (const r of runs) {
+    const rec = JSON.parse(
+      await Deno.readTextFile(join(out, "smoke", r.name, "run.json")),
+    ) as RunRecord;
+    assert.equal(rec.status, "complete");
+    assert.ok(await exists(join(out, "smoke", r.name, "summary.csv")));
+  }
+});
+
+Deno.test("CLI: bad flags and bad config give one clear line, exit non-zero and write nothing", async () => {
+  const out = await Deno.makeTempDir();
+  const r1 = await cli(["lib/cli/run.ts", SMOKE, "--out", out, "--backend", "gpu"]);
+  assert.equal(r1.code, 2);
+  assert.equal(r1.stderr.trim(), 'qgt: --backend: expected one of wasm, cpu, got "gpu"');
+  const r2 = await cli(["lib/cli/run.ts", SMOKE, "--out", out, "--set", "train.epochs=-1"]);
+  assert.equal(r2.code, 1);
+  assert.match(r2.stderr.trim(), /^qgt: experiments\/smoke\.ts: train\.epochs: .*>=0/);
+  const r3 = await cli(["lib/cli/run.ts", "experiments/nope.ts", "--out", out]);
+  assert.equal(r3.code, 2);
+  assert.match(r3.stderr, /experiments\/nope\.ts: experiment file not found/);
+  assert.equal([...Deno.readDirSync(out)].length, 0, "files were written");
+});
