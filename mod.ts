@@ -2,13 +2,24 @@
  * qgt: reproducible Quantization Guided Training experiments for TinyML, on
  * TensorFlow.js under Deno.
  *
- * The public API, in pipeline order: backend set-up, data, models, training,
- * evaluation.
+ * The public API, in pipeline order: backend set-up, data, models,
+ * quantizers, QGT, training, evaluation, experiments, export, reports.
  * @module
  */
 export * from "./lib/backend/mod.ts";
 export * from "./lib/data/dataset.ts";
+export * from "./lib/data/registry.ts";
+export { generateSyntheticPerson, loadSyntheticPerson } from "./lib/data/synthetic_person.ts";
+export { loadVww } from "./lib/data/vww.ts";
+export { loadFashionMnist } from "./lib/data/fashion_mnist.ts";
 export * from "./lib/models/mod.ts";
+export * from "./lib/quant/mod.ts";
+export * from "./lib/qgt/mod.ts";
 export * from "./lib/train/mod.ts";
 export * from "./lib/eval/evaluate.ts";
+export { defineExperiment, resolveExperiment } from "./lib/experiment/define.ts";
+export { runExperiment } from "./lib/experiment/runner.ts";
+export { buildQgt, parseQgt } from "./lib/export/format.ts";
+export { loadInterpreter, runInterpreter } from "./lib/export/interpreter.ts";
+export { exportVariant } from "./lib/export/mod.ts";
 export { deriveSeed, permutation, rng } from "./lib/util/random.ts";

@@ -46,9 +46,9 @@ Deno.test("synthetic-person: same seed same bytes, other seed other images, bala
 Deno.test("synthetic-person cache: built once with a manifest, reloaded identically, damage detected", async () => {
   const root = await Deno.makeTempDir();
   const a = await loadSyntheticPerson({ count: 6, seed: 2, size: 32 }, root);
-  const dir = join(root, "synthetic-person", "v4-s2-o0-n6-32x32x1");
+  const dir = join(root, "synthetic-person", "v6-s2-o0-n6-32x32x1");
   const manifest = JSON.parse(await Deno.readTextFile(join(dir, "manifest.json")));
-  assert.equal(manifest.generatorVersion, 4);
+  assert.equal(manifest.generatorVersion, 6);
   assert.equal(manifest.seed, 2);
   assert.equal(manifest.count, 6);
   assert.match(manifest.checksum, /^[0-9a-f]{64}$/);

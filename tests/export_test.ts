@@ -215,7 +215,7 @@ Deno.test("exported model: interpreter agrees with the fake-quantized simulation
     q.activationRanges,
     val.classNames,
   );
-  const interp = evaluateInterpreter(buildQgt(src), val);
+  const interp = await evaluateInterpreter(buildQgt(src), val);
   let agree = 0;
   for (let i = 0; i < val.labels.length; i++) {
     if (interp.predictions[i] === sim.predictions[i]) agree++;

@@ -38,7 +38,7 @@ await runMain(async () => {
     channels: channels as 1 | 3,
     skipBadImages: !!f["skip-bad-images"],
   });
-  const r = evaluateInterpreter(bytes, val, path);
+  const r = await evaluateInterpreter(bytes, val, path);
   const p = file.parts;
   console.log(
     `${path}: ${h.name}, ${h.layers.length} layers, ${p.total} bytes ` +

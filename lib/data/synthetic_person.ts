@@ -5,13 +5,13 @@
  * A positive holds an articulated figure (head, torso, two-segment arms and
  * legs) in a random pose (standing, walking, arms raised, sitting, lying) whose
  * bounding box covers 0.6-50 % of the image (VWW's rule: a person covering
- * more than 0.5 % is a positive; 80 % of them cover 3-50 %, log-uniform),
+ * more than 0.5 % is a positive; 95 % of them cover 3-50 %, log-uniform),
  * drawn with at least 0.18 gray-level contrast to the background around it,
- * and partly occluded in 20 % of images. Every
+ * and partly occluded in 15 % of images. Every
  * image has a textured background (multi-octave value noise, gradients,
  * stripes or bricks, clutter), lighting changes, blur and sensor noise, and
  * 0-2 distractors: poles, trees, four-legged animals, boxes, vehicles. Hard
- * negatives (12 % of negatives) carry a headless figure, loose limbs, or a
+ * negatives (8 % of negatives) carry a headless figure, loose limbs, or a
  * person too small to count (0.1-0.4 % of the image). Classes alternate, so they are balanced.
  *
  * Image i depends only on (seed, i) and GENERATOR_VERSION, so any subset can be
@@ -24,7 +24,7 @@ import { deriveSeed, type Rng, rng } from "../util/random.ts";
 import { loadCached, storeCached } from "./cache.ts";
 
 /** Bump when the images change; it is part of the cache key and the manifest. */
-export const GENERATOR_VERSION = 4;
+export const GENERATOR_VERSION = 6;
 
 /** Class names in label order. */
 export const SYNTHETIC_PERSON_CLASSES = ["non_person", "person"];
@@ -418,27 +418,27 @@ export function renderSyntheticPerson(
   for (let i = 0; i < before; i++) distractor(cv, r);
   if (label === 1) {
     // mostly clearly visible people (3-50 % of the image), some small ones (0.6-3 %)
-    const frac = r.next() < 0.8
+    const frac = r.next() < 0.95
       ? Math.exp(r.uniform(Math.log(0.03), Math.log(0.5)))
       : Math.exp(r.uniform(Math.log(0.006), Math.log(0.03)));
     const ht = heightFor(frac, size);
     const cx = r.uniform(0.1, 0.9) * size, cy = r.uniform(0.15, 0.85) * size;
     figure(cv, r, cx, cy, ht, { head: true, arms: true, legs: true, torso: true });
-    if (r.next() < 0.2) occlude(cv, r, cx, cy, ht);
+    if (r.next() < 0.15) occlude(cv, r, cx, cy, ht);
   } else {
     const hard = r.next();
     const cx = r.uniform(0.1, 0.9) * size, cy = r.uniform(0.15, 0.85) * size;
-    if (hard < 0.05) { // headless figure
+    if (hard < 0.03) { // headless figure
       figure(cv, r, cx, cy, heightFor(Math.exp(r.uniform(Math.log(0.01), Math.log(0.4))), size), {
         head: false,
         arms: true,
         legs: true,
         torso: true,
       });
-    } else if (hard < 0.08) { // loose limbs / partial figure
+    } else if (hard < 0.05) { // loose limbs / partial figure
       const ht = heightFor(Math.exp(r.uniform(Math.log(0.01), Math.log(0.3))), size);
       figure(cv, r, cx, cy, ht, { head: false, arms: r.next() < 0.5, legs: true, torso: false });
-    } else if (hard < 0.12) { // a person too small to count (< 0.5 % of the image)
+    } else if (hard < 0.08) { // a person too small to count (< 0.5 % of the image)
       figure(cv, r, cx, cy, heightFor(r.uniform(0.001, 0.004), size), {
         head: true,
         arms: true,

@@ -105,6 +105,8 @@ export interface VariantOutcome {
   quantized?: {
     specs: Record<string, QuantSpec>;
     weights: Record<string, QuantizedTensor>;
+    /** The folded kernels just before snapping (to see how close to the grid training left them). */
+    latent: Record<string, Float32Array>;
     activationBits: number | "float";
     activationRanges: Record<string, [number, number]>;
   };
@@ -112,6 +114,8 @@ export interface VariantOutcome {
   metrics: MetricRow[];
   layerEpochs: LayerEpochRow[];
   layers: LayerRow[];
+  /** Per-layer sensitivity measured for mixed precision (loss increase per layer and width). */
+  sensitivity?: { layer: string; bits: number; score: number }[];
 }
 
 /** Inputs of {@link runVariant}. */
@@ -528,6 +532,10 @@ function finish(
     withPassThroughRanges(model.arch, calibrateActivations(model, head(ctx.train, 512))));
   const specs = state.specs ?? {};
   const errs = layerErrors(model, specs, q.regularizer ?? "grid");
+  const latent: Record<string, Float32Array> = {};
+  for (const layer of Object.keys(specs)) {
+    latent[layer] = model.params.get(`${layer}/kernel`)!.dataSync().slice() as Float32Array;
+  }
   const weights = snapWeights(model, specs);
   const ev = evaluate(model, ctx.val, {
     activationTransform: activationTransform(actBits, ranges),
@@ -556,10 +564,11 @@ function finish(
     eval: ev,
     model,
     arch: model.arch,
-    quantized: { specs, weights, activationBits: actBits, activationRanges: ranges },
+    quantized: { specs, weights, latent, activationBits: actBits, activationRanges: ranges },
     summary: modelSummary(model.arch, specs),
     metrics: state.metrics,
     layerEpochs: state.layerEpochs,
     layers,
+    sensitivity: state.sensitivity,
   };
 }

@@ -21,6 +21,7 @@ import { escapeXml } from "../data/preview.ts";
 import { consoleProgress, formatDuration, type ProgressSink } from "../util/progress.ts";
 import { exists, writeJsonAtomic, writeTextAtomic } from "../util/fs.ts";
 import {
+  hashOf,
   loadExperimentModule,
   type ResolvedExperiment,
   type ResolvedVariant,
@@ -284,6 +285,16 @@ function checkpointToState(
 
 interface VariantResult {
   summary: Omit<SummaryRow, "accuracy_drop">;
+  /** Larq-style per-layer parameters, bits and bytes. */
+  modelSummary: {
+    layer: string;
+    params: number;
+    bits: number;
+    bytes: number;
+    float32Bytes: number;
+  }[];
+  /** Per-layer sensitivity at each candidate width (mixed-precision variants). */
+  sensitivity?: { variant: string; layer: string; bits: number; loss_increase: number }[];
   metrics: MetricRow[];
   layerEpochs: LayerEpochRow[];
   layers: LayerRow[];
@@ -413,7 +424,15 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
       await saveRecord();
       const tv = performance.now();
       let outcome: VariantOutcome;
-      const reusePath = join(ckptRoot, exp.id, `float-${v.hash.slice(0, 16)}.qgtw`);
+      // float baselines are shared by any experiment with the same seed, data, network and training
+      const floatKey = hashOf({
+        seed: exp.seed,
+        dataset: v.dataset,
+        architecture: v.architecture,
+        train: v.train,
+        qgt: v.qgt,
+      });
+      const reusePath = join(ckptRoot, `float-${floatKey.slice(0, 16)}.qgtw`);
       if (v.qgt.mode === "float" && await exists(reusePath)) {
         outcome = await reuseFloat(reusePath, v, data);
         record.variants[v.name].reused = reusePath.slice(REPO.length);
@@ -483,6 +502,13 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
           simulated_accuracy: outcome.eval.accuracy,
           prediction_agreement: exp_ ? exp_.agreement : 1,
         },
+        modelSummary: outcome.summary.rows,
+        sensitivity: outcome.sensitivity?.map((r) => ({
+          variant: v.name,
+          layer: r.layer,
+          bits: r.bits,
+          loss_increase: r.score,
+        })),
         metrics: outcome.metrics,
         layerEpochs: outcome.layerEpochs,
         layers: outcome.layers,
@@ -538,6 +564,7 @@ async function saveDeployed(path: string, o: VariantOutcome, classNames: string[
   if (q) {
     for (const [layer, t] of Object.entries(q.weights)) {
       arrays.push({ name: `codes:${layer}`, shape: t.shape, data: Float32Array.from(t.codes) });
+      arrays.push({ name: `latent:${layer}`, shape: t.shape, data: q.latent[layer] });
       arrays.push({
         name: `scales:${layer}`,
         shape: [t.scales.length],
@@ -623,6 +650,13 @@ async function writeOutputs(
   await writeCsv(join(runDir, "summary.csv"), tableOf(summary, SUMMARY_COLUMNS));
   await writeCsv(join(runDir, "layers.csv"), tableOf(layers, LAYER_COLUMNS));
   await writeCsv(join(runDir, "layer_epochs.csv"), tableOf(layerEpochs, LAYER_EPOCH_COLUMNS));
+  const sensitivity = rs.flatMap((r) => r.sensitivity ?? []);
+  if (sensitivity.length) {
+    await writeCsv(
+      join(runDir, "sensitivity.csv"),
+      tableOf(sensitivity, ["variant", "layer", "bits", "loss_increase"]),
+    );
+  }
   const budget = order.map((v) => v.qgt.mixed?.budgetBytes).find((b) => b !== undefined);
   const plots: [string, string, VegaLiteSpec][] = [
     ["curves", "Training curves", curvesSpec(metrics as unknown as Record<string, unknown>[])],
@@ -676,6 +710,16 @@ async function writeOutputs(
         html: htmlTable(layers as unknown as Record<string, unknown>[], LAYER_COLUMNS),
       }]
       : []),
+    ...order.filter((v) => results.get(v.name)!.summary.mode !== "float").map((v) => ({
+      title: `Model summary: ${v.name} (parameters, bits and bytes per layer)`,
+      html: htmlTable(results.get(v.name)!.modelSummary ?? [], [
+        "layer",
+        "params",
+        "bits",
+        "bytes",
+        "float32Bytes",
+      ]),
+    })),
   ]);
   await writeTextAtomic(join(runDir, "report.html"), html);
   return summary;

@@ -18,6 +18,9 @@ export interface Deployed {
   model: Model;
   source: ExportSource | null;
   activationBits: number | "float" | undefined;
+  /** Folded kernels before snapping, by layer (quantized variants). */
+  latent: Record<string, Float32Array>;
+  specs?: Record<string, QuantSpec>;
 }
 
 /**
@@ -43,6 +46,7 @@ export async function loadDeployed(path: string): Promise<Deployed> {
   const model = createModel(meta.arch, 0);
   const weights: Record<string, Float32Array> = {};
   const q: Record<string, Partial<QuantizedTensor>> = {};
+  const latent: Record<string, Float32Array> = {};
   for (const a of c.arrays) {
     const [kind, layer] = a.name.includes(":") ? a.name.split(":") : ["w", a.name];
     if (kind === "w") weights[layer] = a.data;
@@ -53,6 +57,7 @@ export async function loadDeployed(path: string): Promise<Deployed> {
         q[layer].shape = a.shape;
       } else if (kind === "scales") q[layer].scales = a.data;
       else if (kind === "zeroPoints") q[layer].zeroPoints = Int32Array.from(a.data);
+      else if (kind === "latent") latent[layer] = a.data;
     }
   }
   setWeights(model, weights);
@@ -82,5 +87,7 @@ export async function loadDeployed(path: string): Promise<Deployed> {
     model,
     source,
     activationBits: meta.activationBits,
+    latent,
+    specs: meta.specs,
   };
 }

@@ -15,7 +15,7 @@ import type { ArchSpec } from "../models/spec.ts";
 import { isWeightLayer } from "../models/spec.ts";
 import { writeFileAtomic, writeJsonAtomic, writeTextAtomic } from "../util/fs.ts";
 import { buildQgt, type ExportSource, parseQgt } from "./format.ts";
-import { loadInterpreter, pixelsToInt8, runInterpreter } from "./interpreter.ts";
+import { loadInterpreter } from "./interpreter.ts";
 
 /**
  * The source of an export from a folded, snapped model.
@@ -226,19 +226,22 @@ export interface InterpreterEval {
 }
 
 /**
- * Runs the integer interpreter from `bytes` over every image of `ds`.
+ * Runs the integer interpreter from `bytes` over every image of `ds`, split
+ * over `threads` worker threads (default: the machine's cores, at most 4).
+ * Predictions do not depend on the thread count.
  *
  * @example
  * ```ts ignore
- * const r = evaluateInterpreter(await Deno.readFile("model.qgt"), val);
+ * const r = await evaluateInterpreter(await Deno.readFile("model.qgt"), val);
  * ```
  */
-export function evaluateInterpreter(
+export async function evaluateInterpreter(
   bytes: Uint8Array,
   ds: Dataset,
   file = "model.qgt",
-): InterpreterEval {
-  const it = loadInterpreter(bytes, file);
+  threads = Math.min(4, navigator.hardwareConcurrency || 1),
+): Promise<InterpreterEval> {
+  const it = loadInterpreter(bytes, file); // validates the file and the input shape here, with clear errors
   const per = ds.shape.reduce((a, b) => a * b, 1);
   const want = it.header.input.shape.reduce((a, b) => a * b, 1);
   if (per !== want) {
@@ -247,16 +250,36 @@ export function evaluateInterpreter(
     );
   }
   const n = ds.labels.length;
-  const predictions = new Uint8Array(n);
-  let correct = 0;
   const t0 = performance.now();
-  for (let i = 0; i < n; i++) {
-    const { logits } = runInterpreter(it, pixelsToInt8(ds.images.subarray(i * per, (i + 1) * per)));
-    let best = 0;
-    for (let c = 1; c < logits.length; c++) if (logits[c] > logits[best]) best = c;
-    predictions[i] = best;
-    if (best === ds.labels[i]) correct++;
-  }
+  const k = Math.max(1, Math.min(threads, Math.ceil(n / 64)));
+  const shards = Array.from(
+    { length: k },
+    (_, i) => [Math.floor((i * n) / k), Math.floor(((i + 1) * n) / k)],
+  );
+  const parts = await Promise.all(
+    shards.map(([a, b]) =>
+      new Promise<Uint8Array>((resolve, reject) => {
+        const w = new Worker(new URL("./interp_worker.ts", import.meta.url).href, {
+          type: "module",
+        });
+        w.onmessage = (e: MessageEvent<{ predictions?: Uint8Array; error?: string }>) => {
+          w.terminate();
+          if (e.data.error) reject(new Error(`interpreter worker: ${e.data.error}`));
+          else resolve(e.data.predictions!);
+        };
+        w.onerror = (e) => {
+          e.preventDefault();
+          w.terminate();
+          reject(new Error(`interpreter worker: ${e.message}`));
+        };
+        w.postMessage({ bytes, images: ds.images.slice(a * per, b * per), per, file });
+      })
+    ),
+  );
+  const predictions = new Uint8Array(n);
+  shards.forEach(([a], i) => predictions.set(parts[i], a));
+  let correct = 0;
+  for (let i = 0; i < n; i++) if (predictions[i] === ds.labels[i]) correct++;
   return { accuracy: n ? correct / n : NaN, predictions, seconds: (performance.now() - t0) / 1000 };
 }
 
@@ -309,7 +332,7 @@ export async function writeExport(
   const lm = toLayersModel(model);
   await saveLayersModel(lm, dir);
   lm.dispose();
-  const ev = evaluateInterpreter(bytes, val, join(dir, "model.qgt"));
+  const ev = await evaluateInterpreter(bytes, val, join(dir, "model.qgt"));
   let agree = 0;
   for (let i = 0; i < ev.predictions.length; i++) {
     if (ev.predictions[i] === simulated.predictions[i]) agree++;

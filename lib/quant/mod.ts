@@ -7,3 +7,4 @@ export * from "./spec.ts";
 export * from "./quantizer.ts";
 export * from "./activation.ts";
 export * from "./layers.ts";
+export * from "./fp16.ts";

@@ -1,0 +1,61 @@
+/**
+ * The compression-bottleneck study on the person detector: the same float
+ * network, data and training as person-detect (its float baseline is reused
+ * when that experiment ran first), then
+ * - uniform 2-bit QAT and QGT with per-layer quantization error after every
+ *   epoch (layer_epochs.csv),
+ * - per-layer sensitivity at 1, 2, 3, 4 and 8 bits (sensitivity.csv), and
+ * - the mixed-precision QGT assignment within 81 KB against uniform 2-bit
+ *   (layers.csv: bits, bytes, error and sensitivity per layer).
+ */
+import { defineExperiment } from "../lib/experiment/define.ts";
+import personDetect from "./person-detect.ts";
+
+const pd = personDetect;
+const qgt2 = {
+  mode: "qgt" as const,
+  bits: 2,
+  epochs: 1,
+  finetuneEpochs: 1,
+  regularizer: "grid" as const,
+  lambda: { type: "linear" as const, from: 0, to: 1 },
+};
+
+export default defineExperiment({
+  id: "bottleneck",
+  version: 1,
+  description:
+    "Compression bottlenecks of the person detector: per-layer error over training, sensitivity, and mixed precision within 81 KB against uniform 2-bit.",
+  seed: pd.seed,
+  dataset: pd.dataset,
+  architecture: pd.architecture,
+  train: pd.train,
+  qgt: { mode: "float" },
+  variants: {
+    float: {},
+    "qat-2": { qgt: { mode: "qat", bits: 2, epochs: 2 } },
+    "qgt-2": { qgt: qgt2 },
+    "qgt-mixed": {
+      qgt: {
+        ...qgt2,
+        mixed: { budgetBytes: 80971, candidates: [1, 2, 3, 4, 8], sensitivitySamples: 512 },
+      },
+    },
+  },
+  profiles: {
+    quick: {
+      dataset: { options: { trainCount: 1200, valCount: 400 } },
+      train: { epochs: 2 },
+      variants: {
+        "qat-2": { qgt: { epochs: 1 } },
+        "qgt-2": { qgt: { finetuneEpochs: 0 } },
+        "qgt-mixed": {
+          qgt: {
+            finetuneEpochs: 0,
+            mixed: { budgetBytes: 80971, candidates: [1, 2, 4], sensitivitySamples: 128 },
+          },
+        },
+      },
+    },
+  },
+});

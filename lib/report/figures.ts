@@ -1,0 +1,428 @@
+/**
+ * The paper's figures, regenerated from the latest complete runs: weight
+ * histograms (float, QAT-2, QGT-2), accuracy against bits (both datasets,
+ * with seed spread), per-layer quantization error across epochs, size against
+ * accuracy with the 81 KB budget, and training curves. Each figure is written
+ * as `<name>.svg`, `<name>.png`, `<name>.vl.json` and the `<name>.csv` behind it.
+ * @module
+ */
+import { join } from "node:path";
+import { listRunDirs, type RunRecord } from "../experiment/runner.ts";
+import { readCsv, rowsOf, tableOf, writeCsv } from "./tables.ts";
+import { renderSvg, type VegaLiteSpec } from "./vega.ts";
+import { svgToPng } from "./png.ts";
+import { writeFileAtomic, writeJsonAtomic, writeTextAtomic } from "../util/fs.ts";
+import { loadDeployed } from "../export/deployed.ts";
+import { foldBatchNorm } from "../models/fold.ts";
+import { createModel, disposeModel, setWeights } from "../models/model.ts";
+import { loadCheckpoint } from "../experiment/checkpoint.ts";
+import type { ArchSpec } from "../models/spec.ts";
+
+const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
+
+/** A located complete run. */
+export interface FigureRun {
+  dir: string;
+  record: RunRecord;
+}
+
+/** The latest complete default-profile run of an experiment, per seed. */
+export async function latestRuns(outRoot: string, id: string): Promise<Map<number, FigureRun>> {
+  const runs = (await listRunDirs(outRoot, id)).filter((r) =>
+    r.record.status === "complete" && r.record.experiment.profile === "default"
+  );
+  const bySeed = new Map<number, FigureRun>();
+  for (const r of runs) if (!bySeed.has(r.record.seed)) bySeed.set(r.record.seed, r);
+  return bySeed;
+}
+
+/** One written figure. */
+export interface Figure {
+  name: string;
+  title: string;
+  what: string;
+  runs: FigureRun[];
+}
+
+async function writeFigure(
+  dir: string,
+  name: string,
+  spec: VegaLiteSpec,
+  rows: object[],
+  columns: string[],
+): Promise<void> {
+  await writeCsv(join(dir, `${name}.csv`), tableOf(rows, columns));
+  await writeJsonAtomic(join(dir, `${name}.vl.json`), spec);
+  const svg = await renderSvg(spec);
+  await writeTextAtomic(join(dir, `${name}.svg`), svg);
+  await writeFileAtomic(join(dir, `${name}.png`), await svgToPng(svg, 2));
+}
+
+/** Histogram of values in step units (w / s per output channel), as density per bin. */
+function histogram(
+  u: Float32Array,
+  lo: number,
+  hi: number,
+  width: number,
+): { center: number; density: number }[] {
+  const n = Math.round((hi - lo) / width);
+  const counts = new Float64Array(n);
+  for (const v of u) {
+    const b = Math.floor((v - lo) / width);
+    if (b >= 0 && b < n) counts[b]++;
+  }
+  return Array.from(
+    counts,
+    (c, i) => ({
+      center: Number((lo + (i + 0.5) * width).toFixed(4)),
+      density: c / (u.length * width),
+    }),
+  );
+}
+
+function stepUnits(w: Float32Array, scales: Float32Array): Float32Array {
+  const c = scales.length;
+  return w.map((v, i) => v / scales[c === 1 ? 0 : i % c]);
+}
+
+/**
+ * Writes every figure it has runs for into `dir`; returns what it wrote.
+ *
+ * @example
+ * ```ts ignore
+ * const figs = await writeFigures("reports/runs", "reports/figures");
+ * ```
+ */
+export async function writeFigures(outRoot: string, dir: string, layer = "pw7"): Promise<Figure[]> {
+  const figs: Figure[] = [];
+  const person = (await latestRuns(outRoot, "person-detect")).values().next().value as
+    | FigureRun
+    | undefined;
+  const fashion = [...(await latestRuns(outRoot, "fashion-mnist")).values()];
+
+  if (person) {
+    const summary = rowsOf(await readCsv(join(person.dir, "summary.csv")));
+    const metrics = rowsOf(await readCsv(join(person.dir, "metrics.csv")));
+
+    // (a) weight histograms of one layer, in units of the 2-bit grid's step
+    const hist: { variant: string; center: number; density: number }[] = [];
+    const q2 = await loadDeployed(join(person.dir, "variants", "qgt-2", "final.qgtw")).catch(() =>
+      null
+    );
+    const a2 = await loadDeployed(join(person.dir, "variants", "qat-2", "final.qgtw")).catch(() =>
+      null
+    );
+    const fc = await loadCheckpoint(join(person.dir, "variants", "float", "final.qgtw")).catch(() =>
+      null
+    );
+    if (q2 && a2 && fc && q2.source && a2.source) {
+      const arch = fc.meta.arch as ArchSpec;
+      const fm = createModel(arch, 0);
+      setWeights(fm, Object.fromEntries(fc.arrays.map((x) => [x.name, x.data])));
+      const folded = foldBatchNorm(fm);
+      const wf = folded.params.get(`${layer}/kernel`)!.dataSync() as Float32Array;
+      const s2 = q2.source.weights[layer].scales, sa = a2.source.weights[layer].scales;
+      // the float kernel measured on the grid QGT-2 ended with (per-channel scales of the same layer)
+      for (
+        const [variant, u] of [
+          ["float", stepUnits(wf, s2)],
+          ["qat-2 (before snapping)", stepUnits(a2.latent[layer], sa)],
+          ["qgt-2 (before snapping)", stepUnits(q2.latent[layer], s2)],
+        ] as const
+      ) {
+        for (const h of histogram(u, -3, 2, 0.05)) hist.push({ variant, ...h });
+      }
+      disposeModel(fm);
+      disposeModel(folded);
+      disposeModel(q2.model);
+      disposeModel(a2.model);
+      await writeFigure(
+        dir,
+        "weight_histograms",
+        {
+          $schema: SCHEMA,
+          title: `Weights of ${layer} in 2-bit grid steps (levels at -2, -1, 0, 1)`,
+          data: { values: hist },
+          facet: {
+            row: {
+              field: "variant",
+              type: "nominal",
+              title: null,
+              sort: ["float", "qat-2 (before snapping)", "qgt-2 (before snapping)"],
+            },
+          },
+          spec: {
+            width: 480,
+            height: 110,
+            mark: { type: "area", interpolate: "step" },
+            encoding: {
+              x: { field: "center", type: "quantitative", title: "w / s (quantization steps)" },
+              y: { field: "density", type: "quantitative", title: "density" },
+            },
+          },
+        },
+        hist,
+        ["variant", "center", "density"],
+      );
+      figs.push({
+        name: "weight_histograms",
+        title: "(a) Weight histograms",
+        what:
+          `Kernel of ${layer} (BatchNorm folded) in units of the per-channel 2-bit step: float, QAT-2 and QGT-2 before the final snap. QGT's regularizer leaves the weights clustered on the levels.`,
+        runs: [person],
+      });
+    }
+
+    // (d) size against accuracy with the budget
+    const sa = summary.map((r) => ({
+      variant: r.variant,
+      mode: r.mode,
+      bits: r.bits,
+      bytes: r.bytes,
+      accuracy: r.accuracy,
+    }));
+    await writeFigure(
+      dir,
+      "size_accuracy",
+      {
+        $schema: SCHEMA,
+        title: "Person detection: exported size against accuracy (81 KB budget dashed)",
+        width: 480,
+        height: 300,
+        data: { values: sa },
+        layer: [
+          {
+            mark: { type: "point", filled: true, size: 90 },
+            encoding: {
+              x: {
+                field: "bytes",
+                type: "quantitative",
+                scale: { type: "log" },
+                title: "exported model.qgt bytes (log)",
+              },
+              y: {
+                field: "accuracy",
+                type: "quantitative",
+                scale: { zero: false },
+                title: "validation accuracy (integer interpreter)",
+              },
+              color: { field: "mode", type: "nominal" },
+            },
+          },
+          {
+            mark: { type: "text", dx: 7, align: "left", fontSize: 10 },
+            encoding: {
+              x: { field: "bytes", type: "quantitative", scale: { type: "log" } },
+              y: { field: "accuracy", type: "quantitative" },
+              text: { field: "variant" },
+            },
+          },
+          {
+            data: { values: [{ b: 80971 }] },
+            mark: { type: "rule", strokeDash: [5, 4], color: "gray" },
+            encoding: { x: { field: "b", type: "quantitative" } },
+          },
+        ],
+      },
+      sa,
+      ["variant", "mode", "bits", "bytes", "accuracy"],
+    );
+    figs.push({
+      name: "size_accuracy",
+      title: "(d) Size against accuracy",
+      what:
+        "Every person-detection variant: bytes of the exported model.qgt against the accuracy of those bytes run by the integer interpreter; the dashed line is the 81 KB (80,971-byte, 17.7x) budget.",
+      runs: [person],
+    });
+
+    // (e) training curves
+    const curves = metrics.filter((r) => r.split === "val" && r.metric === "accuracy");
+    await writeFigure(
+      dir,
+      "training_curves",
+      {
+        $schema: SCHEMA,
+        title: "Person detection: validation accuracy per epoch",
+        width: 480,
+        height: 280,
+        data: { values: curves },
+        mark: { type: "line", point: true },
+        encoding: {
+          x: { field: "epoch", type: "quantitative", title: "epoch (all phases of a variant)" },
+          y: {
+            field: "value",
+            type: "quantitative",
+            scale: { zero: false },
+            title: "validation accuracy",
+          },
+          color: { field: "variant", type: "nominal" },
+        },
+      },
+      curves,
+      ["variant", "phase", "epoch", "split", "metric", "value"],
+    );
+    figs.push({
+      name: "training_curves",
+      title: "(e) Training curves",
+      what:
+        "Validation accuracy after every epoch of every trained person-detection variant (quantized phases evaluated with their fake quantization).",
+      runs: [person],
+    });
+
+    // (c) per-layer quantization error across epochs
+    const le = rowsOf(await readCsv(join(person.dir, "layer_epochs.csv"))).filter((r) =>
+      ["qat-2", "qgt-2", "qgt-mixed"].includes(String(r.variant))
+    );
+    if (le.length) {
+      const order = [...new Set(le.map((r) => String(r.layer)))];
+      await writeFigure(
+        dir,
+        "layer_error_epochs",
+        {
+          $schema: SCHEMA,
+          title: "Where the bottlenecks are: per-layer quantization error across epochs",
+          data: { values: le },
+          facet: { row: { field: "variant", type: "nominal", title: null } },
+          spec: {
+            width: 520,
+            height: 90,
+            mark: "rect",
+            encoding: {
+              x: { field: "layer", type: "ordinal", sort: order, title: "layer (network order)" },
+              y: { field: "epoch", type: "ordinal" },
+              color: {
+                field: "relative_error",
+                type: "quantitative",
+                scale: { scheme: "viridis", type: "log" },
+                title: "||w-Q(w)||²/||w||²",
+              },
+            },
+          },
+        },
+        le,
+        ["variant", "phase", "epoch", "layer", "bits", "grid_error", "relative_error", "reg_loss"],
+      );
+      figs.push({
+        name: "layer_error_epochs",
+        title: "(c) Per-layer quantization error across epochs",
+        what:
+          "Relative quantization error of every layer's kernel after each epoch of QAT-2, QGT-2 and the mixed-precision QGT variant (log colour scale): the layers that stay bright are the compression bottlenecks.",
+        runs: [person],
+      });
+    }
+  }
+
+  // (b) accuracy against bits, both datasets, seed spread
+  const acc: { dataset: string; mode: string; bits: number; seed: number; accuracy: number }[] = [];
+  const addRuns = async (dataset: string, runs: FigureRun[]) => {
+    for (const r of runs) {
+      for (const s of rowsOf(await readCsv(join(r.dir, "summary.csv")))) {
+        const bits = Number(s.bits);
+        if (s.mode === "float") {
+          for (const b of [2, 3, 4, 8]) {
+            acc.push({
+              dataset,
+              mode: "float",
+              bits: b,
+              seed: r.record.seed,
+              accuracy: Number(s.accuracy),
+            });
+          }
+        } else if (Number.isFinite(bits)) {
+          acc.push({
+            dataset,
+            mode: String(s.mode),
+            bits,
+            seed: r.record.seed,
+            accuracy: Number(s.accuracy),
+          });
+        }
+      }
+    }
+  };
+  if (person) await addRuns("person detection (synthetic)", [person]);
+  if (fashion.length) await addRuns("Fashion-MNIST", fashion);
+  if (acc.length) {
+    await writeFigure(
+      dir,
+      "accuracy_bits",
+      {
+        $schema: SCHEMA,
+        title: "Accuracy against weight bits (mean over seeds, bars: min-max)",
+        data: { values: acc },
+        facet: { column: { field: "dataset", type: "nominal", title: null } },
+        resolve: { scale: { y: "independent" } },
+        spec: {
+          width: 260,
+          height: 260,
+          layer: [
+            {
+              mark: { type: "line", point: true },
+              encoding: {
+                x: { field: "bits", type: "ordinal", title: "weight bits" },
+                y: {
+                  aggregate: "mean",
+                  field: "accuracy",
+                  type: "quantitative",
+                  scale: { zero: false },
+                  title: "accuracy",
+                },
+                color: { field: "mode", type: "nominal" },
+                strokeDash: {
+                  condition: { test: "datum.mode === 'float'", value: [4, 3] },
+                  value: [1, 0],
+                },
+              },
+            },
+            {
+              mark: { type: "errorbar", extent: "ci" },
+              encoding: {
+                x: { field: "bits", type: "ordinal" },
+                y: { field: "accuracy", type: "quantitative" },
+                color: { field: "mode", type: "nominal" },
+              },
+            },
+          ],
+        },
+      },
+      acc,
+      ["dataset", "mode", "bits", "seed", "accuracy"],
+    );
+    figs.push({
+      name: "accuracy_bits",
+      title: "(b) Accuracy against bits",
+      what:
+        "Validation accuracy of PTQ, QAT and QGT at 2, 3, 4 and 8 bits (float dashed), per dataset; Fashion-MNIST is the mean over its seeds with min-max bars, person detection one seed.",
+      runs: [...(person ? [person] : []), ...fashion],
+    });
+  }
+  return figs;
+}
+
+/**
+ * The README of the figures folder: each figure, what it shows, and the run
+ * id and commit it came from.
+ */
+export function figuresReadme(figs: Figure[]): string {
+  const lines = [
+    "# Figures",
+    "",
+    "Regenerated by `deno task figures` from the latest complete runs in `reports/runs/`",
+    "(`deno task figures --run` runs what is missing first). Each figure has an SVG, a PNG,",
+    "its Vega-Lite spec (`.vl.json`) and the CSV behind it.",
+    "",
+  ];
+  for (const f of figs) {
+    lines.push(`## ${f.title}: \`${f.name}\``, "", f.what, "", `![${f.title}](${f.name}.png)`, "");
+    for (const r of f.runs) {
+      lines.push(
+        `- run \`${r.record.runId}\` of ${r.record.experiment.id} v${r.record.experiment.version} (seed ${r.record.seed}, profile ${r.record.experiment.profile}), commit \`${
+          r.record.git.commit.slice(0, 12)
+        }\`${r.record.git.dirty ? " with uncommitted changes" : ""}`,
+      );
+    }
+    lines.push("");
+  }
+  if (!figs.length) lines.push("No complete runs yet: run `deno task figures --run`.", "");
+  return lines.join("\n");
+}
