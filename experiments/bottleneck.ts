@@ -18,7 +18,7 @@ const qgt2 = {
   epochs: 1,
   finetuneEpochs: 1,
   regularizer: "grid" as const,
-  lambda: { type: "linear" as const, from: 0, to: 1 },
+  lambda: { type: "linear" as const, from: 0, to: 5 },
 };
 
 export default defineExperiment({

@@ -21,7 +21,7 @@ const qgt = (bits: number) => ({
     epochs: 1,
     finetuneEpochs: 1,
     regularizer: "grid" as const,
-    lambda: { type: "linear" as const, from: 0, to: 1 },
+    lambda: { type: "linear" as const, from: 0, to: 5 },
   },
 });
 
@@ -68,7 +68,7 @@ export default defineExperiment({
   profiles: {
     // --quick: the whole pipeline on a small set in about 3 minutes (the tests use it)
     quick: {
-      dataset: { options: { trainCount: 1200, valCount: 400 } },
+      dataset: { options: { trainCount: 800, valCount: 256 } },
       train: { epochs: 2 },
       variants: {
         "qat-8": { qgt: { epochs: 1 } },

@@ -33,7 +33,13 @@ import { layerBytes, resolveLayerSpecs, weightLayerSizes } from "../quant/layers
 import type { QuantSpec } from "../quant/spec.ts";
 import type { QuantizedTensor } from "../quant/quantizer.ts";
 import { fakeQuantRange } from "../quant/activation.ts";
-import { calibrateActivations, snapWeights, withPassThroughRanges } from "../qgt/modes.ts";
+import {
+  calibrateActivations,
+  snapBiases,
+  snapWeights,
+  withPassThroughRanges,
+} from "../qgt/modes.ts";
+import { DEFAULT_NORMALIZATION } from "../data/dataset.ts";
 import { QGT_SETUP_MODULE, type QgtSetupOptions } from "../qgt/setup.ts";
 import { lambdaAt, type LambdaSchedule } from "../qgt/lambda.ts";
 import { assignMixedPrecision, layerErrors, layerSensitivity } from "../qgt/analysis.ts";
@@ -537,6 +543,9 @@ function finish(
     latent[layer] = model.params.get(`${layer}/kernel`)!.dataSync().slice() as Float32Array;
   }
   const weights = snapWeights(model, specs);
+  if (actBits !== "float") {
+    snapBiases(model, weights, ranges, 1 / (255 * DEFAULT_NORMALIZATION.std), actBits);
+  }
   const ev = evaluate(model, ctx.val, {
     activationTransform: activationTransform(actBits, ranges),
   });

@@ -266,6 +266,7 @@ function conv(rt: RtLayer, x: Int8Array, depthwise: boolean): Int8Array {
 export function runInterpreter(
   it: Interpreter,
   input: Int8Array,
+  onLayer?: (name: string, out: Int8Array, zeroPoint: number) => void,
 ): { acc: Int32Array; logits: Float64Array } {
   let x: Int8Array = input;
   let acc: Int32Array = new Int32Array(0);
@@ -333,6 +334,7 @@ export function runInterpreter(
         break;
       }
     }
+    onLayer?.(rt.name, x, rt.outZp);
   }
   const logits = new Float64Array(acc.length);
   for (let c = 0; c < acc.length; c++) logits[c] = acc[c] * scale[c];

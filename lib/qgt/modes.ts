@@ -10,10 +10,17 @@ import * as tf from "@tensorflow/tfjs";
 import { forward, type Model } from "../models/model.ts";
 import { foldBatchNorm } from "../models/fold.ts";
 import { isWeightLayer } from "../models/spec.ts";
-import { type Dataset, datasetSize, makeBatch, type Normalization } from "../data/dataset.ts";
+import {
+  type Dataset,
+  datasetSize,
+  DEFAULT_NORMALIZATION,
+  makeBatch,
+  type Normalization,
+} from "../data/dataset.ts";
 import { dequantize, type QuantizedTensor, quantizeToInt } from "../quant/quantizer.ts";
 import type { QuantSpec } from "../quant/spec.ts";
 import { roundFloat16 } from "../quant/fp16.ts";
+import { rangeParams } from "../quant/activation.ts";
 
 /** The training modes. */
 export type Mode = "float" | "ptq" | "qat" | "qgt";
@@ -172,4 +179,41 @@ export function withPassThroughRanges(
     } else if ((l.type === "gap" || l.type === "maxpool") && last) out[l.name] = last;
   }
   return out;
+}
+
+/**
+ * Snaps each quantized layer's (folded) bias onto the int32 grid the exported
+ * model uses, b = round(b / (s_in s_w[c])) s_in s_w[c], with s_in the scale
+ * of the layer's int8 input (the network input's, then each activation
+ * range's), so the simulation and the integer model add the same biases.
+ *
+ * @example
+ * ```ts ignore
+ * snapBiases(folded, weights, ranges, 1 / 128);
+ * ```
+ */
+export function snapBiases(
+  model: Model,
+  weights: Record<string, QuantizedTensor>,
+  ranges: Record<string, [number, number]>,
+  inputScale: number,
+  activationBits = 8,
+): void {
+  let sIn = Math.fround(inputScale);
+  for (const l of model.arch.layers) {
+    if (!isWeightLayer(l)) continue;
+    const q = weights[l.name];
+    const b = model.params.get(`${l.name}/bias`);
+    if (q && b) {
+      const v = b.dataSync() as Float32Array;
+      const out = new Float32Array(v.length);
+      for (let c = 0; c < v.length; c++) {
+        const unit = sIn * q.scales[q.scales.length === 1 ? 0 : c];
+        out[c] = Math.round(v[c] / unit) * unit;
+      }
+      tf.tidy(() => b.assign(tf.tensor(out, b.shape)));
+    }
+    const r = ranges[l.name];
+    if (r) sIn = Math.fround(rangeParams(r[0], r[1], activationBits).scale);
+  }
 }

@@ -5,8 +5,9 @@
  *
  * - `fakeQuant`: weights of the listed layers are fake-quantized in the
  *   forward pass with a straight-through estimator (QAT, and QGT's final phase);
- * - `regularizer`: adds lambda * sum_layers m_l R(W_l) to the loss, with lambda
- *   from the step's `vars.lambda` and per-layer multipliers m_l;
+ * - `regularizer`: adds lambda * mean_layers m_l R(W_l) to the loss, with
+ *   lambda from the step's `vars.lambda` and per-layer multipliers m_l (the
+ *   mean over layers makes lambda independent of the network's depth);
  * - `activations`: fake-quantizes each weight layer's output on a fixed range
  *   (ReLU6 layers [0, 6]; others as calibrated).
  * @module
@@ -37,7 +38,7 @@ export interface QgtSetupOptions {
 }
 
 /**
- * Sum over quantized layers of m_l R(W_l), and each layer's R(W_l).
+ * The mean over quantized layers of m_l R(W_l), and each layer's R(W_l).
  *
  * @example
  * ```ts ignore
@@ -58,6 +59,9 @@ export function regularizationLoss(
     perLayer[layer] = r;
     total = tf.add(total, tf.mul(r, opts.layerLambda?.[layer] ?? 1));
   }
+  // the mean over layers: lambda weighs the average layer's grid error, whatever the depth
+  const n = Object.keys(opts.specs).length;
+  if (n > 1) total = tf.div(total, n);
   return { total, perLayer };
 }
 

@@ -15,7 +15,7 @@ export type ScaleMethod = "maxabs" | "mse";
  * - `perChannel` with `axis` (default: the last axis; conv kernels
  *   [kh,kw,cin,cout] use 3, depthwise [kh,kw,c,1] use 2, dense [in,out] 1).
  * - `scale`: "maxabs" (default), "mse" (clipping ratio minimising the squared
- *   error, searched over 0.05..1 of the range), or explicit values (one per
+ *   error, searched over 0.15..1 of the range), or explicit values (one per
  *   tensor or per channel).
  */
 export interface QuantSpec {

@@ -26,10 +26,14 @@ export interface FigureRun {
   record: RunRecord;
 }
 
-/** The latest complete default-profile run of an experiment, per seed. */
-export async function latestRuns(outRoot: string, id: string): Promise<Map<number, FigureRun>> {
+/** The latest complete run of an experiment with the given profile, per seed. */
+export async function latestRuns(
+  outRoot: string,
+  id: string,
+  profile = "default",
+): Promise<Map<number, FigureRun>> {
   const runs = (await listRunDirs(outRoot, id)).filter((r) =>
-    r.record.status === "complete" && r.record.experiment.profile === "default"
+    r.record.status === "complete" && r.record.experiment.profile === profile
   );
   const bySeed = new Map<number, FigureRun>();
   for (const r of runs) if (!bySeed.has(r.record.seed)) bySeed.set(r.record.seed, r);
@@ -93,12 +97,17 @@ function stepUnits(w: Float32Array, scales: Float32Array): Float32Array {
  * const figs = await writeFigures("reports/runs", "reports/figures");
  * ```
  */
-export async function writeFigures(outRoot: string, dir: string, layer = "pw7"): Promise<Figure[]> {
+export async function writeFigures(
+  outRoot: string,
+  dir: string,
+  layer = "pw7",
+  profile = "default",
+): Promise<Figure[]> {
   const figs: Figure[] = [];
-  const person = (await latestRuns(outRoot, "person-detect")).values().next().value as
+  const person = (await latestRuns(outRoot, "person-detect", profile)).values().next().value as
     | FigureRun
     | undefined;
-  const fashion = [...(await latestRuns(outRoot, "fashion-mnist")).values()];
+  const fashion = [...(await latestRuns(outRoot, "fashion-mnist", profile)).values()];
 
   if (person) {
     const summary = rowsOf(await readCsv(join(person.dir, "summary.csv")));
