@@ -20,17 +20,15 @@ import {
   fileLoader,
   writeExport,
 } from "../lib/export/export.ts";
-import { createModel, forward } from "../lib/models/mod.ts";
+import { forward } from "../lib/models/mod.ts";
 import type { ArchSpec } from "../lib/models/spec.ts";
 import { postTrainingQuantize } from "../lib/qgt/modes.ts";
 import { resolveLayerSpecs } from "../lib/quant/layers.ts";
 import { evaluate } from "../lib/eval/evaluate.ts";
 import { fakeQuantRange } from "../lib/quant/activation.ts";
-import { train } from "../lib/train/loop.ts";
-import { consoleProgress } from "../lib/util/progress.ts";
 import { rng } from "../lib/util/random.ts";
 import { assert } from "./assert.ts";
-import { tinyArch, toyDataset } from "./helpers.ts";
+import { trainToy } from "./helpers.ts";
 
 await initBackend("wasm");
 
@@ -183,27 +181,8 @@ Deno.test("model.qgt: deterministic bytes; header validated on load", () => {
   assert.throws(() => parseQgt(bad, "m.qgt"), /layer c bias: offset 4000 \(\+4 bytes\) outside/);
 });
 
-async function trainedToy() {
-  const arch = tinyArch();
-  const m = createModel(arch, 5);
-  const ds = toyDataset(240, 8), val = toyDataset(160, 9);
-  await train({
-    model: m,
-    train: ds,
-    config: {
-      epochs: 4,
-      batchSize: 16,
-      optimizer: { type: "adam" },
-      schedule: { type: "constant", lr: 3e-3 },
-      seed: 2,
-    },
-    progress: consoleProgress({ quiet: true }),
-  });
-  return { m, ds, val, arch };
-}
-
 Deno.test("exported model: interpreter agrees with the fake-quantized simulation; files identical across exports; tfjs reloads", async () => {
-  const { m, ds, val, arch } = await trainedToy();
+  const { m, ds, val, arch } = await trainToy(240, 160);
   const q = postTrainingQuantize(m, resolveLayerSpecs(arch, { bits: 4 }), ds);
   const act = (l: string, y: tf.Tensor) =>
     q.activationRanges[l] ? fakeQuantRange(y, ...q.activationRanges[l]) : y;

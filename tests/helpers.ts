@@ -66,3 +66,26 @@ export function tinyArch(size = 12, bn = true): ArchSpec {
     ],
   };
 }
+
+/** Trains the tiny network on toy data for 4 epochs (Adam 3e-3), quietly; returns model and data. */
+export async function trainToy(nTrain: number, nVal: number, epochs = 4) {
+  const { createModel } = await import("../lib/models/model.ts");
+  const { train } = await import("../lib/train/loop.ts");
+  const { consoleProgress } = await import("../lib/util/progress.ts");
+  const arch = tinyArch();
+  const m = createModel(arch, 5);
+  const ds = toyDataset(nTrain, 8), val = toyDataset(nVal, 9);
+  await train({
+    model: m,
+    train: ds,
+    config: {
+      epochs,
+      batchSize: 16,
+      optimizer: { type: "adam" },
+      schedule: { type: "constant", lr: 3e-3 },
+      seed: 2,
+    },
+    progress: consoleProgress({ quiet: true }),
+  });
+  return { m, ds, val, arch };
+}

@@ -24,7 +24,7 @@ import { evaluate } from "../lib/eval/evaluate.ts";
 import { consoleProgress } from "../lib/util/progress.ts";
 import { rng } from "../lib/util/random.ts";
 import { assert, assertAlmostEquals } from "./assert.ts";
-import { tinyArch, toyDataset } from "./helpers.ts";
+import { tinyArch, toyDataset, trainToy } from "./helpers.ts";
 
 await initBackend("wasm");
 const quiet = consoleProgress({ quiet: true });
@@ -181,21 +181,7 @@ Deno.test("fake-quant setup: training loss uses quantized weights", () => {
 });
 
 Deno.test("PTQ folds BatchNorm, snaps the folded kernels, and keeps accuracy at 8 bits", async () => {
-  const arch = tinyArch();
-  const m = createModel(arch, 5);
-  const ds = toyDataset(200, 8), val = toyDataset(100, 9);
-  await train({
-    model: m,
-    train: ds,
-    config: {
-      epochs: 4,
-      batchSize: 16,
-      optimizer: { type: "adam" },
-      schedule: { type: "constant", lr: 3e-3 },
-      seed: 2,
-    },
-    progress: quiet,
-  });
+  const { m, ds, val, arch } = await trainToy(200, 100);
   const floatAcc = evaluate(m, val).accuracy;
   const q = postTrainingQuantize(m, resolveLayerSpecs(arch, { bits: 8 }), ds);
   assert.ok(!q.model.params.has("c1/gamma"));
@@ -213,21 +199,7 @@ Deno.test("PTQ folds BatchNorm, snaps the folded kernels, and keeps accuracy at 
 });
 
 Deno.test("sensitivity and mixed precision on a toy model respect the budget", async () => {
-  const arch = tinyArch();
-  const m = createModel(arch, 5);
-  const val = toyDataset(64, 9);
-  await train({
-    model: m,
-    train: toyDataset(128, 8),
-    config: {
-      epochs: 2,
-      batchSize: 16,
-      optimizer: { type: "adam" },
-      schedule: { type: "constant", lr: 3e-3 },
-      seed: 2,
-    },
-    progress: quiet,
-  });
+  const { m, val, arch } = await trainToy(128, 64, 2);
   const layerSpecs = resolveLayerSpecs(arch, { bits: 8 });
   const sens = layerSensitivity(
     layerSpecs,

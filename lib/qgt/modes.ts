@@ -148,6 +148,12 @@ export function postTrainingQuantize(
       ) => [l.name, [0, 6]]),
     );
   const weights = snapWeights(folded, specs);
+  snapBiases(
+    folded,
+    weights,
+    activationRanges,
+    1 / (255 * (opts.normalize ?? DEFAULT_NORMALIZATION).std),
+  );
   return {
     model: folded,
     weights,

@@ -11,6 +11,7 @@ import { listRunDirs, type RunRecord } from "../experiment/runner.ts";
 import { readCsv, rowsOf, tableOf, writeCsv } from "./tables.ts";
 import { renderSvg, type VegaLiteSpec } from "./vega.ts";
 import { svgToPng } from "./png.ts";
+import { layerEpochSpec } from "./run_report.ts";
 import { writeFileAtomic, writeJsonAtomic, writeTextAtomic } from "../util/fs.ts";
 import { loadDeployed } from "../export/deployed.ts";
 import { foldBatchNorm } from "../models/fold.ts";
@@ -283,31 +284,10 @@ export async function writeFigures(
       ["qat-2", "qgt-2", "qgt-mixed"].includes(String(r.variant))
     );
     if (le.length) {
-      const order = [...new Set(le.map((r) => String(r.layer)))];
       await writeFigure(
         dir,
         "layer_error_epochs",
-        {
-          $schema: SCHEMA,
-          title: "Where the bottlenecks are: per-layer quantization error across epochs",
-          data: { values: le },
-          facet: { row: { field: "variant", type: "nominal", title: null } },
-          spec: {
-            width: 520,
-            height: 90,
-            mark: "rect",
-            encoding: {
-              x: { field: "layer", type: "ordinal", sort: order, title: "layer (network order)" },
-              y: { field: "epoch", type: "ordinal" },
-              color: {
-                field: "relative_error",
-                type: "quantitative",
-                scale: { scheme: "viridis", type: "log" },
-                title: "||w-Q(w)||²/||w||²",
-              },
-            },
-          },
-        },
+        layerEpochSpec(le, { field: "relative_error", log: true, height: 90 }),
         le,
         ["variant", "phase", "epoch", "layer", "bits", "grid_error", "relative_error", "reg_loss"],
       );

@@ -114,8 +114,12 @@ export function layerErrorSpec(layers: Record<string, unknown>[]): VegaLiteSpec 
 }
 
 /** Per-layer quantization error across epochs (heatmap per variant). */
-export function layerEpochSpec(rows: Record<string, unknown>[]): VegaLiteSpec {
+export function layerEpochSpec(
+  rows: Record<string, unknown>[],
+  o: { field?: "grid_error" | "relative_error"; log?: boolean; height?: number } = {},
+): VegaLiteSpec {
   const order = [...new Set(rows.map((r) => r.layer as string))];
+  const field = o.field ?? "grid_error";
   return {
     $schema: SCHEMA,
     title: "Where the bottlenecks are: per-layer quantization error across epochs",
@@ -123,19 +127,19 @@ export function layerEpochSpec(rows: Record<string, unknown>[]): VegaLiteSpec {
     facet: { row: { field: "variant", type: "nominal", title: null } },
     spec: {
       width: 520,
-      height: 120,
+      height: o.height ?? 120,
       mark: "rect",
       encoding: {
-        x: { field: "layer", type: "ordinal", sort: order, title: "layer" },
+        x: { field: "layer", type: "ordinal", sort: order, title: "layer (network order)" },
         y: { field: "epoch", type: "ordinal", title: "epoch" },
         color: {
-          field: "grid_error",
+          field,
           type: "quantitative",
-          scale: { scheme: "viridis" },
-          title: "grid error",
+          scale: { scheme: "viridis", ...(o.log ? { type: "log" } : {}) },
+          title: field === "grid_error" ? "grid error" : "||w-Q(w)||²/||w||²",
         },
         tooltip: [{ field: "variant" }, { field: "layer" }, { field: "epoch" }, {
-          field: "grid_error",
+          field,
           format: ".4f",
         }],
       },
