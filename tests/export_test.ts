@@ -8,6 +8,7 @@ import { buildQgt, type ExportSource, parseQgt, QGT_VERSION } from "../lib/expor
 import {
   loadInterpreter,
   multiplyByQuantizedMultiplier,
+  multiplyByQuantizedMultiplierSingleRounding,
   pixelsToInt8,
   quantizeMultiplier,
   runInterpreter,
@@ -64,7 +65,23 @@ Deno.test("fixed-point requantization against a BigInt reference", () => {
     const small = r.int(-100000, 100000);
     assert.equal(srdhm(small, b), ref(small, b));
   }
-  // M = 0.3 applied to 1000 is 300 exactly; 0.25 * 6 = 1.5 rounds away from zero
+  // single rounding against the exact 64-bit computation
+  const single = (acc: number, m0: number, shift: number) => {
+    const t = BigInt(31 - shift);
+    const v = (BigInt(acc) * BigInt(m0) + (1n << (t - 1n))) >> t; // >> on BigInt is floor division
+    return Number(v > 2147483647n ? 2147483647n : v < -2147483648n ? -2147483648n : v);
+  };
+  for (let i = 0; i < 20000; i++) {
+    const acc = r.int(-2147483648, 2147483647),
+      m0 = r.int(1073741824, 2147483647),
+      shift = r.int(-20, 0);
+    assert.equal(
+      multiplyByQuantizedMultiplierSingleRounding(acc, m0, shift),
+      single(acc, m0, shift),
+      `single(${acc}, ${m0}, ${shift})`,
+    );
+  }
+  // M = 0.3 applied to 1000 is 300 exactly; 0.25 * 6 = 1.5 rounds away from zero (gemmlowp)
   const [m, s] = quantizeMultiplier(0.3);
   assert.equal(multiplyByQuantizedMultiplier(1000, m, s), 300);
   const [m2, s2] = quantizeMultiplier(0.25);
@@ -136,8 +153,8 @@ function handNet(): ExportSource {
 Deno.test("interpreter on a hand-built network equals integer results worked out by hand", () => {
   const it = loadInterpreter(buildQgt(handNet()), "hand.qgt");
   // pixels 200, 150, 100, 255 -> q = 72, 22, -28, 127 (q = pixel - 128, zero point 0)
-  // conv: acc = 2q + 10 = 154, 54, -46, 264; out = round(acc / 4) - 128, clamped to [-128 (ReLU), 127]
-  //   154/4 = 38.5 -> 39 -> -89; 54/4 = 13.5 -> 14 -> -114; -46/4 -> -12 (-11.5 away from zero) -> -140 -> -128; 264/4 = 66 -> -62
+  // conv: acc = 2q + 10 = 154, 54, -46, 264; out = floor(acc / 4 + 1/2) - 128, clamped to [-128 (ReLU), 127]
+  //   154/4 = 38.5 -> 39 -> -89; 54/4 = 13.5 -> 14 -> -114; -46/4 = -11.5 -> -11 -> -139 -> -128; 264/4 = 66 -> -62
   // gap: (q - zp) = 39, 14, 0, 66 -> sum 119, /4 = 29.75 -> 30 -> q = 30 - 128 = -98
   // dense: x - zp = 30; acc = 30 * [3, -1] + [5, -7] = [95, -37]
   const { acc, logits } = runInterpreter(it, pixelsToInt8(Uint8Array.from([200, 150, 100, 255])));

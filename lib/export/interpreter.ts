@@ -3,8 +3,8 @@
  * `model.qgt` bytes the way a microcontroller kernel library does (TFLite
  * Micro's reference kernels): int8 activations, int32 accumulation, biases in
  * int32, and per-channel requantization of each accumulator by a fixed-point
- * multiplier and shift (gemmlowp's SaturatingRoundingDoublingHighMul and
- * RoundingDivideByPOT). The logit layer's int32 accumulators are the output;
+ * multiplier and shift, rounded once (TFLite's TFLITE_SINGLE_ROUNDING mode;
+ * the gemmlowp double-rounding pair is here too, for reference). The logit layer's int32 accumulators are the output;
  * `logits` scales them per class to real units.
  * @module
  */
@@ -100,6 +100,37 @@ export function multiplyByQuantizedMultiplier(acc: number, m0: number, shift: nu
   let x = acc * Math.pow(2, left);
   x = x > 2147483647 ? 2147483647 : x < -2147483648 ? -2147483648 : x;
   return roundingDivideByPOT(srdhm(x, m0), right);
+}
+
+/**
+ * round(acc * M) with a single rounding (TFLite's TFLITE_SINGLE_ROUNDING mode):
+ * floor((acc * m0 + 2^(t-1)) / 2^t) with t = 31 - shift, computed exactly from
+ * the 64-bit product, saturated to int32. Ties round up, as the fake-quantized
+ * simulation's floor(x + 0.5); the gemmlowp pair (SRDHM then
+ * RoundingDivideByPOT) rounds twice and is off by one on about 2 % of outputs.
+ *
+ * @example
+ * ```ts
+ * import { multiplyByQuantizedMultiplierSingleRounding as mul, quantizeMultiplier } from "./interpreter.ts";
+ * const [m, s] = quantizeMultiplier(0.25);
+ * if (mul(6, m, s) !== 2 || mul(-6, m, s) !== -1 || mul(9, m, s) !== 2) throw new Error(); // 1.5 -> 2, -1.5 -> -1, 2.25 -> 2
+ * ```
+ */
+export function multiplyByQuantizedMultiplierSingleRounding(
+  acc: number,
+  m0: number,
+  shift: number,
+): number {
+  const t = 31 - shift;
+  const lo = Math.imul(acc, m0) >>> 0; // exact low 32 bits of acc * m0
+  const hi = Math.round((acc * m0 - lo) / 4294967296); // exact high word
+  let r: number;
+  if (t >= 33) r = Math.floor((hi + Math.pow(2, t - 33)) / Math.pow(2, t - 32));
+  else if (t === 32) r = hi + Math.floor((lo + 2147483648) / 4294967296);
+  else if (t >= 1) {
+    r = hi * Math.pow(2, 32 - t) + Math.floor((lo + Math.pow(2, t - 1)) / Math.pow(2, t));
+  } else r = (hi * 4294967296 + lo) * Math.pow(2, -t); // M >= 2^31: never for real scales
+  return r > 2147483647 ? 2147483647 : r < -2147483648 ? -2147483648 : r;
 }
 
 interface RtLayer {
@@ -211,7 +242,7 @@ export function loadInterpreter(bytes: Uint8Array, file = "model.qgt"): Interpre
 }
 
 function requant(rt: RtLayer, acc: number, c: number): number {
-  let v = multiplyByQuantizedMultiplier(acc, rt.m0![c], rt.shift![c]) + rt.outZp;
+  let v = multiplyByQuantizedMultiplierSingleRounding(acc, rt.m0![c], rt.shift![c]) + rt.outZp;
   if (v < rt.actMin) v = rt.actMin;
   if (v > rt.actMax) v = rt.actMax;
   return v;
