@@ -11,7 +11,7 @@ import { listRunDirs, type RunRecord } from "../experiment/runner.ts";
 import { readCsv, rowsOf, tableOf, writeCsv } from "./tables.ts";
 import { renderSvg, type VegaLiteSpec } from "./vega.ts";
 import { svgToPng } from "./png.ts";
-import { layerEpochSpec } from "./run_report.ts";
+import { curvesSpec, layerEpochSpec, sizeAccuracySpec } from "./run_report.ts";
 import { writeFileAtomic, writeJsonAtomic, writeTextAtomic } from "../util/fs.ts";
 import { loadDeployed } from "../export/deployed.ts";
 import { foldBatchNorm } from "../models/fold.ts";
@@ -194,46 +194,11 @@ export async function writeFigures(
     await writeFigure(
       dir,
       "size_accuracy",
-      {
-        $schema: SCHEMA,
-        title: "Person detection: exported size against accuracy (81 KB budget dashed)",
-        width: 480,
-        height: 300,
-        data: { values: sa },
-        layer: [
-          {
-            mark: { type: "point", filled: true, size: 90 },
-            encoding: {
-              x: {
-                field: "bytes",
-                type: "quantitative",
-                scale: { type: "log" },
-                title: "exported model.qgt bytes (log)",
-              },
-              y: {
-                field: "accuracy",
-                type: "quantitative",
-                scale: { zero: false },
-                title: "validation accuracy (integer interpreter)",
-              },
-              color: { field: "mode", type: "nominal" },
-            },
-          },
-          {
-            mark: { type: "text", dx: 7, align: "left", fontSize: 10 },
-            encoding: {
-              x: { field: "bytes", type: "quantitative", scale: { type: "log" } },
-              y: { field: "accuracy", type: "quantitative" },
-              text: { field: "variant" },
-            },
-          },
-          {
-            data: { values: [{ b: 80971 }] },
-            mark: { type: "rule", strokeDash: [5, 4], color: "gray" },
-            encoding: { x: { field: "b", type: "quantitative" } },
-          },
-        ],
-      },
+      sizeAccuracySpec(
+        sa,
+        80971,
+        "Person detection: exported size against accuracy (81 KB budget dashed)",
+      ),
       sa,
       ["variant", "mode", "bits", "bytes", "accuracy"],
     );
@@ -250,24 +215,7 @@ export async function writeFigures(
     await writeFigure(
       dir,
       "training_curves",
-      {
-        $schema: SCHEMA,
-        title: "Person detection: validation accuracy per epoch",
-        width: 480,
-        height: 280,
-        data: { values: curves },
-        mark: { type: "line", point: true },
-        encoding: {
-          x: { field: "epoch", type: "quantitative", title: "epoch (all phases of a variant)" },
-          y: {
-            field: "value",
-            type: "quantitative",
-            scale: { zero: false },
-            title: "validation accuracy",
-          },
-          color: { field: "variant", type: "nominal" },
-        },
-      },
+      curvesSpec(curves, "Person detection: validation accuracy per epoch"),
       curves,
       ["variant", "phase", "epoch", "split", "metric", "value"],
     );

@@ -40,6 +40,7 @@ export function curvesSpec(
 export function sizeAccuracySpec(
   summary: Record<string, unknown>[],
   budgetBytes?: number,
+  title = "Size against accuracy",
 ): VegaLiteSpec {
   const points = {
     mark: { type: "point", filled: true, size: 80 },
@@ -83,7 +84,7 @@ export function sizeAccuracySpec(
   }
   return {
     $schema: SCHEMA,
-    title: "Size against accuracy",
+    title,
     width: 420,
     height: 260,
     data: { values: summary },
