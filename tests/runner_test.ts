@@ -225,30 +225,22 @@ Deno.test("compare: deltas between two fabricated runs and --fail-on-regression"
   const d = await cli(["lib/cli/compare.ts", "--out", out, "--report-dir", rep]);
   assert.match(d.stdout, /A = run run-aaaa .* B = run run-bbbb/);
   // regression: accuracy -3 points and size +10 %
-  const f2 = await cli([
-    "lib/cli/compare.ts",
-    "aaaa",
-    "bbbb",
-    "--out",
-    out,
-    "--report-dir",
-    rep,
-    "--fail-on-regression",
-    "2",
-  ]);
+  const regress = (pct: string) =>
+    cli([
+      "lib/cli/compare.ts",
+      "aaaa",
+      "bbbb",
+      "--out",
+      out,
+      "--report-dir",
+      rep,
+      "--fail-on-regression",
+      pct,
+    ]);
+  const f2 = await regress("2");
   assert.equal(f2.code, 1);
   assert.match(f2.stderr, /regression: q2: accuracy 88\.00% -> 85\.00%/);
-  const f20 = await cli([
-    "lib/cli/compare.ts",
-    "aaaa",
-    "bbbb",
-    "--out",
-    out,
-    "--report-dir",
-    rep,
-    "--fail-on-regression",
-    "20",
-  ]);
+  const f20 = await regress("20");
   assert.equal(f20.code, 0, f20.stderr);
   const bad = await cli(["lib/cli/compare.ts", "--out", out, "--fail-on-regression", "x"]);
   assert.equal(bad.code, 2);

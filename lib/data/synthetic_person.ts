@@ -136,27 +136,19 @@ function background(cv: Canvas, r: Rng): void {
   // low-contrast clutter
   for (let i = r.int(0, 6); i > 0; i--) {
     const col = color(r, c, 0.1, 0.9);
-    if (r.next() < 0.5) {
-      box(
-        cv,
-        r.uniform(0, w),
-        r.uniform(0, h),
-        r.uniform(2, 20),
-        r.uniform(2, 20),
-        r.uniform(0, 3),
-        col,
-        r.uniform(0.2, 0.6),
-      );
-    } else {ellipse(
-        cv,
-        r.uniform(0, w),
-        r.uniform(0, h),
-        r.uniform(2, 15),
-        r.uniform(2, 15),
-        r.uniform(0, 3),
-        col,
-        r.uniform(0.2, 0.6),
-      );}
+    // a box (half-sizes up to 20) or an ellipse (radii up to 15), drawn translucent
+    const isBox = r.next() < 0.5;
+    const draw = isBox ? box : ellipse, big = isBox ? 20 : 15;
+    draw(
+      cv,
+      r.uniform(0, w),
+      r.uniform(0, h),
+      r.uniform(2, big),
+      r.uniform(2, big),
+      r.uniform(0, 3),
+      col,
+      r.uniform(0.2, 0.6),
+    );
   }
 }
 

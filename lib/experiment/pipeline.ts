@@ -20,7 +20,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { createModel, disposeModel, getWeights, type Model, setWeights } from "../models/model.ts";
-import { foldBatchNorm } from "../models/fold.ts";
+import { foldBatchNorm, foldedArch } from "../models/fold.ts";
 import type { ArchSpec } from "../models/spec.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { datasetSize } from "../data/dataset.ts";
@@ -281,13 +281,6 @@ function modelFrom(arch: ArchSpec, weights: Record<string, Float32Array>): Model
   return m;
 }
 
-function foldedArchOf(arch: ArchSpec): ArchSpec {
-  return {
-    ...arch,
-    layers: arch.layers.map((l) => ("bn" in l && l.bn ? { ...l, bn: false, bias: true } : l)),
-  };
-}
-
 function epochRows(variant: string, phase: string, epoch: number, m: EpochMetrics): MetricRow[] {
   const rows: MetricRow[] = [
     { variant, phase, epoch, split: "train", metric: "loss", value: m.trainLoss },
@@ -393,7 +386,7 @@ export async function runVariant(ctx: VariantContext): Promise<VariantOutcome> {
   }
 
   let model = state.folded
-    ? modelFrom(foldedArchOf(baseArch), state.weights)
+    ? modelFrom(foldedArch(baseArch), state.weights)
     : modelFrom(baseArch, state.weights);
   const counter = ctx.epochCounter ?? { n: 0 };
   try {
@@ -523,7 +516,7 @@ function finish(
       eval: ev,
       model: trained,
       arch: baseArch,
-      summary: modelSummary(foldedArchOf(baseArch), {}),
+      summary: modelSummary(foldedArch(baseArch), {}),
       metrics: state.metrics,
       layerEpochs: state.layerEpochs,
       layers: [],

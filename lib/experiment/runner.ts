@@ -15,6 +15,7 @@ import { type BackendName, initBackend } from "../backend/mod.ts";
 import { loadDataset } from "../data/registry.ts";
 import { createModel, disposeModel, getWeights, type Model, setWeights } from "../models/model.ts";
 import { evaluate } from "../eval/evaluate.ts";
+import { foldedArch } from "../models/fold.ts";
 import { modelSummary } from "../qgt/summary.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { escapeXml } from "../data/preview.ts";
@@ -612,10 +613,6 @@ async function reuseFloat(
   const arch = variantArch(v, data.train);
   const model = createModel(arch, 0);
   setWeights(model, weights);
-  const foldedArch = {
-    ...arch,
-    layers: arch.layers.map((l) => ("bn" in l && l.bn ? { ...l, bn: false, bias: true } : l)),
-  };
   return {
     name: v.name,
     mode: "float",
@@ -623,7 +620,7 @@ async function reuseFloat(
     eval: evaluate(model, data.val),
     model,
     arch,
-    summary: modelSummary(foldedArch, {}),
+    summary: modelSummary(foldedArch(arch), {}),
     metrics: (c.meta.metrics as MetricRow[]) ?? [],
     layerEpochs: (c.meta.layerEpochs as LayerEpochRow[]) ?? [],
     layers: [],

@@ -10,6 +10,25 @@ import { BN_EPSILON, type Model, newVariable } from "./model.ts";
 import type { ArchSpec } from "./spec.ts";
 
 /**
+ * The architecture after folding: every layer with BatchNorm gets a bias instead.
+ *
+ * @example
+ * ```ts
+ * import { foldedArch, smallCnn } from "./mod.ts";
+ * const a = foldedArch(smallCnn());
+ * if (a.layers.some((l) => "bn" in l && l.bn)) throw new Error();
+ * ```
+ */
+export function foldedArch(arch: ArchSpec): ArchSpec {
+  return {
+    ...arch,
+    layers: arch.layers.map((
+      l,
+    ) => ("bn" in l && l.bn ? { ...l, bn: false, bias: true } : { ...l })),
+  };
+}
+
+/**
  * Folds every BatchNorm into its convolution:
  * with a = gamma / sqrt(var + eps) per output channel,
  * W' = W * a (along the output-channel axis: 3 for conv [kh,kw,cin,cout],
@@ -24,12 +43,7 @@ import type { ArchSpec } from "./spec.ts";
  * ```
  */
 export function foldBatchNorm(model: Model): Model {
-  const arch: ArchSpec = {
-    ...model.arch,
-    layers: model.arch.layers.map((
-      l,
-    ) => ("bn" in l && l.bn ? { ...l, bn: false, bias: true } : { ...l })),
-  };
+  const arch = foldedArch(model.arch);
   const params = new Map<string, tf.Variable>();
   for (const l of model.arch.layers) {
     if (!("bn" in l)) {
