@@ -2,7 +2,11 @@
 // test writes, the IDX reader on small and broken files, and the real Fashion-MNIST.
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { generateSyntheticPerson, loadSyntheticPerson } from "../lib/data/synthetic_person.ts";
+import {
+  generateSyntheticPerson,
+  GENERATOR_VERSION,
+  loadSyntheticPerson,
+} from "../lib/data/synthetic_person.ts";
 import { loadVww, pathFraction } from "../lib/data/vww.ts";
 import { parseIdx } from "../lib/data/idx.ts";
 import {
@@ -11,7 +15,7 @@ import {
   loadFashionMnistSplit,
 } from "../lib/data/fashion_mnist.ts";
 import { encodeJpeg, encodePng, resizeImage } from "../lib/data/image.ts";
-import { classCounts } from "../lib/data/registry.ts";
+import { classCounts, loadDataset } from "../lib/data/registry.ts";
 import { contactSheet } from "../lib/data/preview.ts";
 import { exists } from "../lib/util/fs.ts";
 import { assert } from "./assert.ts";
@@ -46,9 +50,9 @@ Deno.test("synthetic-person: same seed same bytes, other seed other images, bala
 Deno.test("synthetic-person cache: built once with a manifest, reloaded identically, damage detected", async () => {
   const root = await Deno.makeTempDir();
   const a = await loadSyntheticPerson({ count: 6, seed: 2, size: 32 }, root);
-  const dir = join(root, "synthetic-person", "v6-s2-o0-n6-32x32x1");
+  const dir = join(root, "synthetic-person", `v${GENERATOR_VERSION}-s2-o0-n6-32x32x1`);
   const manifest = JSON.parse(await Deno.readTextFile(join(dir, "manifest.json")));
-  assert.equal(manifest.generatorVersion, 6);
+  assert.equal(manifest.generatorVersion, GENERATOR_VERSION);
   assert.equal(manifest.seed, 2);
   assert.equal(manifest.count, 6);
   assert.match(manifest.checksum, /^[0-9a-f]{64}$/);
@@ -229,6 +233,24 @@ Deno.test({
     assert.equal(test.labels.length, 10000);
     assert.ok(Object.values(classCounts(train)).every((n) => n === 6000));
     assert.ok(Object.values(classCounts(test)).every((n) => n === 1000));
+  },
+});
+
+Deno.test({
+  name:
+    "fashion-mnist trainCount: the first N training images, the full test set; bad counts named",
+  ignore: !(await exists(FASHION_MNIST_DIR)),
+  fn: async () => {
+    const full = await loadFashionMnist();
+    const sub = await loadDataset("fashion-mnist", { trainCount: 1000 });
+    assert.equal(sub.train.labels.length, 1000);
+    assert.deepStrictEqual(sub.train.labels, full.train.labels.slice(0, 1000));
+    assert.deepStrictEqual(sub.train.images, full.train.images.slice(0, 1000 * 784));
+    assert.equal(sub.val.labels.length, 10000);
+    await assert.rejects(
+      () => loadDataset("fashion-mnist", { trainCount: 60001 }),
+      /options\.trainCount must be an integer in 1\.\.60000, got 60001/,
+    );
   },
 });
 

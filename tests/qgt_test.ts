@@ -15,6 +15,7 @@ import {
   modelSummary,
   postTrainingQuantize,
   QGT_SETUP_MODULE,
+  regularizationLoss,
   regularizer,
   sinRegularizer,
   weightLayerSizes,
@@ -125,6 +126,33 @@ Deno.test("regularizers against hand-worked values", () => {
   assertAlmostEquals(s, (0.5 / Math.PI ** 2 + (1 / Math.PI ** 2 + 0.25)) / 2, 1e-6);
   // bins: level 1 {0.8, 1.2}: mean 1, var 0.04; level 0 {0.1}: 0.01 -> (0.04 + 0.01) / 2
   assertAlmostEquals(binRegularizer(tf.tensor1d([0.8, 1.2, 0.1]), spec).dataSync()[0], 0.025, 1e-6);
+});
+
+Deno.test("regularization loss: mean over weights or over layers, per-layer multipliers", () => {
+  const spec: QuantSpec = {
+    bits: 2,
+    symmetric: true,
+    perChannel: false,
+    narrowRange: true,
+    scale: 1,
+  };
+  // layer a: u = [0.5, 0] -> R = 0.125 (2 weights); layer b: four 0.25 -> R = 0.0625 (4 weights)
+  const params = new Map<string, tf.Tensor>([
+    ["a/kernel", tf.tensor1d([0.5, 0])],
+    ["b/kernel", tf.tensor1d([0.25, 0.25, 0.25, 0.25])],
+  ]);
+  const model = { params } as unknown as Parameters<typeof regularizationLoss>[0];
+  const specs = { a: spec, b: spec };
+  const v = (o: Partial<Parameters<typeof regularizationLoss>[1]>) =>
+    regularizationLoss(model, { specs, regularizer: "grid", ...o }).total.dataSync()[0];
+  assertAlmostEquals(v({}), (2 * 0.125 + 4 * 0.0625) / 6, 1e-7); // default: every weight counts once
+  assertAlmostEquals(v({ reduction: "layers" }), (0.125 + 0.0625) / 2, 1e-7);
+  assertAlmostEquals(v({ layerLambda: { a: 2 } }), (2 * 2 * 0.125 + 4 * 0.0625) / 6, 1e-7);
+  assertAlmostEquals(
+    regularizationLoss(model, { specs, regularizer: "grid" }).perLayer.a.dataSync()[0],
+    0.125,
+    1e-7,
+  );
 });
 
 Deno.test("lambda schedules", () => {

@@ -18,7 +18,7 @@ export type DatasetName = typeof DATASETS[number];
 
 /** Options of the datasets (fields that do not apply to a dataset are ignored). */
 export interface DatasetOptions {
-  /** synthetic-person: training images (default 8000). */
+  /** synthetic-person: training images (default 8000); fashion-mnist: the first N training images (default all 60,000). */
   trainCount?: number;
   /** synthetic-person: validation images (default 2000). */
   valCount?: number;
@@ -96,7 +96,25 @@ export async function loadDataset(name: string, o: DatasetOptions = {}): Promise
     }
     case "fashion-mnist": {
       const { train, test } = await loadFashionMnist(o.dir ?? FASHION_MNIST_DIR);
-      return { train, val: test, notes: [] };
+      const n = o.trainCount ?? train.labels.length;
+      if (!Number.isInteger(n) || n < 1 || n > train.labels.length) {
+        throw new Error(
+          `dataset fashion-mnist: options.trainCount must be an integer in 1..${train.labels.length}, got ${n}`,
+        );
+      }
+      if (n === train.labels.length) return { train, val: test, notes: [] };
+      // the first n images of the (already shuffled) IDX training file
+      const per = train.shape[0] * train.shape[1] * train.shape[2];
+      return {
+        train: {
+          ...train,
+          name: `${train.name}[:${n}]`,
+          images: train.images.slice(0, n * per),
+          labels: train.labels.slice(0, n),
+        },
+        val: test,
+        notes: [`fashion-mnist: the first ${n} of ${train.labels.length} training images`],
+      };
     }
     default:
       throw new Error(

@@ -5,9 +5,9 @@
  * A positive holds an articulated figure (head, torso, two-segment arms and
  * legs) in a random pose (standing, walking, arms raised, sitting, lying) whose
  * bounding box covers 0.6-50 % of the image (VWW's rule: a person covering
- * more than 0.5 % is a positive; 95 % of them cover 3-50 %, log-uniform),
- * drawn with at least 0.18 gray-level contrast to the background around it,
- * and partly occluded in 15 % of images. Every
+ * more than 0.5 % is a positive; 97 % of them cover 4-50 %, log-uniform),
+ * drawn with at least 0.25 gray-level contrast to the background around it,
+ * and partly occluded in 10 % of images. Every
  * image has a textured background (multi-octave value noise, gradients,
  * stripes or bricks, clutter), lighting changes, blur and sensor noise, and
  * 0-2 distractors: poles, trees, four-legged animals, boxes, vehicles. Hard
@@ -24,7 +24,7 @@ import { deriveSeed, type Rng, rng } from "../util/random.ts";
 import { loadCached, storeCached } from "./cache.ts";
 
 /** Bump when the images change; it is part of the cache key and the manifest. */
-export const GENERATOR_VERSION = 6;
+export const GENERATOR_VERSION = 7;
 
 /** Class names in label order. */
 export const SYNTHETIC_PERSON_CLASSES = ["non_person", "person"];
@@ -75,7 +75,7 @@ function color(r: Rng, c: number, lo = 0.05, hi = 0.95): number[] {
 }
 
 /** Minimum gray-level difference between a figure's parts and the background around it. */
-const MIN_CONTRAST = 0.18;
+const MIN_CONTRAST = 0.25;
 
 /** Mean gray level of the canvas in a square of half-size r around (x, y). */
 function localMean(cv: Canvas, x: number, y: number, r: number): number {
@@ -409,14 +409,14 @@ export function renderSyntheticPerson(
   const before = r.int(0, 1), after = r.int(0, 1);
   for (let i = 0; i < before; i++) distractor(cv, r);
   if (label === 1) {
-    // mostly clearly visible people (3-50 % of the image), some small ones (0.6-3 %)
-    const frac = r.next() < 0.95
-      ? Math.exp(r.uniform(Math.log(0.03), Math.log(0.5)))
+    // mostly clearly visible people (4-50 % of the image), some small ones (0.6-3 %)
+    const frac = r.next() < 0.97
+      ? Math.exp(r.uniform(Math.log(0.04), Math.log(0.5)))
       : Math.exp(r.uniform(Math.log(0.006), Math.log(0.03)));
     const ht = heightFor(frac, size);
     const cx = r.uniform(0.1, 0.9) * size, cy = r.uniform(0.15, 0.85) * size;
     figure(cv, r, cx, cy, ht, { head: true, arms: true, legs: true, torso: true });
-    if (r.next() < 0.15) occlude(cv, r, cx, cy, ht);
+    if (r.next() < 0.1) occlude(cv, r, cx, cy, ht);
   } else {
     const hard = r.next();
     const cx = r.uniform(0.1, 0.9) * size, cy = r.uniform(0.15, 0.85) * size;
@@ -442,7 +442,7 @@ export function renderSyntheticPerson(
   for (let i = 0; i < after; i++) distractor(cv, r);
   // lighting: smooth illumination field and gamma; then blur and sensor noise
   const light = valueNoise(r, size, size, 2, 1);
-  const gain = r.uniform(0.5, 1.3), lAmt = r.uniform(0, 0.6), gamma = Math.exp(r.normal() * 0.25);
+  const gain = r.uniform(0.65, 1.25), lAmt = r.uniform(0, 0.6), gamma = Math.exp(r.normal() * 0.25);
   blur(cv, r.next() < 0.3 ? 1 : 0);
   const sigma = r.uniform(0.005, 0.07);
   for (let y = 0; y < size; y++) {

@@ -11,9 +11,13 @@
  * - `qat`: fold the float network, then fine-tune with fake-quantized weights
  *   and activations (STE) for `qgt.epochs` at `qgt.lr` (cosine).
  * - `qgt`: from the float network, train `qgt.epochs` with the QGT
- *   regularizer under the lambda schedule (BatchNorm still live), then fold and
- *   fine-tune `qgt.finetuneEpochs` with fake quantization and the regularizer
- *   at its final lambda; 0 fine-tune epochs snaps directly.
+ *   regularizer under the lambda schedule. With `qgt.fakeQuant` the network
+ *   is folded first and weights and activations are fake-quantized (STE) as in
+ *   QAT, the regularizer pulling the latent weights onto the grid they are
+ *   quantized to; without it the phase trains the float network (BatchNorm
+ *   live) and relies on the regularizer alone. Then fold and fine-tune
+ *   `qgt.finetuneEpochs` (default 0 with `fakeQuant`, else 1) with fake
+ *   quantization and the regularizer at its final lambda; 0 snaps directly.
  * - with `qgt.mixed`, per-layer bits are first chosen by sensitivity within a
  *   byte budget.
  * @module
@@ -208,15 +212,23 @@ export function planPhases(v: ResolvedVariant): Phase[] {
       }];
     case "qgt": {
       const lam = defaultLambda(v);
+      const ste = q.fakeQuant ?? false;
       const phases: Phase[] = [{
         name: "qgt-reg",
-        folded: false,
+        // with fake quantization the phase trains the folded network, as QAT does
+        folded: ste && q.from !== "scratch",
         epochs: q.epochs ?? 2,
         schedule: q.from === "scratch" ? v.train.schedule : fineTuneSchedule(v),
-        setup: { regularizer: q.regularizer ?? "grid" },
+        setup: ste
+          ? {
+            fakeQuant: true,
+            regularizer: q.regularizer ?? "grid",
+            activations: q.from !== "scratch",
+          }
+          : { regularizer: q.regularizer ?? "grid" },
         lambda: lam,
       }];
-      const ft = q.finetuneEpochs ?? 1;
+      const ft = q.finetuneEpochs ?? (ste ? 0 : 1);
       if (ft > 0) {
         phases.push({
           name: "qgt-finetune",
@@ -419,6 +431,7 @@ export async function runVariant(ctx: VariantContext): Promise<VariantOutcome> {
           fakeQuant: ph.setup.fakeQuant,
           regularizer: ph.setup.regularizer,
           layerLambda: layerLambdas(v),
+          reduction: q.reduction,
           activations: ph.setup.activations && actBits !== "float"
             ? { bits: actBits, ranges: state.activationRanges ?? {} }
             : undefined,

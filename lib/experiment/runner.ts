@@ -13,6 +13,7 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { type BackendName, initBackend } from "../backend/mod.ts";
 import { loadDataset } from "../data/registry.ts";
+import { datasetChecksum } from "../data/cache.ts";
 import { createModel, disposeModel, getWeights, type Model, setWeights } from "../models/model.ts";
 import { evaluate } from "../eval/evaluate.ts";
 import { foldedArch } from "../models/fold.ts";
@@ -401,6 +402,9 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     const first = order[0];
     const t0 = performance.now();
     const data = await loadDataset(first.dataset.name, first.dataset.options ?? {});
+    // the data's bytes (not only their configuration) key the reusable float baselines
+    const dataSum = datasetChecksum(data.train.images, data.train.labels) + ":" +
+      datasetChecksum(data.val.images, data.val.labels);
     for (const n of data.notes) progress.line(n);
     progress.line(
       `${exp.id} v${exp.version} (${exp.profile}): ${data.train.name} ${data.train.labels.length} train / ${data.val.labels.length} val, ` +
@@ -428,6 +432,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
       // float baselines are shared by any experiment with the same seed, data, network and training
       const floatKey = hashOf({
         seed: exp.seed,
+        data: dataSum,
         dataset: v.dataset,
         architecture: v.architecture,
         train: v.train,

@@ -7,6 +7,7 @@ import * as v from "valibot";
 import { DATASETS } from "../data/registry.ts";
 import { MODES } from "../qgt/modes.ts";
 import { REGULARIZERS } from "../qgt/regularizers.ts";
+import { REDUCTIONS } from "../qgt/setup.ts";
 import { ARCHITECTURES } from "../models/zoo.ts";
 
 const num = (min: number, max: number) =>
@@ -132,6 +133,8 @@ const qgtShape = {
   lambda: v.optional(lambda),
   epochs: v.optional(int(0, 10000)),
   finetuneEpochs: v.optional(int(0, 10000)),
+  fakeQuant: v.optional(v.boolean()),
+  reduction: v.optional(v.picklist(REDUCTIONS)),
   lr: v.optional(num(0, 10)),
   mixed: v.optional(v.strictObject({
     budgetBytes: int(1, 1e9),

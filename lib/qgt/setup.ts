@@ -5,9 +5,14 @@
  *
  * - `fakeQuant`: weights of the listed layers are fake-quantized in the
  *   forward pass with a straight-through estimator (QAT, and QGT's final phase);
- * - `regularizer`: adds lambda * mean_layers m_l R(W_l) to the loss, with
- *   lambda from the step's `vars.lambda` and per-layer multipliers m_l (the
- *   mean over layers makes lambda independent of the network's depth);
+ * - `regularizer`: adds lambda * sum_l a_l m_l R(W_l) to the loss, with
+ *   lambda from the step's `vars.lambda`, per-layer multipliers m_l, and the
+ *   reduction weights a_l: `"weights"` (default) a_l = N_l / sum_k N_k, the
+ *   mean over every quantized weight of the network, so each weight is pulled
+ *   equally hard (in quantization steps) whatever the size of its layer;
+ *   `"layers"` a_l = 1 / L, the mean over layers, so each layer's mean
+ *   error counts equally (weights of small layers, e.g. depthwise, are then
+ *   pulled far harder than those of large ones);
  * - `activations`: fake-quantizes each weight layer's output on a fixed range
  *   (ReLU6 layers [0, 6]; others as calibrated).
  * @module
@@ -23,6 +28,12 @@ import { regularizer, type RegularizerKind } from "./regularizers.ts";
 /** Module URL of this file, for `SetupRef`s. */
 export const QGT_SETUP_MODULE: string = import.meta.url;
 
+/** How per-layer regularizer values are combined into one loss term. */
+export type Reduction = "weights" | "layers";
+
+/** Names of the reductions, for validation. */
+export const REDUCTIONS: readonly Reduction[] = ["weights", "layers"];
+
 /** Plain, serialisable options of a quantized training step. */
 export interface QgtSetupOptions {
   /** Quantizer of each quantized weight layer; absent layers stay float. */
@@ -33,12 +44,14 @@ export interface QgtSetupOptions {
   regularizer?: RegularizerKind;
   /** Per-layer lambda multipliers (default 1). */
   layerLambda?: Record<string, number>;
+  /** How layers are combined (default "weights": the mean over all quantized weights). */
+  reduction?: Reduction;
   /** Activation fake quantization: bits and [lo, hi] per layer. */
   activations?: { bits: number; ranges: Record<string, [number, number]> };
 }
 
 /**
- * The mean over quantized layers of m_l R(W_l), and each layer's R(W_l).
+ * sum_l a_l m_l R(W_l) (a_l from the reduction), and each layer's R(W_l).
  *
  * @example
  * ```ts ignore
@@ -50,18 +63,22 @@ export function regularizationLoss(
   opts: QgtSetupOptions,
 ): { total: tf.Scalar; perLayer: Record<string, tf.Scalar> } {
   const reg = regularizer(opts.regularizer ?? "grid");
-  const perLayer: Record<string, tf.Scalar> = {};
-  let total: tf.Scalar = tf.scalar(0);
-  for (const [layer, spec] of Object.entries(opts.specs)) {
+  const layers = Object.keys(opts.specs);
+  const kernels = layers.map((layer) => {
     const w = model.params.get(`${layer}/kernel`);
     if (!w) throw new Error(`qgt setup: no kernel for layer ${layer}`);
-    const r = reg(w, spec);
+    return w;
+  });
+  const byWeights = (opts.reduction ?? "weights") === "weights";
+  const nTotal = kernels.reduce((a, w) => a + w.size, 0);
+  const perLayer: Record<string, tf.Scalar> = {};
+  let total: tf.Scalar = tf.scalar(0);
+  layers.forEach((layer, i) => {
+    const r = reg(kernels[i], opts.specs[layer]);
     perLayer[layer] = r;
-    total = tf.add(total, tf.mul(r, opts.layerLambda?.[layer] ?? 1));
-  }
-  // the mean over layers: lambda weighs the average layer's grid error, whatever the depth
-  const n = Object.keys(opts.specs).length;
-  if (n > 1) total = tf.div(total, n);
+    const a = byWeights ? kernels[i].size / nTotal : 1 / layers.length;
+    total = tf.add(total, tf.mul(r, a * (opts.layerLambda?.[layer] ?? 1)));
+  });
   return { total, perLayer };
 }
 
