@@ -205,25 +205,27 @@ export function planPhases(v: ResolvedVariant): Phase[] {
       }
       return [{
         name: "qat",
-        folded: true,
+        folded: !q.liveBatchNorm,
         epochs: q.epochs ?? 2,
         schedule: fineTuneSchedule(v),
-        setup: { fakeQuant: true, activations: true },
+        setup: { fakeQuant: true, activations: !q.liveBatchNorm },
       }];
     case "qgt": {
       const lam = defaultLambda(v);
       const ste = q.fakeQuant ?? false;
+      // BatchNorm stays live (batch statistics) when asked, or when training from scratch
+      const live = q.liveBatchNorm === true || q.from === "scratch";
       const phases: Phase[] = [{
         name: "qgt-reg",
         // with fake quantization the phase trains the folded network, as QAT does
-        folded: ste && q.from !== "scratch",
+        folded: ste && !live,
         epochs: q.epochs ?? 2,
         schedule: q.from === "scratch" ? v.train.schedule : fineTuneSchedule(v),
         setup: ste
           ? {
             fakeQuant: true,
             regularizer: q.regularizer ?? "grid",
-            activations: q.from !== "scratch",
+            activations: !live,
           }
           : { regularizer: q.regularizer ?? "grid" },
         lambda: lam,

@@ -9,7 +9,7 @@
  * is complete.
  * @module
  */
-import { join } from "node:path";
+import { join, relative, resolve } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { type BackendName, initBackend } from "../backend/mod.ts";
 import { loadDataset } from "../data/registry.ts";
@@ -441,10 +441,10 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
       const reusePath = join(ckptRoot, `float-${floatKey.slice(0, 16)}.qgtw`);
       if (v.qgt.mode === "float" && await exists(reusePath)) {
         outcome = await reuseFloat(reusePath, v, data);
-        record.variants[v.name].reused = reusePath.slice(REPO.length);
+        record.variants[v.name].reused = relative(REPO, resolve(reusePath));
         progress.line(
           `${v.name}: reusing the float baseline with the same configuration (${
-            reusePath.slice(REPO.length)
+            relative(REPO, resolve(reusePath))
           })`,
         );
       } else {

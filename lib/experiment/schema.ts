@@ -134,6 +134,7 @@ const qgtShape = {
   epochs: v.optional(int(0, 10000)),
   finetuneEpochs: v.optional(int(0, 10000)),
   fakeQuant: v.optional(v.boolean()),
+  liveBatchNorm: v.optional(v.boolean()),
   reduction: v.optional(v.picklist(REDUCTIONS)),
   lr: v.optional(num(0, 10)),
   mixed: v.optional(v.strictObject({
