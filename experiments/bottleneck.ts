@@ -9,21 +9,14 @@
  *   (layers.csv: bits, bytes, error and sensitivity per layer).
  */
 import { defineExperiment } from "../lib/experiment/define.ts";
-import personDetect from "./person-detect.ts";
+import personDetect, { qgtSettings } from "./person-detect.ts";
 
 const pd = personDetect;
-const qgt2 = {
-  mode: "qgt" as const,
-  bits: 2,
-  epochs: 1,
-  finetuneEpochs: 1,
-  regularizer: "grid" as const,
-  lambda: { type: "linear" as const, from: 0, to: 5 },
-};
+const qgt2 = qgtSettings(2);
 
 export default defineExperiment({
   id: "bottleneck",
-  version: 1,
+  version: 2,
   description:
     "Compression bottlenecks of the person detector: per-layer error over training, sensitivity, and mixed precision within 81 KB against uniform 2-bit.",
   seed: pd.seed,
@@ -33,7 +26,7 @@ export default defineExperiment({
   qgt: { mode: "float" },
   variants: {
     float: {},
-    "qat-2": { qgt: { mode: "qat", bits: 2, epochs: 2 } },
+    "qat-2": { qgt: { mode: "qat", bits: 2, epochs: 2, liveBatchNorm: true } },
     "qgt-2": { qgt: qgt2 },
     "qgt-mixed": {
       qgt: {
@@ -48,10 +41,10 @@ export default defineExperiment({
       train: { epochs: 2 },
       variants: {
         "qat-2": { qgt: { epochs: 1 } },
-        "qgt-2": { qgt: { finetuneEpochs: 0 } },
+        "qgt-2": { qgt: { epochs: 1 } },
         "qgt-mixed": {
           qgt: {
-            finetuneEpochs: 0,
+            epochs: 1,
             mixed: { budgetBytes: 80971, candidates: [1, 2, 4], sensitivitySamples: 128 },
           },
         },

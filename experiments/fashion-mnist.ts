@@ -5,20 +5,48 @@
  * `--seed 1`, `--seed 2` and `--seed 3` for the three-seed sweep; the figures
  * task aggregates the seeds (mean and spread).
  *
- * Budget (the three seeds within 2 hours on 2 cores, see the README): the
- * first 20,000 training images, float 5 epochs (Adam 1e-3, cosine, batch 128,
+ * Budget (the three seeds well within 2 hours on 2 cores, see the README): the
+ * first 10,000 training images, float 5 epochs (Adam 1e-3, cosine, batch 128,
  * random horizontal flip); every quantized variant fine-tunes the float
- * checkpoint for 1 epoch at 5e-4 (cosine): QAT with fake quantization, QGT with
- * fake quantization plus the grid regularizer (lambda ramped from 0), so both
- * take the same steps. Evaluated on the full 10,000-image test set.
+ * checkpoint for 1 epoch at 5e-4 (cosine) with BatchNorm live: QAT with fake
+ * quantization, QGT with fake quantization plus the grid regularizer (lambda 0
+ * for the first half, then ramped to 3), so both take the same steps. The
+ * settings are those tuned on person-detect, not re-tuned here. Evaluated on
+ * the full 10,000-image test set.
  */
+import { defineExperiment } from "../lib/experiment/define.ts";
+
+const BITS = [2, 3, 4, 8] as const;
+const LAMBDA = 3;
+const variants: Record<string, { qgt: Record<string, unknown> }> = {};
+for (const b of BITS) variants[`ptq-${b}`] = { qgt: { mode: "ptq", bits: b } };
+for (const b of BITS) {
+  variants[`qat-${b}`] = { qgt: { mode: "qat", bits: b, epochs: 1, liveBatchNorm: true } };
+}
+for (const b of BITS) {
+  variants[`qgt-${b}`] = {
+    qgt: {
+      mode: "qgt",
+      bits: b,
+      epochs: 1,
+      fakeQuant: true,
+      liveBatchNorm: true,
+      finetuneEpochs: 0,
+      regularizer: "grid",
+      reduction: "weights",
+      // pure QAT for the first half, then the pull onto the grid grows to LAMBDA
+      lambda: { type: "linear", from: 0, to: LAMBDA, start: 0.5 },
+    },
+  };
+}
+
 export default defineExperiment({
   id: "fashion-mnist",
   version: 2,
   description:
     "Small CNN on Fashion-MNIST: float and PTQ / QAT / QGT at 2, 3, 4 and 8 bits (per-channel weights, 8-bit activations).",
   seed: 1,
-  dataset: { name: "fashion-mnist", options: { trainCount: 20000 } },
+  dataset: { name: "fashion-mnist", options: { trainCount: 10000 } },
   architecture: { name: "small_cnn" },
   train: {
     epochs: 5,
@@ -30,10 +58,13 @@ export default defineExperiment({
   },
   qgt: { mode: "float", lr: 5e-4 },
   variants: { float: {}, ...variants } as never,
+  // the integer interpreter checks the first 2,000 test images (agreement with the
+  // simulation); accuracies are the simulation's on all 10,000
+  export: { evalCount: 2000 },
   profiles: {
     quick: {
-      dataset: { options: { trainCount: 2000 } },
-      train: { epochs: 1 },
+      dataset: { options: { trainCount: 5000 } },
+      train: { epochs: 1, bnMomentum: 0.9 },
     },
   },
 });

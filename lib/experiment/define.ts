@@ -62,6 +62,8 @@ export interface ResolvedExperiment {
   seed: number;
   profile: "default" | "quick" | "full";
   variants: ResolvedVariant[];
+  /** Interpreter evaluation of exports on the first N validation images (all when absent). */
+  exportEvalCount?: number;
   /** Hash of everything above (all variants). */
   hash: string;
 }
@@ -266,11 +268,13 @@ export function resolveExperiment(def: unknown, o: ResolveOptions = {}): Resolve
     seed: ex.seed,
     profile,
     variants: picked,
+    ...(ex.export?.evalCount ? { exportEvalCount: ex.export.evalCount } : {}),
     hash: hashOf({
       id: ex.id,
       version: ex.version,
       seed: ex.seed,
       variants: variants.map((v) => [v.name, v.hash]),
+      ...(ex.export?.evalCount ? { exportEvalCount: ex.export.evalCount } : {}),
     }),
   };
 }

@@ -486,7 +486,8 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
       let exp_: ExportInfo | null = null;
       if (outcome.quantized && opts.exporter) {
         const fa = floatV ? results.get(floatV.name)?.summary.accuracy ?? null : null;
-        exp_ = await opts.exporter(outcome, join(vdir, "export"), data.val, fa);
+        const evalSet = exp.exportEvalCount ? firstImages(data.val, exp.exportEvalCount) : data.val;
+        exp_ = await opts.exporter(outcome, join(vdir, "export"), evalSet, fa);
         progress.line(
           `${v.name}: exported ${exp_.bytes} bytes to ${join(vdir, "export")}; ` +
             `interpreter accuracy ${(exp_.accuracy * 100).toFixed(2)}%, agreement with simulation ${
@@ -499,8 +500,10 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
           variant: v.name,
           mode: outcome.mode,
           bits: outcome.bits,
-          accuracy: exp_ ? exp_.accuracy : outcome.eval.accuracy,
-          loss: exp_?.loss ?? outcome.eval.loss,
+          // the exported model's accuracy when it ran on the whole validation set,
+          // else (export.evalCount) the simulation's; agreement says how close they are
+          accuracy: exp_ && !exp.exportEvalCount ? exp_.accuracy : outcome.eval.accuracy,
+          loss: (exp.exportEvalCount ? undefined : exp_?.loss) ?? outcome.eval.loss,
           bytes: exp_ ? exp_.bytes : outcome.summary.quantizedBytes,
           float32_bytes: outcome.summary.float32Bytes,
           reduction: outcome.summary.float32Bytes /
@@ -725,4 +728,11 @@ async function writeOutputs(
   ]);
   await writeTextAtomic(join(runDir, "report.html"), html);
   return summary;
+}
+
+/** The first n images of a dataset (the interpreter's evaluation subset). */
+function firstImages(ds: Dataset, n: number): Dataset {
+  const k = Math.min(n, ds.labels.length);
+  const per = ds.shape[0] * ds.shape[1] * ds.shape[2];
+  return { ...ds, images: ds.images.subarray(0, k * per), labels: ds.labels.subarray(0, k) };
 }
