@@ -11,12 +11,24 @@ import { parseQgt } from "../lib/export/format.ts";
 import { resolveExperiment } from "../lib/experiment/define.ts";
 import fashion from "../experiments/fashion-mnist.ts";
 import bottleneck from "../experiments/bottleneck.ts";
+import personDetect from "../experiments/person-detect.ts";
+import tuning from "../experiments/qgt-tuning.ts";
 import { assert } from "./assert.ts";
 
 Deno.test("experiment modules resolve in every profile", () => {
   assert.equal(resolveExperiment(fashion).variants.length, 13);
   assert.equal(resolveExperiment(fashion, { profile: "quick" }).variants.length, 13);
   assert.equal(resolveExperiment(bottleneck).variants.length, 4);
+  assert.equal(resolveExperiment(tuning).variants.length, 9);
+  // the bottleneck study trains exactly person-detect's 2-bit QAT and QGT
+  const pd = resolveExperiment(personDetect).variants;
+  const bn = resolveExperiment(bottleneck).variants;
+  for (const name of ["qat-2", "qgt-2", "qgt-mixed"]) {
+    assert.deepStrictEqual(
+      bn.find((v) => v.name === name)!.qgt,
+      pd.find((v) => v.name === name)!.qgt,
+    );
+  }
 });
 
 Deno.test("person-detect --quick: every variant trains, exports and is measured from its bytes; figures regenerate", async () => {

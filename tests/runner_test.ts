@@ -2,7 +2,7 @@
 import { join } from "node:path";
 import { resolveExperiment } from "../lib/experiment/define.ts";
 import { runExperiment, type RunRecord } from "../lib/experiment/runner.ts";
-import { StopRequested } from "../lib/experiment/pipeline.ts";
+import { planPhases, StopRequested } from "../lib/experiment/pipeline.ts";
 import smoke from "../experiments/smoke.ts";
 import { consoleProgress } from "../lib/util/progress.ts";
 import { exportVariant } from "../lib/export/mod.ts";
@@ -285,4 +285,51 @@ Deno.test("CLI: bad flags and bad config give one clear line, exit non-zero and 
   assert.equal(r3.code, 2);
   assert.match(r3.stderr, /experiments\/nope\.ts: experiment file not found/);
   assert.equal([...Deno.readDirSync(out)].length, 0, "files were written");
+});
+
+Deno.test("phases by mode: QAT / QGT with fake quantization, BatchNorm folded or live", () => {
+  const lam = { type: "linear" as const, from: 0, to: 3, start: 0.5 };
+  const e = resolveExperiment({
+    ...smoke,
+    variants: {
+      float: {},
+      qat: { qgt: { mode: "qat", bits: 2, epochs: 2 } },
+      "qat-live": { qgt: { mode: "qat", bits: 2, epochs: 2, liveBatchNorm: true } },
+      "qgt-ste": { qgt: { mode: "qgt", bits: 2, epochs: 3, fakeQuant: true, lambda: lam } },
+      "qgt-live": {
+        qgt: { mode: "qgt", bits: 2, epochs: 3, fakeQuant: true, liveBatchNorm: true, lambda: lam },
+      },
+      "qgt-reg": { qgt: { mode: "qgt", bits: 2, epochs: 3, lambda: lam } },
+    },
+  });
+  const p = Object.fromEntries(e.variants.map((v) => [v.name, planPhases(v)]));
+  const shape = (name: string) =>
+    p[name].map((ph) => ({
+      name: ph.name,
+      folded: ph.folded,
+      epochs: ph.epochs,
+      fq: !!ph.setup?.fakeQuant,
+      reg: ph.setup?.regularizer ?? null,
+      act: !!ph.setup?.activations,
+    }));
+  assert.deepStrictEqual(shape("qat"), [
+    { name: "qat", folded: true, epochs: 2, fq: true, reg: null, act: true },
+  ]);
+  assert.deepStrictEqual(shape("qat-live"), [
+    { name: "qat", folded: false, epochs: 2, fq: true, reg: null, act: false },
+  ]);
+  // fake quantization + regularizer in one phase, no fine-tune by default
+  assert.deepStrictEqual(shape("qgt-ste"), [
+    { name: "qgt-reg", folded: true, epochs: 3, fq: true, reg: "grid", act: true },
+  ]);
+  assert.deepStrictEqual(shape("qgt-live"), [
+    { name: "qgt-reg", folded: false, epochs: 3, fq: true, reg: "grid", act: false },
+  ]);
+  // the regularizer alone on the float network, then a folded fake-quantized epoch at the final lambda
+  assert.deepStrictEqual(shape("qgt-reg"), [
+    { name: "qgt-reg", folded: false, epochs: 3, fq: false, reg: "grid", act: false },
+    { name: "qgt-finetune", folded: true, epochs: 1, fq: true, reg: "grid", act: true },
+  ]);
+  assert.deepStrictEqual(p["qgt-reg"][1].lambda, { type: "constant", lambda: 3 });
+  assert.deepStrictEqual(p.float.map((ph) => ph.folded), [false]);
 });
