@@ -185,7 +185,7 @@ Deno.test("QGT training pulls weights onto the grid (setup built in workers too)
       threads: 2,
     },
     setup: { module: QGT_SETUP_MODULE, options: { specs: layerSpecs, regularizer: "grid" } },
-    stepVars: () => ({ lambda: 5 }),
+    stepVars: () => ({ lambda: 20 }),
     progress: quiet,
   });
   const e1 = layerErrors(m, layerSpecs);
