@@ -75,7 +75,7 @@ export default defineExperiment({
     },
   },
   profiles: {
-    // --quick: the whole pipeline on a small set in about 3 minutes (the tests use it)
+    // --quick: the whole pipeline on a small set in about 2 minutes (the tests use it)
     quick: {
       dataset: { options: { trainCount: 800, valCount: 256 } },
       train: { epochs: 2 },
