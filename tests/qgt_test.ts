@@ -107,14 +107,17 @@ for (const kind of ["grid", "sin", "bin"] as const) {
   });
 }
 
+/** 2-bit narrow-range levels {-1, 0, 1} with a unit step. */
+const TERNARY: QuantSpec = {
+  bits: 2,
+  symmetric: true,
+  perChannel: false,
+  narrowRange: true,
+  scale: 1,
+};
+
 Deno.test("regularizers against hand-worked values", () => {
-  const spec: QuantSpec = {
-    bits: 2,
-    symmetric: true,
-    perChannel: false,
-    narrowRange: true,
-    scale: 1,
-  };
+  const spec = TERNARY;
   // u = [0.25, 1, -0.5]: distances 0.25, 0, 0.5 -> mean of squares (0.0625 + 0 + 0.25)/3
   assertAlmostEquals(
     gridRegularizer(tf.tensor1d([0.25, 1, -0.5]), spec).dataSync()[0],
@@ -129,13 +132,7 @@ Deno.test("regularizers against hand-worked values", () => {
 });
 
 Deno.test("regularization loss: mean over weights or over layers, per-layer multipliers", () => {
-  const spec: QuantSpec = {
-    bits: 2,
-    symmetric: true,
-    perChannel: false,
-    narrowRange: true,
-    scale: 1,
-  };
+  const spec = TERNARY;
   // layer a: u = [0.5, 0] -> R = 0.125 (2 weights); layer b: four 0.25 -> R = 0.0625 (4 weights)
   const params = new Map<string, tf.Tensor>([
     ["a/kernel", tf.tensor1d([0.5, 0])],

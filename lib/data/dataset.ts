@@ -72,6 +72,27 @@ export function datasetSize(ds: Dataset): number {
 }
 
 /**
+ * The first n images of a dataset (views, not copies), named `<name>[:n]`.
+ *
+ * @example
+ * ```ts
+ * import { firstImages } from "./dataset.ts";
+ * const ds = { name: "t", shape: [1, 1, 1] as [number, number, number], classNames: ["a"], images: new Uint8Array(3), labels: new Uint8Array(3) };
+ * if (firstImages(ds, 2).labels.length !== 2 || firstImages(ds, 2).name !== "t[:2]") throw new Error();
+ * ```
+ */
+export function firstImages(ds: Dataset, n: number): Dataset {
+  const k = Math.min(n, datasetSize(ds));
+  const per = ds.shape[0] * ds.shape[1] * ds.shape[2];
+  return {
+    ...ds,
+    name: `${ds.name}[:${k}]`,
+    images: ds.images.subarray(0, k * per),
+    labels: ds.labels.subarray(0, k),
+  };
+}
+
+/**
  * Checks that a dataset's arrays agree with its shape and classes; throws a
  * message naming the dataset otherwise.
  *

@@ -5,7 +5,7 @@
  * set (Fashion-MNIST's validation set is its 10,000-image test split).
  * @module
  */
-import type { Dataset } from "./dataset.ts";
+import { type Dataset, firstImages } from "./dataset.ts";
 import { loadSyntheticPerson } from "./synthetic_person.ts";
 import { loadVww } from "./vww.ts";
 import { FASHION_MNIST_DIR, loadFashionMnist } from "./fashion_mnist.ts";
@@ -104,14 +104,8 @@ export async function loadDataset(name: string, o: DatasetOptions = {}): Promise
       }
       if (n === train.labels.length) return { train, val: test, notes: [] };
       // the first n images of the (already shuffled) IDX training file
-      const per = train.shape[0] * train.shape[1] * train.shape[2];
       return {
-        train: {
-          ...train,
-          name: `${train.name}[:${n}]`,
-          images: train.images.slice(0, n * per),
-          labels: train.labels.slice(0, n),
-        },
+        train: firstImages(train, n),
         val: test,
         notes: [`fashion-mnist: the first ${n} of ${train.labels.length} training images`],
       };

@@ -26,8 +26,7 @@ import * as tf from "@tensorflow/tfjs";
 import { createModel, disposeModel, getWeights, type Model, setWeights } from "../models/model.ts";
 import { foldBatchNorm, foldedArch } from "../models/fold.ts";
 import type { ArchSpec } from "../models/spec.ts";
-import type { Dataset } from "../data/dataset.ts";
-import { datasetSize } from "../data/dataset.ts";
+import { type Dataset, DEFAULT_NORMALIZATION, firstImages } from "../data/dataset.ts";
 import type { BackendName } from "../backend/mod.ts";
 import { type EpochMetrics, train } from "../train/loop.ts";
 import type { OptimizerState } from "../train/optim.ts";
@@ -43,7 +42,6 @@ import {
   snapWeights,
   withPassThroughRanges,
 } from "../qgt/modes.ts";
-import { DEFAULT_NORMALIZATION } from "../data/dataset.ts";
 import { QGT_SETUP_MODULE, type QgtSetupOptions } from "../qgt/setup.ts";
 import { lambdaAt, type LambdaSchedule } from "../qgt/lambda.ts";
 import { assignMixedPrecision, layerErrors, layerSensitivity } from "../qgt/analysis.ts";
@@ -313,18 +311,6 @@ function epochRows(variant: string, phase: string, epoch: number, m: EpochMetric
   return rows;
 }
 
-/** A deterministic held-out slice of the training set (its first n images) for calibration and sensitivity. */
-function head(ds: Dataset, n: number): Dataset {
-  const k = Math.min(n, datasetSize(ds));
-  const per = ds.shape.reduce((a, b) => a * b, 1);
-  return {
-    ...ds,
-    name: `${ds.name}[:${k}]`,
-    images: ds.images.subarray(0, k * per),
-    labels: ds.labels.subarray(0, k),
-  };
-}
-
 /**
  * Runs (or resumes) a variant to completion.
  *
@@ -362,7 +348,7 @@ export async function runVariant(ctx: VariantContext): Promise<VariantOutcome> {
       if (q.mixed) {
         // choose per-layer bits on the folded float network, scored on a held-out slice of the training set
         const m = foldBatchNorm(modelFrom(baseArch, weights));
-        const probe = head(ctx.train, q.mixed.sensitivitySamples ?? 512);
+        const probe = firstImages(ctx.train, q.mixed.sensitivitySamples ?? 512);
         const specs = specsFor(v, m.arch);
         ctx.progress.line(
           `${v.name}: sensitivity of ${Object.keys(specs).length} layers at ${
@@ -423,7 +409,7 @@ export async function runVariant(ctx: VariantContext): Promise<VariantOutcome> {
       ) {
         state.activationRanges = withPassThroughRanges(
           model.arch,
-          calibrateActivations(model, head(ctx.train, 512)),
+          calibrateActivations(model, firstImages(ctx.train, 512)),
         );
       }
       if (state.epochDone >= ph.epochs) continue;
@@ -543,7 +529,7 @@ function finish(
     disposeModel(trained);
   }
   const ranges = actBits === "float" ? {} : (state.activationRanges ??
-    withPassThroughRanges(model.arch, calibrateActivations(model, head(ctx.train, 512))));
+    withPassThroughRanges(model.arch, calibrateActivations(model, firstImages(ctx.train, 512))));
   const specs = state.specs ?? {};
   const errs = layerErrors(model, specs, q.regularizer ?? "grid");
   const latent: Record<string, Float32Array> = {};

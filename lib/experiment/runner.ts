@@ -18,7 +18,7 @@ import { createModel, disposeModel, getWeights, type Model, setWeights } from ".
 import { evaluate } from "../eval/evaluate.ts";
 import { foldedArch } from "../models/fold.ts";
 import { modelSummary } from "../qgt/summary.ts";
-import type { Dataset } from "../data/dataset.ts";
+import { type Dataset, firstImages } from "../data/dataset.ts";
 import { escapeXml } from "../data/preview.ts";
 import { consoleProgress, formatDuration, type ProgressSink } from "../util/progress.ts";
 import { exists, writeJsonAtomic, writeTextAtomic } from "../util/fs.ts";
@@ -728,11 +728,4 @@ async function writeOutputs(
   ]);
   await writeTextAtomic(join(runDir, "report.html"), html);
   return summary;
-}
-
-/** The first n images of a dataset (the interpreter's evaluation subset). */
-function firstImages(ds: Dataset, n: number): Dataset {
-  const k = Math.min(n, ds.labels.length);
-  const per = ds.shape[0] * ds.shape[1] * ds.shape[2];
-  return { ...ds, images: ds.images.subarray(0, k * per), labels: ds.labels.subarray(0, k) };
 }
