@@ -18,6 +18,7 @@ import {
   regularizationLoss,
   regularizer,
   sinRegularizer,
+  snapWeights,
   weightLayerSizes,
 } from "../lib/qgt/mod.ts";
 import { train } from "../lib/train/loop.ts";
@@ -221,6 +222,27 @@ Deno.test("PTQ folds BatchNorm, snaps the folded kernels, and keeps accuracy at 
   for (let i = 0; i < k.length; i++) {
     assertAlmostEquals(k[i], w.codes[i] * w.scales[i % w.scales.length], 1e-7);
   }
+});
+
+Deno.test("snapping keeps the training codes; only the stored scales become float16", () => {
+  const m = createModel(tinyArch(), 1);
+  const k = m.params.get("fc/kernel")!;
+  // scale 0.1 is 0.0999755859375 in float16: 0.04999 is below half a step of the
+  // float32 grid (code 0, what fake quantization trained with) but above half a
+  // step of the float16 one (code 1 if the codes were recomputed)
+  const vals = new Float32Array(k.size);
+  vals[0] = 0.04999;
+  vals[1] = -0.2;
+  vals[2] = 0.1;
+  k.assign(tf.tensor(vals, k.shape));
+  const spec: QuantSpec = { bits: 2, symmetric: true, perChannel: false, scale: 0.1 };
+  const fq = fakeQuantOp(k, spec).dataSync();
+  assert.deepStrictEqual([fq[0], fq[1], fq[2]].map((v) => Math.round(v * 10)), [0, -2, 1]);
+  const q = snapWeights(m, { fc: spec }).fc;
+  assert.deepStrictEqual([...q.codes.slice(0, 3)], [0, -2, 1]);
+  assert.strictEqual(q.scales[0], 0.0999755859375);
+  const snapped = k.dataSync();
+  assert.deepStrictEqual([...snapped.slice(0, 3)], [0, -0.199951171875, 0.0999755859375]);
 });
 
 Deno.test("sensitivity and mixed precision on a toy model respect the budget", async () => {
