@@ -238,7 +238,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "fashion-mnist trainCount: the first N training images, the full test set; bad counts named",
+    "fashion-mnist trainCount and holdout: first N training images, test set or last N as validation; bad counts named",
   ignore: !(await exists(FASHION_MNIST_DIR)),
   fn: async () => {
     const full = await loadFashionMnist();
@@ -250,6 +250,17 @@ Deno.test({
     await assert.rejects(
       () => loadDataset("fashion-mnist", { trainCount: 60001 }),
       /options\.trainCount must be an integer in 1\.\.60000, got 60001/,
+    );
+    // holdout: validation on the last N training images, disjoint from the training slice
+    const ho = await loadDataset("fashion-mnist", { trainCount: 1000, holdout: 500 });
+    assert.deepStrictEqual(ho.train.labels, full.train.labels.slice(0, 1000));
+    assert.deepStrictEqual(ho.val.labels, full.train.labels.slice(59500));
+    assert.deepStrictEqual(ho.val.images, full.train.images.slice(59500 * 784));
+    assert.ok(ho.notes.some((n) => n.includes("last 500 training images")));
+    assert.equal((await loadDataset("fashion-mnist", { holdout: 500 })).train.labels.length, 59500);
+    await assert.rejects(
+      () => loadDataset("fashion-mnist", { trainCount: 59600, holdout: 500 }),
+      /options\.trainCount must be an integer in 1\.\.59500 \(60000 training images less a holdout of 500\), got 59600/,
     );
   },
 });

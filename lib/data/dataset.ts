@@ -82,13 +82,30 @@ export function datasetSize(ds: Dataset): number {
  * ```
  */
 export function firstImages(ds: Dataset, n: number): Dataset {
-  const k = Math.min(n, datasetSize(ds));
+  return imageRange(ds, 0, n);
+}
+
+/**
+ * Images start..end-1 of a dataset (views, not copies; clamped to its size),
+ * named `<name>[start:end]` (`<name>[:end]` from 0).
+ *
+ * @example
+ * ```ts
+ * import { imageRange } from "./dataset.ts";
+ * const ds = { name: "t", shape: [1, 1, 1] as [number, number, number], classNames: ["a"], images: new Uint8Array([5, 6, 7]), labels: new Uint8Array(3) };
+ * const r = imageRange(ds, 1, 3);
+ * if (r.images.join() !== "6,7" || r.name !== "t[1:3]") throw new Error();
+ * ```
+ */
+export function imageRange(ds: Dataset, start: number, end: number): Dataset {
+  const n = datasetSize(ds);
+  const a = Math.max(0, Math.min(start, n)), b = Math.max(a, Math.min(end, n));
   const per = ds.shape[0] * ds.shape[1] * ds.shape[2];
   return {
     ...ds,
-    name: `${ds.name}[:${k}]`,
-    images: ds.images.subarray(0, k * per),
-    labels: ds.labels.subarray(0, k),
+    name: `${ds.name}[${a === 0 ? "" : a}:${b}]`,
+    images: ds.images.subarray(a * per, b * per),
+    labels: ds.labels.subarray(a, b),
   };
 }
 

@@ -5,7 +5,7 @@
  * set (Fashion-MNIST's validation set is its 10,000-image test split).
  * @module
  */
-import { type Dataset, firstImages } from "./dataset.ts";
+import { type Dataset, firstImages, imageRange } from "./dataset.ts";
 import { loadSyntheticPerson } from "./synthetic_person.ts";
 import { loadVww } from "./vww.ts";
 import { FASHION_MNIST_DIR, loadFashionMnist } from "./fashion_mnist.ts";
@@ -18,8 +18,14 @@ export type DatasetName = typeof DATASETS[number];
 
 /** Options of the datasets (fields that do not apply to a dataset are ignored). */
 export interface DatasetOptions {
-  /** synthetic-person: training images (default 8000); fashion-mnist: the first N training images (default all 60,000). */
+  /** synthetic-person: training images (default 8000); fashion-mnist: the first N training images (default all 60,000 less the holdout). */
   trainCount?: number;
+  /**
+   * fashion-mnist: validate on the last N training images (disjoint from the
+   * first trainCount) instead of the test set, to tune settings without
+   * looking at the test set.
+   */
+  holdout?: number;
   /** synthetic-person: validation images (default 2000). */
   valCount?: number;
   /** synthetic-person: generator seed (default 1). */
@@ -96,18 +102,33 @@ export async function loadDataset(name: string, o: DatasetOptions = {}): Promise
     }
     case "fashion-mnist": {
       const { train, test } = await loadFashionMnist(o.dir ?? FASHION_MNIST_DIR);
-      const n = o.trainCount ?? train.labels.length;
-      if (!Number.isInteger(n) || n < 1 || n > train.labels.length) {
+      const total = train.labels.length;
+      const h = o.holdout ?? 0;
+      if (!Number.isInteger(h) || h < 0 || h >= total) {
         throw new Error(
-          `dataset fashion-mnist: options.trainCount must be an integer in 1..${train.labels.length}, got ${n}`,
+          `dataset fashion-mnist: options.holdout must be an integer in 0..${total - 1}, got ${h}`,
         );
       }
-      if (n === train.labels.length) return { train, val: test, notes: [] };
+      const n = o.trainCount ?? total - h;
+      if (!Number.isInteger(n) || n < 1 || n > total - h) {
+        throw new Error(
+          `dataset fashion-mnist: options.trainCount must be an integer in 1..${total - h}${
+            h ? ` (${total} training images less a holdout of ${h})` : ""
+          }, got ${n}`,
+        );
+      }
+      const notes: string[] = [];
       // the first n images of the (already shuffled) IDX training file
+      if (n < total) notes.push(`fashion-mnist: the first ${n} of ${total} training images`);
+      if (h) {
+        notes.push(
+          `fashion-mnist: validation on the last ${h} training images (holdout), not the test set`,
+        );
+      }
       return {
-        train: firstImages(train, n),
-        val: test,
-        notes: [`fashion-mnist: the first ${n} of ${train.labels.length} training images`],
+        train: n === total ? train : firstImages(train, n),
+        val: h ? imageRange(train, total - h, total) : test,
+        notes,
       };
     }
     default:
