@@ -118,7 +118,6 @@ export async function loadDataset(name: string, o: DatasetOptions = {}): Promise
         );
       }
       const notes: string[] = [];
-      // the first n images of the (already shuffled) IDX training file
       if (n < total) notes.push(`fashion-mnist: the first ${n} of ${total} training images`);
       if (h) {
         notes.push(
@@ -126,6 +125,7 @@ export async function loadDataset(name: string, o: DatasetOptions = {}): Promise
         );
       }
       return {
+        // the first n images of the (already shuffled) IDX training file, the holdout its last h
         train: n === total ? train : firstImages(train, n),
         val: h ? imageRange(train, total - h, total) : test,
         notes,
