@@ -420,6 +420,7 @@ export async function runVariant(ctx: VariantContext): Promise<VariantOutcome> {
           regularizer: ph.setup.regularizer,
           layerLambda: layerLambdas(v),
           reduction: q.reduction,
+          decoupled: q.decoupled,
           activations: ph.setup.activations && actBits !== "float"
             ? { bits: actBits, ranges: state.activationRanges ?? {} }
             : undefined,
@@ -437,7 +438,12 @@ export async function runVariant(ctx: VariantContext): Promise<VariantOutcome> {
           optimizer: v.train.optimizer,
           schedule: ph.schedule,
           augment: v.train.augment,
-          seed: deriveSeed(ctx.seed, `${v.name}/${ph.name}`),
+          // float training draws its own stream; every quantized variant's fine-tuning
+          // phases share one (same batches and flips), so variants differ only by method
+          seed: deriveSeed(
+            ctx.seed,
+            q.mode === "float" ? `${v.name}/${ph.name}` : `finetune/${pi}`,
+          ),
           threads: v.train.threads,
           bnMomentum: v.train.bnMomentum,
         },

@@ -137,6 +137,7 @@ const qgtShape = {
   fakeQuant: v.optional(v.boolean()),
   liveBatchNorm: v.optional(v.boolean()),
   reduction: v.optional(v.picklist(REDUCTIONS)),
+  decoupled: v.optional(v.boolean()),
   lr: v.optional(num(0, 10)),
   mixed: v.optional(v.strictObject({
     budgetBytes: int(1, 1e9),

@@ -13,6 +13,9 @@
  *   `"layers"` a_l = 1 / L, the mean over layers, so each layer's mean
  *   error counts equally (weights of small layers, e.g. depthwise, are then
  *   pulled far harder than those of large ones);
+ * - `decoupled` (grid regularizer only): instead of adding the term to the
+ *   loss, pulls each weight towards its grid point after the optimizer step,
+ *   as AdamW decouples weight decay (see {@link decoupledGridPull});
  * - `activations`: fake-quantizes each weight layer's output on a fixed range
  *   (ReLU6 layers [0, 6]; others as calibrated).
  * @module
@@ -46,6 +49,11 @@ export interface QgtSetupOptions {
   layerLambda?: Record<string, number>;
   /** How layers are combined (default "weights": the mean over all quantized weights). */
   reduction?: Reduction;
+  /**
+   * Apply the grid pull after the optimizer step (w <- w - lr lambda m_l (w - q(w)))
+   * instead of through the loss, so Adam's per-weight normalisation does not rescale it.
+   */
+  decoupled?: boolean;
   /** Activation fake quantization: bits and [lo, hi] per layer. */
   activations?: { bits: number; ranges: Record<string, [number, number]> };
 }
@@ -83,6 +91,48 @@ export function regularizationLoss(
 }
 
 /**
+ * Decoupled grid pull, after the optimizer step, on the host arrays: each
+ * quantized kernel moves a fraction c = min(1, lr lambda m_l) of the way to its
+ * grid point, w <- w - c (w - q(w)), q(w) = s clamp(round(w / s), qmin, qmax)
+ * with the layer's quantizer (scale from the current weights). This is a
+ * plain gradient step of lr lambda m_l (w - q(w))^2 / 2 taken outside the
+ * optimizer, as AdamW decouples weight decay from Adam (Loshchilov & Hutter,
+ * "Decoupled Weight Decay Regularization", ICLR 2019): with Adam, a grid term
+ * in the loss is divided by each weight's gradient scale, so weights whose
+ * cross-entropy gradient is small are pulled at full learning-rate speed
+ * whatever lambda is. Here the pull is proportional to lambda for every
+ * weight. lambda comes from `vars.lambda`; nothing changes while it is 0.
+ *
+ * @example
+ * ```ts
+ * import { decoupledGridPull } from "./setup.ts";
+ * const w = new Float32Array([0.4, -1, 0.9, 0]);
+ * const spec = { bits: 2, symmetric: true, perChannel: false, narrowRange: true, scale: 1 };
+ * decoupledGridPull(new Map([["l/kernel", w]]), { l: spec }, { l: [4] }, 0.5, {}, 1);
+ * // grid {-1, 0, 1}: halfway to 0, -1, 1, 0
+ * if (Math.abs(w[0] - 0.2) > 1e-6 || w[1] !== -1 || Math.abs(w[2] - 0.95) > 1e-6) throw new Error();
+ * ```
+ */
+export function decoupledGridPull(
+  params: Map<string, Float32Array>,
+  specs: Record<string, QuantSpec>,
+  shapes: Record<string, number[]>,
+  lr: number,
+  layerLambda: Record<string, number>,
+  lambda: number,
+): void {
+  if (!(lambda > 0)) return;
+  for (const [layer, spec] of Object.entries(specs)) {
+    const w = params.get(`${layer}/kernel`);
+    if (!w) throw new Error(`qgt setup: no kernel for layer ${layer}`);
+    const c = Math.min(1, lr * lambda * (layerLambda[layer] ?? 1));
+    if (c === 0) continue;
+    const q = tf.tidy(() => fakeQuantOp(tf.tensor(w, shapes[layer]), spec).dataSync());
+    for (let i = 0; i < w.length; i++) w[i] -= c * (w[i] - q[i]);
+  }
+}
+
+/**
  * Builds the step setup (the `createStepSetup` of a `SetupRef`).
  *
  * @example
@@ -114,7 +164,16 @@ export function createStepSetup(model: Model, opts: QgtSetupOptions): StepSetup 
       return r ? fakeQuantRange(y, r[0], r[1], bits) : y;
     };
   }
-  if (opts.regularizer) {
+  if (opts.regularizer && opts.decoupled) {
+    if (opts.regularizer !== "grid") {
+      throw new Error(`qgt setup: decoupled needs the grid regularizer, got ${opts.regularizer}`);
+    }
+    const shapes = Object.fromEntries(
+      Object.keys(opts.specs).map((l) => [l, model.params.get(`${l}/kernel`)!.shape]),
+    );
+    setup.postStep = (params, lr, vars) =>
+      decoupledGridPull(params, opts.specs, shapes, lr, opts.layerLambda ?? {}, vars.lambda ?? 0);
+  } else if (opts.regularizer) {
     setup.extraLoss = {
       reg: ({ vars }) => {
         const lambda = vars.lambda ?? 0;

@@ -185,6 +185,9 @@ export class Trainer {
       this.trainIdx.forEach((wi, gi) => t(this.names[wi], r.grads[gi], this.weights[wi]));
     }
     this.opt.step(this.trainIdx.map((i) => this.weights[i]), r.grads, lr);
+    if (this.setup.postStep) {
+      this.setup.postStep(new Map(this.names.map((n, i) => [n, this.weights[i]])), lr, vars);
+    }
     this.bnIdx.forEach(([mi, vi, hw], k) =>
       updateMovingStats(
         this.weights[mi],

@@ -31,6 +31,13 @@ export interface StepSetup {
   activationTransform?: (layer: string, y: tf.Tensor, vars: Record<string, number>) => tf.Tensor;
   extraLoss?: Record<string, LossTerm>;
   extraVars?: [string, tf.Variable][];
+  /**
+   * Runs on the host after each optimizer step with the updated parameters
+   * (by variable name, e.g. `conv1/kernel`), the step's learning rate and
+   * vars; changes the arrays in place (e.g. a decoupled pull onto the grid).
+   * Only the main thread's setup runs it; workers only compute gradients.
+   */
+  postStep?: (params: Map<string, Float32Array>, lr: number, vars: Record<string, number>) => void;
   dispose?: () => void;
 }
 
