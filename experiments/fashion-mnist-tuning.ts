@@ -19,7 +19,7 @@ const ramp = (to: number, start = 0.5): Lambda => ({ type: "linear", from: 0, to
 /** A QGT-2 variant: QAT's steps plus the grid pull under `lambda`. */
 const qgt = (
   lambda: Lambda,
-  o: { decoupled?: boolean; regularizer?: "grid" | "sin" | "bin"; scale?: "maxabs" | "mse" } = {},
+  o: { decoupled?: boolean } = {},
 ): { qgt: Record<string, unknown> } => ({
   qgt: {
     mode: "qgt",
@@ -28,15 +28,13 @@ const qgt = (
     fakeQuant: true,
     liveBatchNorm: true,
     finetuneEpochs: 0,
-    regularizer: o.regularizer ?? "grid",
+    regularizer: "grid",
     reduction: "weights",
     decoupled: o.decoupled ?? false,
     lambda,
-    scale: o.scale ?? "maxabs",
   },
 });
 const dec = { decoupled: true };
-const mse = { scale: "mse" as const };
 
 export default defineExperiment({
   ...base,
@@ -50,15 +48,13 @@ export default defineExperiment({
     "qat-2": { qgt: { mode: "qat", bits: 2, epochs: 1, liveBatchNorm: true } },
     // the sweep's setting: lambda 0 for the first half, then ramped to 3 (in the loss)
     "qgt-2": qgt(ramp(3)),
+    "qgt-2-l0.3": qgt(ramp(0.3)),
     // the pull applied after the optimizer step (AdamW-style), ramped from half-way
-    "qgt-2-dec100": qgt(ramp(100), dec),
-    "qgt-2-dec1000": qgt(ramp(1000), dec),
-    "qgt-2-dec20c": qgt({ type: "constant", lambda: 20 }, dec),
-    // the grid itself: MSE-optimal clipping (searched at every step) instead of max-abs
-    "qat-2-mse": { qgt: { mode: "qat", bits: 2, epochs: 1, liveBatchNorm: true, scale: "mse" } },
-    "qgt-2-mse": qgt(ramp(3), mse),
-    "qgt-2-mse-dec100": qgt(ramp(100), { ...dec, ...mse }),
-    "qgt-2-mse-dec1000": qgt(ramp(1000), { ...dec, ...mse }),
+    "qgt-2-dec30": qgt(ramp(30), dec),
+    "qgt-2-dec300": qgt(ramp(300), dec),
+    "qgt-2-dec3000": qgt(ramp(3000), dec),
+    // the same, only in the last 20 % of the steps
+    "qgt-2-dec3000-late": qgt(ramp(3000, 0.8), dec),
   } as never,
   export: { evalCount: 1000 },
   profiles: {},
