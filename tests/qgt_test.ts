@@ -303,3 +303,56 @@ Deno.test("model summary: per-layer bytes and the reduction factor", () => {
   assertAlmostEquals(s.reduction, s.float32Bytes / s.quantizedBytes, 1e-12);
   assert.ok(formatSummary(s).includes("reduction vs float32"));
 });
+
+Deno.test("decoupled grid pull: lr * lambda = 1 puts every kernel on its grid in one step; lambda 0 is plain training", async () => {
+  const arch = tinyArch();
+  const specs = resolveLayerSpecs(arch, { bits: 2, scale: "maxabs", narrowRange: true }, {
+    fc: { bits: "float" },
+  });
+  const config = {
+    epochs: 1,
+    batchSize: 16,
+    optimizer: { type: "adam" as const },
+    schedule: { type: "constant" as const, lr: 1e-3 },
+    seed: 1,
+  };
+  const run = async (lambda: number | null, threads = 1) => {
+    const m = createModel(arch, 3);
+    await train({
+      model: m,
+      train: toyDataset(32, 2),
+      config: { ...config, threads },
+      setup: lambda === null ? undefined : {
+        module: QGT_SETUP_MODULE,
+        options: { specs, regularizer: "grid", decoupled: true },
+      },
+      stepVars: () => ({ lambda: lambda ?? 0 }),
+      progress: quiet,
+    });
+    return m;
+  };
+  const plain = await run(null), zero = await run(0), snapped = await run(1000, 2);
+  for (const [name, v] of plain.params) {
+    assert.deepStrictEqual(zero.params.get(name)!.dataSync(), v.dataSync(), name);
+  }
+  // on the grid: per channel (the spec's axis), w / (max|w| / qmax) is an integer
+  for (const layer of Object.keys(specs)) {
+    const k = snapped.params.get(`${layer}/kernel`)!;
+    const w = k.dataSync(), spec = specs[layer];
+    const axis = spec.axis ?? k.shape.length - 1;
+    const inner = k.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const channel = (i: number) => spec.perChannel ? Math.floor(i / inner) % k.shape[axis] : 0;
+    const mx = new Map<number, number>();
+    w.forEach((x, i) => mx.set(channel(i), Math.max(mx.get(channel(i)) ?? 0, Math.abs(x))));
+    const qmax = 2 ** (spec.bits - 1) - 1;
+    let off = 0, changed = 0;
+    w.forEach((x, i) => {
+      const u = (x / mx.get(channel(i))!) * qmax;
+      off = Math.max(off, Math.abs(u - Math.round(u)));
+    });
+    const p = plain.params.get(`${layer}/kernel`)!.dataSync();
+    for (let i = 0; i < w.length; i++) if (w[i] !== p[i]) changed++;
+    assert.ok(off < 1e-5, `${layer}: ${off} steps off the grid`);
+    assert.ok(changed > w.length / 2, `${layer}: only ${changed} weights moved`);
+  }
+});

@@ -116,6 +116,14 @@ Deno.test("validation errors name the field and the expected value", () => {
     bad((e) => ((e.dataset as Record<string, unknown>).name = "imagenet")),
     /^x\.ts: dataset\.name: .*"synthetic-person"/,
   );
+  assert.match(
+    bad((e) => ((e.variants as Record<string, Record<string, unknown>>)["qgt-4"].qgt = {
+      mode: "qgt",
+      regularizer: "sin",
+      decoupled: true,
+    })),
+    /^x\.ts: variants\.qgt-4\.qgt\.decoupled: needs mode "qgt" with regularizer "grid", got mode "qgt", regularizer "sin"$/,
+  );
   assert.throws(
     () => resolveExperiment(smoke, { where: "x.ts", set: ["train.optimizer.type=rmsprop"] }),
     /x\.ts: train\.optimizer\.type: /,
@@ -332,4 +340,53 @@ Deno.test("phases by mode: QAT / QGT with fake quantization, BatchNorm folded or
   ]);
   assert.deepStrictEqual(p["qgt-reg"][1].lambda, { type: "constant", lambda: 3 });
   assert.deepStrictEqual(p.float.map((ph) => ph.folded), [false]);
+});
+
+Deno.test("quantized variants fine-tune on the same batches: QGT with lambda 0 reproduces QAT exactly", async () => {
+  // the fine-tuning data stream is shared per seed, so a QGT variant whose
+  // pull is zero takes exactly QAT's steps; a non-zero pull must change them
+  const dir = await Deno.makeTempDir();
+  const smokeUrl = new URL("../experiments/smoke.ts", import.meta.url).href;
+  const qgt = (lambda: number, decoupled: boolean) => ({
+    qgt: {
+      mode: "qgt",
+      bits: 2,
+      epochs: 1,
+      fakeQuant: true,
+      liveBatchNorm: true,
+      decoupled,
+      lambda: { type: "constant", lambda },
+    },
+  });
+  const path = join(dir, "paired.ts");
+  await Deno.writeTextFile(
+    path,
+    `import smoke from ${JSON.stringify(smokeUrl)};\n` +
+      `export default { ...smoke, id: "paired", variants: ${
+        JSON.stringify({
+          float: {},
+          qat: { qgt: { mode: "qat", bits: 2, epochs: 1, liveBatchNorm: true } },
+          "qgt-0": qgt(0, false),
+          "qgt-dec-0": qgt(0, true),
+          "qgt-dec-300": qgt(300, true),
+        })
+      } };\n`,
+  );
+  const r = await runExperiment({
+    path,
+    resolve: { set: SMALL },
+    outRoot: join(dir, "runs"),
+    progress: quiet,
+  });
+  const row = (v: string) => r.summary.find((s) => s.variant === v)!;
+  const metrics = await read(r.runDir, "metrics.csv");
+  const curve = (v: string) =>
+    metrics.split("\n").filter((l) => l.startsWith(`${v},`) && /,(loss|accuracy),/.test(l))
+      .map((l) => l.split(",").slice(2).join(","));
+  for (const v of ["qgt-0", "qgt-dec-0"]) {
+    assert.equal(row(v).accuracy, row("qat").accuracy, v);
+    assert.equal(row(v).loss, row("qat").loss, v);
+    assert.deepStrictEqual(curve(v), curve("qat"), v);
+  }
+  assert.notEqual(row("qgt-dec-300").loss, row("qat").loss);
 });

@@ -255,6 +255,13 @@ export function resolveExperiment(def: unknown, o: ResolveOptions = {}): Resolve
       qgt: deepMerge(ex.qgt, ov.qgt),
     };
     const r = withDefaults(validate(ResolvedSchema, merged, `${where}: variant ${name}`));
+    if (r.qgt.decoupled && (r.qgt.mode !== "qgt" || (r.qgt.regularizer ?? "grid") !== "grid")) {
+      throw new Error(
+        `${where}: variants.${name}.qgt.decoupled: needs mode "qgt" with regularizer "grid", got mode ${
+          JSON.stringify(r.qgt.mode)
+        }, regularizer ${JSON.stringify(r.qgt.regularizer ?? "grid")}`,
+      );
+    }
     const hash = hashOf({ id: ex.id, version: ex.version, seed: ex.seed, ...r });
     variants.push({ name, description: ov.description ?? "", ...r, hash } as ResolvedVariant);
   }
