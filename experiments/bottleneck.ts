@@ -16,7 +16,7 @@ const qgt2 = qgtSettings(2);
 
 export default defineExperiment({
   id: "bottleneck",
-  version: 2,
+  version: 3,
   description:
     "Compression bottlenecks of the person detector: per-layer error over training, sensitivity, and mixed precision within 81 KB against uniform 2-bit.",
   seed: pd.seed,
