@@ -46,7 +46,7 @@ export default defineExperiment({
   variants: {
     float: {},
     "qat-2": { qgt: { mode: "qat", bits: 2, epochs: 1, liveBatchNorm: true } },
-    // the sweep's setting: lambda 0 for the first half, then ramped to 3 (in the loss)
+    // the sweep's version-2 setting: lambda 0 for the first half, then ramped to 3 (in the loss)
     "qgt-2": qgt(ramp(3)),
     "qgt-2-l0.3": qgt(ramp(0.3)),
     // the pull applied after the optimizer step (AdamW-style), ramped from half-way
