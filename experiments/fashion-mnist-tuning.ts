@@ -8,7 +8,7 @@
  * experiments/fashion-mnist.ts and experiments/person-detect.ts.
  */
 import { defineExperiment } from "../lib/experiment/define.ts";
-import base from "./fashion-mnist.ts";
+import base, { qgtSettings } from "./fashion-mnist.ts";
 
 type Lambda = { type: "linear"; from: number; to: number; start: number } | {
   type: "constant";
@@ -17,22 +17,8 @@ type Lambda = { type: "linear"; from: number; to: number; start: number } | {
 const ramp = (to: number, start = 0.5): Lambda => ({ type: "linear", from: 0, to, start });
 
 /** A QGT-2 variant: QAT's steps plus the grid pull under `lambda`. */
-const qgt = (
-  lambda: Lambda,
-  o: { decoupled?: boolean } = {},
-): { qgt: Record<string, unknown> } => ({
-  qgt: {
-    mode: "qgt",
-    bits: 2,
-    epochs: 1,
-    fakeQuant: true,
-    liveBatchNorm: true,
-    finetuneEpochs: 0,
-    regularizer: "grid",
-    reduction: "weights",
-    decoupled: o.decoupled ?? false,
-    lambda,
-  },
+const qgt = (lambda: Lambda, o: { decoupled?: boolean } = {}) => ({
+  qgt: qgtSettings(2, lambda, o.decoupled ?? false),
 });
 const dec = { decoupled: true };
 

@@ -25,21 +25,30 @@ for (const b of BITS) variants[`ptq-${b}`] = { qgt: { mode: "ptq", bits: b } };
 for (const b of BITS) {
   variants[`qat-${b}`] = { qgt: { mode: "qat", bits: b, epochs: 1, liveBatchNorm: true } };
 }
+/**
+ * A QGT variant's settings: QAT's fine-tuning epoch plus the grid pull under
+ * `lambda` (shared with experiments/fashion-mnist-tuning.ts).
+ */
+export const qgtSettings = (
+  bits: number,
+  lambda: Record<string, unknown>,
+  decoupled: boolean,
+): Record<string, unknown> => ({
+  mode: "qgt",
+  bits,
+  epochs: 1,
+  fakeQuant: true,
+  liveBatchNorm: true,
+  finetuneEpochs: 0,
+  regularizer: "grid",
+  reduction: "weights",
+  decoupled,
+  lambda,
+});
 for (const b of BITS) {
+  // pure QAT for the first half, then the pull onto the grid grows to LAMBDA
   variants[`qgt-${b}`] = {
-    qgt: {
-      mode: "qgt",
-      bits: b,
-      epochs: 1,
-      fakeQuant: true,
-      liveBatchNorm: true,
-      finetuneEpochs: 0,
-      regularizer: "grid",
-      reduction: "weights",
-      decoupled: true,
-      // pure QAT for the first half, then the pull onto the grid grows to LAMBDA
-      lambda: { type: "linear", from: 0, to: LAMBDA, start: 0.5 },
-    },
+    qgt: qgtSettings(b, { type: "linear", from: 0, to: LAMBDA, start: 0.5 }, true),
   };
 }
 

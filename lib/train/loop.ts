@@ -129,6 +129,8 @@ export interface TrainerOptions {
  * ```
  */
 export class Trainer {
+  private byName?: Map<string, Float32Array>;
+
   private constructor(
     readonly model: Model,
     readonly setup: StepSetup,
@@ -186,7 +188,9 @@ export class Trainer {
     }
     this.opt.step(this.trainIdx.map((i) => this.weights[i]), r.grads, lr);
     if (this.setup.postStep) {
-      this.setup.postStep(new Map(this.names.map((n, i) => [n, this.weights[i]])), lr, vars);
+      // the arrays are updated in place, never replaced, so one map serves every step
+      this.byName ??= new Map(this.names.map((n, i) => [n, this.weights[i]]));
+      this.setup.postStep(this.byName, lr, vars);
     }
     this.bnIdx.forEach(([mi, vi, hw], k) =>
       updateMovingStats(
