@@ -1,6 +1,7 @@
 /** Small data and models the tests make. */
 import type { Dataset } from "../lib/data/dataset.ts";
 import type { ArchSpec } from "../lib/models/spec.ts";
+import { join } from "node:path";
 import { rng } from "../lib/util/random.ts";
 
 /** A learnable 2-class set: class 1 has a bright square at a random place, on noise. */
@@ -88,4 +89,67 @@ export async function trainToy(nTrain: number, nVal: number, epochs = 4) {
     progress: consoleProgress({ quiet: true }),
   });
   return { m, ds, val, arch };
+}
+
+/**
+ * Writes a fake complete run (run.json and summary.csv with `rows` under the
+ * header variant,mode,bits,accuracy,loss,bytes,float32_bytes,reduction,accuracy_drop)
+ * to `out/<id>/<runId>`; the run id defaults to `run-` and the commit's first 4 characters.
+ */
+export async function fabricateRun(out: string, o: {
+  commit: string;
+  started: string;
+  rows: string;
+  id?: string;
+  runId?: string;
+  seed?: number;
+  version?: number;
+  dataset?: { name: string; options: Record<string, unknown> };
+}): Promise<string> {
+  const runId = o.runId ?? `run-${o.commit.slice(0, 4)}`;
+  const id = o.id ?? "exp";
+  const dir = join(out, id, runId);
+  await Deno.mkdir(dir, { recursive: true });
+  const rec = {
+    runId,
+    experiment: {
+      id,
+      version: o.version ?? 1,
+      path: "x.ts",
+      hash: "h",
+      profile: "default",
+      description: "",
+    },
+    seed: o.seed ?? 1,
+    git: { commit: o.commit, dirty: false },
+    versions: { deno: "", tfjs: "", backend: "wasm" },
+    dataset: o.dataset ?? { name: "synthetic-person", options: {} },
+    status: "complete",
+    pid: 1,
+    started: o.started,
+    variants: {},
+  };
+  await Deno.writeTextFile(join(dir, "run.json"), JSON.stringify(rec));
+  await Deno.writeTextFile(
+    join(dir, "summary.csv"),
+    "variant,mode,bits,accuracy,loss,bytes,float32_bytes,reduction,accuracy_drop\n" + o.rows,
+  );
+  return dir;
+}
+
+/** Runs `deno run -A ...args` and returns exit code, stdout and stderr. */
+export async function cli(
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
 }

@@ -8,6 +8,7 @@ import { consoleProgress } from "../lib/util/progress.ts";
 import { exportVariant } from "../lib/export/mod.ts";
 import { exists } from "../lib/util/fs.ts";
 import { assert } from "./assert.ts";
+import { cli, fabricateRun } from "./helpers.ts";
 
 const quiet = consoleProgress({ quiet: true });
 const SMALL = [
@@ -164,64 +165,19 @@ Deno.test("a run stopped after its first epoch and resumed reproduces the uninte
   }
 });
 
-async function fabricate(out: string, commit: string, started: string, rows: string) {
-  const dir = join(out, "exp", `run-${commit.slice(0, 4)}`);
-  await Deno.mkdir(dir, { recursive: true });
-  const rec = {
-    runId: `run-${commit.slice(0, 4)}`,
-    experiment: {
-      id: "exp",
-      version: 1,
-      path: "x.ts",
-      hash: "h",
-      profile: "default",
-      description: "",
-    },
-    seed: 1,
-    git: { commit, dirty: false },
-    versions: { deno: "", tfjs: "", backend: "wasm" },
-    dataset: { name: "synthetic-person", options: {} },
-    status: "complete",
-    pid: 1,
-    started,
-    variants: {},
-  };
-  await Deno.writeTextFile(join(dir, "run.json"), JSON.stringify(rec));
-  await Deno.writeTextFile(
-    join(dir, "summary.csv"),
-    "variant,mode,bits,accuracy,loss,bytes,float32_bytes,reduction,accuracy_drop\n" + rows,
-  );
-}
-
-async function cli(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
-
 Deno.test("compare: deltas between two fabricated runs and --fail-on-regression", async () => {
   const out = await Deno.makeTempDir();
   const A = "a".repeat(40), B = "b".repeat(40);
-  await fabricate(
-    out,
-    A,
-    "2026-01-01T00:00:00Z",
-    "float,float,32,0.9,0.3,1000,1000,1,0\nq2,qgt,2,0.88,0.4,100,1000,10,2\n",
-  );
-  await fabricate(
-    out,
-    B,
-    "2026-01-02T00:00:00Z",
-    "float,float,32,0.9,0.3,1000,1000,1,0\nq2,qgt,2,0.85,0.5,110,1000,9.0909,5\n",
-  );
+  await fabricateRun(out, {
+    commit: A,
+    started: "2026-01-01T00:00:00Z",
+    rows: "float,float,32,0.9,0.3,1000,1000,1,0\nq2,qgt,2,0.88,0.4,100,1000,10,2\n",
+  });
+  await fabricateRun(out, {
+    commit: B,
+    started: "2026-01-02T00:00:00Z",
+    rows: "float,float,32,0.9,0.3,1000,1000,1,0\nq2,qgt,2,0.85,0.5,110,1000,9.0909,5\n",
+  });
   const rep = await Deno.makeTempDir();
   const r = await cli(["lib/cli/compare.ts", "aaaa", "bbbb", "--out", out, "--report-dir", rep]);
   assert.equal(r.code, 0, r.stderr);

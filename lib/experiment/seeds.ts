@@ -1,0 +1,258 @@
+/**
+ * Seed-to-seed statistics of an experiment: the latest complete run of each
+ * seed (one experiment version, profile and dataset; several run roots may be
+ * searched), each variant's accuracy over the seeds (mean, sd, min, max), and
+ * paired differences between two variants on the seeds both were run with,
+ * with a 95 % t interval. This is how "QGT is not worse than QAT" is read
+ * against seed noise.
+ * @module
+ */
+import { join } from "node:path";
+import * as aq from "arquero";
+import { listRunDirs } from "./runner.ts";
+import type { LocatedRun } from "./compare.ts";
+import { readCsv, rowsOf } from "../report/tables.ts";
+import { pairedDifference } from "../report/stats.ts";
+
+/** One variant's accuracy in one seed's run. */
+export interface SeedSample {
+  seed: number;
+  variant: string;
+  /** Accuracy in percent, as summary.csv states it (x 100). */
+  accuracy: number;
+  /** The variant's mode and weight bits ("mixed", 32 for float), when the summary says. */
+  mode?: string;
+  bits?: string;
+  runId: string;
+  commit: string;
+}
+
+/** The runs chosen and their samples. */
+export interface SeedSelection {
+  id: string;
+  version: number;
+  profile: string;
+  /** The dataset all chosen runs used (name and options, as JSON). */
+  dataset: string;
+  runs: LocatedRun[];
+  samples: SeedSample[];
+  /** Variants in the order the runs list them. */
+  variants: string[];
+}
+
+/** One variant over the seeds (accuracies in percent). */
+export interface VariantSeedRow {
+  variant: string;
+  n: number;
+  seeds: string;
+  mean_pct: number;
+  sd_pct: number | null;
+  min_pct: number;
+  max_pct: number;
+}
+
+/** One paired comparison b - a over shared seeds (in accuracy points). */
+export interface PairRow {
+  a: string;
+  b: string;
+  n: number;
+  seeds: string;
+  mean_diff: number;
+  sd_diff: number | null;
+  ci95_low: number | null;
+  ci95_high: number | null;
+  wins: number;
+  ties: number;
+  losses: number;
+}
+
+const r4 = (x: number): number | null => (Number.isFinite(x) ? Math.round(x * 1e4) / 1e4 : null);
+
+/**
+ * Picks, under each of `roots`, the complete runs of experiment `id` with the
+ * profile (default "default"), the version (default the newest found) and the
+ * dataset of the newest such run, and takes each seed's accuracy of each
+ * variant from the newest run that has it. Throws a one-line error naming the
+ * experiment and the roots when nothing matches.
+ *
+ * @example
+ * ```ts ignore
+ * const sel = await collectSeeds(["reports/runs"], "fashion-mnist");
+ * ```
+ */
+export async function collectSeeds(
+  roots: string[],
+  id: string,
+  opts: { version?: number; profile?: string } = {},
+): Promise<SeedSelection> {
+  const profile = opts.profile ?? "default";
+  const all = (await Promise.all(roots.map((r) => listRunDirs(r, id)))).flat()
+    .filter((r) => r.record.status === "complete" && r.record.experiment.profile === profile)
+    .sort((a, b) => (a.record.started < b.record.started ? 1 : -1));
+  if (!all.length) {
+    throw new Error(
+      `seeds: no complete ${profile}-profile runs of ${id} under ${roots.join(", ")}`,
+    );
+  }
+  const versions = [...new Set(all.map((r) => r.record.experiment.version))].sort((a, b) => a - b);
+  const version = opts.version ?? versions[versions.length - 1];
+  const ofVersion = all.filter((r) => r.record.experiment.version === version);
+  if (!ofVersion.length) {
+    throw new Error(
+      `seeds: --version ${version}: no complete runs of ${id} at that version (have ${
+        versions.join(", ")
+      })`,
+    );
+  }
+  const dataset = JSON.stringify(ofVersion[0].record.dataset);
+  const runs = ofVersion.filter((r) => JSON.stringify(r.record.dataset) === dataset);
+  const tables: Record<string, unknown>[][] = [];
+  for (const run of runs) {
+    const path = join(run.dir, "summary.csv");
+    try {
+      tables.push(rowsOf(await readCsv(path)));
+    } catch (e) {
+      throw new Error(`${path}: cannot read the summary table: ${(e as Error).message}`);
+    }
+  }
+  // variants in the order of the run with the most of them, then any others
+  const widest = tables.reduce((w, t) => (t.length > w.length ? t : w), [] as typeof tables[0]);
+  const variants = [...new Set([...widest, ...tables.flat()].map((r) => String(r.variant)))];
+  const samples = new Map<string, SeedSample>();
+  const used: LocatedRun[] = [];
+  runs.forEach((run, i) => {
+    let took = false;
+    for (const row of tables[i]) {
+      const variant = String(row.variant), acc = Number(row.accuracy);
+      if (!Number.isFinite(acc)) {
+        throw new Error(
+          `${join(run.dir, "summary.csv")}: variant ${variant}: accuracy is not a number`,
+        );
+      }
+      const key = `${run.record.seed}\u0000${variant}`;
+      if (samples.has(key)) continue;
+      took = true;
+      samples.set(key, {
+        seed: run.record.seed,
+        variant,
+        accuracy: acc * 100,
+        mode: row.mode === undefined ? undefined : String(row.mode),
+        bits: row.bits === undefined ? undefined : String(row.bits),
+        runId: run.record.runId,
+        commit: run.record.git.commit,
+      });
+    }
+    if (took) used.push(run);
+  });
+  const order = (s: SeedSample) => variants.indexOf(s.variant);
+  return {
+    id,
+    version,
+    profile,
+    dataset,
+    runs: used,
+    samples: [...samples.values()].sort((a, b) => order(a) - order(b) || a.seed - b.seed),
+    variants,
+  };
+}
+
+/**
+ * Each variant's accuracy over the seeds: n, the seeds, mean, sample sd, min
+ * and max in percent (an Arquero roll-up of the samples).
+ *
+ * @example
+ * ```ts
+ * import { variantSeedRows } from "./seeds.ts";
+ * const s = (seed: number, accuracy: number) => ({ seed, variant: "q", accuracy, runId: "r", commit: "c" });
+ * const [row] = variantSeedRows([s(1, 80), s(2, 84)], ["q"]);
+ * if (row.mean_pct !== 82 || row.seeds !== "1,2") throw new Error();
+ * ```
+ */
+export function variantSeedRows(samples: SeedSample[], variants: string[]): VariantSeedRow[] {
+  if (!samples.length) return [];
+  const t = aq.from(samples).groupby("variant").rollup({
+    n: aq.op.count(),
+    mean: aq.op.mean("accuracy"),
+    sd: aq.op.stdev("accuracy"),
+    min: aq.op.min("accuracy"),
+    max: aq.op.max("accuracy"),
+  });
+  const byVariant = new Map(rowsOf(t).map((r) => [String(r.variant), r]));
+  return variants.filter((v) => byVariant.has(v)).map((v) => {
+    const r = byVariant.get(v)!;
+    return {
+      variant: v,
+      n: Number(r.n),
+      seeds: samples.filter((s) => s.variant === v).map((s) => s.seed).join(","),
+      mean_pct: r4(Number(r.mean))!,
+      sd_pct: Number(r.n) > 1 ? r4(Number(r.sd)) : null,
+      min_pct: r4(Number(r.min))!,
+      max_pct: r4(Number(r.max))!,
+    };
+  });
+}
+
+/**
+ * The default pairs: for each weight-bit setting with exactly one `qat` and one
+ * `qgt` variant, [qat, qgt].
+ *
+ * @example
+ * ```ts
+ * import { defaultPairs } from "./seeds.ts";
+ * const s = (variant: string, mode: string, bits: string) => ({ seed: 1, variant, accuracy: 0, mode, bits, runId: "r", commit: "c" });
+ * const p = defaultPairs([s("q2", "qat", "2"), s("g2", "qgt", "2"), s("g4", "qgt", "4")]);
+ * if (JSON.stringify(p) !== '[["q2","g2"]]') throw new Error();
+ * ```
+ */
+export function defaultPairs(samples: SeedSample[]): [string, string][] {
+  const byBits = new Map<string, { qat: Set<string>; qgt: Set<string> }>();
+  for (const s of samples) {
+    if ((s.mode !== "qat" && s.mode !== "qgt") || s.bits === undefined) continue;
+    const e = byBits.get(s.bits) ?? { qat: new Set(), qgt: new Set() };
+    e[s.mode].add(s.variant);
+    byBits.set(s.bits, e);
+  }
+  return [...byBits.values()].filter((e) => e.qat.size === 1 && e.qgt.size === 1)
+    .map((e) => [[...e.qat][0], [...e.qgt][0]]);
+}
+
+/**
+ * The paired difference b - a in accuracy points over the seeds both variants
+ * have; throws when either variant is in no run.
+ *
+ * @example
+ * ```ts
+ * import { pairRow } from "./seeds.ts";
+ * const s = (seed: number, variant: string, accuracy: number) => ({ seed, variant, accuracy, runId: "r", commit: "c" });
+ * const p = pairRow([s(1, "a", 80), s(1, "b", 81), s(2, "a", 80), s(2, "b", 79), s(3, "b", 90)], "a", "b");
+ * if (p.n !== 2 || p.mean_diff !== 0 || p.wins !== 1 || p.losses !== 1) throw new Error();
+ * ```
+ */
+export function pairRow(samples: SeedSample[], a: string, b: string): PairRow {
+  for (const v of [a, b]) {
+    if (!samples.some((s) => s.variant === v)) {
+      const have = [...new Set(samples.map((s) => s.variant))].join(", ");
+      throw new Error(`seeds: --pair ${a},${b}: no variant ${v} in the runs (have ${have})`);
+    }
+  }
+  const of = (v: string) => new Map(samples.filter((s) => s.variant === v).map((s) => [s.seed, s]));
+  const A = of(a), B = of(b);
+  const seeds = [...A.keys()].filter((s) => B.has(s)).sort((x, y) => x - y);
+  const d = pairedDifference(
+    seeds.map((s) => A.get(s)!.accuracy),
+    seeds.map((s) => B.get(s)!.accuracy),
+  );
+  return {
+    a,
+    b,
+    n: d.n,
+    seeds: seeds.join(","),
+    mean_diff: r4(d.mean) ?? NaN,
+    sd_diff: r4(d.sd),
+    ci95_low: r4(d.ciLow),
+    ci95_high: r4(d.ciHigh),
+    wins: d.wins,
+    ties: d.ties,
+    losses: d.losses,
+  };
+}

@@ -1,0 +1,197 @@
+// Seed statistics: Student t against closed forms and printed tables, the paired
+// interval worked by hand, and `deno task seeds` on fabricated runs.
+import { join } from "node:path";
+import { mean, pairedDifference, sampleSd, tCdf, tQuantile } from "../lib/report/stats.ts";
+import { variantSeedRows } from "../lib/experiment/seeds.ts";
+import { readCsv, rowsOf } from "../lib/report/tables.ts";
+import { exists } from "../lib/util/fs.ts";
+import { assert, assertAlmostEquals } from "./assert.ts";
+import { cli, fabricateRun } from "./helpers.ts";
+
+Deno.test("tCdf matches the closed forms for 1 and 2 degrees of freedom", () => {
+  for (const t of [-7, -1.5, -0.2, 0, 0.3, 1, 2.5, 12.7]) {
+    // Cauchy: 1/2 + atan(t)/pi; df 2: 1/2 + t / (2 sqrt(2 + t^2))
+    assertAlmostEquals(tCdf(t, 1), 0.5 + Math.atan(t) / Math.PI, 1e-12, `df 1, t ${t}`);
+    assertAlmostEquals(tCdf(t, 2), 0.5 + t / (2 * Math.sqrt(2 + t * t)), 1e-12, `df 2, t ${t}`);
+  }
+});
+
+Deno.test("tQuantile reproduces the printed two-sided 95 % and 90 % critical values", () => {
+  // the usual table of t(0.975, df) and t(0.95, df), to 3 decimals
+  const t975: [number, number][] = [
+    [1, 12.706],
+    [2, 4.303],
+    [3, 3.182],
+    [4, 2.776],
+    [5, 2.571],
+    [
+      10,
+      2.228,
+    ],
+    [20, 2.086],
+    [30, 2.042],
+    [120, 1.98],
+  ];
+  for (const [df, v] of t975) assertAlmostEquals(tQuantile(0.975, df), v, 5e-4, `df ${df}`);
+  for (const [df, v] of [[1, 6.314], [5, 2.015], [30, 1.697]]) {
+    assertAlmostEquals(tQuantile(0.95, df), v, 5e-4, `0.95, df ${df}`);
+  }
+  // large df tends to the normal quantile; symmetric
+  assertAlmostEquals(tQuantile(0.975, 1e6), 1.959966, 1e-4);
+  assertAlmostEquals(tQuantile(0.025, 7), -tQuantile(0.975, 7), 1e-9);
+  assert.throws(() => tQuantile(1, 3), /p must be in \(0, 1\)/);
+});
+
+Deno.test("pairedDifference: the interval worked by hand", () => {
+  // b - a = 2, 0, 2: mean 4/3, sd sqrt(4/3), half = t(0.975, 2) sd / sqrt(3) = 4.302653 * 2/3
+  const d = pairedDifference([79, 82, 84], [81, 82, 86]);
+  assertAlmostEquals(d.mean, 4 / 3, 1e-12);
+  assertAlmostEquals(d.sd, Math.sqrt(4 / 3), 1e-12);
+  assertAlmostEquals(d.ciLow, 4 / 3 - 4.302653 * 2 / 3, 1e-5);
+  assertAlmostEquals(d.ciHigh, 4 / 3 + 4.302653 * 2 / 3, 1e-5);
+  assert.deepEqual([d.wins, d.ties, d.losses], [2, 1, 0]);
+  const one = pairedDifference([1], [0]);
+  assert.ok(Number.isNaN(one.ciLow) && one.losses === 1);
+  assert.throws(() => pairedDifference([1, 2], [1]), /2 values against 1/);
+});
+
+Deno.test("variantSeedRows: Arquero's roll-up agrees with mean and sampleSd", () => {
+  const accs = [84.41, 84.52, 84.41, 86.1, 85.7];
+  const samples = accs.map((accuracy, i) => ({
+    seed: i + 1,
+    variant: i < 3 ? "qat-2" : "float",
+    accuracy,
+    runId: "r",
+    commit: "c",
+  }));
+  const rows = variantSeedRows(samples, ["float", "qat-2"]);
+  assert.deepEqual(rows.map((r) => [r.variant, r.n, r.seeds]), [["float", 2, "4,5"], [
+    "qat-2",
+    3,
+    "1,2,3",
+  ]]);
+  assertAlmostEquals(rows[1].mean_pct, mean(accs.slice(0, 3)), 1e-4);
+  assertAlmostEquals(rows[1].sd_pct!, sampleSd(accs.slice(0, 3)), 1e-4);
+  assert.deepEqual([rows[0].min_pct, rows[0].max_pct], [85.7, 86.1]);
+});
+
+Deno.test("deno task seeds: newest run per seed and variant, one version and dataset, two roots", async () => {
+  const out1 = await Deno.makeTempDir(), out2 = await Deno.makeTempDir();
+  const row = (v: string, acc: number) => {
+    const [mode, bits] = v === "float" ? ["float", "32"] : v.split("-");
+    return `${v},${mode},${bits},${acc},0.3,100,1000,10,0\n`;
+  };
+  const rows = (o: Record<string, number>) => Object.entries(o).map(([v, a]) => row(v, a)).join("");
+  const fm = (out: string, runId: string, started: string, seed: number, r: string, extra = {}) =>
+    fabricateRun(out, {
+      id: "fm",
+      runId,
+      commit: "c".repeat(40),
+      started: `2026-01-0${started}T00:00:00Z`,
+      seed,
+      version: 3,
+      rows: r,
+      ...extra,
+    });
+  const five = (f: number, q2: number, g2: number, q4: number, g4: number) =>
+    rows({ float: f, "qat-2": q2, "qgt-2": g2, "qat-4": q4, "qgt-4": g4 });
+  // an older version and another dataset are left out
+  await fm(out1, "old-version", "1", 1, rows({ "qat-2": 0.5, "qgt-2": 0.99 }), { version: 2 });
+  await fm(out1, "other-data", "1", 2, rows({ "qat-2": 0.1, "qgt-2": 0.99 }), {
+    dataset: { name: "synthetic-person", options: { trainCount: 5 } },
+  });
+  await fm(out1, "s1", "2", 1, five(0.9, 0.8, 0.81, 0.88, 0.87));
+  await fm(out1, "s2", "3", 2, five(0.91, 0.82, 0.82, 0.89, 0.89));
+  await fm(out2, "s3-pair", "4", 3, rows({ float: 0.92, "qat-2": 0.84, "qgt-2": 0.86 }));
+  // a newer seed-1 run of qat-2 alone replaces only that sample
+  await fm(out2, "s1-qat2", "5", 1, rows({ "qat-2": 0.79 }));
+
+  const rep = join(await Deno.makeTempDir(), "rep");
+  const r = await cli([
+    "lib/cli/seeds.ts",
+    "fm",
+    "--out",
+    out1,
+    "--out",
+    out2,
+    "--report-dir",
+    rep,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /fm v3 \(default\).*: 4 runs/);
+  const pairs = rowsOf(await readCsv(join(rep, "pairs.csv")));
+  assert.deepEqual(pairs.map((p) => [p.a, p.b, p.n, p.seeds]), [
+    ["qat-2", "qgt-2", 3, "1,2,3"],
+    ["qat-4", "qgt-4", 2, "1,2"],
+  ]);
+  // qat-2 79, 82, 84 against qgt-2 81, 82, 86 (worked out in the pairedDifference test)
+  assertAlmostEquals(pairs[0].mean_diff as number, 4 / 3, 1e-4);
+  assertAlmostEquals(pairs[0].ci95_low as number, 4 / 3 - 4.302653 * 2 / 3, 1e-4);
+  assert.deepEqual([pairs[0].wins, pairs[0].ties, pairs[0].losses], [2, 1, 0]);
+  // qat-4 88, 89 against qgt-4 87, 89: differences -1, 0; half-width t(0.975, 1) sd / sqrt(2)
+  assertAlmostEquals(pairs[1].mean_diff as number, -0.5, 1e-4);
+  assertAlmostEquals(
+    pairs[1].ci95_high as number,
+    -0.5 + 12.706205 * Math.SQRT1_2 / Math.SQRT2,
+    1e-4,
+  );
+  const seeds = rowsOf(await readCsv(join(rep, "seeds.csv")));
+  assert.deepEqual(seeds.map((s) => s.variant), ["float", "qat-2", "qgt-2", "qat-4", "qgt-4"]);
+  assertAlmostEquals(seeds[0].mean_pct as number, 91, 1e-4);
+  assertAlmostEquals(seeds[0].sd_pct as number, 1, 1e-4);
+  const samples = rowsOf(await readCsv(join(rep, "samples.csv")));
+  const s1 = samples.find((s) => s.seed === 1 && s.variant === "qat-2")!;
+  assert.equal(s1.run_id, "s1-qat2");
+  assert.ok(await exists(join(rep, "seeds.svg")));
+
+  // an explicit pair, and the version flag
+  const p = await cli([
+    "lib/cli/seeds.ts",
+    "fm",
+    "--out",
+    out1,
+    "--version",
+    "2",
+    "--pair",
+    "qat-2,qgt-2",
+    "--report-dir",
+    rep,
+  ]);
+  assert.equal(p.code, 0, p.stderr);
+  assert.match(p.stdout, /qat-2\s+qgt-2\s+1\s+1\s+49(\.0+)?\s/);
+});
+
+Deno.test("deno task seeds: bad input is one line naming what is wrong, and writes nothing", async () => {
+  const out = await Deno.makeTempDir();
+  await fabricateRun(out, {
+    id: "fm",
+    commit: "c".repeat(40),
+    started: "2026-01-01T00:00:00Z",
+    rows: "qat-2,qat,2,0.8,0.3,100,1000,10,0\n",
+  });
+  const rep = join(await Deno.makeTempDir(), "rep");
+  const run = (...args: string[]) =>
+    cli(["lib/cli/seeds.ts", "fm", "--out", out, "--report-dir", rep, ...args]);
+  const cases: [string[], number, RegExp][] = [
+    [
+      ["--pair", "qat-2,nope"],
+      1,
+      /^qgt: seeds: --pair qat-2,nope: no variant nope in the runs \(have qat-2\)$/,
+    ],
+    [["--pair", "qat-2"], 2, /^qgt: --pair: expected two variant names A,B, got "qat-2"$/],
+    [
+      ["--version", "7"],
+      1,
+      /^qgt: seeds: --version 7: no complete runs of fm at that version \(have 1\)$/,
+    ],
+    [["--version", "x"], 2, /^qgt: --version: expected an integer/],
+    [["--profile", "quick"], 1, /^qgt: seeds: no complete quick-profile runs of fm under /],
+  ];
+  for (const [args, code, msg] of cases) {
+    const r = await run(...args);
+    assert.equal(r.code, code, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr.trim(), msg);
+    assert.equal(r.stderr.trim().split("\n").length, 1);
+  }
+  assert.equal(await exists(rep), false);
+});
