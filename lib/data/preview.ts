@@ -63,7 +63,15 @@ export async function contactSheet(ds: Dataset, perClass = 8, zoom = 1): Promise
   return await svgToPng(svg, 1);
 }
 
-/** Escapes text for XML. */
+/**
+ * Escapes text for XML.
+ *
+ * @example
+ * ```ts
+ * import { escapeXml } from "./preview.ts";
+ * if (escapeXml(`a<b & "c"`) !== "a&lt;b &amp; &quot;c&quot;") throw new Error();
+ * ```
+ */
 export function escapeXml(s: string): string {
   return s.replace(
     /[<>&"']/g,

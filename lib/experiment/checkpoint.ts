@@ -84,7 +84,18 @@ export function decodeArrays(
   return { arrays, meta: header.meta ?? {} };
 }
 
-/** Writes a checkpoint atomically. */
+/**
+ * Writes a checkpoint atomically.
+ *
+ * @example
+ * ```ts
+ * import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+ * const p = `${await Deno.makeTempDir()}/ckpt.qgtw`;
+ * await saveCheckpoint(p, [{ name: "w", shape: [2], data: new Float32Array([1, 2]) }], { epoch: 3 });
+ * const { arrays, meta } = await loadCheckpoint(p);
+ * if (arrays[0].data[1] !== 2 || meta.epoch !== 3) throw new Error();
+ * ```
+ */
 export async function saveCheckpoint(
   path: string,
   arrays: NamedArray[],
@@ -93,7 +104,17 @@ export async function saveCheckpoint(
   await writeFileAtomic(path, encodeArrays(arrays, meta));
 }
 
-/** Reads a checkpoint. */
+/**
+ * Reads a checkpoint.
+ *
+ * @example
+ * ```ts
+ * import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+ * const p = `${await Deno.makeTempDir()}/ckpt.qgtw`;
+ * await saveCheckpoint(p, [{ name: "b", shape: [1], data: new Float32Array([0.5]) }], {});
+ * if ((await loadCheckpoint(p)).arrays[0].name !== "b") throw new Error();
+ * ```
+ */
 export async function loadCheckpoint(
   path: string,
 ): Promise<{ arrays: NamedArray[]; meta: Record<string, unknown> }> {

@@ -159,7 +159,26 @@ interface Phase {
   lambda?: LambdaSchedule;
 }
 
-/** The architecture of a variant for a dataset. */
+/**
+ * The architecture of a variant for a dataset.
+ *
+ * @example
+ * ```ts
+ * import { resolveExperiment } from "./define.ts";
+ * import { variantArch } from "./pipeline.ts";
+ * import smoke from "../../experiments/smoke.ts";
+ * const exp = resolveExperiment(smoke); // small_cnn
+ * const train = {
+ *   name: "t",
+ *   shape: [32, 32, 1] as [number, number, number],
+ *   classNames: ["no", "yes"],
+ *   images: new Uint8Array(0),
+ *   labels: new Uint8Array(0),
+ * };
+ * const arch = variantArch(exp.variants[0], train);
+ * if (arch.inputShape.join() !== "32,32,1" || arch.classes !== 2) throw new Error();
+ * ```
+ */
 export function variantArch(v: ResolvedVariant, train: Dataset): ArchSpec {
   const o = v.architecture.options ?? {};
   const arch = buildArchitecture(v.architecture.name, train.shape, {
@@ -183,7 +202,19 @@ function defaultLambda(v: ResolvedVariant): LambdaSchedule {
   return v.qgt.lambda ?? { type: "linear", from: 0, to: 1 };
 }
 
-/** The training phases of a variant. */
+/**
+ * The training phases of a variant.
+ *
+ * @example
+ * ```ts
+ * import { resolveExperiment } from "./define.ts";
+ * import { planPhases } from "./pipeline.ts";
+ * import smoke from "../../experiments/smoke.ts";
+ * const [float, ptq] = resolveExperiment(smoke, { set: ["train.epochs=3"] }).variants;
+ * // float trains for train.epochs in one phase; PTQ does not train
+ * if (planPhases(float)[0].epochs !== 3 || planPhases(ptq).length !== 0) throw new Error();
+ * ```
+ */
 export function planPhases(v: ResolvedVariant): Phase[] {
   const q = v.qgt;
   switch (q.mode) {
@@ -500,6 +531,14 @@ export async function runVariant(ctx: VariantContext): Promise<VariantOutcome> {
  * Bytes of the exported model beyond the layers' sections: the preamble and
  * JSON header (about 140 bytes a layer, activation parameters included) and
  * section padding. An estimate for budgeting; the export reports the truth.
+ *
+ * @example
+ * ```ts
+ * import { tinyCnn } from "../models/mod.ts";
+ * import { exportOverheadEstimate } from "./pipeline.ts";
+ * const arch = tinyCnn();
+ * if (exportOverheadEstimate(arch) !== 200 + 150 * arch.layers.length) throw new Error();
+ * ```
  */
 export function exportOverheadEstimate(arch: ArchSpec): number {
   return 200 + 150 * arch.layers.length;

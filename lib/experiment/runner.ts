@@ -198,7 +198,16 @@ async function readJson<T>(path: string): Promise<T | null> {
   }
 }
 
-/** Lists run directories of an experiment (newest first by run id). */
+/**
+ * Lists run directories of an experiment (newest first by run id).
+ *
+ * @example
+ * ```ts
+ * import { listRunDirs } from "./runner.ts";
+ * const runs = await listRunDirs(await Deno.makeTempDir(), "fashion-mnist");
+ * if (runs.length !== 0) throw new Error(); // nothing recorded yet
+ * ```
+ */
 export async function listRunDirs(
   outRoot: string,
   experimentId?: string,

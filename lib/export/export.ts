@@ -102,6 +102,15 @@ const size_t ${name}_len = ${bytes.length};
 /**
  * A tfjs LayersModel with the model's (dequantized, folded) weights; explicit
  * layer names keep `model.json` identical between exports.
+ *
+ * @example
+ * ```ts
+ * import { createModel, foldBatchNorm, tinyCnn } from "../models/mod.ts";
+ * import { toLayersModel } from "./export.ts";
+ * const m = foldBatchNorm(createModel(tinyCnn(), 1));
+ * const lm = toLayersModel(m);
+ * if (lm.layers.length < m.arch.layers.length) throw new Error();
+ * ```
  */
 export function toLayersModel(model: Model): tf.LayersModel {
   const arch: ArchSpec = model.arch;
@@ -176,7 +185,18 @@ export function toLayersModel(model: Model): tf.LayersModel {
   return m;
 }
 
-/** Writes a LayersModel as model.json + weights.bin in `dir`. */
+/**
+ * Writes a LayersModel as model.json + weights.bin in `dir`.
+ *
+ * @example
+ * ```ts
+ * import { createModel, foldBatchNorm, tinyCnn } from "../models/mod.ts";
+ * import { saveLayersModel, toLayersModel } from "./export.ts";
+ * const dir = await Deno.makeTempDir();
+ * await saveLayersModel(toLayersModel(foldBatchNorm(createModel(tinyCnn(), 1))), dir);
+ * if (!(await Deno.stat(`${dir}/weights.bin`)).size) throw new Error();
+ * ```
+ */
 export async function saveLayersModel(m: tf.LayersModel, dir: string): Promise<void> {
   let saved: tf.io.ModelArtifacts | null = null;
   await m.save(tf.io.withSaveHandler((a) => {
@@ -199,7 +219,21 @@ export async function saveLayersModel(m: tf.LayersModel, dir: string): Promise<v
   });
 }
 
-/** An IOHandler reading model.json + weights.bin from a directory (tfjs has no file:// loader in Deno). */
+/**
+ * An IOHandler reading model.json + weights.bin from a directory (tfjs has no file:// loader in Deno).
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { createModel, foldBatchNorm, tinyCnn } from "../models/mod.ts";
+ * import { fileLoader, saveLayersModel, toLayersModel } from "./export.ts";
+ * const dir = await Deno.makeTempDir();
+ * const lm = toLayersModel(foldBatchNorm(createModel(tinyCnn(), 1)));
+ * await saveLayersModel(lm, dir);
+ * const back = await tf.loadLayersModel(fileLoader(dir));
+ * if (back.countParams() !== lm.countParams()) throw new Error();
+ * ```
+ */
 export function fileLoader(dir: string): tf.io.IOHandler {
   return {
     load: async () => {

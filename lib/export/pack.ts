@@ -6,7 +6,15 @@
  * @module
  */
 
-/** Bytes needed for n codes of b bits. */
+/**
+ * Bytes needed for n codes of b bits.
+ *
+ * @example
+ * ```ts
+ * import { packedBytes } from "./pack.ts";
+ * if (packedBytes(9, 2) !== 3 || packedBytes(8, 1) !== 1) throw new Error(); // 18 bits -> 3 bytes
+ * ```
+ */
 export function packedBytes(n: number, bits: number): number {
   return Math.ceil((n * bits) / 8);
 }

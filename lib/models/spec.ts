@@ -86,7 +86,16 @@ export function isWeightLayer(l: LayerSpec): l is WeightLayerSpec {
   return l.type === "conv2d" || l.type === "depthwise2d" || l.type === "dense";
 }
 
-/** Output size of a conv/pool along one axis, TensorFlow semantics. */
+/**
+ * Output size of a conv/pool along one axis, TensorFlow semantics.
+ *
+ * @example
+ * ```ts
+ * import { outSize } from "./spec.ts";
+ * // 96 wide, 3x3 stride 2: "same" gives ceil(96/2), "valid" floor((96-3)/2)+1
+ * if (outSize(96, 3, 2, "same") !== 48 || outSize(96, 3, 2, "valid") !== 47) throw new Error();
+ * ```
+ */
 export function outSize(inp: number, k: number, s: number, padding: Padding): number {
   return padding === "same" ? Math.ceil(inp / s) : Math.floor((inp - k) / s) + 1;
 }

@@ -25,7 +25,17 @@ export interface LayerOverride {
   lambda?: number;
 }
 
-/** Channel axis of a layer's kernel: conv [kh,kw,cin,cout] 3, depthwise [kh,kw,c,1] 2, dense [in,out] 1. */
+/**
+ * Channel axis of a layer's kernel: conv [kh,kw,cin,cout] 3, depthwise [kh,kw,c,1] 2, dense [in,out] 1.
+ *
+ * @example
+ * ```ts
+ * import { channelAxis } from "./layers.ts";
+ * const common = { kernel: 3, stride: 1, padding: "same", bias: false, bn: true, act: "relu6" } as const;
+ * const dw = { type: "depthwise2d", name: "dw1", ...common } as const;
+ * if (channelAxis(dw) !== 2) throw new Error(); // [kh, kw, c, 1]
+ * ```
+ */
 export function channelAxis(l: WeightLayerSpec): number {
   return l.type === "conv2d" ? 3 : l.type === "depthwise2d" ? 2 : 1;
 }
@@ -115,7 +125,20 @@ export function layerBytes(
   return { codes, scales, zeroPoints, bias, total: codes + scales + zeroPoints + bias };
 }
 
-/** Kernel parameter count and output channels of each weight layer. */
+/**
+ * Kernel parameter count and output channels of each weight layer.
+ *
+ * @example
+ * ```ts
+ * import { smallCnn } from "../models/mod.ts";
+ * import { weightLayerSizes } from "./layers.ts";
+ * const sizes = weightLayerSizes(smallCnn());
+ * // conv 3x3 1->32 first; 65,440 kernel weights in all
+ * if (sizes[0].params !== 288 || sizes.reduce((a, s) => a + s.params, 0) !== 65440) {
+ *   throw new Error();
+ * }
+ * ```
+ */
 export function weightLayerSizes(
   arch: ArchSpec,
 ): { name: string; params: number; channels: number }[] {

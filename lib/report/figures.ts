@@ -27,7 +27,16 @@ export interface FigureRun {
   record: RunRecord;
 }
 
-/** The latest complete run of an experiment with the given profile, per seed. */
+/**
+ * The latest complete run of an experiment with the given profile, per seed.
+ *
+ * @example
+ * ```ts
+ * import { latestRuns } from "./figures.ts";
+ * const runs = await latestRuns(await Deno.makeTempDir(), "person-detect");
+ * if (runs.size !== 0) throw new Error(); // no runs under an empty root
+ * ```
+ */
 export async function latestRuns(
   outRoot: string,
   id: string,
@@ -347,6 +356,13 @@ export async function writeFigures(
 /**
  * The README of the figures folder: each figure, what it shows, and the run
  * id and commit it came from.
+ *
+ * @example
+ * ```ts
+ * import { figuresReadme } from "./figures.ts";
+ * const md = figuresReadme([]);
+ * if (!md.startsWith("# Figures")) throw new Error();
+ * ```
  */
 export function figuresReadme(figs: Figure[]): string {
   const lines = [

@@ -7,7 +7,20 @@ import { escapeXml } from "../data/preview.ts";
 
 const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
 
-/** Validation accuracy per epoch, one line per variant. */
+/**
+ * Validation accuracy per epoch, one line per variant.
+ *
+ * @example
+ * ```ts
+ * import { curvesSpec } from "./run_report.ts";
+ * const rows = [
+ *   { variant: "float", epoch: 1, split: "val", metric: "accuracy", value: 0.8 },
+ *   { variant: "float", epoch: 1, split: "train", metric: "loss", value: 0.5 },
+ * ];
+ * const spec = curvesSpec(rows) as { data: { values: unknown[] } };
+ * if (spec.data.values.length !== 1) throw new Error(); // validation accuracy only
+ * ```
+ */
 export function curvesSpec(
   metrics: Record<string, unknown>[],
   title = "Validation accuracy during training",
@@ -36,7 +49,18 @@ export function curvesSpec(
   };
 }
 
-/** Size against accuracy, one point per variant, with an optional budget rule. */
+/**
+ * Size against accuracy, one point per variant, with an optional budget rule.
+ *
+ * @example
+ * ```ts
+ * import { sizeAccuracySpec } from "./run_report.ts";
+ * const spec = sizeAccuracySpec([{ variant: "qgt-2", bytes: 80000, accuracy: 0.8 }], 81000) as {
+ *   layer: unknown[];
+ * };
+ * if (spec.layer.length !== 3) throw new Error(); // points, labels, budget rule
+ * ```
+ */
 export function sizeAccuracySpec(
   summary: Record<string, unknown>[],
   budgetBytes?: number,
@@ -92,7 +116,20 @@ export function sizeAccuracySpec(
   };
 }
 
-/** Final per-layer quantization error of each quantized variant, layers in network order. */
+/**
+ * Final per-layer quantization error of each quantized variant, layers in network order.
+ *
+ * @example
+ * ```ts
+ * import { layerErrorSpec } from "./run_report.ts";
+ * const spec = layerErrorSpec([{ variant: "q", layer: "pw2", grid_error: 0.1 }, {
+ *   variant: "q",
+ *   layer: "conv0",
+ *   grid_error: 0.2,
+ * }]) as { encoding: { x: { sort: string[] } } };
+ * if (spec.encoding.x.sort.join() !== "pw2,conv0") throw new Error(); // order as given
+ * ```
+ */
 export function layerErrorSpec(layers: Record<string, unknown>[]): VegaLiteSpec {
   const order = [...new Set(layers.map((r) => r.layer as string))];
   return {
@@ -114,7 +151,20 @@ export function layerErrorSpec(layers: Record<string, unknown>[]): VegaLiteSpec 
   };
 }
 
-/** Per-layer quantization error across epochs (heatmap per variant). */
+/**
+ * Per-layer quantization error across epochs (heatmap per variant).
+ *
+ * @example
+ * ```ts
+ * import { layerEpochSpec } from "./run_report.ts";
+ * const spec = layerEpochSpec([{ variant: "q", layer: "c1", epoch: 1, relative_error: 0.02 }], {
+ *   field: "relative_error",
+ *   log: true,
+ * }) as { spec: { encoding: { color: { field: string; scale: { type?: string } } } } };
+ * const color = spec.spec.encoding.color;
+ * if (color.field !== "relative_error" || color.scale.type !== "log") throw new Error();
+ * ```
+ */
 export function layerEpochSpec(
   rows: Record<string, unknown>[],
   o: { field?: "grid_error" | "relative_error"; log?: boolean; height?: number } = {},

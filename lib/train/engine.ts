@@ -29,7 +29,20 @@ export interface GradEngine {
   close(): Promise<void>;
 }
 
-/** Copies state values into the model's variables. */
+/**
+ * Copies state values into the model's variables.
+ *
+ * @example
+ * ```ts
+ * import { createModel, smallCnn } from "../models/mod.ts";
+ * import { stateVariables } from "./step.ts";
+ * import { assignState } from "./engine.ts";
+ * const m = createModel(smallCnn(), 1);
+ * const zeros = stateVariables(m, {}).map((s) => new Float32Array(s.v.size));
+ * assignState(m, {}, zeros);
+ * if (m.params.get("conv1/kernel")!.dataSync().some((x) => x !== 0)) throw new Error();
+ * ```
+ */
 export function assignState(model: Model, setup: StepSetup, weights: Float32Array[]): void {
   const state = stateVariables(model, setup);
   if (weights.length !== state.length) {

@@ -108,7 +108,17 @@ export function stateVariables(
   return out;
 }
 
-/** Names of the BatchNorm layers of a model, in order. */
+/**
+ * Names of the BatchNorm layers of a model, in order.
+ *
+ * @example
+ * ```ts
+ * import { createModel, smallCnn } from "../models/mod.ts";
+ * import { bnLayers } from "./step.ts";
+ * // the four convolutions have BatchNorm, the dense head has not
+ * if (bnLayers(createModel(smallCnn(), 1)).length !== 4) throw new Error();
+ * ```
+ */
 export function bnLayers(model: Model): string[] {
   return model.arch.layers.filter((l) => "bn" in l && l.bn).map((l) => l.name);
 }
