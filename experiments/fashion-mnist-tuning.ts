@@ -18,8 +18,8 @@ type Lambda = { type: "linear"; from: number; to: number; start: number } | {
 const ramp = (to: number, start = 0.5): Lambda => ({ type: "linear", from: 0, to, start });
 
 /** A QGT-2 variant: QAT's steps plus the grid pull under `lambda`. */
-const qgt = (lambda: Lambda, o: { decoupled?: boolean } = {}) => ({
-  qgt: qgtSettings(2, lambda, o.decoupled ?? false),
+const qgt = (lambda: Lambda, o: { decoupled?: boolean; epochs?: number } = {}) => ({
+  qgt: qgtSettings(2, lambda, o.decoupled ?? false, o.epochs ?? 1),
 });
 const dec = { decoupled: true };
 
@@ -45,8 +45,8 @@ export default defineExperiment({
     // version 2: three fine-tuning epochs instead of one (does the pull pay off when
     // training runs longer, as oscillation dampening does in Nagel et al. 2022?)
     "qat-2-e3": { qgt: { mode: "qat", bits: 2, epochs: 3, liveBatchNorm: true } },
-    "qgt-2-dec30-e3": { qgt: { ...qgt(ramp(30), dec).qgt, epochs: 3 } },
-    "qgt-2-dec300-e3": { qgt: { ...qgt(ramp(300), dec).qgt, epochs: 3 } },
+    "qgt-2-dec30-e3": qgt(ramp(30), { ...dec, epochs: 3 }),
+    "qgt-2-dec300-e3": qgt(ramp(300), { ...dec, epochs: 3 }),
   } as never,
   export: { evalCount: 1000 },
   profiles: {},
