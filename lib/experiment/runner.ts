@@ -229,10 +229,25 @@ export async function listRunDirs(
       }
     } catch { /* none */ }
   }
-  return out.sort((
-    a,
-    b,
-  ) => (a.record.started < b.record.started ? 1 : a.record.started > b.record.started ? -1 : 0));
+  return out.sort(newestFirst);
+}
+
+/**
+ * Sort order of located runs: the latest start time first.
+ *
+ * @example
+ * ```ts
+ * import { newestFirst } from "./runner.ts";
+ * const run = (started: string) => ({ record: { started } });
+ * const runs = [run("2026-01-01"), run("2026-01-03"), run("2026-01-02")].sort(newestFirst);
+ * if (runs[0].record.started !== "2026-01-03") throw new Error();
+ * ```
+ */
+export function newestFirst(
+  a: { record: { started: string } },
+  b: { record: { started: string } },
+): number {
+  return a.record.started < b.record.started ? 1 : a.record.started > b.record.started ? -1 : 0;
 }
 
 /** The float variant a quantized variant starts from. */

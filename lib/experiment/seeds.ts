@@ -9,7 +9,7 @@
  */
 import { join } from "node:path";
 import * as aq from "arquero";
-import { listRunDirs } from "./runner.ts";
+import { listRunDirs, newestFirst } from "./runner.ts";
 import type { LocatedRun } from "./compare.ts";
 import { readCsv, rowsOf } from "../report/tables.ts";
 import { pairedDifference } from "../report/stats.ts";
@@ -57,7 +57,8 @@ export interface PairRow {
   b: string;
   n: number;
   seeds: string;
-  mean_diff: number;
+  /** null when the two variants share no seed. */
+  mean_diff: number | null;
   sd_diff: number | null;
   ci95_low: number | null;
   ci95_high: number | null;
@@ -88,7 +89,7 @@ export async function collectSeeds(
   const profile = opts.profile ?? "default";
   const all = (await Promise.all(roots.map((r) => listRunDirs(r, id)))).flat()
     .filter((r) => r.record.status === "complete" && r.record.experiment.profile === profile)
-    .sort((a, b) => (a.record.started < b.record.started ? 1 : -1));
+    .sort(newestFirst);
   if (!all.length) {
     throw new Error(
       `seeds: no complete ${profile}-profile runs of ${id} under ${roots.join(", ")}`,
@@ -247,7 +248,7 @@ export function pairRow(samples: SeedSample[], a: string, b: string): PairRow {
     b,
     n: d.n,
     seeds: seeds.join(","),
-    mean_diff: r4(d.mean) ?? NaN,
+    mean_diff: r4(d.mean),
     sd_diff: r4(d.sd),
     ci95_low: r4(d.ciLow),
     ci95_high: r4(d.ciHigh),
