@@ -265,6 +265,33 @@ Deno.test({
   },
 });
 
+Deno.test("synthetic-person valOffset: a fresh validation range of the same stream, never training images", async () => {
+  const cacheRoot = await Deno.makeTempDir();
+  try {
+    const o = { trainCount: 6, valCount: 4, size: 32, seed: 5, cacheRoot };
+    const stream = generateSyntheticPerson({ count: 20, seed: 5, size: 32 });
+    const per = 32 * 32;
+    const dflt = await loadDataset("synthetic-person", o);
+    assert.deepStrictEqual(dflt.val.images, stream.images.subarray(6 * per, 10 * per));
+    assert.deepStrictEqual(dflt.notes, []);
+    const fresh = await loadDataset("synthetic-person", { ...o, valOffset: 12 });
+    assert.deepStrictEqual(fresh.train.images, dflt.train.images);
+    assert.deepStrictEqual(fresh.val.images, stream.images.subarray(12 * per, 16 * per));
+    assert.deepStrictEqual(fresh.val.labels, stream.labels.subarray(12, 16));
+    assert.ok(fresh.notes.some((n) => n.includes("images 12..15") && n.includes("default 6..9")));
+    await assert.rejects(
+      () => loadDataset("synthetic-person", { ...o, valOffset: 5 }),
+      /^Error: dataset synthetic-person: options\.valOffset must be an integer >= trainCount \(6\).*got 5$/,
+    );
+    await assert.rejects(
+      () => loadDataset("synthetic-person", { ...o, valCount: 0 }),
+      /options\.valCount must be an integer >= 1, got 0/,
+    );
+  } finally {
+    await Deno.remove(cacheRoot, { recursive: true });
+  }
+});
+
 Deno.test("contact sheet is a PNG of the right size", async () => {
   const ds = generateSyntheticPerson({ count: 8, seed: 1, size: 32 });
   const png = await contactSheet(ds, 3);

@@ -7,6 +7,9 @@ import { readCsv, rowsOf } from "../lib/report/tables.ts";
 import { exists } from "../lib/util/fs.ts";
 import { assert, assertAlmostEquals } from "./assert.ts";
 import { cli, fabricateRun } from "./helpers.ts";
+import { buildQgt } from "../lib/export/format.ts";
+import { generateSyntheticPerson } from "../lib/data/synthetic_person.ts";
+import type { ArchSpec } from "../lib/models/spec.ts";
 
 Deno.test("tCdf matches the closed forms for 1 and 2 degrees of freedom", () => {
   for (const t of [-7, -1.5, -0.2, 0, 0.3, 1, 2.5, 12.7]) {
@@ -194,4 +197,142 @@ Deno.test("deno task seeds: bad input is one line naming what is wrong, and writ
     assert.equal(r.stderr.trim().split("\n").length, 1);
   }
   assert.equal(await exists(rep), false);
+});
+
+/** A model that always answers `cls` (weights 0, biases favour it), for 8x8x1 images. */
+function constantModel(cls: 0 | 1): Uint8Array {
+  const arch: ArchSpec = {
+    name: `always-${cls}`,
+    inputShape: [8, 8, 1],
+    classes: 2,
+    layers: [
+      {
+        type: "conv2d",
+        name: "c",
+        filters: 1,
+        kernel: 1,
+        stride: 1,
+        padding: "same",
+        bias: true,
+        bn: false,
+        act: "relu6",
+      },
+      { type: "gap", name: "g" },
+      { type: "dense", name: "d", units: 2, bias: true, act: "none" },
+    ],
+  };
+  const q = (shape: number[], n: number, bits: number, axis: number) => ({
+    shape,
+    bits,
+    symmetric: true,
+    axis,
+    codes: new Int32Array(n),
+    scales: new Float32Array(n).fill(0.5),
+    zeroPoints: new Int32Array(n),
+  });
+  return buildQgt({
+    arch,
+    classNames: ["non_person", "person"],
+    biases: { c: Float32Array.from([0]), d: Float32Array.from(cls ? [-0.1, 0.1] : [0.1, -0.1]) },
+    weights: { c: q([1, 1, 1, 1], 1, 8, 3), d: q([1, 2], 2, 4, 1) },
+    specs: {
+      c: { bits: 8, symmetric: true, perChannel: true, axis: 3 },
+      d: { bits: 4, symmetric: true, perChannel: true, axis: 1 },
+    },
+    activationRanges: { c: [0, 6] },
+    normalize: { mean: 128 / 255, std: 128 / 255 },
+  });
+}
+
+Deno.test("deno task seeds --val-count: exported models re-evaluated on fresh images, reused from evaluations.csv", async () => {
+  const out = await Deno.makeTempDir(), cacheRoot = await Deno.makeTempDir();
+  const dataset = {
+    name: "synthetic-person",
+    options: { trainCount: 10, valCount: 4, size: 8, cacheRoot },
+  };
+  for (const seed of [1, 2]) {
+    const dir = await fabricateRun(out, {
+      id: "pd",
+      runId: `s${seed}`,
+      commit: "c".repeat(40),
+      started: `2026-01-0${seed}T00:00:00Z`,
+      seed,
+      dataset,
+      // summary.csv's accuracies are not what the fresh images give
+      rows: "float,float,32,0.9,0.3,100,1000,10,0\n" +
+        "always0,qat,2,0.7,0.3,100,1000,10,0\nalways1,qgt,2,0.6,0.3,100,1000,10,0\n",
+    });
+    for (const cls of [0, 1] as const) {
+      const ex = join(dir, "variants", `always${cls}`, "export");
+      await Deno.mkdir(ex, { recursive: true });
+      await Deno.writeFile(join(ex, "model.qgt"), constantModel(cls));
+    }
+  }
+  // the fresh images: 30 images after training (0..9) and validation (10..13), i.e. 14..43
+  const labels = generateSyntheticPerson({ count: 44, seed: 1, size: 8 }).labels.subarray(14);
+  const p1 = labels.filter((l) => l === 1).length / labels.length;
+  assert.ok(p1 > 0 && p1 < 1);
+  const rep = join(await Deno.makeTempDir(), "rep");
+  const args = ["lib/cli/seeds.ts", "pd", "--out", out, "--val-count", "30", "--report-dir", rep];
+  const r = await cli(args);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /images 14\.\.43 \(interpreter\)/);
+  const samples = rowsOf(await readCsv(join(rep, "samples.csv")));
+  assert.deepEqual(samples.map((s) => [s.variant, s.seed]), [
+    ["always0", 1],
+    ["always0", 2],
+    ["always1", 1],
+    ["always1", 2],
+  ]);
+  for (const s of samples) {
+    assertAlmostEquals(s.accuracy as number, (s.variant === "always1" ? p1 : 1 - p1) * 100, 1e-9);
+  }
+  const [pair] = rowsOf(await readCsv(join(rep, "pairs.csv")));
+  assert.deepEqual([pair.a, pair.b, pair.n], ["always0", "always1", 2]);
+  assertAlmostEquals(pair.mean_diff as number, (2 * p1 - 1) * 100, 1e-4);
+  const evals = rowsOf(await readCsv(join(rep, "evaluations.csv")));
+  assert.equal(evals.length, 4);
+  assert.ok(evals.every((e) => e.images === 30 && /^[0-9a-f]{64}$/.test(String(e.model_sha256))));
+  // the same command again takes every accuracy from evaluations.csv and writes the same tables
+  const before = await Deno.readTextFile(join(rep, "pairs.csv"));
+  const again = await cli(args);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(again.stdout.match(/from evaluations\.csv/g)?.length, 4);
+  assert.equal(await Deno.readTextFile(join(rep, "pairs.csv")), before);
+
+  // bad input: one line, nothing written
+  const rep2 = join(await Deno.makeTempDir(), "rep2");
+  const bad = (...extra: string[]) =>
+    cli(["lib/cli/seeds.ts", "pd", "--out", out, "--report-dir", rep2, ...extra]);
+  const cases: [string[], number, RegExp][] = [
+    [
+      ["--val-count", "30", "--variants", "float"],
+      1,
+      /^qgt: .*variants\/float\/export\/model\.qgt: no exported model \(seed 1, variant float\); only exported variants can be re-evaluated$/,
+    ],
+    [
+      ["--val-count", "30", "--val-offset", "3"],
+      1,
+      /^qgt: dataset synthetic-person: options\.valOffset must be an integer >= trainCount \(10\)/,
+    ],
+    [["--val-offset", "20"], 2, /^qgt: --val-offset: needs --val-count N/],
+    [
+      ["--val-count", "0"],
+      2,
+      /^qgt: --val-count: expected an integer in \[1, Infinity\], got "0"$/,
+    ],
+    [
+      ["--variants", "nope"],
+      1,
+      /^qgt: seeds: --variants: no variant nope in the runs \(have float, always0, always1\)$/,
+    ],
+  ];
+  for (const [extra, code, msg] of cases) {
+    const b = await bad(...extra);
+    assert.equal(b.code, code, `${extra.join(" ")}: ${b.stderr}`);
+    assert.match(b.stderr.trim(), msg);
+    assert.equal(b.stderr.trim().split("\n").length, 1);
+  }
+  assert.equal(await exists(rep2), false);
+  for (const d of [out, cacheRoot]) await Deno.remove(d, { recursive: true });
 });

@@ -1,30 +1,58 @@
 /**
  * `deno task seeds <experiment.ts | ID> [--out DIR]... [--version N] [--profile P]
- * [--pair A,B]... [--report-dir DIR]`: each variant's accuracy over the seeds
- * run (the latest complete run per seed of one experiment version, profile
- * and dataset) and paired differences B - A on the shared seeds with a 95 %
- * t interval (default pairs: QAT against QGT at each bit width). Writes
- * `samples.csv`, `seeds.csv`, `pairs.csv` and `seeds.svg` to the report
- * directory (default `reports/seeds/<id>-v<version>/`).
+ * [--pair A,B]... [--variants A,B,...] [--val-count N [--val-offset N]] [--report-dir DIR]`:
+ * each variant's accuracy over the seeds run (the latest complete run per
+ * seed of one experiment version, profile and dataset) and paired differences
+ * B - A on the shared seeds with a 95 % t interval (default pairs: QAT
+ * against QGT at each bit width). Writes `samples.csv`, `seeds.csv`,
+ * `pairs.csv` and `seeds.svg` to the report directory (default
+ * `reports/seeds/<id>-v<version>/`).
+ *
+ * With `--val-count N` (synthetic-person runs) the exported models of the
+ * compared variants are re-evaluated with the integer interpreter on N fresh
+ * images of the generator's stream (from `--val-offset`, by default the first
+ * image after the runs' validation images), which no run trained or
+ * validated on: a larger test set than the runs' own, so a paired difference
+ * is measured with less noise. Each evaluation is kept in the report
+ * directory's `evaluations.csv` (keyed by the model's and the images'
+ * SHA-256) and reused when the command is run again.
  * @module
  */
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
 import { loadExperimentModule } from "../experiment/define.ts";
+import { createHash } from "node:crypto";
 import {
   collectSeeds,
   defaultPairs,
   type PairRow,
   pairRow,
+  reevaluateSamples,
+  type SeedSample,
   variantSeedRows,
 } from "../experiment/seeds.ts";
-import { formatRows, tableOf, writeCsv } from "../report/tables.ts";
+import { loadDataset } from "../data/registry.ts";
+import { datasetChecksum } from "../data/cache.ts";
+import { evaluateInterpreter } from "../export/export.ts";
+import { formatRows, readCsv, rowsOf, tableOf, writeCsv } from "../report/tables.ts";
 import { renderSvg } from "../report/vega.ts";
-import { writeJsonAtomic, writeTextAtomic } from "../util/fs.ts";
+import { exists, writeJsonAtomic, writeTextAtomic } from "../util/fs.ts";
+import { formatDuration } from "../util/progress.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const USAGE =
-  "usage: deno task seeds <experiment.ts | ID> [--out DIR]... [--version N] [--profile P] [--pair A,B]... [--report-dir DIR]";
+  "usage: deno task seeds <experiment.ts | ID> [--out DIR]... [--version N] [--profile P] [--pair A,B]... [--variants A,B,...] [--val-count N [--val-offset N]] [--report-dir DIR]";
+
+const EVAL_COLUMNS = [
+  "seed",
+  "variant",
+  "run_id",
+  "model",
+  "model_sha256",
+  "images_sha256",
+  "images",
+  "accuracy",
+];
 
 await runMain(async () => {
   const { values: f, positionals } = parseFlags(Deno.args, {
@@ -32,8 +60,26 @@ await runMain(async () => {
     version: { type: "string" },
     profile: { type: "string" },
     pair: { type: "string", multiple: true },
+    variants: { type: "string" },
+    "val-count": { type: "string" },
+    "val-offset": { type: "string" },
     "report-dir": { type: "string" },
   });
+  const valCount = f["val-count"] === undefined
+    ? undefined
+    : intFlag("--val-count", f["val-count"], 1);
+  const valOffsetFlag = f["val-offset"] === undefined
+    ? undefined
+    : intFlag("--val-offset", f["val-offset"], 0);
+  if (valOffsetFlag !== undefined && valCount === undefined) {
+    throw new UsageError(
+      "--val-offset: needs --val-count N (how many fresh images to evaluate on)",
+    );
+  }
+  const only = f.variants === undefined
+    ? undefined
+    : (f.variants as string).split(",").map((v) => v.trim()).filter((v) => v);
+  if (only && !only.length) throw new UsageError("--variants: expected variant names A,B,...");
   if (positionals.length !== 1) throw new UsageError(USAGE);
   let id = positionals[0];
   if (id.endsWith(".ts")) {
@@ -53,9 +99,90 @@ await runMain(async () => {
     version: f.version === undefined ? undefined : intFlag("--version", f.version, 1),
     profile: f.profile as string | undefined,
   });
-  const rows = variantSeedRows(sel.samples, sel.variants);
-  const pairRows: PairRow[] = (pairs.length ? pairs : defaultPairs(sel.samples))
-    .map(([a, b]) => pairRow(sel.samples, a, b));
+  for (const v of only ?? []) {
+    if (!sel.variants.includes(v)) {
+      throw new Error(
+        `seeds: --variants: no variant ${v} in the runs (have ${sel.variants.join(", ")})`,
+      );
+    }
+  }
+  const pairList = pairs.length ? pairs : defaultPairs(sel.samples);
+  const dirFor = (suffix: string) =>
+    (f["report-dir"] as string | undefined) ??
+      join(REPO, "reports", "seeds", `${id}-v${sel.version}${suffix}`);
+  let samples: SeedSample[], measuredOn = "summary.csv", dir: string;
+  if (valCount === undefined) {
+    samples = only ? sel.samples.filter((s) => only.includes(s.variant)) : sel.samples;
+    dir = dirFor("");
+  } else {
+    const ds = JSON.parse(sel.dataset) as { name: string; options?: Record<string, unknown> };
+    if (ds.name !== "synthetic-person") {
+      throw new UsageError(
+        `--val-count: fresh images come from synthetic-person's generator; these runs used ${ds.name}`,
+      );
+    }
+    const wanted = only ?? [...new Set(pairList.flat())];
+    for (const v of wanted) {
+      if (!sel.variants.includes(v)) {
+        throw new Error(
+          `seeds: --pair: no variant ${v} in the runs (have ${sel.variants.join(", ")})`,
+        );
+      }
+    }
+    if (!wanted.length) {
+      throw new UsageError("--val-count: name the variants to re-evaluate (--variants or --pair)");
+    }
+    const o = ds.options ?? {};
+    const trainCount = Number(o.trainCount ?? 8000);
+    const offset = valOffsetFlag ??
+      Number(o.valOffset ?? trainCount) + Number(o.valCount ?? 2000);
+    const { val } = await loadDataset(ds.name, { ...o, valOffset: offset, valCount });
+    const imagesSha = datasetChecksum(val.images, val.labels);
+    measuredOn = `images ${offset}..${offset + valCount - 1} (interpreter)`;
+    dir = dirFor(`-val${offset}-n${valCount}`);
+    const evalPath = join(dir, "evaluations.csv");
+    const known = new Map<string, number>();
+    const evals: Record<string, unknown>[] = [];
+    if (await exists(evalPath)) {
+      for (const r of rowsOf(await readCsv(evalPath))) {
+        known.set(`${r.model_sha256}:${r.images_sha256}`, Number(r.accuracy));
+      }
+    }
+    console.log(
+      `re-evaluating ${wanted.join(", ")} on synthetic-person ${measuredOn}, ${valCount} images`,
+    );
+    samples = await reevaluateSamples(sel, wanted, async (bytes, file, s) => {
+      const sha = createHash("sha256").update(bytes).digest("hex");
+      const t0 = performance.now();
+      let acc = known.get(`${sha}:${imagesSha}`);
+      const cached = acc !== undefined;
+      if (acc === undefined) acc = (await evaluateInterpreter(bytes, val, file)).accuracy;
+      console.log(
+        `  seed ${s.seed} ${s.variant}: ${(acc * 100).toFixed(2)} % (run ${s.runId}; ${
+          cached ? "from evaluations.csv" : formatDuration((performance.now() - t0) / 1000)
+        })`,
+      );
+      evals.push({
+        seed: s.seed,
+        variant: s.variant,
+        run_id: s.runId,
+        model: relative(REPO, file),
+        model_sha256: sha,
+        images_sha256: imagesSha,
+        images: valCount,
+        accuracy: acc,
+      });
+      await writeCsv(evalPath, tableOf(evals, EVAL_COLUMNS));
+      return acc;
+    });
+  }
+  const variants = sel.variants.filter((v) => samples.some((s) => s.variant === v));
+  const rows = variantSeedRows(samples, variants);
+  // explicit pairs must exist (pairRow says which variant is missing); default pairs follow the variants kept
+  const pairRows: PairRow[] = (pairs.length ? pairs : pairList.filter((p) =>
+    p.every((v) => variants.includes(v))
+  ))
+    .map(([a, b]) => pairRow(samples, a, b));
 
   console.log(
     `${id} v${sel.version} (${sel.profile}), dataset ${sel.dataset}: ${sel.runs.length} runs`,
@@ -72,13 +199,11 @@ await runMain(async () => {
     console.log(formatRows(pairRows as unknown as Record<string, unknown>[]));
   }
 
-  const dir = (f["report-dir"] as string | undefined) ??
-    join(REPO, "reports", "seeds", `${id}-v${sel.version}`);
   await writeCsv(
     join(dir, "samples.csv"),
     tableOf(
-      sel.samples.map((s) => ({ ...s, run_id: s.runId })),
-      ["variant", "mode", "bits", "seed", "accuracy", "run_id", "commit"],
+      samples.map((s) => ({ ...s, run_id: s.runId, measured_on: measuredOn })),
+      ["variant", "mode", "bits", "seed", "accuracy", "measured_on", "run_id", "commit"],
     ),
   );
   await writeCsv(
@@ -103,14 +228,16 @@ await runMain(async () => {
   );
   const spec = {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: `${id} v${sel.version}: accuracy per seed (points) and mean (tick)`,
+    title: `${id} v${sel.version}: accuracy per seed (points) and mean (tick)${
+      valCount === undefined ? "" : `, ${measuredOn}`
+    }`,
     data: {
-      values: sel.samples.map((s) => ({ variant: s.variant, seed: s.seed, accuracy: s.accuracy })),
+      values: samples.map((s) => ({ variant: s.variant, seed: s.seed, accuracy: s.accuracy })),
     },
     width: { step: 28 },
     height: 240,
     encoding: {
-      x: { field: "variant", type: "nominal", sort: sel.variants, title: null },
+      x: { field: "variant", type: "nominal", sort: variants, title: null },
       y: {
         field: "accuracy",
         type: "quantitative",

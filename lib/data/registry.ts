@@ -28,6 +28,13 @@ export interface DatasetOptions {
   holdout?: number;
   /** synthetic-person: validation images (default 2000). */
   valCount?: number;
+  /**
+   * synthetic-person: index of the first validation image (default
+   * trainCount, so validation follows training in the seed's stream). A larger
+   * offset draws a fresh test set no run with the default offset has seen,
+   * e.g. to re-evaluate exported models on more images.
+   */
+  valOffset?: number;
   /** synthetic-person: generator seed (default 1). */
   seed?: number;
   /** Square image size (synthetic-person, vww; default 96). */
@@ -65,17 +72,36 @@ export async function loadDataset(name: string, o: DatasetOptions = {}): Promise
   switch (name) {
     case "synthetic-person": {
       const seed = o.seed ?? 1, size = o.size ?? 96, channels = o.channels ?? 1;
-      const trainCount = o.trainCount ?? 8000;
+      const trainCount = o.trainCount ?? 8000, valCount = o.valCount ?? 2000;
+      const valOffset = o.valOffset ?? trainCount;
+      for (
+        const [field, v, min] of [["trainCount", trainCount, 1], ["valCount", valCount, 1]] as const
+      ) {
+        if (!Number.isInteger(v) || v < min) {
+          throw new Error(
+            `dataset synthetic-person: options.${field} must be an integer >= ${min}, got ${v}`,
+          );
+        }
+      }
+      if (!Number.isInteger(valOffset) || valOffset < trainCount) {
+        throw new Error(
+          `dataset synthetic-person: options.valOffset must be an integer >= trainCount (${trainCount}), so validation images are not training images, got ${valOffset}`,
+        );
+      }
       const root = o.cacheRoot ?? DATA_DIR;
       const train = await loadSyntheticPerson({ count: trainCount, seed, size, channels }, root);
       const val = await loadSyntheticPerson(
-        { count: o.valCount ?? 2000, seed, size, channels, offset: trainCount },
+        { count: valCount, seed, size, channels, offset: valOffset },
         root,
       );
       return {
         train: { ...train, name: "synthetic-person/train" },
         val: { ...val, name: "synthetic-person/val" },
-        notes: [],
+        notes: valOffset === trainCount ? [] : [
+          `synthetic-person: validation on images ${valOffset}..${
+            valOffset + valCount - 1
+          } of the seed's stream, not the default ${trainCount}..${trainCount + valCount - 1}`,
+        ],
       };
     }
     case "vww": {

@@ -72,6 +72,7 @@ const datasetOptions = v.strictObject({
   trainCount: v.optional(int(1, 1e7)),
   valCount: v.optional(int(1, 1e7)),
   holdout: v.optional(int(0, 1e7)),
+  valOffset: v.optional(int(0, 1e7)),
   seed: v.optional(int(0, 2 ** 31)),
   size: v.optional(int(8, 1024)),
   channels: v.optional(v.picklist([1, 3])),

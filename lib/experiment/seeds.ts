@@ -257,3 +257,72 @@ export function pairRow(samples: SeedSample[], a: string, b: string): PairRow {
     losses: d.losses,
   };
 }
+
+/** Re-measures one exported model: its accuracy (0..1) on the chosen images. */
+export type ModelEvaluator = (
+  bytes: Uint8Array,
+  file: string,
+  sample: SeedSample,
+) => Promise<number>;
+
+/**
+ * The exported model of a sample's variant in its run:
+ * `<run dir>/variants/<variant>/export/model.qgt`.
+ *
+ * @example
+ * ```ts
+ * import { modelPath } from "./seeds.ts";
+ * const run = { dir: "r/exp/1", record: { runId: "1" } } as never;
+ * const s = { seed: 1, variant: "qat-2", accuracy: 0, runId: "1", commit: "c" };
+ * if (modelPath([run], s) !== "r/exp/1/variants/qat-2/export/model.qgt") throw new Error();
+ * ```
+ */
+export function modelPath(runs: LocatedRun[], s: SeedSample): string {
+  const run = runs.find((r) => r.record.runId === s.runId);
+  if (!run) throw new Error(`seeds: run ${s.runId} (seed ${s.seed}) is not among the chosen runs`);
+  return join(run.dir, "variants", s.variant, "export", "model.qgt");
+}
+
+/**
+ * The samples of `variants`, their accuracy re-measured from each run's
+ * exported model by `evaluate` (in percent, like summary.csv's), in the
+ * selection's order. Throws a one-line error naming the file when a model is
+ * missing.
+ *
+ * @example
+ * ```ts ignore
+ * const fresh = await reevaluateSamples(sel, ["qat-2", "qgt-2"], (bytes) => accuracyOn(bytes));
+ * ```
+ */
+export async function reevaluateSamples(
+  sel: SeedSelection,
+  variants: string[],
+  evaluate: ModelEvaluator,
+): Promise<SeedSample[]> {
+  for (const v of variants) {
+    if (!sel.variants.includes(v)) {
+      throw new Error(`seeds: no variant ${v} in the runs (have ${sel.variants.join(", ")})`);
+    }
+  }
+  // every model is read before any is evaluated, so a missing one fails before work is done
+  const chosen = sel.samples.filter((s) => variants.includes(s.variant));
+  const files: { s: SeedSample; path: string; bytes: Uint8Array }[] = [];
+  for (const s of chosen) {
+    const path = modelPath(sel.runs, s);
+    try {
+      files.push({ s, path, bytes: await Deno.readFile(path) });
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        throw new Error(
+          `${path}: no exported model (seed ${s.seed}, variant ${s.variant}); only exported variants can be re-evaluated`,
+        );
+      }
+      throw e;
+    }
+  }
+  const out: SeedSample[] = [];
+  for (const { s, path, bytes } of files) {
+    out.push({ ...s, accuracy: (await evaluate(bytes, path, s)) * 100 });
+  }
+  return out;
+}
