@@ -13,6 +13,7 @@ import fashion from "../experiments/fashion-mnist.ts";
 import bottleneck from "../experiments/bottleneck.ts";
 import personDetect from "../experiments/person-detect.ts";
 import tuning from "../experiments/qgt-tuning.ts";
+import pdTuning from "../experiments/person-detect-tuning.ts";
 import { assert } from "./assert.ts";
 
 Deno.test("experiment modules resolve in every profile", () => {
@@ -29,6 +30,19 @@ Deno.test("experiment modules resolve in every profile", () => {
       pd.find((v) => v.name === name)!.qgt,
     );
   }
+  // person-detect-tuning: person-detect's float training and 2-bit pair, validated on images no
+  // person-detect run sees (train 0..7999, validation 8000..9999, seeds --val-count 10000..19999)
+  const pt = resolveExperiment(pdTuning).variants;
+  assert.equal(pt.length, 7);
+  const same = (a: string, b: string) =>
+    assert.deepStrictEqual(pt.find((v) => v.name === a)!.qgt, pd.find((v) => v.name === b)!.qgt);
+  same("float", "float");
+  same("qat-2", "qat-2");
+  same("qgt-2-dec30", "qgt-2");
+  assert.deepStrictEqual(pt[0].train, pd[0].train);
+  const o = pt[0].dataset.options!;
+  assert.equal(o.trainCount, pd[0].dataset.options!.trainCount);
+  assert.ok(o.valOffset! >= 20000);
 });
 
 Deno.test("person-detect --quick: every variant trains, exports and is measured from its bytes; figures regenerate", async () => {
