@@ -22,14 +22,13 @@ import {
   writeExport,
 } from "../lib/export/export.ts";
 import { forward } from "../lib/models/mod.ts";
-import type { ArchSpec } from "../lib/models/spec.ts";
 import { postTrainingQuantize } from "../lib/qgt/modes.ts";
 import { resolveLayerSpecs } from "../lib/quant/layers.ts";
 import { evaluate } from "../lib/eval/evaluate.ts";
 import { fakeQuantRange } from "../lib/quant/activation.ts";
 import { rng } from "../lib/util/random.ts";
 import { assert } from "./assert.ts";
-import { trainToy } from "./helpers.ts";
+import { handArch, trainToy } from "./helpers.ts";
 
 await initBackend("wasm");
 
@@ -91,26 +90,7 @@ Deno.test("fixed-point requantization against a BigInt reference", () => {
 
 /** A hand-built network: 2x2x1 input, 1x1 conv (1 filter, ReLU6), global average pooling, dense with 2 units. */
 function handNet(): ExportSource {
-  const arch: ArchSpec = {
-    name: "hand",
-    inputShape: [2, 2, 1],
-    classes: 2,
-    layers: [
-      {
-        type: "conv2d",
-        name: "c",
-        filters: 1,
-        kernel: 1,
-        stride: 1,
-        padding: "same",
-        bias: true,
-        bn: false,
-        act: "relu6",
-      },
-      { type: "gap", name: "g" },
-      { type: "dense", name: "d", units: 2, bias: true, act: "none" },
-    ],
-  };
+  const arch = handArch("hand", [2, 2, 1]);
   const sIn = 1 / 128;
   return {
     arch,

@@ -153,3 +153,30 @@ export async function cli(
     stderr: new TextDecoder().decode(out.stderr),
   };
 }
+
+/**
+ * The smallest exportable network: a 1x1 conv `c` (1 filter, ReLU6), global
+ * average pooling `g` and a 2-unit dense layer `d`, on `inputShape` images.
+ */
+export function handArch(name: string, inputShape: [number, number, number]): ArchSpec {
+  return {
+    name,
+    inputShape,
+    classes: 2,
+    layers: [
+      {
+        type: "conv2d",
+        name: "c",
+        filters: 1,
+        kernel: 1,
+        stride: 1,
+        padding: "same",
+        bias: true,
+        bn: false,
+        act: "relu6",
+      },
+      { type: "gap", name: "g" },
+      { type: "dense", name: "d", units: 2, bias: true, act: "none" },
+    ],
+  };
+}

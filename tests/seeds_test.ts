@@ -6,10 +6,9 @@ import { variantSeedRows } from "../lib/experiment/seeds.ts";
 import { readCsv, rowsOf } from "../lib/report/tables.ts";
 import { exists } from "../lib/util/fs.ts";
 import { assert, assertAlmostEquals } from "./assert.ts";
-import { cli, fabricateRun } from "./helpers.ts";
+import { cli, fabricateRun, handArch } from "./helpers.ts";
 import { buildQgt } from "../lib/export/format.ts";
 import { generateSyntheticPerson } from "../lib/data/synthetic_person.ts";
-import type { ArchSpec } from "../lib/models/spec.ts";
 
 Deno.test("tCdf matches the closed forms for 1 and 2 degrees of freedom", () => {
   for (const t of [-7, -1.5, -0.2, 0, 0.3, 1, 2.5, 12.7]) {
@@ -201,26 +200,7 @@ Deno.test("deno task seeds: bad input is one line naming what is wrong, and writ
 
 /** A model that always answers `cls` (weights 0, biases favour it), for 8x8x1 images. */
 function constantModel(cls: 0 | 1): Uint8Array {
-  const arch: ArchSpec = {
-    name: `always-${cls}`,
-    inputShape: [8, 8, 1],
-    classes: 2,
-    layers: [
-      {
-        type: "conv2d",
-        name: "c",
-        filters: 1,
-        kernel: 1,
-        stride: 1,
-        padding: "same",
-        bias: true,
-        bn: false,
-        act: "relu6",
-      },
-      { type: "gap", name: "g" },
-      { type: "dense", name: "d", units: 2, bias: true, act: "none" },
-    ],
-  };
+  const arch = handArch(`always-${cls}`, [8, 8, 1]);
   const q = (shape: number[], n: number, bits: number, axis: number) => ({
     shape,
     bits,

@@ -28,6 +28,7 @@ import {
   type PairRow,
   pairRow,
   reevaluateSamples,
+  requireVariants,
   type SeedSample,
   variantSeedRows,
 } from "../experiment/seeds.ts";
@@ -99,13 +100,7 @@ await runMain(async () => {
     version: f.version === undefined ? undefined : intFlag("--version", f.version, 1),
     profile: f.profile as string | undefined,
   });
-  for (const v of only ?? []) {
-    if (!sel.variants.includes(v)) {
-      throw new Error(
-        `seeds: --variants: no variant ${v} in the runs (have ${sel.variants.join(", ")})`,
-      );
-    }
-  }
+  requireVariants(sel, only ?? [], "--variants");
   const pairList = pairs.length ? pairs : defaultPairs(sel.samples);
   const dirFor = (suffix: string) =>
     (f["report-dir"] as string | undefined) ??
@@ -122,13 +117,7 @@ await runMain(async () => {
       );
     }
     const wanted = only ?? [...new Set(pairList.flat())];
-    for (const v of wanted) {
-      if (!sel.variants.includes(v)) {
-        throw new Error(
-          `seeds: --pair: no variant ${v} in the runs (have ${sel.variants.join(", ")})`,
-        );
-      }
-    }
+    requireVariants(sel, wanted, "--pair"); // before the fresh images are generated
     if (!wanted.length) {
       throw new UsageError("--val-count: name the variants to re-evaluate (--variants or --pair)");
     }

@@ -258,6 +258,32 @@ export function pairRow(samples: SeedSample[], a: string, b: string): PairRow {
   };
 }
 
+/**
+ * Throws a one-line error naming the first of `names` that no chosen run
+ * has (prefixed by the flag that named it, if any).
+ *
+ * @example
+ * ```ts
+ * import { requireVariants } from "./seeds.ts";
+ * const sel = { variants: ["qat-2", "qgt-2"] } as never;
+ * requireVariants(sel, ["qgt-2"]);
+ * let msg = "";
+ * try { requireVariants(sel, ["x"], "--variants"); } catch (e) { msg = (e as Error).message; }
+ * if (msg !== "seeds: --variants: no variant x in the runs (have qat-2, qgt-2)") throw new Error(msg);
+ * ```
+ */
+export function requireVariants(sel: SeedSelection, names: string[], flag?: string): void {
+  for (const v of names) {
+    if (!sel.variants.includes(v)) {
+      throw new Error(
+        `seeds: ${flag ? `${flag}: ` : ""}no variant ${v} in the runs (have ${
+          sel.variants.join(", ")
+        })`,
+      );
+    }
+  }
+}
+
 /** Re-measures one exported model: its accuracy (0..1) on the chosen images. */
 export type ModelEvaluator = (
   bytes: Uint8Array,
@@ -299,11 +325,7 @@ export async function reevaluateSamples(
   variants: string[],
   evaluate: ModelEvaluator,
 ): Promise<SeedSample[]> {
-  for (const v of variants) {
-    if (!sel.variants.includes(v)) {
-      throw new Error(`seeds: no variant ${v} in the runs (have ${sel.variants.join(", ")})`);
-    }
-  }
+  requireVariants(sel, variants);
   // every model is read before any is evaluated, so a missing one fails before work is done
   const chosen = sel.samples.filter((s) => variants.includes(s.variant));
   const files: { s: SeedSample; path: string; bytes: Uint8Array }[] = [];
