@@ -10,6 +10,12 @@
  * epochs for both (the Fashion-MNIST holdout found QGT gaining from longer
  * fine-tuning while QAT did not). Run with `--seed 1` and `--seed 2`; the
  * README lists what each reached.
+ *
+ * Version 2 adds iterative weight freezing (Nagel et al. 2022, `qgt.freeze`):
+ * weights whose 2-bit level keeps flipping back and forth are frozen at their
+ * average level; with QAT alone, and with the version-3 pull (threshold 0.02
+ * and 0.01, EMA momentum 0.01 as in the paper). Variants of version 1 keep
+ * their settings, so their results are those of version 1's runs.
  */
 import { defineExperiment } from "../lib/experiment/define.ts";
 import personDetect, { qgtSettings } from "./person-detect.ts";
@@ -25,10 +31,11 @@ const qgt2 = (to: number, epochs = 2) => ({
 const qat2 = (epochs = 2) => ({
   qgt: { mode: "qat" as const, bits: 2, epochs, liveBatchNorm: true },
 });
+const freeze = (threshold: number) => ({ freeze: { momentum: 0.01, threshold } });
 
 export default defineExperiment({
   id: "person-detect-tuning",
-  version: 1,
+  version: 2,
   description:
     "2-bit QGT settings against QAT-2 for the person detector, validated on 4,000 tuning images (20000..23999) no other run uses.",
   seed: pd.seed,
@@ -48,6 +55,9 @@ export default defineExperiment({
     "qgt-2-dec100": qgt2(100),
     "qat-2-e4": qat2(4),
     "qgt-2-dec30-e4": qgt2(30, 4),
+    "qat-2-frz02": { qgt: { ...qat2().qgt, ...freeze(0.02) } },
+    "qgt-2-dec30-frz02": { qgt: { ...qgt2(30).qgt, ...freeze(0.02) } },
+    "qgt-2-dec30-frz01": { qgt: { ...qgt2(30).qgt, ...freeze(0.01) } },
   },
   profiles: {},
 });

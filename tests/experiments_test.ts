@@ -33,12 +33,19 @@ Deno.test("experiment modules resolve in every profile", () => {
   // person-detect-tuning: person-detect's float training and 2-bit pair, validated on images no
   // person-detect run sees (train 0..7999, validation 8000..9999, seeds --val-count 10000..19999)
   const pt = resolveExperiment(pdTuning).variants;
-  assert.equal(pt.length, 7);
+  assert.equal(pt.length, 10);
   const same = (a: string, b: string) =>
     assert.deepStrictEqual(pt.find((v) => v.name === a)!.qgt, pd.find((v) => v.name === b)!.qgt);
   same("float", "float");
   same("qat-2", "qat-2");
   same("qgt-2-dec30", "qgt-2");
+  // the freezing variants are the pair plus freezing, nothing else
+  const { freeze: f1, ...qatF } = pt.find((v) => v.name === "qat-2-frz02")!.qgt;
+  assert.deepStrictEqual(qatF, pd.find((v) => v.name === "qat-2")!.qgt);
+  assert.deepStrictEqual(f1, { momentum: 0.01, threshold: 0.02 });
+  const { freeze: f2, ...qgtF } = pt.find((v) => v.name === "qgt-2-dec30-frz01")!.qgt;
+  assert.deepStrictEqual(qgtF, pd.find((v) => v.name === "qgt-2")!.qgt);
+  assert.deepStrictEqual(f2, { momentum: 0.01, threshold: 0.01 });
   assert.deepStrictEqual(pt[0].train, pd[0].train);
   const o = pt[0].dataset.options!;
   assert.equal(o.trainCount, pd[0].dataset.options!.trainCount);

@@ -1,18 +1,21 @@
 // QGT regularizers, the quantized step setup, PTQ, bottleneck analysis and the summary.
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend/mod.ts";
-import { createModel, smallCnn } from "../lib/models/mod.ts";
+import { createModel, getWeights, setWeights, smallCnn } from "../lib/models/mod.ts";
 import { fakeQuantOp, layerBytes, type QuantSpec, resolveLayerSpecs } from "../lib/quant/mod.ts";
 import {
   assignMixedPrecision,
   binRegularizer,
   createStepSetup,
   formatSummary,
+  freezeStep,
   gridRegularizer,
   lambdaAt,
   layerErrors,
   layerSensitivity,
+  levelsOf,
   modelSummary,
+  OscillationTracker,
   postTrainingQuantize,
   QGT_SETUP_MODULE,
   regularizationLoss,
@@ -355,4 +358,134 @@ Deno.test("decoupled grid pull: lr * lambda = 1 puts every kernel on its grid in
     assert.ok(off < 1e-5, `${layer}: ${off} steps off the grid`);
     assert.ok(changed > w.length / 2, `${layer}: only ${changed} weights moved`);
   }
+});
+
+Deno.test("oscillation tracker against a hand-worked sequence (Nagel et al. 2022, Algorithm 1)", () => {
+  // m = 0.25, threshold 0.3. Weight 0 moves 0,1,1,2,1,2,0; weight 1 stays at 0; weight 2 0,-1,-2,-2,-1,-1,-2.
+  const t = new OscillationTracker(3, { momentum: 0.25, threshold: 0.3 });
+  const seq = [[0, 0, 0], [1, 0, -1], [1, 0, -2], [2, 0, -2], [1, 0, -1], [2, 0, -1], [0, 0, -2]];
+  const stats = seq.map((x) => t.update(new Float32Array(x)));
+  // weight 0: the first change (t1) and a change in the same direction (t3) are no oscillation;
+  // t4 (down after up): f = 0.25; t5 (up after down): f = 0.25 + 0.75 * 0.25 = 0.4375 > 0.3 -> frozen
+  // at round(a_5), a = 0, .25, .4375, .828125, .87109375, 1.1533203125 -> level 1; t6's 0 is ignored.
+  // weight 2: t4 up after downs (f = 0.25), t5 no change (f = 0.1875), t6 down after up (f = 0.25 + 0.75 * 0.1875 = 0.390625)
+  // -> frozen at round(a_6): a = 0, -.25, -.6875, -1.015625, -1.01171875, -1.0087890625, -1.256591796875 -> -1
+  assert.deepStrictEqual(stats.map((s) => s.oscillated), [0, 0, 0, 0, 2, 1, 1]);
+  assert.deepStrictEqual(stats.map((s) => s.newlyFrozen), [0, 0, 0, 0, 0, 1, 1]);
+  assert.deepStrictEqual(stats.map((s) => s.frozen), [0, 0, 0, 0, 0, 1, 2]);
+  assertAlmostEquals(t.frequencyOf(0), 0.4375, 1e-7);
+  assertAlmostEquals(t.frequencyOf(2), 0.390625, 1e-7);
+  assert.equal(t.frequencyOf(1), 0);
+  assert.deepStrictEqual([t.isFrozen(0), t.isFrozen(1), t.isFrozen(2)], [true, false, true]);
+  assert.equal(t.frozenLevel(0), 1);
+  assert.equal(t.frozenLevel(2), -1);
+  // state round trip: a restored tracker continues exactly as the original
+  const u = new OscillationTracker(3, { momentum: 0.25, threshold: 0.3 });
+  u.setState(t.state());
+  const next = new Float32Array([3, 1, 0]);
+  assert.deepStrictEqual(u.update(next), t.update(next));
+  assert.deepStrictEqual(u.state(), t.state());
+  assert.throws(() => t.update(new Float32Array(2)), /freeze: 2 levels for a tracker of 3 weights/);
+  assert.throws(() => new OscillationTracker(1, { momentum: 0, threshold: 0.1 }), /momentum/);
+  assert.throws(() => new OscillationTracker(1, { momentum: 0.1, threshold: 1 }), /threshold/);
+});
+
+Deno.test("levelsOf: level x scale reproduces fakeQuantOp (per-channel MSE scales, 2 and 3 bits)", () => {
+  const r = rng(5);
+  const shape = [3, 3, 4, 6];
+  const w = Float32Array.from({ length: 3 * 3 * 4 * 6 }, () => r.normal() * 0.2);
+  for (const bits of [2, 3]) {
+    const spec: QuantSpec = { bits, symmetric: true, perChannel: true, axis: 3, scale: "mse" };
+    const { levels, scale, zeroPoint } = levelsOf(w, shape, spec);
+    assert.equal(zeroPoint, null);
+    const q = tf.tidy(() => fakeQuantOp(tf.tensor(w, shape), spec).dataSync());
+    const lo = -(2 ** (bits - 1)), hi = 2 ** (bits - 1) - 1;
+    for (let i = 0; i < w.length; i++) {
+      assert.ok(Number.isInteger(levels[i]) && levels[i] >= lo && levels[i] <= hi);
+      assertAlmostEquals(levels[i] * scale[i], q[i], 1e-6);
+      // one scale per output channel (the last axis)
+      assert.equal(scale[i], scale[i % 6]);
+    }
+  }
+});
+
+Deno.test("weight freezing in training: frozen weights stay on their level; resuming with the saved tracker state reproduces the uninterrupted run", async () => {
+  const arch = tinyArch();
+  const specs = resolveLayerSpecs(arch, { bits: 2 }, { fc: { bits: "float" } });
+  const layers = Object.keys(specs);
+  const options = { specs, fakeQuant: true, freeze: { momentum: 0.5, threshold: 0.3 } };
+  const data = toyDataset(64, 2);
+  const config = {
+    epochs: 2,
+    batchSize: 16,
+    optimizer: { type: "adam" as const },
+    schedule: { type: "constant" as const, lr: 3e-2 },
+    seed: 1,
+  };
+  // a setup object, so the trackers can be inspected afterwards
+  const m = createModel(arch, 3);
+  const setup = createStepSetup(m, options);
+  const res = await train({ model: m, train: data, config, setup, progress: quiet });
+  const st = setup.state!();
+  assert.equal(st.length, 5 * layers.length);
+  let nFrozen = 0, nWeights = 0;
+  layers.forEach((layer, li) => {
+    const [level, , , , frozen] = st.slice(5 * li, 5 * li + 5);
+    const k = m.params.get(`${layer}/kernel`)!;
+    const { levels } = levelsOf(k.dataSync() as Float32Array, k.shape, specs[layer]);
+    nWeights += k.size;
+    for (let i = 0; i < k.size; i++) {
+      if (!frozen[i]) continue;
+      nFrozen++;
+      assert.equal(levels[i], level[i], `${layer}[${i}] left its frozen level`);
+    }
+  });
+  assert.ok(nFrozen > 0 && nFrozen < nWeights, `${nFrozen} of ${nWeights} frozen`);
+  // the reported term is the epoch's mean over steps of a fraction that only grows
+  const [f1, f2] = res.history.map((h) => h.terms.frozen);
+  assert.ok(0 < f1 && f1 <= f2 && f2 < nFrozen / nWeights, `${f1} ${f2} ${nFrozen / nWeights}`);
+  assert.ok(res.history[1].terms.oscillating > 0);
+
+  // interrupted after epoch 1 and resumed (threads 2: the setup is built in workers too)
+  const ref = { module: QGT_SETUP_MODULE, options };
+  const a = createModel(arch, 3);
+  let saved: Parameters<NonNullable<Parameters<typeof train>[0]["onEpochEnd"]>>[1] | undefined;
+  let after1: Record<string, Float32Array> = {};
+  await train({
+    model: a,
+    train: data,
+    config: { ...config, threads: 2 },
+    setup: ref,
+    progress: quiet,
+    onEpochEnd: (e, opt) => {
+      if (e.epoch === 1) [saved, after1] = [opt, getWeights(a)];
+    },
+  });
+  assert.equal(saved!.setup!.length, 5 * layers.length);
+  const resume = async (state: typeof saved) => {
+    const b = createModel(arch, 3);
+    setWeights(b, after1);
+    await train({
+      model: b,
+      train: data,
+      config: { ...config, threads: 2 },
+      setup: ref,
+      progress: quiet,
+      startEpoch: 1,
+      optimizerState: state,
+    });
+    return getWeights(b);
+  };
+  const resumed = await resume(saved), full = getWeights(a);
+  for (const k of Object.keys(full)) assert.deepStrictEqual(resumed[k], full[k], k);
+  // without the tracker state, the resumed run diverges (so the state is what made it identical)
+  const fresh = await resume({ ...saved!, setup: undefined });
+  assert.ok(layers.some((l) => fresh[`${l}/kernel`].some((x, i) => x !== full[`${l}/kernel`][i])));
+  // the step-level function: a frozen weight is reset to its level whatever the optimizer did
+  const t = new OscillationTracker(1, { momentum: 1, threshold: 0.5 });
+  const spec: QuantSpec = { bits: 3, symmetric: true, perChannel: false, scale: 0.25 };
+  for (const v of [0.1, 0.2, 0.1]) freezeStep(new Float32Array([v]), [1], spec, t);
+  const w = new Float32Array([-0.5]);
+  assert.equal(freezeStep(w, [1], spec, t).frozen, 1);
+  assert.equal(w[0], 0); // levels 0, 1, 0: oscillated on the third step, frozen at round(0.1 / 0.25) = 0
 });

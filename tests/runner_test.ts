@@ -125,6 +125,21 @@ Deno.test("validation errors name the field and the expected value", () => {
     })),
     /^x\.ts: variants\.qgt-4\.qgt\.decoupled: needs mode "qgt" with regularizer "grid", got mode "qgt", regularizer "sin"$/,
   );
+  assert.match(
+    bad((e) => ((e.variants as Record<string, Record<string, unknown>>)["qgt-4"].qgt = {
+      mode: "qgt",
+      freeze: { momentum: 0.01, threshold: 0.02 },
+    })),
+    /^x\.ts: variants\.qgt-4\.qgt\.freeze: needs mode "qat", or "qgt" with fakeQuant true, got mode "qgt" without fakeQuant$/,
+  );
+  assert.throws(
+    () =>
+      resolveExperiment(smoke, {
+        where: "x.ts",
+        set: ['variants.qat-4.qgt.freeze={"momentum":0.01,"threshold":1}'],
+      }),
+    /x\.ts: variants\.qat-4\.qgt\.freeze\.threshold: /,
+  );
   assert.throws(
     () => resolveExperiment(smoke, { where: "x.ts", set: ["train.optimizer.type=rmsprop"] }),
     /x\.ts: train\.optimizer\.type: /,

@@ -262,6 +262,13 @@ export function resolveExperiment(def: unknown, o: ResolveOptions = {}): Resolve
         }, regularizer ${JSON.stringify(r.qgt.regularizer ?? "grid")}`,
       );
     }
+    if (r.qgt.freeze && !(r.qgt.mode === "qat" || (r.qgt.mode === "qgt" && r.qgt.fakeQuant))) {
+      throw new Error(
+        `${where}: variants.${name}.qgt.freeze: needs mode "qat", or "qgt" with fakeQuant true, got mode ${
+          JSON.stringify(r.qgt.mode)
+        }${r.qgt.mode === "qgt" ? " without fakeQuant" : ""}`,
+      );
+    }
     const hash = hashOf({ id: ex.id, version: ex.version, seed: ex.seed, ...r });
     variants.push({ name, description: ov.description ?? "", ...r, hash } as ResolvedVariant);
   }

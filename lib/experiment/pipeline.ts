@@ -452,6 +452,7 @@ export async function runVariant(ctx: VariantContext): Promise<VariantOutcome> {
           layerLambda: layerLambdas(v),
           reduction: q.reduction,
           decoupled: q.decoupled,
+          freeze: ph.setup.fakeQuant ? q.freeze : undefined,
           activations: ph.setup.activations && actBits !== "float"
             ? { bits: actBits, ranges: state.activationRanges ?? {} }
             : undefined,

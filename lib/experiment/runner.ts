@@ -269,6 +269,9 @@ function stateToCheckpoint(s: VariantState) {
   (s.optimizer?.slots ?? []).forEach((data, i) =>
     arrays.push({ name: `opt:${i}`, shape: [data.length], data })
   );
+  (s.optimizer?.setup ?? []).forEach((data, i) =>
+    arrays.push({ name: `setup:${i}`, shape: [data.length], data })
+  );
   const meta = {
     phase: s.phase,
     epochDone: s.epochDone,
@@ -289,9 +292,11 @@ function checkpointToState(
   const m = c.meta as Record<string, unknown>;
   const weights: Record<string, Float32Array> = {};
   const slots: Float32Array[] = [];
+  const setup: Float32Array[] = [];
   for (const a of c.arrays) {
     if (a.name.startsWith("w:")) weights[a.name.slice(2)] = a.data;
     else if (a.name.startsWith("opt:")) slots[Number(a.name.slice(4))] = a.data;
+    else if (a.name.startsWith("setup:")) setup[Number(a.name.slice(6))] = a.data;
   }
   return {
     phase: m.phase as number,
@@ -299,7 +304,7 @@ function checkpointToState(
     folded: m.folded as boolean,
     weights,
     optimizer: m.optimizerSteps !== undefined
-      ? { steps: m.optimizerSteps as number, slots }
+      ? { steps: m.optimizerSteps as number, slots, ...(setup.length ? { setup } : {}) }
       : undefined,
     specs: m.specs as VariantState["specs"],
     activationRanges: m.activationRanges as VariantState["activationRanges"],

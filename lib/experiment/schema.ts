@@ -139,6 +139,10 @@ const qgtShape = {
   liveBatchNorm: v.optional(v.boolean()),
   reduction: v.optional(v.picklist(REDUCTIONS)),
   decoupled: v.optional(v.boolean()),
+  freeze: v.optional(v.strictObject({
+    momentum: num(1e-6, 1),
+    threshold: num(1e-6, 0.999),
+  })),
   lr: v.optional(num(0, 10)),
   mixed: v.optional(v.strictObject({
     budgetBytes: int(1, 1e9),

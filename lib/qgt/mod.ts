@@ -7,6 +7,7 @@
 export * from "./regularizers.ts";
 export * from "./lambda.ts";
 export * from "./setup.ts";
+export * from "./oscillation.ts";
 export * from "./modes.ts";
 export * from "./analysis.ts";
 export * from "./summary.ts";

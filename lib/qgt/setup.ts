@@ -16,6 +16,12 @@
  * - `decoupled` (grid regularizer only): instead of adding the term to the
  *   loss, pulls each weight towards its grid point after the optimizer step,
  *   as AdamW decouples weight decay (see {@link decoupledGridPull});
+ * - `freeze`: iterative weight freezing (Nagel et al. 2022, see
+ *   {@link OscillationTracker}): after each optimizer step (and grid pull),
+ *   weights whose integer level keeps oscillating are frozen at their average
+ *   level; the step reports `frozen` (fraction of quantized weights frozen)
+ *   and `oscillating` (fraction that oscillated in the step) with its loss terms
+ *   (so the epoch metrics hold their means over the epoch's steps);
  * - `activations`: fake-quantizes each weight layer's output on a fixed range
  *   (ReLU6 layers [0, 6]; others as calibrated).
  * @module
@@ -27,6 +33,12 @@ import type { QuantSpec } from "../quant/spec.ts";
 import { fakeQuantOp } from "../quant/quantizer.ts";
 import { fakeQuantRange } from "../quant/activation.ts";
 import { regularizer, type RegularizerKind } from "./regularizers.ts";
+import {
+  type FreezeOptions,
+  freezeStep,
+  OscillationTracker,
+  TRACKER_ARRAYS,
+} from "./oscillation.ts";
 
 /** Module URL of this file, for `SetupRef`s. */
 export const QGT_SETUP_MODULE: string = import.meta.url;
@@ -54,6 +66,8 @@ export interface QgtSetupOptions {
    * instead of through the loss, so Adam's per-weight normalisation does not rescale it.
    */
   decoupled?: boolean;
+  /** Iterative weight freezing of oscillating weights (needs `fakeQuant`). */
+  freeze?: FreezeOptions;
   /** Activation fake quantization: bits and [lo, hi] per layer. */
   activations?: { bits: number; ranges: Record<string, [number, number]> };
 }
@@ -164,16 +178,28 @@ export function createStepSetup(model: Model, opts: QgtSetupOptions): StepSetup 
       return r ? fakeQuantRange(y, r[0], r[1], bits) : y;
     };
   }
-  if (opts.regularizer && opts.decoupled) {
-    if (opts.regularizer !== "grid") {
-      throw new Error(`qgt setup: decoupled needs the grid regularizer, got ${opts.regularizer}`);
-    }
-    const shapes = Object.fromEntries(
-      Object.keys(opts.specs).map((l) => [l, model.params.get(`${l}/kernel`)!.shape]),
-    );
-    setup.postStep = (params, lr, vars) =>
-      decoupledGridPull(params, opts.specs, shapes, lr, opts.layerLambda ?? {}, vars.lambda ?? 0);
-  } else if (opts.regularizer) {
+  const shapes = Object.fromEntries(
+    Object.keys(opts.specs).map((l) => [l, model.params.get(`${l}/kernel`)!.shape]),
+  );
+  const pull = opts.regularizer && opts.decoupled;
+  if (pull && opts.regularizer !== "grid") {
+    throw new Error(`qgt setup: decoupled needs the grid regularizer, got ${opts.regularizer}`);
+  }
+  if (opts.freeze && !opts.fakeQuant) throw new Error("qgt setup: freeze needs fakeQuant");
+  const freezer = opts.freeze ? weightFreezer(opts.specs, shapes, opts.freeze) : undefined;
+  if (pull || freezer) {
+    setup.postStep = (params, lr, vars) => {
+      if (pull) {
+        decoupledGridPull(params, opts.specs, shapes, lr, opts.layerLambda ?? {}, vars.lambda ?? 0);
+      }
+      return freezer?.step(params);
+    };
+  }
+  if (freezer) {
+    setup.state = () => freezer.state();
+    setup.setState = (a) => freezer.setState(a);
+  }
+  if (opts.regularizer && !opts.decoupled) {
     setup.extraLoss = {
       reg: ({ vars }) => {
         const lambda = vars.lambda ?? 0;
@@ -183,4 +209,61 @@ export function createStepSetup(model: Model, opts: QgtSetupOptions): StepSetup 
     };
   }
   return setup;
+}
+
+/**
+ * One {@link OscillationTracker} per quantized layer of 2 or more bits,
+ * stepped together; returns the fractions of those layers' weights frozen and
+ * oscillating. The state is the trackers' arrays in layer order.
+ *
+ * @example
+ * ```ts
+ * import { weightFreezer } from "./setup.ts";
+ * const spec = { bits: 2, symmetric: true, perChannel: false, narrowRange: true, scale: 1 };
+ * const f = weightFreezer({ l: spec }, { l: [2] }, { momentum: 0.5, threshold: 0.4 });
+ * for (const v of [0.45, 0.55, 0.45]) f.step(new Map([["l/kernel", new Float32Array([v, 1])]]));
+ * if (f.step(new Map([["l/kernel", new Float32Array([0.9, 1])]])).frozen !== 0.5) throw new Error();
+ * ```
+ */
+export function weightFreezer(
+  specs: Record<string, QuantSpec>,
+  shapes: Record<string, number[]>,
+  options: FreezeOptions,
+): {
+  step(params: Map<string, Float32Array>): { frozen: number; oscillating: number };
+  state(): Float32Array[];
+  setState(arrays: Float32Array[]): void;
+} {
+  // 1-bit layers have two levels and no threshold to oscillate around in the same sense; not tracked
+  const layers = Object.keys(specs).filter((l) => specs[l].bits > 1);
+  const trackers = layers.map((l) =>
+    new OscillationTracker(shapes[l].reduce((a, b) => a * b, 1), options)
+  );
+  const total = trackers.reduce((a, t) => a + t.size, 0);
+  return {
+    step(params) {
+      let frozen = 0, oscillated = 0;
+      layers.forEach((layer, i) => {
+        const w = params.get(`${layer}/kernel`);
+        if (!w) throw new Error(`qgt setup: no kernel for layer ${layer}`);
+        const s = freezeStep(w, shapes[layer], specs[layer], trackers[i]);
+        frozen += s.frozen;
+        oscillated += s.oscillated;
+      });
+      return { frozen: frozen / total, oscillating: oscillated / total };
+    },
+    state() {
+      const parts = trackers.map((t) => t.state());
+      return parts.some((p) => p.length === 0) ? [] : parts.flat();
+    },
+    setState(arrays) {
+      const k = TRACKER_ARRAYS.length;
+      if (arrays.length !== 0 && arrays.length !== k * trackers.length) {
+        throw new Error(
+          `qgt setup: freeze state has ${arrays.length} arrays, expected ${k * trackers.length}`,
+        );
+      }
+      trackers.forEach((t, i) => t.setState(arrays.slice(i * k, (i + 1) * k)));
+    },
+  };
 }

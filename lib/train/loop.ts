@@ -151,7 +151,13 @@ export class Trainer {
     const weights = state.map((s) => s.v.dataSync().slice() as Float32Array);
     const trainIdx = state.flatMap((s, i) => (s.trainable ? [i] : []));
     const opt = createOptimizer(o.optimizer, trainIdx.map((i) => weights[i].length));
-    if (o.optimizerState) opt.setState(o.optimizerState);
+    if (o.optimizerState) {
+      opt.setState(o.optimizerState);
+      if (o.optimizerState.setup?.length) {
+        if (!setup.setState) throw new Error("train: saved setup state, but the setup keeps none");
+        setup.setState(o.optimizerState.setup);
+      }
+    }
     const shapes = layerShapes(o.model.arch);
     const bnIdx = bnLayers(o.model).map((l): [number, number, number] => {
       const out = shapes.get(l)!.out;
@@ -190,7 +196,8 @@ export class Trainer {
     if (this.setup.postStep) {
       // the arrays are updated in place, never replaced, so one map serves every step
       this.byName ??= new Map(this.names.map((n, i) => [n, this.weights[i]]));
-      this.setup.postStep(this.byName, lr, vars);
+      const stats = this.setup.postStep(this.byName, lr, vars);
+      if (stats) r.terms = { ...r.terms, ...stats };
     }
     this.bnIdx.forEach(([mi, vi, hw], k) =>
       updateMovingStats(
@@ -211,7 +218,9 @@ export class Trainer {
   }
 
   optimizerState(): OptimizerState {
-    return this.opt.getState();
+    const s = this.opt.getState();
+    const setup = this.setup.state?.();
+    return setup?.length ? { ...s, setup } : s;
   }
 
   close(): Promise<void> {

@@ -17,6 +17,8 @@ export type OptimizerSpec =
 export interface OptimizerState {
   steps: number;
   slots: Float32Array[];
+  /** State of the step setup's post-step hook (e.g. oscillation trackers), saved with the optimizer's. */
+  setup?: Float32Array[];
 }
 
 /** An optimizer over a fixed, ordered list of parameter arrays (updated in place). */

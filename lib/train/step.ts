@@ -36,8 +36,17 @@ export interface StepSetup {
    * (by variable name, e.g. `conv1/kernel`), the step's learning rate and
    * vars; changes the arrays in place (e.g. a decoupled pull onto the grid).
    * Only the main thread's setup runs it; workers only compute gradients.
+   * May return statistics, reported with the step's loss terms.
    */
-  postStep?: (params: Map<string, Float32Array>, lr: number, vars: Record<string, number>) => void;
+  postStep?: (
+    params: Map<string, Float32Array>,
+    lr: number,
+    vars: Record<string, number>,
+  ) => Record<string, number> | void;
+  /** State the post-step hook keeps between steps (saved in checkpoints with the optimizer's). */
+  state?: () => Float32Array[];
+  /** Restores {@link state}. */
+  setState?: (arrays: Float32Array[]) => void;
   dispose?: () => void;
 }
 
