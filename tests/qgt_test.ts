@@ -2,7 +2,13 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend/mod.ts";
 import { createModel, getWeights, setWeights, smallCnn } from "../lib/models/mod.ts";
-import { fakeQuantOp, layerBytes, type QuantSpec, resolveLayerSpecs } from "../lib/quant/mod.ts";
+import {
+  fakeQuantOp,
+  layerBytes,
+  quantizeToInt,
+  type QuantSpec,
+  resolveLayerSpecs,
+} from "../lib/quant/mod.ts";
 import {
   assignMixedPrecision,
   binRegularizer,
@@ -13,7 +19,6 @@ import {
   lambdaAt,
   layerErrors,
   layerSensitivity,
-  levelsOf,
   modelSummary,
   OscillationTracker,
   postTrainingQuantize,
@@ -390,23 +395,40 @@ Deno.test("oscillation tracker against a hand-worked sequence (Nagel et al. 2022
   assert.throws(() => new OscillationTracker(1, { momentum: 0.1, threshold: 1 }), /threshold/);
 });
 
-Deno.test("levelsOf: level x scale reproduces fakeQuantOp (per-channel MSE scales, 2 and 3 bits)", () => {
+Deno.test("freezeStep: weights frozen at their current levels land where fakeQuantOp puts them (per-channel MSE, 2-3 bits, symmetric and not)", () => {
   const r = rng(5);
   const shape = [3, 3, 4, 6];
-  const w = Float32Array.from({ length: 3 * 3 * 4 * 6 }, () => r.normal() * 0.2);
+  const w0 = Float32Array.from({ length: 3 * 3 * 4 * 6 }, () => r.normal() * 0.2 + 0.05);
   for (const bits of [2, 3]) {
-    const spec: QuantSpec = { bits, symmetric: true, perChannel: true, axis: 3, scale: "mse" };
-    const { levels, scale, zeroPoint } = levelsOf(w, shape, spec);
-    assert.equal(zeroPoint, null);
-    const q = tf.tidy(() => fakeQuantOp(tf.tensor(w, shape), spec).dataSync());
-    const lo = -(2 ** (bits - 1)), hi = 2 ** (bits - 1) - 1;
-    for (let i = 0; i < w.length; i++) {
-      assert.ok(Number.isInteger(levels[i]) && levels[i] >= lo && levels[i] <= hi);
-      assertAlmostEquals(levels[i] * scale[i], q[i], 1e-6);
-      // one scale per output channel (the last axis)
-      assert.equal(scale[i], scale[i % 6]);
+    for (const symmetric of [true, false]) {
+      const spec: QuantSpec = { bits, symmetric, perChannel: true, axis: 3, scale: "mse" };
+      const codes = quantizeToInt(tf.tensor(w0, shape), spec).codes;
+      const t = new OscillationTracker(w0.length, { momentum: 0.01, threshold: 0.02 });
+      const n = w0.length;
+      // every weight frozen at the level it has now
+      t.setState([
+        Float32Array.from(codes),
+        new Float32Array(n),
+        new Float32Array(n),
+        Float32Array.from(codes),
+        new Float32Array(n).fill(1),
+      ]);
+      const w = w0.slice();
+      assert.equal(freezeStep(w, shape, spec, t).frozen, n);
+      const q = tf.tidy(() => fakeQuantOp(tf.tensor(w0, shape), spec).dataSync());
+      for (let i = 0; i < n; i++) assertAlmostEquals(w[i], q[i], 1e-6, `${bits} ${symmetric} ${i}`);
     }
   }
+  assert.throws(
+    () =>
+      freezeStep(
+        new Float32Array(1),
+        [1],
+        { bits: 1, symmetric: true, perChannel: false },
+        new OscillationTracker(1, { momentum: 0.1, threshold: 0.1 }),
+      ),
+    /freeze: needs a multi-bit quantizer/,
+  );
 });
 
 Deno.test("weight freezing in training: frozen weights stay on their level; resuming with the saved tracker state reproduces the uninterrupted run", async () => {
@@ -432,7 +454,7 @@ Deno.test("weight freezing in training: frozen weights stay on their level; resu
   layers.forEach((layer, li) => {
     const [level, , , , frozen] = st.slice(5 * li, 5 * li + 5);
     const k = m.params.get(`${layer}/kernel`)!;
-    const { levels } = levelsOf(k.dataSync() as Float32Array, k.shape, specs[layer]);
+    const levels = quantizeToInt(k, specs[layer]).codes;
     nWeights += k.size;
     for (let i = 0; i < k.size; i++) {
       if (!frozen[i]) continue;

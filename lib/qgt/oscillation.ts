@@ -16,8 +16,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { QuantSpec } from "../quant/spec.ts";
-import { levelRange } from "../quant/spec.ts";
-import { quantParams } from "../quant/quantizer.ts";
+import { channelIndex, quantizeToInt } from "../quant/quantizer.ts";
 
 /** Iterative weight freezing settings. */
 export interface FreezeOptions {
@@ -109,7 +108,7 @@ export class OscillationTracker {
   }
 
   /** Takes this step's integer levels of the layer's weights. */
-  update(levels: Float32Array): FreezeStats {
+  update(levels: ArrayLike<number>): FreezeStats {
     if (levels.length !== this.size) {
       throw new Error(`freeze: ${levels.length} levels for a tracker of ${this.size} weights`);
     }
@@ -172,47 +171,12 @@ export class OscillationTracker {
 }
 
 /**
- * Integer levels and the per-weight scale of a kernel under its quantizer:
- * level_i = clamp(round(w_i / s_c + z_c), qmin, qmax) with channel c's scale
- * s_c (zero point z_c) from the current weights, as `fakeQuantOp` computes them.
- *
- * @example
- * ```ts
- * import { levelsOf } from "./oscillation.ts";
- * const spec = { bits: 2, symmetric: true, perChannel: false, narrowRange: true, scale: 0.5 };
- * const { levels, scale } = levelsOf(new Float32Array([0.4, -0.2, 2]), [3], spec);
- * if (levels.join() !== "1,0,1" || scale[2] !== 0.5) throw new Error();
- * ```
- */
-export function levelsOf(
-  w: Float32Array,
-  shape: number[],
-  spec: QuantSpec,
-): { levels: Float32Array; scale: Float32Array; zeroPoint: Float32Array | null } {
-  if (spec.bits === 1) throw new Error("freeze: needs a multi-bit quantizer, got 1 bit");
-  const { qmin, qmax } = levelRange(spec);
-  let out:
-    | { levels: Float32Array; scale: Float32Array; zeroPoint: Float32Array | null }
-    | undefined;
-  tf.tidy(() => {
-    const x = tf.tensor(w, shape);
-    const { scale, zeroPoint } = quantParams(x, spec);
-    let u = tf.div(x, scale);
-    if (zeroPoint) u = tf.add(u, zeroPoint);
-    out = {
-      levels: tf.clipByValue(tf.round(u), qmin, qmax).dataSync() as Float32Array,
-      scale: tf.broadcastTo(scale, shape).dataSync() as Float32Array,
-      zeroPoint: zeroPoint ? tf.broadcastTo(zeroPoint, shape).dataSync() as Float32Array : null,
-    };
-  });
-  return out!;
-}
-
-/**
  * One freezing step on a layer's host weights (after the optimizer step):
- * updates the tracker with the current levels, then sets every frozen weight
- * to its level's value, w_i = s_c (level_i - z_c). Frozen weights thus ignore
- * their gradient; their value follows the channel's scale.
+ * quantizes them as the forward pass does (`quantizeToInt`: integer codes and
+ * channel c's scale s_c and zero point z_c from the current weights), updates
+ * the tracker with the codes, then sets every frozen weight to its level's
+ * value, w_i = s_c (level_i - z_c). Frozen weights thus ignore their gradient;
+ * their value follows the channel's scale. Needs a multi-bit quantizer.
  *
  * @example
  * ```ts
@@ -231,12 +195,16 @@ export function freezeStep(
   spec: QuantSpec,
   tracker: OscillationTracker,
 ): FreezeStats {
-  const { levels, scale, zeroPoint } = levelsOf(w, shape, spec);
-  const stats = tracker.update(levels);
+  if (spec.bits === 1) throw new Error("freeze: needs a multi-bit quantizer, got 1 bit");
+  const x = tf.tensor(w, shape);
+  const q = quantizeToInt(x, spec);
+  x.dispose();
+  const stats = tracker.update(q.codes);
   if (stats.frozen > 0) {
     for (let i = 0; i < w.length; i++) {
       if (tracker.isFrozen(i)) {
-        w[i] = scale[i] * (tracker.frozenLevel(i) - (zeroPoint ? zeroPoint[i] : 0));
+        const c = channelIndex(q.shape, q.axis, i);
+        w[i] = q.scales[c] * (tracker.frozenLevel(i) - q.zeroPoints[c]);
       }
     }
   }
