@@ -33,7 +33,7 @@ Deno.test("experiment modules resolve in every profile", () => {
   // person-detect-tuning: person-detect's float training and 2-bit pair, validated on images no
   // person-detect run sees (train 0..7999, validation 8000..9999, seeds --val-count 10000..19999)
   const pt = resolveExperiment(pdTuning).variants;
-  assert.equal(pt.length, 10);
+  assert.equal(pt.length, 12);
   const same = (a: string, b: string) =>
     assert.deepStrictEqual(pt.find((v) => v.name === a)!.qgt, pd.find((v) => v.name === b)!.qgt);
   same("float", "float");
@@ -46,6 +46,12 @@ Deno.test("experiment modules resolve in every profile", () => {
   const { freeze: f2, ...qgtF } = pt.find((v) => v.name === "qgt-2-dec30-frz01")!.qgt;
   assert.deepStrictEqual(qgtF, pd.find((v) => v.name === "qgt-2")!.qgt);
   assert.deepStrictEqual(f2, { momentum: 0.01, threshold: 0.01 });
+  // and the re-estimation variants are the pair plus bnReestimate
+  for (const [name, base] of [["qat-2-bnre", "qat-2"], ["qgt-2-dec30-bnre", "qgt-2"]]) {
+    const { bnReestimate, ...rest } = pt.find((v) => v.name === name)!.qgt;
+    assert.deepStrictEqual(rest, pd.find((v) => v.name === base)!.qgt, name);
+    assert.deepStrictEqual(bnReestimate, { images: 4096 });
+  }
   assert.deepStrictEqual(pt[0].train, pd[0].train);
   const o = pt[0].dataset.options!;
   assert.equal(o.trainCount, pd[0].dataset.options!.trainCount);

@@ -1,6 +1,6 @@
 // The experiment runner: determinism, validation errors, resume, compare, concurrent runs.
 import { join } from "node:path";
-import { resolveExperiment } from "../lib/experiment/define.ts";
+import { endsWithLiveBatchNorm, resolveExperiment } from "../lib/experiment/define.ts";
 import { runExperiment, type RunRecord } from "../lib/experiment/runner.ts";
 import { planPhases, StopRequested } from "../lib/experiment/pipeline.ts";
 import smoke from "../experiments/smoke.ts";
@@ -131,6 +131,28 @@ Deno.test("validation errors name the field and the expected value", () => {
       freeze: { momentum: 0.01, threshold: 0.02 },
     })),
     /^x\.ts: variants\.qgt-4\.qgt\.freeze: needs mode "qat", or "qgt" with fakeQuant true, got mode "qgt" without fakeQuant$/,
+  );
+  assert.match(
+    bad((e) => ((e.variants as Record<string, Record<string, unknown>>)["qat-4"].qgt = {
+      mode: "qat",
+      bnReestimate: { images: 512 },
+    })),
+    /^x\.ts: variants\.qat-4\.qgt\.bnReestimate: needs a "qat" or "qgt" variant whose last phase keeps BatchNorm live \(liveBatchNorm true or from "scratch"; qgt: finetuneEpochs 0\), got mode "qat" with BatchNorm folded before the last phase$/,
+  );
+  assert.match(
+    bad((e) => ((e.variants as Record<string, Record<string, unknown>>)["ptq-4"].qgt = {
+      mode: "ptq",
+      bnReestimate: { images: 512 },
+    })),
+    /^x\.ts: variants\.ptq-4\.qgt\.bnReestimate: needs .*, got mode "ptq"$/,
+  );
+  assert.throws(
+    () =>
+      resolveExperiment(smoke, {
+        where: "x.ts",
+        set: ['variants.qat-4.qgt.bnReestimate={"images":0}'],
+      }),
+    /x\.ts: variants\.qat-4\.qgt\.bnReestimate\.images: /,
   );
   assert.throws(
     () =>
@@ -311,6 +333,75 @@ Deno.test("phases by mode: QAT / QGT with fake quantization, BatchNorm folded or
   ]);
   assert.deepStrictEqual(p["qgt-reg"][1].lambda, { type: "constant", lambda: 3 });
   assert.deepStrictEqual(p.float.map((ph) => ph.folded), [false]);
+  // endsWithLiveBatchNorm (what bnReestimate is validated against) agrees with the planned phases
+  const combos = [];
+  for (const mode of ["qat", "qgt"] as const) {
+    for (const liveBatchNorm of [undefined, true, false]) {
+      for (const fakeQuant of [undefined, true, false]) {
+        for (const finetuneEpochs of [undefined, 0, 1]) {
+          for (const from of [undefined, "scratch" as const]) {
+            combos.push({ mode, bits: 2, liveBatchNorm, fakeQuant, finetuneEpochs, from });
+          }
+        }
+      }
+    }
+  }
+  const all = resolveExperiment({
+    ...smoke,
+    variants: Object.fromEntries(combos.map((q, i) => [
+      `v${i}`,
+      { qgt: Object.fromEntries(Object.entries(q).filter(([, x]) => x !== undefined)) },
+    ])),
+  }).variants;
+  let live = 0;
+  for (const v of all) {
+    const phases = planPhases(v);
+    const want = phases.length > 0 && !phases[phases.length - 1].folded;
+    assert.equal(endsWithLiveBatchNorm(v.qgt), want, JSON.stringify(v.qgt));
+    live += want ? 1 : 0;
+  }
+  assert.ok(live > 10 && live < all.length, `${live} of ${all.length}`);
+});
+
+Deno.test("bnReestimate: training is unchanged, the final BatchNorm statistics (and so the result) are re-estimated", async () => {
+  const dir = await Deno.makeTempDir();
+  const smokeUrl = new URL("../experiments/smoke.ts", import.meta.url).href;
+  const qat = { mode: "qat", bits: 2, epochs: 1, liveBatchNorm: true };
+  const path = join(dir, "bnre.ts");
+  await Deno.writeTextFile(
+    path,
+    `import smoke from ${JSON.stringify(smokeUrl)};\n` +
+      `export default { ...smoke, id: "bnre", variants: ${
+        JSON.stringify({
+          float: {},
+          qat: { qgt: qat },
+          "qat-bnre": { qgt: { ...qat, bnReestimate: { images: 96 } } },
+        })
+      } };\n`,
+  );
+  const lines: string[] = [];
+  const r = await runExperiment({
+    path,
+    resolve: { set: SMALL },
+    outRoot: join(dir, "runs"),
+    progress: { status() {}, line: (t) => lines.push(t) },
+  });
+  const row = (v: string) => r.summary.find((s) => s.variant === v)!;
+  const metrics = await read(r.runDir, "metrics.csv");
+  const curve = (v: string) =>
+    metrics.split("\n").filter((l) => l.startsWith(`${v},`) && /,train,/.test(l))
+      .map((l) => l.split(",").slice(2).join(","));
+  assert.ok(curve("qat").length > 0);
+  assert.deepStrictEqual(curve("qat-bnre"), curve("qat"));
+  assert.notEqual(row("qat-bnre").loss, row("qat").loss);
+  assert.ok(
+    lines.some((l) =>
+      /^qat-bnre: BatchNorm statistics re-estimated on 96 training images with quantized weights \(largest variance change [0-9.]+ % in \w+\)$/
+        .test(l)
+    ),
+    lines.join("\n"),
+  );
+  assert.ok(!lines.some((l) => l.startsWith("qat: BatchNorm")));
 });
 
 Deno.test("quantized variants fine-tune on the same batches: QGT with lambda 0 reproduces QAT exactly", async () => {

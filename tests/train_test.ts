@@ -1,14 +1,16 @@
 // Whole-model gradients, determinism, data parallelism and memory of the training loop.
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend/mod.ts";
-import { createModel, getWeights, mobilenetV1, smallCnn } from "../lib/models/mod.ts";
+import { createModel, getWeights, mobilenetV1, setWeights, smallCnn } from "../lib/models/mod.ts";
+import { fakeQuantOp, type QuantSpec } from "../lib/quant/mod.ts";
+import { reestimateBatchNorm } from "../lib/train/bn_reestimate.ts";
 import { combineResults, computeGrads } from "../lib/train/step.ts";
 import { train, type TrainConfig } from "../lib/train/loop.ts";
 import { makeBatch, splitBatch } from "../lib/data/dataset.ts";
 import { consoleProgress } from "../lib/util/progress.ts";
 import { rng } from "../lib/util/random.ts";
 import { assert, maxRelErr } from "./assert.ts";
-import { tinyArch, toyDataset } from "./helpers.ts";
+import { tinyArch, toyDataset, trainToy } from "./helpers.ts";
 
 const quiet = consoleProgress({ quiet: true });
 
@@ -171,4 +173,76 @@ Deno.test("augmentation is seeded per sample and changes images", () => {
   assert.deepStrictEqual(a.x.subarray(0, per), b.x.subarray(3 * per, 4 * per));
   assert.notDeepStrictEqual(a.x, c.x);
   assert.notDeepStrictEqual(a.x, plain.x);
+});
+
+Deno.test("reestimateBatchNorm: moving statistics become those of the whole set under the fake-quantized kernels (first layer over unequal batches, second layer by hand)", async () => {
+  await initBackend("wasm");
+  const { m } = await trainToy(64, 8, 1);
+  const spec: QuantSpec = {
+    bits: 2,
+    symmetric: true,
+    perChannel: true,
+    narrowRange: true,
+    scale: "mse",
+  };
+  const kt = (_l: string, k: tf.Tensor) => fakeQuantOp(k, spec);
+  const data = toyDataset(50, 11);
+  const keep = getWeights(m);
+  // stale statistics, as after fine-tuning under flipping weights
+  setWeights(m, {
+    ...keep,
+    ...Object.fromEntries(
+      ["c1", "d1", "p1"].map((l) => [`${l}/mean`, keep[`${l}/mean`].map((v) => v + 3)]),
+    ),
+  });
+  const r = reestimateBatchNorm(m, data, { batchSize: 16, kernelTransform: kt }); // batches 16, 16, 16, 2
+  assert.equal(r.images, 50);
+  assert.deepStrictEqual(r.changes.map((c) => c.layer), ["c1", "d1", "p1"]);
+  assert.ok(r.changes.every((c) => c.meanChange > 1), JSON.stringify(r.changes));
+
+  // by hand: the first layer's pre-BatchNorm output over all 50 images, unbiased variance
+  const p = m.params;
+  const all = makeBatch(data, Uint32Array.from({ length: 50 }, (_, i) => i));
+  const [want1, want2] = tf.tidy(() => {
+    const x = tf.tensor4d(all.x, [50, 12, 12, 1]);
+    const y1 = tf.conv2d(x, kt("c1", p.get("c1/kernel")!) as tf.Tensor4D, 2, "same");
+    const m1 = tf.moments(y1, [0, 1, 2]);
+    const n1 = 50 * 6 * 6;
+    // the second layer's input in training mode with one batch of all images: batch-normalized, ReLU6
+    const z1 = tf.clipByValue(
+      tf.add(
+        tf.mul(tf.div(tf.sub(y1, m1.mean), tf.sqrt(tf.add(m1.variance, 1e-3))), p.get("c1/gamma")!),
+        p.get("c1/beta")!,
+      ),
+      0,
+      6,
+    );
+    const y2 = tf.depthwiseConv2d(
+      z1 as tf.Tensor4D,
+      kt("d1", p.get("d1/kernel")!) as tf.Tensor4D,
+      1,
+      "same",
+    );
+    const m2 = tf.moments(y2, [0, 1, 2]);
+    return [
+      [m1.mean.dataSync(), tf.mul(m1.variance, n1 / (n1 - 1)).dataSync()],
+      [m2.mean.dataSync(), tf.mul(m2.variance, n1 / (n1 - 1)).dataSync()],
+    ];
+  });
+  assert.ok(maxRelErr(p.get("c1/mean")!.dataSync(), want1[0]) < 1e-4);
+  assert.ok(maxRelErr(p.get("c1/variance")!.dataSync(), want1[1]) < 1e-4);
+  // deeper layers see batch-normalized inputs, so their statistics depend on the batches: one batch of all
+  reestimateBatchNorm(m, data, { batchSize: 50, kernelTransform: kt });
+  assert.ok(maxRelErr(p.get("c1/mean")!.dataSync(), want1[0]) < 1e-4);
+  assert.ok(maxRelErr(p.get("d1/mean")!.dataSync(), want2[0]) < 1e-4);
+  assert.ok(maxRelErr(p.get("d1/variance")!.dataSync(), want2[1]) < 1e-4);
+  // trainable parameters untouched
+  const after = getWeights(m);
+  for (const k of Object.keys(keep).filter((k) => !/\/(mean|variance)$/.test(k))) {
+    assert.deepStrictEqual(after[k], keep[k], k);
+  }
+  assert.throws(
+    () => reestimateBatchNorm(m, toyDataset(0, 1)),
+    /BatchNorm re-estimation: dataset toy has no images/,
+  );
 });

@@ -20,6 +20,9 @@
  *   quantization and the regularizer at its final lambda; 0 snaps directly.
  * - with `qgt.mixed`, per-layer bits are first chosen by sensitivity within a
  *   byte budget.
+ * - with `qgt.bnReestimate` (live BatchNorm to the end), BatchNorm's moving
+ *   statistics are recomputed on the first `images` training images under the
+ *   final fake-quantized weights before folding (`reestimateBatchNorm`).
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -29,6 +32,7 @@ import type { ArchSpec } from "../models/spec.ts";
 import { type Dataset, DEFAULT_NORMALIZATION, firstImages } from "../data/dataset.ts";
 import type { BackendName } from "../backend/mod.ts";
 import { type EpochMetrics, train } from "../train/loop.ts";
+import { reestimateBatchNorm } from "../train/bn_reestimate.ts";
 import type { OptimizerState } from "../train/optim.ts";
 import type { ScheduleSpec } from "../train/schedule.ts";
 import { type EvalResult, evaluate } from "../eval/evaluate.ts";
@@ -36,6 +40,7 @@ import { layerBytes, resolveLayerSpecs, weightLayerSizes } from "../quant/layers
 import type { QuantSpec } from "../quant/spec.ts";
 import type { QuantizedTensor } from "../quant/quantizer.ts";
 import { fakeQuantRange } from "../quant/activation.ts";
+import { fakeQuantOp } from "../quant/quantizer.ts";
 import {
   calibrateActivations,
   snapBiases,
@@ -570,6 +575,19 @@ function finish(
     };
   }
   let model = trained;
+  if (q.bnReestimate) {
+    if (state.folded) throw new Error(`internal: ${v.name}: bnReestimate on a folded network`);
+    const specs = state.specs ?? {};
+    const r = reestimateBatchNorm(trained, firstImages(ctx.train, q.bnReestimate.images), {
+      batchSize: v.train.batchSize,
+      kernelTransform: (l, k) => specs[l] ? fakeQuantOp(k, specs[l]) : k,
+    });
+    const worst = r.changes.reduce((a, c) => c.varianceChange > a.varianceChange ? c : a);
+    ctx.progress.line(
+      `${v.name}: BatchNorm statistics re-estimated on ${r.images} training images with quantized weights ` +
+        `(largest variance change ${(100 * worst.varianceChange).toFixed(1)} % in ${worst.layer})`,
+    );
+  }
   if (!state.folded) {
     model = foldBatchNorm(trained);
     disposeModel(trained);

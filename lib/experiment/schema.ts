@@ -143,6 +143,7 @@ const qgtShape = {
     momentum: num(1e-6, 1),
     threshold: num(1e-6, 0.999),
   })),
+  bnReestimate: v.optional(v.strictObject({ images: int(1, 1e7) })),
   lr: v.optional(num(0, 10)),
   mixed: v.optional(v.strictObject({
     budgetBytes: int(1, 1e9),

@@ -8,3 +8,4 @@ export * from "./optim.ts";
 export * from "./schedule.ts";
 export * from "./step.ts";
 export { assignState, type GradEngine, LocalEngine, ParallelEngine } from "./engine.ts";
+export * from "./bn_reestimate.ts";
