@@ -38,9 +38,8 @@ import type { ScheduleSpec } from "../train/schedule.ts";
 import { type EvalResult, evaluate } from "../eval/evaluate.ts";
 import { layerBytes, resolveLayerSpecs, weightLayerSizes } from "../quant/layers.ts";
 import type { QuantSpec } from "../quant/spec.ts";
-import type { QuantizedTensor } from "../quant/quantizer.ts";
+import { fakeQuantOp, type QuantizedTensor } from "../quant/quantizer.ts";
 import { fakeQuantRange } from "../quant/activation.ts";
-import { fakeQuantOp } from "../quant/quantizer.ts";
 import {
   calibrateActivations,
   snapBiases,
@@ -582,10 +581,17 @@ function finish(
       batchSize: v.train.batchSize,
       kernelTransform: (l, k) => specs[l] ? fakeQuantOp(k, specs[l]) : k,
     });
-    const worst = r.changes.reduce((a, c) => c.varianceChange > a.varianceChange ? c : a);
+    const worst = r.changes.reduce(
+      (a, c) => (a && a.varianceChange >= c.varianceChange ? a : c),
+      undefined as (typeof r.changes)[number] | undefined,
+    );
     ctx.progress.line(
       `${v.name}: BatchNorm statistics re-estimated on ${r.images} training images with quantized weights ` +
-        `(largest variance change ${(100 * worst.varianceChange).toFixed(1)} % in ${worst.layer})`,
+        (worst
+          ? `(largest variance change ${
+            (100 * worst.varianceChange).toFixed(1)
+          } % in ${worst.layer})`
+          : "(the network has no BatchNorm)"),
     );
   }
   if (!state.folded) {
