@@ -33,7 +33,7 @@ Deno.test("experiment modules resolve in every profile", () => {
   // person-detect-tuning: person-detect's float training and 2-bit pair, validated on images no
   // person-detect run sees (train 0..7999, validation 8000..9999, seeds --val-count 10000..19999)
   const pt = resolveExperiment(pdTuning).variants;
-  assert.equal(pt.length, 12);
+  assert.equal(pt.length, 14);
   const same = (a: string, b: string) =>
     assert.deepStrictEqual(pt.find((v) => v.name === a)!.qgt, pd.find((v) => v.name === b)!.qgt);
   same("float", "float");
@@ -52,6 +52,19 @@ Deno.test("experiment modules resolve in every profile", () => {
     assert.deepStrictEqual(rest, pd.find((v) => v.name === base)!.qgt, name);
     assert.deepStrictEqual(bnReestimate, { images: 4096 });
   }
+  // the from-scratch pair: the float network's epochs; QGT's pull ends at lambda 3 (lr x lambda as in fine-tuning)
+  const qs = pt.find((v) => v.name === "qat-2-scratch")!.qgt;
+  const gs = pt.find((v) => v.name === "qgt-2-dec3-scratch")!.qgt;
+  assert.deepStrictEqual(
+    { ...qs, from: "float", epochs: 2 },
+    pd.find((v) => v.name === "qat-2")!.qgt,
+  );
+  assert.deepStrictEqual(
+    { ...gs, from: "float", epochs: 2, lambda: { ...gs.lambda!, to: 30 } },
+    pd.find((v) => v.name === "qgt-2")!.qgt,
+  );
+  assert.deepStrictEqual([qs.from, qs.epochs, gs.from, gs.epochs], ["scratch", 10, "scratch", 10]);
+  assert.equal(gs.lambda!.type === "linear" && gs.lambda!.to, 3);
   assert.deepStrictEqual(pt[0].train, pd[0].train);
   const o = pt[0].dataset.options!;
   assert.equal(o.trainCount, pd[0].dataset.options!.trainCount);
