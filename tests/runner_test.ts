@@ -4,7 +4,7 @@ import { endsWithLiveBatchNorm, resolveExperiment } from "../lib/experiment/defi
 import { runExperiment, type RunRecord } from "../lib/experiment/runner.ts";
 import { planPhases, StopRequested } from "../lib/experiment/pipeline.ts";
 import smoke from "../experiments/smoke.ts";
-import { consoleProgress } from "../lib/util/progress.ts";
+import { consoleProgress, type ProgressSink } from "../lib/util/progress.ts";
 import { exportVariant } from "../lib/export/mod.ts";
 import { exists } from "../lib/util/fs.ts";
 import { assert } from "./assert.ts";
@@ -36,6 +36,31 @@ async function run(
 }
 
 const read = (dir: string, f: string) => Deno.readTextFile(join(dir, f));
+
+/** Runs the smoke experiment (SMALL) with `variants` in place of its own, as experiment `id`. */
+async function runSmokeWith(
+  id: string,
+  variants: Record<string, unknown>,
+  progress: ProgressSink = quiet,
+): Promise<{ r: Awaited<ReturnType<typeof runExperiment>>; metrics: string }> {
+  const dir = await Deno.makeTempDir();
+  const smokeUrl = new URL("../experiments/smoke.ts", import.meta.url).href;
+  const path = join(dir, `${id}.ts`);
+  await Deno.writeTextFile(
+    path,
+    `import smoke from ${JSON.stringify(smokeUrl)};\n` +
+      `export default { ...smoke, id: ${JSON.stringify(id)}, variants: ${
+        JSON.stringify(variants)
+      } };\n`,
+  );
+  const r = await runExperiment({
+    path,
+    resolve: { set: SMALL },
+    outRoot: join(dir, "runs"),
+    progress,
+  });
+  return { r, metrics: await read(r.runDir, "metrics.csv") };
+}
 
 Deno.test("same seed twice gives byte-identical metrics.csv and summary.csv; another seed changes them", async () => {
   const a = await run(await Deno.makeTempDir());
@@ -364,30 +389,14 @@ Deno.test("phases by mode: QAT / QGT with fake quantization, BatchNorm folded or
 });
 
 Deno.test("bnReestimate: training is unchanged, the final BatchNorm statistics (and so the result) are re-estimated", async () => {
-  const dir = await Deno.makeTempDir();
-  const smokeUrl = new URL("../experiments/smoke.ts", import.meta.url).href;
   const qat = { mode: "qat", bits: 2, epochs: 1, liveBatchNorm: true };
-  const path = join(dir, "bnre.ts");
-  await Deno.writeTextFile(
-    path,
-    `import smoke from ${JSON.stringify(smokeUrl)};\n` +
-      `export default { ...smoke, id: "bnre", variants: ${
-        JSON.stringify({
-          float: {},
-          qat: { qgt: qat },
-          "qat-bnre": { qgt: { ...qat, bnReestimate: { images: 96 } } },
-        })
-      } };\n`,
-  );
   const lines: string[] = [];
-  const r = await runExperiment({
-    path,
-    resolve: { set: SMALL },
-    outRoot: join(dir, "runs"),
-    progress: { status() {}, line: (t) => lines.push(t) },
-  });
+  const { r, metrics } = await runSmokeWith("bnre", {
+    float: {},
+    qat: { qgt: qat },
+    "qat-bnre": { qgt: { ...qat, bnReestimate: { images: 96 } } },
+  }, { status() {}, line: (t) => lines.push(t) });
   const row = (v: string) => r.summary.find((s) => s.variant === v)!;
-  const metrics = await read(r.runDir, "metrics.csv");
   const curve = (v: string) =>
     metrics.split("\n").filter((l) => l.startsWith(`${v},`) && /,train,/.test(l))
       .map((l) => l.split(",").slice(2).join(","));
@@ -407,8 +416,6 @@ Deno.test("bnReestimate: training is unchanged, the final BatchNorm statistics (
 Deno.test("quantized variants fine-tune on the same batches: QGT with lambda 0 reproduces QAT exactly", async () => {
   // the fine-tuning data stream is shared per seed, so a QGT variant whose
   // pull is zero takes exactly QAT's steps; a non-zero pull must change them
-  const dir = await Deno.makeTempDir();
-  const smokeUrl = new URL("../experiments/smoke.ts", import.meta.url).href;
   const qgt = (lambda: number, decoupled: boolean) => ({
     qgt: {
       mode: "qgt",
@@ -420,28 +427,14 @@ Deno.test("quantized variants fine-tune on the same batches: QGT with lambda 0 r
       lambda: { type: "constant", lambda },
     },
   });
-  const path = join(dir, "paired.ts");
-  await Deno.writeTextFile(
-    path,
-    `import smoke from ${JSON.stringify(smokeUrl)};\n` +
-      `export default { ...smoke, id: "paired", variants: ${
-        JSON.stringify({
-          float: {},
-          qat: { qgt: { mode: "qat", bits: 2, epochs: 1, liveBatchNorm: true } },
-          "qgt-0": qgt(0, false),
-          "qgt-dec-0": qgt(0, true),
-          "qgt-dec-300": qgt(300, true),
-        })
-      } };\n`,
-  );
-  const r = await runExperiment({
-    path,
-    resolve: { set: SMALL },
-    outRoot: join(dir, "runs"),
-    progress: quiet,
+  const { r, metrics } = await runSmokeWith("paired", {
+    float: {},
+    qat: { qgt: { mode: "qat", bits: 2, epochs: 1, liveBatchNorm: true } },
+    "qgt-0": qgt(0, false),
+    "qgt-dec-0": qgt(0, true),
+    "qgt-dec-300": qgt(300, true),
   });
   const row = (v: string) => r.summary.find((s) => s.variant === v)!;
-  const metrics = await read(r.runDir, "metrics.csv");
   const curve = (v: string) =>
     metrics.split("\n").filter((l) => l.startsWith(`${v},`) && /,(loss|accuracy),/.test(l))
       .map((l) => l.split(",").slice(2).join(","));

@@ -581,10 +581,8 @@ function finish(
       batchSize: v.train.batchSize,
       kernelTransform: (l, k) => specs[l] ? fakeQuantOp(k, specs[l]) : k,
     });
-    const worst = r.changes.reduce(
-      (a, c) => (a && a.varianceChange >= c.varianceChange ? a : c),
-      undefined as (typeof r.changes)[number] | undefined,
-    );
+    // the first of the layers with the largest relative variance change
+    const worst = [...r.changes].sort((a, b) => b.varianceChange - a.varianceChange)[0];
     ctx.progress.line(
       `${v.name}: BatchNorm statistics re-estimated on ${r.images} training images with quantized weights ` +
         (worst

@@ -14,6 +14,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { type Dataset, datasetSize, makeBatch, type Normalization } from "../data/dataset.ts";
 import { forward, type Model } from "../models/model.ts";
+import { layerShapes } from "../models/spec.ts";
 import { bnLayers } from "./step.ts";
 
 /** Options of {@link reestimateBatchNorm}. */
@@ -77,9 +78,8 @@ export function reestimateBatchNorm(
     throw new Error(`BatchNorm re-estimation: batchSize must be a positive integer, got ${bs}`);
   }
   const [h, w, c] = model.arch.inputShape;
-  // per layer: sum over batches of n_b mean_b and n_b (var_b + mean_b^2), and positions per image
+  // per layer: sum over batches of n_b mean_b and n_b (var_b + mean_b^2)
   const s1 = new Map<string, Float64Array>(), s2 = new Map<string, Float64Array>();
-  const hw = new Map<string, number>();
   for (let start = 0; start < n; start += bs) {
     const idx = Uint32Array.from({ length: Math.min(bs, n - start) }, (_, i) => start + i);
     const b = makeBatch(ds, idx, { normalize: opts.normalize });
@@ -102,18 +102,17 @@ export function reestimateBatchNorm(
             q[j] += b.n * (v[j] + m[j] * m[j]);
           }
         },
-        onLayerOutput: (layer, y) => {
-          if (!hw.has(layer) && y.rank === 4) hw.set(layer, y.shape[1]! * y.shape[2]!);
-        },
       });
     });
     tf.dispose(kept);
   }
+  const shapes = layerShapes(model.arch);
   const changes: ReestimateResult["changes"] = [];
   for (const layer of layers) {
     const a = s1.get(layer), q = s2.get(layer);
     if (!a || !q) throw new Error(`internal: BatchNorm ${layer} reported no statistics`);
-    const p = n * hw.get(layer)!;
+    const out = shapes.get(layer)!.out;
+    const p = n * out[0] * out[1];
     const unbiased = p > 1 ? p / (p - 1) : 1;
     const mean = new Float32Array(a.length), variance = new Float32Array(a.length);
     for (let j = 0; j < a.length; j++) {
