@@ -52,5 +52,6 @@ await runMain(async () => {
       headline: headline.length > 110 ? headline.slice(0, 107) + "..." : headline,
     });
   }
-  console.log(rows.length ? formatRows(rows) : `no runs in ${outRoot}`);
+  const of = f.experiment ? ` of ${f.experiment}` : "";
+  console.log(rows.length ? formatRows(rows) : `no runs${of} in ${outRoot}`);
 });

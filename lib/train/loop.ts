@@ -27,6 +27,7 @@ import { learningRate, type ScheduleSpec } from "./schedule.ts";
 import { assignState, type GradEngine, LocalEngine, ParallelEngine } from "./engine.ts";
 import {
   bnLayers,
+  boundTransforms,
   type GradResult,
   loadSetup,
   type SetupRef,
@@ -316,12 +317,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         const vars = opts.stepVars?.(totalSteps, epoch, totalSteps) ?? {};
         m.val = evaluate(model, opts.val, {
           normalize: config.normalize,
-          kernelTransform: setup.kernelTransform
-            ? (l, k) => setup.kernelTransform!(l, k, vars)
-            : undefined,
-          activationTransform: setup.activationTransform
-            ? (l, y) => setup.activationTransform!(l, y, vars)
-            : undefined,
+          ...boundTransforms(setup, vars),
         });
       }
       history.push(m);

@@ -6,7 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { forward, type Model, TRAINABLE } from "../models/model.ts";
+import { forward, type ForwardOptions, type Model, TRAINABLE } from "../models/model.ts";
 import type { Batch } from "../data/dataset.ts";
 
 /** What an extra loss term sees. */
@@ -133,6 +133,30 @@ export function bnLayers(model: Model): string[] {
 }
 
 /**
+ * A setup's weight and activation transforms with a step's vars bound, in the
+ * form {@link forward} and `evaluate` take them (absent when the setup has none).
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { boundTransforms } from "./step.ts";
+ * const t = boundTransforms({ kernelTransform: (_l, k, v) => tf.mul(k, v.lambda) }, { lambda: 3 });
+ * if (t.kernelTransform!("conv1", tf.scalar(2)).dataSync()[0] !== 6) throw new Error();
+ * if (t.activationTransform !== undefined) throw new Error();
+ * ```
+ */
+export function boundTransforms(
+  setup: StepSetup,
+  vars: Record<string, number>,
+): Pick<ForwardOptions, "kernelTransform" | "activationTransform"> {
+  const { kernelTransform: k, activationTransform: a } = setup;
+  return {
+    kernelTransform: k ? (l, t) => k(l, t, vars) : undefined,
+    activationTransform: a ? (l, y) => a(l, y, vars) : undefined,
+  };
+}
+
+/**
  * Computes loss, accuracy and gradients for one batch on the active backend.
  * Leaves no tensors behind.
  *
@@ -163,12 +187,7 @@ export function computeGrads(
   const { value, grads } = tf.variableGrads(() => {
     const logits = forward(model, x, {
       training: true,
-      kernelTransform: setup.kernelTransform
-        ? (l, k) => setup.kernelTransform!(l, k, vars)
-        : undefined,
-      activationTransform: setup.activationTransform
-        ? (l, y) => setup.activationTransform!(l, y, vars)
-        : undefined,
+      ...boundTransforms(setup, vars),
       onBatchStats: (l, m, v) => stats.set(l, [tf.keep(m), tf.keep(v)]),
     });
     logitsKept = tf.keep(logits);
