@@ -9,10 +9,9 @@
  *   (layers.csv: bits, bytes, error and sensitivity per layer).
  */
 import { defineExperiment } from "../lib/experiment/define.ts";
-import personDetect, { qgtSettings } from "./person-detect.ts";
+import personDetect from "./person-detect.ts";
 
 const pd = personDetect;
-const qgt2 = qgtSettings(2);
 
 export default defineExperiment({
   id: "bottleneck",
@@ -26,14 +25,10 @@ export default defineExperiment({
   qgt: { mode: "float" },
   variants: {
     float: {},
-    "qat-2": { qgt: { mode: "qat", bits: 2, epochs: 2, liveBatchNorm: true } },
-    "qgt-2": { qgt: qgt2 },
-    "qgt-mixed": {
-      qgt: {
-        ...qgt2,
-        mixed: { budgetBytes: 80971, candidates: [1, 2, 3, 4, 8], sensitivitySamples: 512 },
-      },
-    },
+    // person-detect's variants, so the study trains exactly its 2-bit models
+    "qat-2": pd.variants["qat-2"],
+    "qgt-2": pd.variants["qgt-2"],
+    "qgt-mixed": pd.variants["qgt-mixed"],
   },
   profiles: {
     quick: {
