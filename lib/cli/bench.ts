@@ -2,7 +2,8 @@
  * `deno task bench`: training and inference speed of MobileNetV1-0.25,
  * 96x96x1, 2 classes, batch 32, Adam, on the wasm backend (1 and N threads),
  * one cpu-backend step for reference, peak RSS, and, when python3 with torch
- * is installed, the PyTorch peer measured in the same run with ratios.
+ * is installed, the PyTorch peer measured in the same run with ratios; and
+ * how fast VWW-layout JPEGs load (decode and resize, then from the cache).
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -12,9 +13,12 @@ import { Trainer } from "../train/loop.ts";
 import { rng } from "../util/random.ts";
 import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
 import type { Batch } from "../data/dataset.ts";
+import { encodeJpeg } from "../data/image.ts";
+import { renderSyntheticPerson } from "../data/synthetic_person.ts";
+import { loadVww } from "../data/vww.ts";
 
 const USAGE =
-  "usage: deno task bench [--json] [--steps N] [--warmup N] [--threads N] [--no-torch] [--no-cpu]";
+  "usage: deno task bench [--json] [--steps N] [--warmup N] [--threads N] [--no-torch] [--no-cpu] [--vww-images N]";
 
 function median(a: number[]): number {
   const b = [...a].sort((x, y) => x - y);
@@ -60,6 +64,40 @@ function inferMs(model: Model, batch: Batch, warmup: number, iters: number): num
   }
   x.dispose();
   return median(times);
+}
+
+/**
+ * Loading speed of `count` 96x96 RGB JPEGs (quality 90, synthetic-person
+ * scenes) in the VWW layout into 96x96x1: decoded and resized, then again
+ * from the decoded-array cache. Images per second; the files live in a
+ * temporary directory that is removed.
+ */
+async function vwwLoadSpeed(count: number) {
+  const root = await Deno.makeTempDir({ prefix: "qgt-bench-vww-" });
+  try {
+    const dir = `${root}/vww`, px = new Uint8Array(96 * 96 * 3);
+    for (const c of ["person", "non_person"]) await Deno.mkdir(`${dir}/${c}`, { recursive: true });
+    for (let i = 0; i < count; i++) {
+      const label = renderSyntheticPerson(1, i, 96, 3, px);
+      const rgba = new Uint8Array(96 * 96 * 4);
+      for (let p = 0; p < 96 * 96; p++) {
+        rgba.set(px.subarray(p * 3, p * 3 + 3), p * 4);
+        rgba[p * 4 + 3] = 255;
+      }
+      const jpg = encodeJpeg({ width: 96, height: 96, data: rgba }, 90);
+      await Deno.writeFile(`${dir}/${label ? "person" : "non_person"}/${i}.jpg`, jpg);
+    }
+    const opts = { dir, channels: 1 as const, cacheRoot: `${root}/cache` };
+    let t0 = performance.now();
+    await loadVww(opts); // decodes everything and fills the cache
+    const decodeS = (performance.now() - t0) / 1000;
+    t0 = performance.now();
+    await loadVww(opts);
+    const cachedS = (performance.now() - t0) / 1000;
+    return { images: count, decodedPerSecond: count / decodeS, cachedPerSecond: count / cachedS };
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 }
 
 function disposeModel(m: Model) {
@@ -117,11 +155,13 @@ await runMain(async () => {
     threads: { type: "string", default: "2" },
     "no-torch": { type: "boolean" },
     "no-cpu": { type: "boolean" },
+    "vww-images": { type: "string", default: "1000" },
   });
   if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}\n${USAGE}`);
   const steps = intFlag("--steps", f.steps, 10, 10000);
   const warmup = intFlag("--warmup", f.warmup, 1, 1000);
   const threads = intFlag("--threads", f.threads, 1, 16);
+  const vwwImages = intFlag("--vww-images", f["vww-images"], 10, 100000);
   const log = (s: string) => !f.json && console.log(s);
   const batch = randomBatch(32, 5);
 
@@ -173,6 +213,13 @@ await runMain(async () => {
     );
     await initBackend("wasm");
   }
+  const vww = await vwwLoadSpeed(vwwImages);
+  log(
+    `VWW loading         : ${vww.decodedPerSecond.toFixed(0)} images/s decoded and resized ` +
+      `(96x96 JPEG -> 96x96x1, ${vww.images} images, one thread), ${
+        vww.cachedPerSecond.toFixed(0)
+      } images/s from the cache`,
+  );
   const rss = peakRssMiB();
   log(`peak RSS            : ${rss.toFixed(0)} MiB`);
 
@@ -213,6 +260,7 @@ await runMain(async () => {
       train: { threads1: train1, threadsN: trainN },
       inferMsPerBatch: { folded: inferFolded, unfolded: inferFloat },
       cpu,
+      vwwLoad: vww,
       peakRssMiB: rss,
       torch,
       ratios,
