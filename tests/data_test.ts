@@ -153,6 +153,101 @@ Deno.test("vww cache: second load reads the cache and gives the same arrays", as
   await Deno.remove(cache, { recursive: true });
 });
 
+Deno.test("vww trainCount / valCount: a fixed subset by path hash, decoded alone, cached apart", async () => {
+  // 60 images, each a distinct gray level, so a pixel tells which file it came from
+  const root = await Deno.makeTempDir(), cache = await Deno.makeTempDir();
+  const level = new Map<string, number>();
+  for (const [cls, base] of [["person", 100], ["non_person", 20]] as const) {
+    await Deno.mkdir(join(root, cls));
+    for (let i = 0; i < 30; i++) {
+      level.set(`${cls}/${i}.png`, base + 2 * i);
+      await Deno.writeFile(join(root, cls, `${i}.png`), encodePng(solid(8, 8, base + 2 * i)));
+    }
+  }
+  const o = { dir: root, size: [8, 8] as [number, number], valFraction: 0.25 };
+  const levels = (d: { images: Uint8Array; labels: Uint8Array }) =>
+    [...d.labels.keys()].map((i) => d.images[i * 64]).sort((a, b) => a - b);
+  const full = await loadVww(o);
+  const capped = await loadVww({ ...o, trainCount: 10, valCount: 3, cacheRoot: cache });
+  assert.deepStrictEqual(capped.available, {
+    train: full.train.labels.length,
+    val: full.val.labels.length,
+  });
+  assert.equal(capped.train.labels.length, 10);
+  assert.equal(capped.val.labels.length, 3);
+  // the documented rule, computed here: in each split, the paths lowest by pathFraction("subset/" + path)
+  const pick = (inVal: boolean, n: number) =>
+    [...level.keys()].filter((p) => (pathFraction(p) < 0.25) === inVal)
+      .sort((a, b) => pathFraction(`subset/${a}`) - pathFraction(`subset/${b}`))
+      .slice(0, n).map((p) => level.get(p)!).sort((a, b) => a - b);
+  assert.deepStrictEqual(levels(capped.train), pick(false, 10));
+  assert.deepStrictEqual(levels(capped.val), pick(true, 3));
+  for (const l of levels(capped.train)) assert.ok(levels(full.train).includes(l));
+  // labels follow the folder: person images are the levels >= 100
+  for (const [i, y] of capped.train.labels.entries()) {
+    assert.equal(y, capped.train.images[i * 64] >= 100 ? 1 : 0);
+  }
+  // only the chosen images are decoded: a corrupt file outside the subset does not matter
+  const outside = [...level.keys()].find((p) =>
+    pathFraction(p) >= 0.25 && !pick(false, 10).includes(level.get(p)!)
+  )!;
+  const bytes = await Deno.readFile(join(root, outside));
+  await Deno.writeFile(join(root, outside), bytes.subarray(0, 20));
+  assert.deepStrictEqual(levels((await loadVww({ ...o, trainCount: 10 })).train), pick(false, 10));
+  await Deno.writeFile(join(root, outside), bytes);
+  // the cache keeps the capped and the full set apart; a cap above the count takes every image
+  const all = await loadVww({ ...o, trainCount: 1000, cacheRoot: cache });
+  assert.deepStrictEqual(levels(all.train), levels(full.train));
+  assert.deepStrictEqual(
+    levels((await loadVww({ ...o, trainCount: 10, valCount: 3, cacheRoot: cache })).train),
+    pick(false, 10),
+  );
+  await assert.rejects(
+    () => loadVww({ ...o, trainCount: 0 }),
+    /vww: trainCount must be an integer >= 1, got 0/,
+  );
+  // through the registry: a note says how many of how many
+  const r = await loadDataset("vww", {
+    dir: root,
+    size: 8,
+    valFraction: 0.25,
+    trainCount: 10,
+    cacheRoot: cache,
+  });
+  assert.equal(r.train.labels.length, 10);
+  assert.deepStrictEqual(r.notes, [
+    `vww: 10 of ${full.train.labels.length} training and ${full.val.labels.length} of ${full.val.labels.length} validation images (options.trainCount / valCount; a fixed subset by path hash)`,
+  ]);
+  await Deno.remove(root, { recursive: true });
+  await Deno.remove(cache, { recursive: true });
+});
+
+Deno.test("datasets reject options they do not read, naming the option and the ones they read", async () => {
+  await assert.rejects(
+    () => loadDataset("vww", { dir: "/nonexistent", valOffset: 5 }),
+    /^Error: dataset vww: options\.valOffset is not an option of vww \(its options: dir, trainCount, valCount, size, channels, valFraction, splitFile, skipBadImages\)$/,
+  );
+  await assert.rejects(
+    () => loadDataset("synthetic-person", { trainCount: 4, valCount: 2, dir: "/x" }),
+    /^Error: dataset synthetic-person: options\.dir is not an option of synthetic-person/,
+  );
+  await assert.rejects(
+    () => loadDataset("fashion-mnist", { skipBadImages: true }),
+    /^Error: dataset fashion-mnist: options\.skipBadImages is not an option of fashion-mnist \(its options: dir, trainCount, holdout\)$/,
+  );
+  // an option left undefined is not set
+  const d = await Deno.makeTempDir();
+  const r = await loadDataset("synthetic-person", {
+    trainCount: 4,
+    valCount: 2,
+    size: 16,
+    dir: undefined,
+    cacheRoot: d,
+  });
+  assert.equal(r.train.labels.length, 4);
+  await Deno.remove(d, { recursive: true });
+});
+
 Deno.test("resize: area averaging and BT.601 luma", () => {
   // 4x1 -> 2x1 averages pairs; red converts with 0.299
   const img = {

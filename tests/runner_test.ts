@@ -4,6 +4,7 @@ import { endsWithLiveBatchNorm, resolveExperiment } from "../lib/experiment/defi
 import { runExperiment, type RunRecord } from "../lib/experiment/runner.ts";
 import { planPhases, StopRequested } from "../lib/experiment/pipeline.ts";
 import smoke from "../experiments/smoke.ts";
+import personDetect from "../experiments/person-detect.ts";
 import { consoleProgress, type ProgressSink } from "../lib/util/progress.ts";
 import { exportVariant } from "../lib/export/mod.ts";
 import { exists } from "../lib/util/fs.ts";
@@ -194,6 +195,42 @@ Deno.test("validation errors name the field and the expected value", () => {
   assert.throws(
     () => resolveExperiment(smoke, { where: "x.ts", variants: ["nope"] }),
     /--variants: x\.ts has no variant "nope"/,
+  );
+  // dataset options the dataset does not read, and --data where no dataset reads a directory
+  assert.match(
+    bad((e) => ((e.dataset as Record<string, Record<string, unknown>>).options.holdout = 100)),
+    /^x\.ts: dataset\.options\.holdout: not an option of dataset synthetic-person; its options: trainCount, valCount, valOffset, seed, size, channels$/,
+  );
+  const errorOf = (f: () => unknown) => {
+    try {
+      f();
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return "no error";
+  };
+  assert.equal(
+    errorOf(() => resolveExperiment(smoke, { where: "x.ts", dataDir: "/d" })),
+    "--data: x.ts: dataset synthetic-person reads no directory, and declares no dataset.withDir to switch to one",
+  );
+  // --data switches person-detect to VWW, whose trainCount / valCount are the profile's caps
+  for (const [profile, train, val] of [["default", 8000, 2000], ["quick", 800, 256]] as const) {
+    const r = resolveExperiment(personDetect, { profile, dataDir: "/d" });
+    assert.deepStrictEqual(r.variants[0].dataset, {
+      name: "vww",
+      withDir: "vww",
+      options: { trainCount: train, valCount: val, dir: "/d" },
+    });
+  }
+  assert.match(
+    errorOf(() =>
+      resolveExperiment(personDetect, {
+        where: "p.ts",
+        dataDir: "/d",
+        set: ["dataset.options.valOffset=9000"],
+      })
+    ),
+    /^p\.ts: dataset\.options\.valOffset: not an option of dataset vww \(--data switched to it\); its options: dir, trainCount, valCount/,
   );
 });
 

@@ -32,7 +32,7 @@ await runMain(async () => {
   const t0 = performance.now();
   const { train, val, notes } = await loadDataset(name, {
     dir: f.data as string | undefined,
-    skipBadImages: !!f["skip-bad-images"],
+    skipBadImages: f["skip-bad-images"] ? true : undefined,
   });
   for (const n of notes) console.log(n);
   console.log(

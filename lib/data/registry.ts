@@ -16,9 +16,17 @@ export const DATASETS = ["synthetic-person", "vww", "fashion-mnist"] as const;
 /** A dataset name. */
 export type DatasetName = typeof DATASETS[number];
 
-/** Options of the datasets (fields that do not apply to a dataset are ignored). */
+/**
+ * Options of the datasets; each dataset reads the fields
+ * {@link DATASET_OPTIONS} lists for it (and `cacheRoot`), and
+ * {@link loadDataset} rejects any other.
+ */
 export interface DatasetOptions {
-  /** synthetic-person: training images (default 8000); fashion-mnist: the first N training images (default all 60,000 less the holdout). */
+  /**
+   * synthetic-person: training images (default 8000); fashion-mnist: the
+   * first N training images (default all 60,000 less the holdout); vww: at
+   * most N training images, a fixed subset by path hash (default all).
+   */
   trainCount?: number;
   /**
    * fashion-mnist: validate on the last N training images (disjoint from the
@@ -26,7 +34,7 @@ export interface DatasetOptions {
    * looking at the test set.
    */
   holdout?: number;
-  /** synthetic-person: validation images (default 2000). */
+  /** synthetic-person: validation images (default 2000); vww: at most N, as trainCount (default all). */
   valCount?: number;
   /**
    * synthetic-person: index of the first validation image (default
@@ -53,6 +61,42 @@ export interface DatasetOptions {
   cacheRoot?: string;
 }
 
+/** The options each dataset reads. */
+export const DATASET_OPTIONS: Record<DatasetName, readonly (keyof DatasetOptions)[]> = {
+  "synthetic-person": ["trainCount", "valCount", "valOffset", "seed", "size", "channels"],
+  vww: [
+    "dir",
+    "trainCount",
+    "valCount",
+    "size",
+    "channels",
+    "valFraction",
+    "splitFile",
+    "skipBadImages",
+  ],
+  "fashion-mnist": ["dir", "trainCount", "holdout"],
+};
+
+/**
+ * The first field of `options` set (not undefined) that dataset `name` does
+ * not read (see {@link DATASET_OPTIONS}; `cacheRoot` is read by all), or
+ * undefined.
+ *
+ * @example
+ * ```ts
+ * import { unreadOption } from "./registry.ts";
+ * if (unreadOption("vww", { dir: "/d", trainCount: 10 }) !== undefined) throw new Error();
+ * if (unreadOption("vww", { dir: "/d", valOffset: 10 }) !== "valOffset") throw new Error();
+ * if (unreadOption("synthetic-person", { dir: undefined }) !== undefined) throw new Error();
+ * ```
+ */
+export function unreadOption(name: DatasetName, options: object): string | undefined {
+  const reads: readonly string[] = DATASET_OPTIONS[name];
+  return Object.entries(options).find(([k, v]) =>
+    v !== undefined && k !== "cacheRoot" && !reads.includes(k)
+  )?.[0];
+}
+
 /** A loaded dataset pair. */
 export interface DatasetPair {
   train: Dataset;
@@ -69,6 +113,16 @@ export interface DatasetPair {
  * ```
  */
 export async function loadDataset(name: string, o: DatasetOptions = {}): Promise<DatasetPair> {
+  if ((DATASETS as readonly string[]).includes(name)) {
+    const k = unreadOption(name as DatasetName, o);
+    if (k !== undefined) {
+      throw new Error(
+        `dataset ${name}: options.${k} is not an option of ${name} (its options: ${
+          DATASET_OPTIONS[name as DatasetName].join(", ")
+        })`,
+      );
+    }
+  }
   switch (name) {
     case "synthetic-person": {
       const seed = o.seed ?? 1, size = o.size ?? 96, channels = o.channels ?? 1;
@@ -116,15 +170,22 @@ export async function loadDataset(name: string, o: DatasetOptions = {}): Promise
         valFraction: o.valFraction,
         splitFile: o.splitFile,
         skipBadImages: o.skipBadImages,
+        trainCount: o.trainCount,
+        valCount: o.valCount,
         cacheRoot: o.cacheRoot ?? DATA_DIR,
       });
-      return {
-        train: r.train,
-        val: r.val,
-        notes: r.skipped.length
-          ? [`vww: skipped ${r.skipped.length} unreadable images, e.g. ${r.skipped[0]}`]
-          : [],
-      };
+      const notes = r.skipped.length
+        ? [`vww: skipped ${r.skipped.length} unreadable images, e.g. ${r.skipped[0]}`]
+        : [];
+      const { train: at, val: av } = r.available;
+      if ((o.trainCount ?? Infinity) < at || (o.valCount ?? Infinity) < av) {
+        notes.push(
+          `vww: ${Math.min(at, o.trainCount ?? at)} of ${at} training and ${
+            Math.min(av, o.valCount ?? av)
+          } of ${av} validation images (options.trainCount / valCount; a fixed subset by path hash)`,
+        );
+      }
+      return { train: r.train, val: r.val, notes };
     }
     case "fashion-mnist": {
       const { train, test } = await loadFashionMnist(o.dir ?? FASHION_MNIST_DIR);

@@ -4,7 +4,8 @@
  * any image size, resized to the experiment's resolution, grayscale or RGB.
  * Labels: non_person 0, person 1. The train/validation split is a hash of each
  * file's relative path (deterministic, independent of file order and of the
- * other files) or a list file naming the validation images.
+ * other files) or a list file naming the validation images. `trainCount` /
+ * `valCount` cap each split at a fixed subset chosen by another path hash.
  * @module
  */
 import { join } from "node:path";
@@ -28,6 +29,13 @@ export interface VwwOptions {
   splitFile?: string;
   /** Skip unreadable images (and report them) instead of failing. */
   skipBadImages?: boolean;
+  /**
+   * At most this many training images: the ones whose path hashes lowest
+   * (see {@link capByHash}); default all. Only the chosen images are decoded.
+   */
+  trainCount?: number;
+  /** At most this many validation images, chosen the same way; default all. */
+  valCount?: number;
   /** Cache decoded arrays under this root (default: no cache). */
   cacheRoot?: string;
   onProgress?: (done: number, total: number) => void;
@@ -39,6 +47,8 @@ export interface VwwData {
   val: Dataset;
   /** Images that could not be read ("path: reason"), when skipBadImages is on. */
   skipped: string[];
+  /** Images of each split in the folder, before trainCount / valCount. */
+  available: { train: number; val: number };
 }
 
 const EXT = /\.(jpe?g|png)$/i;
@@ -56,6 +66,34 @@ const EXT = /\.(jpe?g|png)$/i;
 export function pathFraction(rel: string): number {
   const h = createHash("sha256").update(rel).digest();
   return h.readUInt32BE(0) / 4294967296;
+}
+
+/**
+ * The `count` paths (all when `count` is undefined or not smaller) whose
+ * `pathFraction("subset/" + path)` is lowest, in their original order: a
+ * fixed pseudo-random subset that does not depend on file order, keeps the
+ * class mix about as it is, and changes little when files are added. The
+ * "subset/" prefix keeps it independent of the validation split's hash.
+ *
+ * @example
+ * ```ts
+ * import { capByHash } from "./vww.ts";
+ * const all = ["person/a.jpg", "person/b.jpg", "non_person/c.jpg"];
+ * const two = capByHash(all, 2);
+ * if (two.length !== 2 || capByHash([...all].reverse(), 2).sort().join() !== [...two].sort().join()) {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function capByHash(paths: string[], count: number | undefined): string[] {
+  if (count === undefined || count >= paths.length) return paths;
+  const keep = new Set(
+    paths.map((p) => ({ p, f: pathFraction(`subset/${p}`) }))
+      .sort((a, b) => a.f - b.f || (a.p < b.p ? -1 : 1))
+      .slice(0, count)
+      .map((x) => x.p),
+  );
+  return paths.filter((p) => keep.has(p));
 }
 
 async function listClass(dir: string, cls: string): Promise<string[]> {
@@ -92,7 +130,7 @@ export async function loadVww(opts: VwwOptions): Promise<VwwData> {
   if (!(valFraction >= 0 && valFraction < 1)) {
     throw new Error(`vww: valFraction must be in [0, 1), got ${valFraction}`);
   }
-  const files = [
+  const listed = [
     ...(await listClass(opts.dir, "non_person")),
     ...(await listClass(opts.dir, "person")),
   ];
@@ -101,7 +139,7 @@ export async function loadVww(opts: VwwOptions): Promise<VwwData> {
     const lines = (await Deno.readTextFile(opts.splitFile)).split("\n").map((l) => l.trim()).filter(
       Boolean,
     );
-    const known = new Set(files);
+    const known = new Set(listed);
     const missing = lines.filter((l) => !known.has(l));
     if (missing.length) {
       throw new Error(
@@ -111,6 +149,20 @@ export async function loadVww(opts: VwwOptions): Promise<VwwData> {
     valSet = new Set(lines);
   }
   const isVal = (rel: string) => (valSet ? valSet.has(rel) : pathFraction(rel) < valFraction);
+  for (
+    const [field, n] of [["trainCount", opts.trainCount], ["valCount", opts.valCount]] as const
+  ) {
+    if (n !== undefined && !(Number.isInteger(n) && n >= 1)) {
+      throw new Error(`vww: ${field} must be an integer >= 1, got ${n}`);
+    }
+  }
+  const trainFiles = listed.filter((f) => !isVal(f)), valFiles = listed.filter(isVal);
+  const available = { train: trainFiles.length, val: valFiles.length };
+  const chosen = new Set([
+    ...capByHash(trainFiles, opts.trainCount),
+    ...capByHash(valFiles, opts.valCount),
+  ]);
+  const files = listed.filter((f) => chosen.has(f));
 
   // cache key: the file list with sizes and modification times, and the output format
   let key = "";
@@ -130,6 +182,7 @@ export async function loadVww(opts: VwwOptions): Promise<VwwData> {
         hit.manifest.files as string[],
         isVal,
         (hit.manifest.skipped as string[]) ?? [],
+        available,
       );
     }
   }
@@ -165,7 +218,7 @@ export async function loadVww(opts: VwwOptions): Promise<VwwData> {
   if (opts.cacheRoot) {
     await storeCached("vww", key, ds, { files: kept, skipped, dir: opts.dir }, opts.cacheRoot);
   }
-  return split(ds, kept, isVal, skipped);
+  return split(ds, kept, isVal, skipped, available);
 }
 
 function split(
@@ -173,6 +226,7 @@ function split(
   files: string[],
   isVal: (rel: string) => boolean,
   skipped: string[],
+  available: VwwData["available"],
 ): VwwData {
   const per = ds.shape.reduce((a, b) => a * b, 1);
   const pick = (want: boolean, name: string): Dataset => {
@@ -184,5 +238,5 @@ function split(
     });
     return { ...ds, name, images, labels };
   };
-  return { train: pick(false, "vww/train"), val: pick(true, "vww/val"), skipped };
+  return { train: pick(false, "vww/train"), val: pick(true, "vww/val"), skipped, available };
 }

@@ -17,6 +17,7 @@ import {
   validate,
 } from "./schema.ts";
 import type { ArchitectureDef } from "./schema.ts";
+import { DATASET_OPTIONS, unreadOption } from "../data/registry.ts";
 
 export type { ExperimentDef } from "./schema.ts";
 
@@ -260,6 +261,20 @@ export function resolveExperiment(def: unknown, o: ResolveOptions = {}): Resolve
     ds.options = { ...(ds.options as Obj ?? {}), dir: o.dataDir };
   }
   const ex = validate(ExperimentSchema, e, where);
+  const ds = ex.dataset.name, reads: readonly string[] = DATASET_OPTIONS[ds];
+  if (o.dataDir !== undefined && !reads.includes("dir")) {
+    throw new Error(
+      `--data: ${where}: dataset ${ds} reads no directory, and declares no dataset.withDir to switch to one`,
+    );
+  }
+  const unread = unreadOption(ds, ex.dataset.options ?? {});
+  if (unread !== undefined) {
+    throw new Error(
+      `${where}: dataset.options.${unread}: not an option of dataset ${ds}${
+        o.dataDir !== undefined && ex.dataset.withDir ? " (--data switched to it)" : ""
+      }; its options: ${reads.join(", ")}`,
+    );
+  }
   const names = Object.keys(ex.variants);
   for (const n of o.variants ?? []) {
     if (!names.includes(n)) {
