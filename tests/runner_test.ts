@@ -8,6 +8,8 @@ import personDetect from "../experiments/person-detect.ts";
 import { consoleProgress, type ProgressSink } from "../lib/util/progress.ts";
 import { exportVariant } from "../lib/export/mod.ts";
 import { exists } from "../lib/util/fs.ts";
+import { encodePng } from "../lib/data/image.ts";
+import { loadVww } from "../lib/data/vww.ts";
 import { assert } from "./assert.ts";
 import { cli, fabricateRun } from "./helpers.ts";
 
@@ -232,6 +234,63 @@ Deno.test("validation errors name the field and the expected value", () => {
     ),
     /^p\.ts: dataset\.options\.valOffset: not an option of dataset vww \(--data switched to it\); its options: dir, trainCount, valCount/,
   );
+});
+
+Deno.test("--data switches to VWW: the real loader through a run, capped by the experiment's counts", async () => {
+  // a VWW folder of 32x32 PNGs: bright squares are people, dark ones are not
+  const dir = await Deno.makeTempDir(), vww = join(dir, "vww");
+  for (const [cls, v] of [["person", 200], ["non_person", 40]] as const) {
+    await Deno.mkdir(join(vww, cls), { recursive: true });
+    for (let i = 0; i < 24; i++) {
+      const px = new Uint8Array(32 * 32 * 4).fill(255);
+      for (let p = 0; p < 32 * 32; p++) px.fill(v + (p % 7) + i, p * 4, p * 4 + 3);
+      await Deno.writeFile(
+        join(vww, cls, `${i}.png`),
+        encodePng({ width: 32, height: 32, data: px }),
+      );
+    }
+  }
+  const path = join(dir, "vww-run.ts");
+  await Deno.writeTextFile(
+    path,
+    `import smoke from ${
+      JSON.stringify(new URL("../experiments/smoke.ts", import.meta.url).href)
+    };\n` +
+      `export default { ...smoke, id: "vww-run", dataset: { ...smoke.dataset, withDir: "vww" },\n` +
+      `  variants: { float: {}, "ptq-4": { qgt: { mode: "ptq", bits: 4 } } } };\n`,
+  );
+  const lines: string[] = [];
+  const r = await runExperiment({
+    path,
+    resolve: {
+      dataDir: vww,
+      set: [
+        "dataset.options.trainCount=20",
+        "dataset.options.valCount=6",
+        "train.epochs=1",
+        "train.batchSize=8",
+      ],
+    },
+    outRoot: join(dir, "runs"),
+    dataRoot: join(dir, "cache"),
+    progress: { status() {}, line: (t) => lines.push(t) },
+    exporter: exportVariant,
+  });
+  assert.equal(r.record.status, "complete");
+  assert.equal(r.record.dataset.name, "vww");
+  const available = (await loadVww({ dir: vww })).available;
+  assert.ok(
+    lines.includes(
+      `vww: 20 of ${available.train} training and 6 of ${available.val} validation images ` +
+        "(options.trainCount / valCount; a fixed subset by path hash)",
+    ),
+    lines.join("\n"),
+  );
+  assert.ok(lines.some((l) => l.includes("vww/train 20 train / 6 val")), lines.join("\n"));
+  assert.deepStrictEqual(r.summary.map((s) => s.variant), ["float", "ptq-4"]);
+  assert.ok(r.summary[1].bytes > 0);
+  assert.ok(await exists(join(dir, "cache", "vww")), "the cache went to dataRoot");
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("a run stopped after its first epoch and resumed reproduces the uninterrupted tables", async () => {

@@ -162,6 +162,8 @@ export interface RunOptions {
   outRoot?: string;
   /** Where reusable float baselines are kept (default `<outRoot>/.checkpoints`). */
   checkpointRoot?: string;
+  /** Where dataset caches are kept (default `data/`). */
+  dataRoot?: string;
   backend?: BackendName;
   /** true: the latest incomplete run with the same configuration; a string: that run id. */
   resume?: boolean | string;
@@ -430,7 +432,10 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     await initBackend(backend);
     const first = order[0];
     const t0 = performance.now();
-    const data = await loadDataset(first.dataset.name, first.dataset.options ?? {});
+    const data = await loadDataset(first.dataset.name, {
+      ...first.dataset.options,
+      ...(opts.dataRoot !== undefined ? { cacheRoot: opts.dataRoot } : {}),
+    });
     // the data's bytes (not only their configuration) key the reusable float baselines
     const dataSum = datasetChecksum(data.train.images, data.train.labels) + ":" +
       datasetChecksum(data.val.images, data.val.labels);
