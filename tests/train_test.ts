@@ -93,6 +93,16 @@ Deno.test("two 5-step runs from one seed give bit-identical weights (1 and 2 thr
   }
 });
 
+Deno.test("fewer training images than one batch: an error naming train.batchSize", async () => {
+  await initBackend("wasm");
+  const m = createModel(tinyArch(), 4);
+  await assert.rejects(
+    () => train({ model: m, train: toyDataset(7, 1), config: cfg(), progress: quiet }),
+    /^Error: train: 7 training images are fewer than one batch \(train\.batchSize 8\)$/,
+  );
+  for (const v of m.params.values()) v.dispose();
+});
+
 Deno.test("no tensor leak over 50 training steps; loss decreases on a learnable task", async () => {
   await initBackend("wasm");
   const m = createModel(tinyArch(), 2);

@@ -260,7 +260,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     : Math.ceil(n / config.batchSize);
   if (stepsPerEpoch < 1) {
     await trainer.close();
-    throw new Error(`train: ${n} samples is fewer than one batch of ${config.batchSize}`);
+    throw new Error(
+      `train: ${n} training images are fewer than one batch (train.batchSize ${config.batchSize})`,
+    );
   }
   const totalSteps = stepsPerEpoch * config.epochs;
   const firstEpoch = opts.startEpoch ?? 0;
