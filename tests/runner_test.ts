@@ -311,6 +311,26 @@ Deno.test("a run stopped after its first epoch and resumed reproduces the uninte
     const rec = JSON.parse(await read(dir, "run.json")) as RunRecord;
     assert.equal(rec.status, "running"); // incomplete, no tables written
     assert.ok(!(await exists(join(dir, "summary.csv"))));
+    if (stopAfter === 1) {
+      // while another live Deno process owns the run, --resume leaves it alone
+      const other = new Deno.Command(Deno.execPath(), {
+        args: ["eval", "await new Promise((r) => setTimeout(r, 60000))"],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      await Deno.writeTextFile(join(dir, "run.json"), JSON.stringify({ ...rec, pid: other.pid }));
+      await assert.rejects(
+        () => run(out, { resume: true }),
+        /--resume: no incomplete run of smoke/,
+      );
+      await assert.rejects(
+        () => run(out, { resume: rec.runId }),
+        new RegExp(`--resume: run ${rec.runId} is still running \\(process ${other.pid}\\)`),
+      );
+      other.kill();
+      await other.status;
+      await Deno.writeTextFile(join(dir, "run.json"), JSON.stringify(rec));
+    }
     const resumed = await run(out, { resume: true });
     assert.equal(resumed.runDir, dir);
     for (const f of ["metrics.csv", "summary.csv", "layers.csv", "layer_epochs.csv"]) {
@@ -407,6 +427,52 @@ Deno.test("CLI: bad flags and bad config give one clear line, exit non-zero and 
   assert.equal(r3.code, 2);
   assert.match(r3.stderr, /experiments\/nope\.ts: experiment file not found/);
   assert.equal([...Deno.readDirSync(out)].length, 0, "files were written");
+});
+
+Deno.test("CLI: Ctrl-C stops a run with exit 130 and prints the command that resumes it", async () => {
+  const out = await Deno.makeTempDir();
+  const args = [
+    SMOKE,
+    "--out",
+    out,
+    ...SMALL.flatMap((s) => ["--set", s]),
+    "--set",
+    "train.epochs=12",
+  ];
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "lib/cli/run.ts", ...args],
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  // read stderr until the first epoch is done, interrupt, then read the rest
+  let err = "", killed = false;
+  const dec = new TextDecoder(), reader = child.stderr.getReader();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    err += dec.decode(r.value);
+    if (!killed && /float\/float epoch 1\/12/.test(err)) {
+      child.kill("SIGINT");
+      killed = true;
+    }
+  }
+  const { code } = await child.status;
+  assert.ok(killed, err);
+  assert.equal(code, 130);
+  const hint = err.trim().split("\n").pop()!;
+  assert.equal(
+    hint,
+    `qgt: interrupted; continue from the last epoch checkpoint with: deno task run ${
+      args.join(" ")
+    } --resume`,
+  );
+  // the printed command continues the same run to the end
+  const again = await cli(["lib/cli/run.ts", ...hint.split(" deno task run ")[1].split(" ")]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /resuming run /);
+  const runs = [...Deno.readDirSync(join(out, "smoke"))];
+  assert.equal(runs.length, 1);
+  const rec = JSON.parse(await read(join(out, "smoke", runs[0].name), "run.json")) as RunRecord;
+  assert.equal(rec.status, "complete");
 });
 
 Deno.test("phases by mode: QAT / QGT with fake quantization, BatchNorm folded or live", () => {

@@ -15,6 +15,11 @@ const USAGE =
   `usage: deno task run <experiment.ts> [--seed N] [--quick | --full] [--data DIR] [--out DIR]
        [--backend wasm|cpu] [--set key=value ...] [--variants a,b] [--resume [--run-id ID]] [--quiet]`;
 
+/** Quotes a word for a POSIX shell unless it is plain. */
+function shellQuote(a: string): string {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`;
+}
+
 await runMain(async () => {
   const { values: f, positionals } = parseFlags(Deno.args, {
     seed: { type: "string" },
@@ -35,15 +40,8 @@ await runMain(async () => {
     return;
   }
   if (positionals.length !== 1) throw new UsageError(`expected one experiment module\n${USAGE}`);
-  let path = positionals[0];
-  if (!(await exists(path))) {
-    if (path === "experiments/person-detect.ts" && await exists("experiments/smoke.ts")) {
-      console.error(
-        `qgt: ${path} does not exist yet; running the built-in smoke experiment experiments/smoke.ts`,
-      );
-      path = "experiments/smoke.ts";
-    } else throw new UsageError(`${path}: experiment file not found`);
-  }
+  const path = positionals[0];
+  if (!(await exists(path))) throw new UsageError(`${path}: experiment file not found`);
   if (f.quick && f.full) throw new UsageError("--quick and --full exclude each other");
   if (!BACKENDS.includes(f.backend as BackendName)) {
     throw new UsageError(
@@ -51,6 +49,15 @@ await runMain(async () => {
     );
   }
   if (f["run-id"] && !f.resume) throw new UsageError("--run-id goes with --resume");
+  // Ctrl-C / kill: say how to continue (the run keeps a checkpoint after every epoch)
+  const again = ["deno task run", ...Deno.args.map(shellQuote), ...(f.resume ? [] : ["--resume"])]
+    .join(" ");
+  for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    Deno.addSignalListener(sig, () => {
+      console.error(`\nqgt: interrupted; continue from the last epoch checkpoint with: ${again}`);
+      Deno.exit(code);
+    });
+  }
   const res = await runExperiment({
     path,
     resolve: {

@@ -8,17 +8,9 @@ import { parseFlags, runMain } from "../util/cli.ts";
 import { listRunDirs } from "../experiment/runner.ts";
 import { formatRows, readCsv, rowsOf } from "../report/tables.ts";
 import { exists } from "../util/fs.ts";
+import { denoProcessAlive } from "../util/process.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
-
-function alive(pid: number): boolean {
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 await runMain(async () => {
   const { values: f } = parseFlags(Deno.args, {
@@ -30,7 +22,9 @@ await runMain(async () => {
   const rows = [];
   for (const r of runs) {
     const rec = r.record;
-    const status = rec.status === "running" && !alive(rec.pid) ? "incomplete" : rec.status;
+    const status = rec.status === "running" && !denoProcessAlive(rec.pid)
+      ? "incomplete"
+      : rec.status;
     let headline = "";
     if (await exists(join(r.dir, "summary.csv"))) {
       const s = rowsOf(await readCsv(join(r.dir, "summary.csv")));

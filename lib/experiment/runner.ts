@@ -43,6 +43,7 @@ import {
   type VariantState,
 } from "./pipeline.ts";
 import { tableOf, writeCsv } from "../report/tables.ts";
+import { denoProcessAlive } from "../util/process.ts";
 import { renderSvg, type VegaLiteSpec } from "../report/vega.ts";
 import {
   curvesSpec,
@@ -190,6 +191,11 @@ function newRunId(commit: string): string {
   }${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
   const rand = Math.floor(Math.random() * 0xffff).toString(16).padStart(4, "0");
   return `${ts}-${commit.slice(0, 7)}-${Deno.pid}${rand}`;
+}
+
+/** A run another live process is still running (this process's own runs can be resumed). */
+function busy(rec: RunRecord): boolean {
+  return rec.status === "running" && rec.pid !== Deno.pid && denoProcessAlive(rec.pid);
 }
 
 async function readJson<T>(path: string): Promise<T | null> {
@@ -376,7 +382,10 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     const runs = await listRunDirs(outRoot, exp.id);
     const pick = typeof opts.resume === "string"
       ? runs.find((r) => r.record.runId === opts.resume)
-      : runs.find((r) => r.record.status !== "complete" && r.record.experiment.hash === exp.hash);
+      : runs.find((r) =>
+        r.record.status !== "complete" && r.record.experiment.hash === exp.hash &&
+        !busy(r.record)
+      );
     if (!pick) {
       throw new Error(
         typeof opts.resume === "string"
@@ -395,6 +404,11 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     }
     if (pick.record.status === "complete") {
       throw new Error(`--resume: run ${pick.record.runId} is already complete`);
+    }
+    if (busy(pick.record)) {
+      throw new Error(
+        `--resume: run ${pick.record.runId} is still running (process ${pick.record.pid})`,
+      );
     }
     runDir = pick.dir;
     record = { ...pick.record, status: "running", pid: Deno.pid, error: undefined };
