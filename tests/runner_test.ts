@@ -359,10 +359,46 @@ Deno.test("compare: deltas between two fabricated runs and --fail-on-regression"
   const rep = await Deno.makeTempDir();
   const r = await cli(["lib/cli/compare.ts", "aaaa", "bbbb", "--out", out, "--report-dir", rep]);
   assert.equal(r.code, 0, r.stderr);
-  const line = r.stdout.split("\n").find((l) => /^q2\s+accuracy/.test(l))!;
-  assert.match(line, /0\.880\s+0\.850\s+-0\.0300/);
-  assert.match(r.stdout.split("\n").find((l) => /^q2\s+bytes/.test(l))!, /100\s+110\s+10/);
+  // a row per variant: accuracy A %, B %, change in points, bytes A, B, change
+  const line = r.stdout.split("\n").find((l) => /^q2\s/.test(l))!;
+  assert.match(line, /^q2\s+88(\.0+)?\s+85(\.0+)?\s+-3(\.0+)?\s+100\s+110\s+10$/);
+  assert.equal(r.stderr, ""); // same seed, profile, dataset and settings: nothing to note
   assert.ok(await exists(join(rep, "compare.svg")));
+  const csv = await Deno.readTextFile(join(rep, "compare.csv"));
+  assert.ok(csv.includes("q2,accuracy,0.88,0.85,"), csv);
+  // a newer run at B with another seed and one more variant: compared, with notes saying so
+  await fabricateRun(out, {
+    commit: B,
+    runId: "run-bbbb-seed2",
+    seed: 2,
+    started: "2026-01-03T00:00:00Z",
+    rows: "float,float,32,0.91,0.3,1000,1000,1,0\nq2,qgt,2,0.86,0.5,110,1000,9.0909,5\n" +
+      "q3,qgt,3,0.89,0.4,150,1000,6.6667,2\n",
+  });
+  const s2 = await cli(["lib/cli/compare.ts", "aaaa", "bbbb", "--out", out, "--report-dir", rep]);
+  assert.match(s2.stdout, /B = run run-bbbb-seed2/);
+  assert.match(
+    s2.stderr,
+    /note: the runs differ in more than the commit, and the changes include that: seed: 1 \(A\) vs 2 \(B\)\n/,
+  );
+  assert.match(s2.stderr, /note: only in B \(not compared\): q3\n/);
+  // --seed picks the runs of that seed at both commits
+  const s1 = await cli([
+    "lib/cli/compare.ts",
+    "aaaa",
+    "bbbb",
+    "--seed",
+    "1",
+    "--out",
+    out,
+    "--report-dir",
+    rep,
+  ]);
+  assert.match(s1.stdout, /B = run run-bbbb \(/);
+  assert.equal(s1.stderr, "");
+  const s3 = await cli(["lib/cli/compare.ts", "aaaa", "bbbb", "--seed", "3", "--out", out]);
+  assert.equal(s3.code, 1);
+  assert.match(s3.stderr, /^qgt: compare: no complete run at aaaa with seed 3 in /);
   // defaults: the two commits with runs, older as A
   const d = await cli(["lib/cli/compare.ts", "--out", out, "--report-dir", rep]);
   assert.match(d.stdout, /A = run run-aaaa .* B = run run-bbbb/);
@@ -376,6 +412,8 @@ Deno.test("compare: deltas between two fabricated runs and --fail-on-regression"
       out,
       "--report-dir",
       rep,
+      "--seed",
+      "1",
       "--fail-on-regression",
       pct,
     ]);

@@ -1,14 +1,21 @@
 /**
- * `deno task compare [REV_A] [REV_B] [--experiment ID] [--out DIR] [--fail-on-regression PCT]`:
- * compares the latest complete runs at two commits, prints metric, A, B and
- * delta per variant, writes a comparison table and plot, and with
+ * `deno task compare [REV_A] [REV_B] [--experiment ID] [--seed N] [--profile P] [--out DIR] [--fail-on-regression PCT]`:
+ * compares the latest complete runs at two commits, prints accuracy and bytes
+ * at A and B per variant with their changes, says what else than the commit
+ * differs between the two runs, writes a comparison table and plot, and with
  * `--fail-on-regression` exits 1 when accuracy drops by more than PCT points
  * or size grows by more than PCT percent.
  * @module
  */
 import { join } from "node:path";
-import { parseFlags, runMain, UsageError } from "../util/cli.ts";
-import { compareSummaries, pickRuns, regressions } from "../experiment/compare.ts";
+import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
+import {
+  compareSummaries,
+  pickRuns,
+  regressions,
+  runDifferences,
+  wideRows,
+} from "../experiment/compare.ts";
 import { formatRows, tableOf, writeCsv } from "../report/tables.ts";
 import { renderSvg } from "../report/vega.ts";
 import { writeJsonAtomic, writeTextAtomic } from "../util/fs.ts";
@@ -18,13 +25,15 @@ const REPO = new URL("../../", import.meta.url).pathname;
 await runMain(async () => {
   const { values: f, positionals } = parseFlags(Deno.args, {
     experiment: { type: "string" },
+    seed: { type: "string" },
+    profile: { type: "string" },
     out: { type: "string" },
     "fail-on-regression": { type: "string" },
     "report-dir": { type: "string" },
   });
   if (positionals.length > 2) {
     throw new UsageError(
-      "usage: deno task compare [REV_A] [REV_B] [--experiment ID] [--fail-on-regression PCT]",
+      "usage: deno task compare [REV_A] [REV_B] [--experiment ID] [--seed N] [--profile P] [--fail-on-regression PCT]",
     );
   }
   let pct: number | undefined;
@@ -45,19 +54,29 @@ await runMain(async () => {
     positionals[1],
     f.experiment as string | undefined,
     REPO,
+    {
+      seed: f.seed !== undefined ? intFlag("--seed", f.seed, 0, 2 ** 31) : undefined,
+      profile: f.profile as string | undefined,
+    },
   );
-  const rows = await compareSummaries(a.dir, b.dir);
+  const { rows, onlyA, onlyB } = await compareSummaries(a.dir, b.dir);
   const id = a.record.experiment.id;
   console.log(
     `${id}: A = run ${a.record.runId} (commit ${
       a.record.git.commit.slice(0, 7)
     }), B = run ${b.record.runId} (commit ${b.record.git.commit.slice(0, 7)})`,
   );
-  console.log(
-    formatRows(
-      rows.map((r) => ({ variant: r.variant, metric: r.metric, A: r.a, B: r.b, delta: r.delta })),
-    ),
-  );
+  console.log(formatRows(wideRows(rows)));
+  const differ = runDifferences(a.record, b.record);
+  if (differ.length) {
+    console.error(
+      `note: the runs differ in more than the commit, and the changes include that: ${
+        differ.join("; ")
+      }`,
+    );
+  }
+  if (onlyA.length) console.error(`note: only in A (not compared): ${onlyA.join(", ")}`);
+  if (onlyB.length) console.error(`note: only in B (not compared): ${onlyB.join(", ")}`);
   const dir = (f["report-dir"] as string | undefined) ??
     join(
       REPO,

@@ -5,7 +5,6 @@
  * @module
  */
 import { join } from "node:path";
-import * as aq from "arquero";
 import { listRunDirs, type RunRecord } from "./runner.ts";
 import { commitOrder, resolveRev } from "./git.ts";
 import { readCsv, rowsOf } from "../report/tables.ts";
@@ -28,15 +27,34 @@ export interface LocatedRun {
 /** Metrics compared, from summary.csv. */
 export const COMPARED = ["accuracy", "bytes", "reduction", "accuracy_drop"] as const;
 
+/** Filters of {@link pickRuns}. */
+export interface RunFilter {
+  /** Only runs with this seed. */
+  seed?: number;
+  /** Only runs with this profile (`default`, `quick`, `full`). */
+  profile?: string;
+}
+
+async function completeRuns(
+  outRoot: string,
+  experiment: string | undefined,
+  filter: RunFilter,
+): Promise<LocatedRun[]> {
+  return (await listRunDirs(outRoot, experiment)).filter((r) =>
+    r.record.status === "complete" &&
+    (filter.seed === undefined || r.record.seed === filter.seed) &&
+    (filter.profile === undefined || r.record.experiment.profile === filter.profile)
+  );
+}
+
 async function runsAt(
   outRoot: string,
   rev: string,
   experiment: string | undefined,
+  filter: RunFilter,
   repo?: string,
 ): Promise<LocatedRun[]> {
-  const all = (await listRunDirs(outRoot, experiment)).filter((r) =>
-    r.record.status === "complete"
-  );
+  const all = await completeRuns(outRoot, experiment, filter);
   const full = await resolveRev(rev, repo);
   return all.filter((
     r,
@@ -59,13 +77,18 @@ export async function pickRuns(
   revB: string | undefined,
   experiment: string | undefined,
   repo?: string,
+  filter: RunFilter = {},
 ): Promise<[LocatedRun, LocatedRun]> {
+  const filtered = [
+    filter.seed !== undefined ? ` with seed ${filter.seed}` : "",
+    filter.profile !== undefined ? ` with profile ${filter.profile}` : "",
+  ].join("");
   const one = (runs: LocatedRun[], what: string): LocatedRun => {
     if (!runs.length) {
       throw new Error(
         `compare: no complete run at ${what}${
           experiment ? ` for ${experiment}` : ""
-        } in ${outRoot}`,
+        }${filtered} in ${outRoot}`,
       );
     }
     const ids = new Set(runs.map((r) => r.record.experiment.id));
@@ -80,13 +103,11 @@ export async function pickRuns(
   };
   if (revA && revB) {
     return [
-      one(await runsAt(outRoot, revA, experiment, repo), revA),
-      one(await runsAt(outRoot, revB, experiment, repo), revB),
+      one(await runsAt(outRoot, revA, experiment, filter, repo), revA),
+      one(await runsAt(outRoot, revB, experiment, filter, repo), revB),
     ];
   }
-  const all = (await listRunDirs(outRoot, experiment)).filter((r) =>
-    r.record.status === "complete"
-  );
+  const all = await completeRuns(outRoot, experiment, filter);
   const ids = new Set(all.map((r) => r.record.experiment.id));
   if (ids.size > 1) {
     throw new Error(
@@ -110,17 +131,57 @@ export async function pickRuns(
   });
   if (revB && !revA) throw new Error("compare: give both revisions or neither");
   if (revA) {
-    const a = one(await runsAt(outRoot, revA, experiment, repo), revA);
+    const a = one(await runsAt(outRoot, revA, experiment, filter, repo), revA);
     const b = commits.find((r) => r.record.git.commit !== a.record.git.commit);
     if (!b) throw new Error(`compare: no complete run at another commit than ${revA}`);
     return [a, b];
   }
   if (commits.length < 2) {
     throw new Error(
-      `compare: need complete runs at two commits, found ${commits.length} in ${outRoot}`,
+      `compare: need complete runs at two commits, found ${commits.length}${filtered} in ${outRoot}`,
     );
   }
   return [commits[1], commits[0]];
+}
+
+/**
+ * What else than the commit differs between two runs (experiment version,
+ * profile, seed, dataset, resolved settings), one "what: A vs B" each; a
+ * delta between such runs measures that difference too, not only the
+ * commits'.
+ *
+ * @example
+ * ```ts
+ * import { runDifferences } from "./compare.ts";
+ * import type { RunRecord } from "./runner.ts";
+ * const a = { seed: 1, experiment: { version: 3, profile: "default", hash: "h1" }, dataset: { name: "d", options: {} } };
+ * const b = { ...a, seed: 2, experiment: { ...a.experiment, hash: "h2" } };
+ * const d = runDifferences(a as unknown as RunRecord, b as unknown as RunRecord);
+ * if (d.join("; ") !== "seed: 1 (A) vs 2 (B); settings hash: h1 (A) vs h2 (B)") throw new Error();
+ * ```
+ */
+export function runDifferences(a: RunRecord, b: RunRecord): string[] {
+  const out: string[] = [];
+  const diff = (what: string, x: unknown, y: unknown) => {
+    const sx = typeof x === "string" ? x : JSON.stringify(x);
+    const sy = typeof y === "string" ? y : JSON.stringify(y);
+    if (sx !== sy) out.push(`${what}: ${sx} (A) vs ${sy} (B)`);
+  };
+  diff("experiment version", a.experiment.version, b.experiment.version);
+  diff("profile", a.experiment.profile, b.experiment.profile);
+  diff("seed", a.seed, b.seed);
+  diff("dataset", a.dataset, b.dataset);
+  diff("settings hash", a.experiment.hash.slice(0, 12), b.experiment.hash.slice(0, 12));
+  return out;
+}
+
+/** Result of {@link compareSummaries}. */
+export interface Comparison {
+  /** Per variant in both runs and metric of {@link COMPARED}: A, B and B - A. */
+  rows: CompareRow[];
+  /** Variants only one of the two runs has (not compared). */
+  onlyA: string[];
+  onlyB: string[];
 }
 
 /**
@@ -128,22 +189,62 @@ export async function pickRuns(
  *
  * @example
  * ```ts ignore
- * const rows = await compareSummaries(a.dir, b.dir);
+ * const { rows } = await compareSummaries(a.dir, b.dir);
  * ```
  */
-export async function compareSummaries(dirA: string, dirB: string): Promise<CompareRow[]> {
+export async function compareSummaries(dirA: string, dirB: string): Promise<Comparison> {
   const ta = (await readCsv(join(dirA, "summary.csv"))).select("variant", ...COMPARED);
   const tb = (await readCsv(join(dirB, "summary.csv"))).select("variant", ...COMPARED);
   const joined = ta.join(tb, "variant", undefined, { suffix: ["_a", "_b"] });
-  const out: CompareRow[] = [];
+  const rows: CompareRow[] = [];
   for (const r of rowsOf(joined)) {
     for (const m of COMPARED) {
       const a = Number(r[`${m}_a`]), b = Number(r[`${m}_b`]);
-      out.push({ variant: String(r.variant), metric: m, a, b, delta: b - a });
+      rows.push({ variant: String(r.variant), metric: m, a, b, delta: b - a });
     }
   }
-  void aq;
-  return out;
+  const names = (t: typeof ta) => Array.from(t.array("variant") as ArrayLike<unknown>, String);
+  const va = names(ta), vb = names(tb);
+  return {
+    rows,
+    onlyA: va.filter((v) => !vb.includes(v)),
+    onlyB: vb.filter((v) => !va.includes(v)),
+  };
+}
+
+/**
+ * The comparison as a table to read: a row per variant with accuracy (%) and
+ * exported bytes at A and B and their changes (points, bytes).
+ *
+ * @example
+ * ```ts
+ * import { wideRows } from "./compare.ts";
+ * const w = wideRows([
+ *   { variant: "q", metric: "accuracy", a: 0.9, b: 0.885, delta: -0.015 },
+ *   { variant: "q", metric: "bytes", a: 100, b: 90, delta: -10 },
+ * ]);
+ * if (w[0]["accuracy A %"] !== 90 || w[0]["change (points)"] !== -1.5 || w[0]["change (bytes)"] !== -10) {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function wideRows(rows: CompareRow[]): Record<string, string | number>[] {
+  const out = new Map<string, Record<string, string | number>>();
+  const pct = (x: number) => Number((x * 100).toFixed(2));
+  for (const r of rows) {
+    const w = out.get(r.variant) ?? { variant: r.variant };
+    if (r.metric === "accuracy") {
+      w["accuracy A %"] = pct(r.a);
+      w["accuracy B %"] = pct(r.b);
+      w["change (points)"] = Number((pct(r.b) - pct(r.a)).toFixed(2));
+    } else if (r.metric === "bytes") {
+      w["bytes A"] = r.a;
+      w["bytes B"] = r.b;
+      w["change (bytes)"] = r.delta;
+    }
+    out.set(r.variant, w);
+  }
+  return [...out.values()];
 }
 
 /**
