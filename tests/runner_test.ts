@@ -331,8 +331,30 @@ Deno.test("a run stopped after its first epoch and resumed reproduces the uninte
       await other.status;
       await Deno.writeTextFile(join(dir, "run.json"), JSON.stringify(rec));
     }
-    const resumed = await run(out, { resume: true });
+    // the second time, pretend the run started at another commit with a dirty tree
+    const started = stopAfter === 1 ? rec.git : { commit: "f".repeat(40), dirty: true };
+    await Deno.writeTextFile(join(dir, "run.json"), JSON.stringify({ ...rec, git: started }));
+    const lines: string[] = [];
+    const resumed = await run(out, {
+      resume: true,
+      progress: { status() {}, line: (l) => lines.push(l) },
+    });
     assert.equal(resumed.runDir, dir);
+    // run.json keeps the commit the run started at and records the resume's
+    const after = JSON.parse(await read(dir, "run.json")) as RunRecord;
+    assert.deepStrictEqual(after.git, started);
+    assert.equal(after.resumed?.length, 1);
+    assert.equal(after.resumed![0].commit, rec.git.commit);
+    const note = lines.find((l) => l.startsWith("note: run "));
+    if (stopAfter === 1) assert.equal(note, undefined);
+    else {
+      assert.equal(
+        note,
+        `note: run ${rec.runId} ran at commit fffffff (dirty) and resumes at ${
+          rec.git.commit.slice(0, 7)
+        }${rec.git.dirty ? " (dirty)" : ""}; run.json records both (resumed)`,
+      );
+    }
     for (const f of ["metrics.csv", "summary.csv", "layers.csv", "layer_epochs.csv"]) {
       assert.equal(
         await read(resumed.runDir, f),

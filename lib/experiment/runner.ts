@@ -123,6 +123,8 @@ export interface RunRecord {
   };
   seed: number;
   git: { commit: string; dirty: boolean };
+  /** Each `--resume` of the run: when, and the commit the code was then at. */
+  resumed?: { at: string; commit: string; dirty: boolean }[];
   versions: { deno: string; tfjs: string; backend: string };
   /** The dataset the run used (name and options), so exports can be re-evaluated. */
   dataset: { name: string; options: Record<string, unknown> };
@@ -411,8 +413,24 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
       );
     }
     runDir = pick.dir;
-    record = { ...pick.record, status: "running", pid: Deno.pid, error: undefined };
+    record = {
+      ...pick.record,
+      status: "running",
+      pid: Deno.pid,
+      error: undefined,
+      resumed: [...(pick.record.resumed ?? []), { at: new Date().toISOString(), ...git }],
+    };
     progress.line(`resuming run ${record.runId}`);
+    const was = pick.record.resumed?.at(-1) ?? pick.record.git;
+    if (was.commit !== git.commit || was.dirty !== git.dirty) {
+      progress.line(
+        `note: run ${record.runId} ran at commit ${was.commit.slice(0, 7)}${
+          was.dirty ? " (dirty)" : ""
+        } and resumes at ${git.commit.slice(0, 7)}${
+          git.dirty ? " (dirty)" : ""
+        }; run.json records both (resumed)`,
+      );
+    }
   } else {
     const runId = newRunId(git.commit);
     runDir = join(outRoot, exp.id, runId);
