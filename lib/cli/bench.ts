@@ -1,6 +1,7 @@
 /**
  * `deno task bench`: training and inference speed of MobileNetV1-0.25,
- * 96x96x1, 2 classes, batch 32, Adam, on the wasm backend (1 and N threads),
+ * 96x96x1, 2 classes, batch 32, Adam, on the wasm backend (1 and N threads;
+ * float, and the QAT-2 / QGT-2 fine-tuning steps with fake quantization),
  * one cpu-backend step for reference, peak RSS, and, when python3 with torch
  * is installed, the PyTorch peer measured in the same run with ratios; and
  * how fast VWW-layout JPEGs load (decode and resize, then from the cache).
@@ -13,6 +14,9 @@ import { Trainer } from "../train/loop.ts";
 import { rng } from "../util/random.ts";
 import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
 import type { Batch } from "../data/dataset.ts";
+import type { SetupRef } from "../train/step.ts";
+import { QGT_SETUP_MODULE, type QgtSetupOptions } from "../qgt/setup.ts";
+import { resolveLayerSpecs } from "../quant/layers.ts";
 import { encodeJpeg } from "../data/image.ts";
 import { renderSyntheticPerson } from "../data/synthetic_person.ts";
 import { loadVww } from "../data/vww.ts";
@@ -39,19 +43,49 @@ function randomBatch(n: number, seed: number): Batch {
   };
 }
 
-async function trainSpeed(threads: number, warmup: number, steps: number, batch: Batch) {
+/** QAT-2 / QGT-2 steps as person-detect fine-tunes: per-channel 2-bit MSE grids, BatchNorm live. */
+type Method = "float" | "qat-2" | "qgt-2";
+
+function setupFor(method: Method, model: Model): SetupRef | undefined {
+  if (method === "float") return undefined;
+  const options: QgtSetupOptions = {
+    specs: resolveLayerSpecs(model.arch, { bits: 2 }),
+    fakeQuant: true,
+    ...(method === "qgt-2" ? { regularizer: "grid" as const, decoupled: true } : {}),
+  };
+  return { module: QGT_SETUP_MODULE, options };
+}
+
+async function trainSpeed(
+  threads: number,
+  warmup: number,
+  steps: number,
+  batch: Batch,
+  method: Method = "float",
+) {
   const model = createModel(mobilenetV1(), 1);
-  const t = await Trainer.create({ model, optimizer: { type: "adam" }, threads });
+  const t = await Trainer.create({
+    model,
+    optimizer: { type: "adam" },
+    threads,
+    setup: setupFor(method, model),
+  });
   const times: number[] = [];
   for (let i = 0; i < warmup + steps; i++) {
     const t0 = performance.now();
-    await t.step(batch, 1e-3, {});
+    await t.step(batch, 1e-3, { lambda: 30 });
     if (i >= warmup) times.push(performance.now() - t0);
   }
   await t.close();
   disposeModel(model);
   const ms = median(times);
-  return { threads, msPerStep: ms, samplesPerSecond: (batch.n * 1000) / ms, steps: times.length };
+  return {
+    threads,
+    method,
+    msPerStep: ms,
+    samplesPerSecond: (batch.n * 1000) / ms,
+    steps: times.length,
+  };
 }
 
 function inferMs(model: Model, batch: Batch, warmup: number, iters: number): number {
@@ -183,6 +217,16 @@ await runMain(async () => {
       } ms/step of ${steps})`,
     );
   }
+  const quant: Awaited<ReturnType<typeof trainSpeed>>[] = [];
+  for (const method of ["qat-2", "qgt-2"] as const) {
+    const q = await trainSpeed(threads, warmup, steps, batch, method);
+    quant.push(q);
+    log(
+      `wasm train ${method}, ${threads} thr: ${q.samplesPerSecond.toFixed(1)} samples/s (median ${
+        q.msPerStep.toFixed(0)
+      } ms/step; ${(q.samplesPerSecond / trainN.samplesPerSecond * 100).toFixed(0)} % of float)`,
+    );
+  }
   const model = createModel(mobilenetV1(), 1);
   const folded = foldBatchNorm(model);
   const inferFloat = inferMs(model, batch, warmup, steps);
@@ -257,7 +301,7 @@ await runMain(async () => {
       batch: 32,
       tfjs: tf.version.tfjs,
       deno: Deno.version.deno,
-      train: { threads1: train1, threadsN: trainN },
+      train: { threads1: train1, threadsN: trainN, quantized: quant },
       inferMsPerBatch: { folded: inferFolded, unfolded: inferFloat },
       cpu,
       vwwLoad: vww,
