@@ -288,6 +288,17 @@ Deno.test("--data switches to VWW: the real loader through a run, capped by the 
   );
   assert.ok(lines.some((l) => l.includes("vww/train 20 train / 6 val")), lines.join("\n"));
   assert.deepStrictEqual(r.summary.map((s) => s.variant), ["float", "ptq-4"]);
+  // each finished variant says how far the run is
+  assert.ok(
+    lines.some((l) =>
+      /^float: accuracy .*\[1\/2 variants done, .* since the run started\]$/.test(l)
+    ),
+  );
+  assert.ok(
+    lines.some((l) =>
+      /^ptq-4: accuracy .*\[2\/2 variants done, .* since the run started\]$/.test(l)
+    ),
+  );
   assert.ok(r.summary[1].bytes > 0);
   assert.ok(await exists(join(dir, "cache", "vww")), "the cache went to dataRoot");
   await Deno.remove(dir, { recursive: true });

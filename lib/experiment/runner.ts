@@ -600,11 +600,14 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
       };
       await saveRecord();
       const s = result.summary;
+      const nDone = order.filter((o) => record.variants[o.name]?.status === "complete").length;
       progress.line(
         `${v.name}: accuracy ${(s.accuracy * 100).toFixed(2)}%, ${s.bytes} bytes (${
           s.reduction.toFixed(1)
         }x smaller than float32), ` +
-          `${formatDuration(result.seconds)}`,
+          `${formatDuration(result.seconds)} [${nDone}/${order.length} variants done, ${
+            formatDuration((performance.now() - t0) / 1000)
+          } since the run ${opts.resume ? "resumed" : "started"}]`,
       );
     }
 
