@@ -20,6 +20,13 @@ export * from "./lib/eval/evaluate.ts";
 export { defineExperiment, resolveExperiment } from "./lib/experiment/define.ts";
 export { runExperiment } from "./lib/experiment/runner.ts";
 export { collectSeeds, defaultPairs, pairRow, variantSeedRows } from "./lib/experiment/seeds.ts";
+export {
+  compareSummaries,
+  pickRuns,
+  regressions,
+  runDifferences,
+  wideRows,
+} from "./lib/experiment/compare.ts";
 export { buildQgt, parseQgt } from "./lib/export/format.ts";
 export { loadInterpreter, runInterpreter } from "./lib/export/interpreter.ts";
 export { exportVariant } from "./lib/export/mod.ts";
