@@ -460,6 +460,56 @@ Deno.test("compare: deltas between two fabricated runs and --fail-on-regression"
   assert.match(bad.stderr, /^qgt: --fail-on-regression: expected a non-negative number, got "x"/);
 });
 
+Deno.test("runs: status (an unfinished run whose process is gone is incomplete), commits, headline", async () => {
+  const out = await Deno.makeTempDir();
+  const A = "a".repeat(40), B = "b".repeat(40);
+  await fabricateRun(out, {
+    commit: A,
+    started: "2026-01-01T00:00:00Z",
+    rows: "float,float,32,0.9,0.3,1000,1000,1,0\nq2,qgt,2,0.88,0.4,100,1000,10,2\n",
+  });
+  const dir = await fabricateRun(out, {
+    commit: A,
+    runId: "run-resumed",
+    started: "2026-01-02T00:00:00Z",
+    rows: "",
+  });
+  // unfinished, its process gone, resumed once at another commit with a dirty tree
+  await Deno.remove(join(dir, "summary.csv"));
+  const rec = JSON.parse(await read(dir, "run.json"));
+  await Deno.writeTextFile(
+    join(dir, "run.json"),
+    JSON.stringify({
+      ...rec,
+      status: "running",
+      pid: 2 ** 22 + 1,
+      resumed: [{ at: "2026-01-03T00:00:00Z", commit: B, dirty: true }],
+      variants: { float: { hash: "h", status: "complete" }, q2: { hash: "h", status: "running" } },
+    }),
+  );
+  const r = await cli(["lib/cli/runs.ts", "--out", out]);
+  assert.equal(r.code, 0, r.stderr);
+  const row = (id: string) => r.stdout.split("\n").find((l) => l.includes(id))!.split(/\s{2,}/);
+  assert.deepStrictEqual(row("run-aaaa"), [
+    "exp",
+    "run-aaaa",
+    "aaaaaaa",
+    "complete",
+    "default",
+    "float 90.0% 1.0KB | q2 88.0% 0.1KB",
+  ]);
+  assert.deepStrictEqual(row("run-resumed"), [
+    "exp",
+    "run-resumed",
+    "aaaaaaa->bbbbbbb+",
+    "incomplete",
+    "default",
+    "1/2 variants done",
+  ]);
+  const none = await cli(["lib/cli/runs.ts", "--out", out, "--experiment", "nope"]);
+  assert.equal(none.stdout.trim(), `no runs of nope in ${out}`);
+});
+
 Deno.test("two runs started at once both land complete", async () => {
   const out = await Deno.makeTempDir();
   const args = [

@@ -12,6 +12,9 @@ import { denoProcessAlive } from "../util/process.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 
+/** Bytes as kilobytes, one decimal below 10 KB. */
+const kb = (b: number) => (b / 1000).toFixed(b < 10000 ? 1 : 0);
+
 await runMain(async () => {
   const { values: f } = parseFlags(Deno.args, {
     experiment: { type: "string" },
@@ -29,9 +32,7 @@ await runMain(async () => {
     if (await exists(join(r.dir, "summary.csv"))) {
       const s = rowsOf(await readCsv(join(r.dir, "summary.csv")));
       headline = s.map((x) =>
-        `${x.variant} ${(Number(x.accuracy) * 100).toFixed(1)}% ${
-          (Number(x.bytes) / 1000).toFixed(0)
-        }KB`
+        `${x.variant} ${(Number(x.accuracy) * 100).toFixed(1)}% ${kb(Number(x.bytes))}KB`
       ).join(" | ");
     } else {
       const done = Object.values(rec.variants).filter((v) => v.status === "complete").length;
@@ -40,7 +41,11 @@ await runMain(async () => {
     rows.push({
       experiment: rec.experiment.id,
       run: rec.runId,
-      commit: rec.git.commit.slice(0, 7) + (rec.git.dirty ? "+" : ""),
+      // the start commit, and the last resume's when the code had moved ("+" marks a dirty tree)
+      commit: [rec.git, ...(rec.resumed ?? []).slice(-1)]
+        .map((g) => g.commit.slice(0, 7) + (g.dirty ? "+" : ""))
+        .filter((c, i, all) => i === 0 || c !== all[0])
+        .join("->"),
       status,
       profile: rec.experiment.profile,
       headline: headline.length > 110 ? headline.slice(0, 107) + "..." : headline,
