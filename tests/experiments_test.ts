@@ -5,6 +5,7 @@ import { runExperiment } from "../lib/experiment/runner.ts";
 import { exportVariant } from "../lib/export/mod.ts";
 import { consoleProgress } from "../lib/util/progress.ts";
 import { writeFigures } from "../lib/report/figures.ts";
+import { renderSvg } from "../lib/report/vega.ts";
 import { readCsv, rowsOf } from "../lib/report/tables.ts";
 import { exists } from "../lib/util/fs.ts";
 import { parseQgt } from "../lib/export/format.ts";
@@ -129,6 +130,21 @@ Deno.test("person-detect --quick: every variant trains, exports and is measured 
       assert.ok(await exists(join(figDir, `${n}.${ext}`)), `${n}.${ext}`);
     }
   }
+  // the seed bars of (b) span min..max and render the same every time
+  const spec = JSON.parse(await Deno.readTextFile(join(figDir, "accuracy_bits.vl.json")));
+  spec.data.values = [0.8, 0.83, 0.86].map((accuracy, seed) => ({
+    dataset: "d",
+    mode: "qat",
+    bits: 2,
+    seed,
+    accuracy,
+  }));
+  const svg = await renderSvg(spec);
+  assert.equal(await renderSvg(spec), svg);
+  assert.match(
+    svg,
+    /aria-label="bits: 2; Min of accuracy: 0\.8; Max of accuracy: 0\.86; mode: qat"/,
+  );
   await Deno.remove(out, { recursive: true });
   await Deno.remove(figDir, { recursive: true });
 });

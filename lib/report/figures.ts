@@ -329,10 +329,13 @@ export async function writeFigures(
               },
             },
             {
-              mark: { type: "errorbar", extent: "ci" },
+              // the seed spread as a min-max bar (Vega-Lite's errorbar "ci" bootstraps at
+              // random, which would make the figure differ on every render)
+              mark: { type: "rule" },
               encoding: {
                 x: { field: "bits", type: "ordinal" },
-                y: { field: "accuracy", type: "quantitative" },
+                y: { aggregate: "min", field: "accuracy", type: "quantitative" },
+                y2: { aggregate: "max", field: "accuracy" },
                 color: { field: "mode", type: "nominal" },
               },
             },
