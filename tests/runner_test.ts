@@ -547,6 +547,27 @@ Deno.test("CLI: bad flags and bad config give one clear line, exit non-zero and 
   const r3 = await cli(["lib/cli/run.ts", "experiments/nope.ts", "--out", out]);
   assert.equal(r3.code, 2);
   assert.match(r3.stderr, /experiments\/nope\.ts: experiment file not found/);
+  const r5 = await cli(["lib/cli/run.ts", SMOKE, "--out", out, "--variants", ","]);
+  assert.equal(r5.code, 2);
+  assert.equal(r5.stderr.trim(), 'qgt: --variants: expected variant names a,b, got ","');
+  // a data folder that is not there: one line naming it, and no run directory
+  const empty = await Deno.makeTempDir();
+  const r4 = await cli([
+    "lib/cli/run.ts",
+    "experiments/person-detect.ts",
+    "--quick",
+    "--data",
+    join(empty, "vww"),
+    "--out",
+    out,
+  ]);
+  assert.equal(r4.code, 1);
+  assert.equal(
+    r4.stderr.trim(),
+    `qgt: vww: ${join(empty, "vww", "non_person")} not found; expected ${
+      join(empty, "vww")
+    }/{person,non_person}/*.jpg (the MLPerf Tiny layout)`,
+  );
   assert.equal([...Deno.readDirSync(out)].length, 0, "files were written");
 });
 

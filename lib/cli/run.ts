@@ -49,6 +49,14 @@ await runMain(async () => {
     );
   }
   if (f["run-id"] && !f.resume) throw new UsageError("--run-id goes with --resume");
+  const variants = f.variants !== undefined
+    ? String(f.variants).split(",").map((s) => s.trim()).filter(Boolean)
+    : undefined;
+  if (variants && !variants.length) {
+    throw new UsageError(
+      `--variants: expected variant names a,b, got ${JSON.stringify(f.variants)}`,
+    );
+  }
   // Ctrl-C / kill: say how to continue (the run keeps a checkpoint after every epoch)
   const again = ["deno task run", ...Deno.args.map(shellQuote), ...(f.resume ? [] : ["--resume"])]
     .join(" ");
@@ -65,9 +73,7 @@ await runMain(async () => {
       seed: f.seed !== undefined ? intFlag("--seed", f.seed, 0, 2 ** 31) : undefined,
       set: (f.set as string[] | undefined) ?? [],
       dataDir: f.data as string | undefined,
-      variants: f.variants
-        ? String(f.variants).split(",").map((s) => s.trim()).filter(Boolean)
-        : undefined,
+      variants,
     },
     outRoot: f.out as string | undefined,
     backend: f.backend as BackendName,

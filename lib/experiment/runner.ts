@@ -434,7 +434,6 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   } else {
     const runId = newRunId(git.commit);
     runDir = join(outRoot, exp.id, runId);
-    await Deno.mkdir(runDir, { recursive: true });
     record = {
       runId,
       experiment: {
@@ -457,20 +456,22 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
       ),
     };
   }
+  // the data before anything is written, so bad data files leave no run directory behind
+  await initBackend(backend);
+  const first = order[0];
+  const t0 = performance.now();
+  const data = await loadDataset(first.dataset.name, {
+    ...first.dataset.options,
+    ...(opts.dataRoot !== undefined ? { cacheRoot: opts.dataRoot } : {}),
+  });
+  // the data's bytes (not only their configuration) key the reusable float baselines
+  const dataSum = datasetChecksum(data.train.images, data.train.labels) + ":" +
+    datasetChecksum(data.val.images, data.val.labels);
+
   const saveRecord = () => writeJsonAtomic(join(runDir, "run.json"), record);
-  await saveRecord();
+  await saveRecord(); // creates the run directory
 
   try {
-    await initBackend(backend);
-    const first = order[0];
-    const t0 = performance.now();
-    const data = await loadDataset(first.dataset.name, {
-      ...first.dataset.options,
-      ...(opts.dataRoot !== undefined ? { cacheRoot: opts.dataRoot } : {}),
-    });
-    // the data's bytes (not only their configuration) key the reusable float baselines
-    const dataSum = datasetChecksum(data.train.images, data.train.labels) + ":" +
-      datasetChecksum(data.val.images, data.val.labels);
     for (const n of data.notes) progress.line(n);
     progress.line(
       `${exp.id} v${exp.version} (${exp.profile}): ${data.train.name} ${data.train.labels.length} train / ${data.val.labels.length} val, ` +
