@@ -550,6 +550,21 @@ Deno.test("CLI: bad flags and bad config give one clear line, exit non-zero and 
   const r5 = await cli(["lib/cli/run.ts", SMOKE, "--out", out, "--variants", ","]);
   assert.equal(r5.code, 2);
   assert.equal(r5.stderr.trim(), 'qgt: --variants: expected variant names a,b, got ","');
+  const r6 = await cli([
+    "lib/cli/run.ts",
+    SMOKE,
+    "--out",
+    out,
+    "--set",
+    "dataset.options.trainCount=20",
+    "--set",
+    "train.batchSize=32",
+  ]);
+  assert.equal(r6.code, 1);
+  assert.equal(
+    r6.stderr.trim(),
+    "qgt: experiments/smoke.ts: variant float: train.batchSize 32 is more than the 20 training images",
+  );
   // a data folder that is not there: one line naming it, and no run directory
   const empty = await Deno.makeTempDir();
   const r4 = await cli([

@@ -468,6 +468,15 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   const dataSum = datasetChecksum(data.train.images, data.train.labels) + ":" +
     datasetChecksum(data.val.images, data.val.labels);
 
+  const nTrain = data.train.labels.length;
+  for (const v of order) {
+    if (v.train.batchSize > nTrain) {
+      throw new Error(
+        `${opts.path}: variant ${v.name}: train.batchSize ${v.train.batchSize} is more than the ${nTrain} training images`,
+      );
+    }
+  }
+
   const saveRecord = () => writeJsonAtomic(join(runDir, "run.json"), record);
   await saveRecord(); // creates the run directory
 
