@@ -2,7 +2,7 @@
 import { join } from "node:path";
 import { endsWithLiveBatchNorm, resolveExperiment } from "../lib/experiment/define.ts";
 import { runExperiment, type RunRecord } from "../lib/experiment/runner.ts";
-import { planPhases, StopRequested } from "../lib/experiment/pipeline.ts";
+import { planPhases, preflight, StopRequested } from "../lib/experiment/pipeline.ts";
 import smoke from "../experiments/smoke.ts";
 import personDetect from "../experiments/person-detect.ts";
 import { consoleProgress, type ProgressSink } from "../lib/util/progress.ts";
@@ -304,6 +304,31 @@ Deno.test("--data switches to VWW: the real loader through a run, capped by the 
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("preflight: the mixed budget's floor is the all-lowest-bits model, exactly", () => {
+  const v = resolveExperiment(personDetect).variants.find((x) => x.name === "qgt-mixed")!;
+  const train = {
+    name: "t",
+    shape: [96, 96, 1] as [number, number, number],
+    classNames: ["non_person", "person"],
+    images: new Uint8Array(0),
+    labels: new Uint8Array(0),
+  };
+  preflight(v, train); // the shipped 81 KB budget is reachable
+  const withBudget = (budgetBytes: number) => ({
+    ...v,
+    qgt: { ...v.qgt, mixed: { ...v.qgt.mixed!, budgetBytes } },
+  });
+  let floor = NaN;
+  try {
+    preflight(withBudget(1000), train);
+  } catch (e) {
+    floor = Number((e as Error).message.match(/allow \((\d+) bytes/)![1]);
+  }
+  assert.ok(floor > 1000 && floor < 80971, `floor ${floor}`);
+  preflight(withBudget(floor), train); // exactly the floor fits
+  assert.throws(() => preflight(withBudget(floor - 1), train), /budgetBytes: \d+ is below/);
+});
+
 Deno.test("a run stopped after its first epoch and resumed reproduces the uninterrupted tables", async () => {
   const full = await run(await Deno.makeTempDir());
   for (const stopAfter of [1, 4]) {
@@ -564,6 +589,34 @@ Deno.test("CLI: bad flags and bad config give one clear line, exit non-zero and 
   assert.equal(
     r6.stderr.trim(),
     "qgt: experiments/smoke.ts: variant float: train.batchSize 32 is more than the 20 training images",
+  );
+  // settings that cannot work fail before training: a budget below the all-1-bit model, classes
+  const r7 = await cli([
+    "lib/cli/run.ts",
+    "experiments/person-detect.ts",
+    "--quick",
+    "--out",
+    out,
+    "--set",
+    "variants.qgt-mixed.qgt.mixed.budgetBytes=5000",
+  ]);
+  assert.equal(r7.code, 1);
+  assert.match(
+    r7.stderr.trim(),
+    /^qgt: experiments\/person-detect\.ts: variants\.qgt-mixed\.qgt\.mixed\.budgetBytes: 5000 is below the smallest model the candidates allow \(\d+ bytes estimated, every layer at 1 bits\)$/,
+  );
+  const r8 = await cli([
+    "lib/cli/run.ts",
+    SMOKE,
+    "--out",
+    out,
+    "--set",
+    "architecture.options.classes=3",
+  ]);
+  assert.equal(r8.code, 1);
+  assert.equal(
+    r8.stderr.trim(),
+    "qgt: experiments/smoke.ts: architecture.options.classes: 3, but dataset synthetic-person/train has 2 classes",
   );
   // a data folder that is not there: one line naming it, and no run directory
   const empty = await Deno.makeTempDir();

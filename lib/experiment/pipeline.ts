@@ -198,6 +198,50 @@ export function variantArch(v: ResolvedVariant, train: Dataset): ArchSpec {
   return arch;
 }
 
+/**
+ * What can be checked before anything trains, so a bad setting fails in
+ * seconds rather than after the float network: the network builds for the
+ * data (classes), and a mixed-precision budget is reachable with the
+ * candidate widths. Throws a one-line error naming the field.
+ *
+ * @example
+ * ```ts
+ * import { preflight } from "./pipeline.ts";
+ * import { resolveExperiment } from "./define.ts";
+ * import smoke from "../../experiments/smoke.ts";
+ * const v = resolveExperiment(smoke).variants[0];
+ * const train = { name: "t", shape: [32, 32, 1] as [number, number, number], classNames: ["a", "b"], images: new Uint8Array(0), labels: new Uint8Array(0) };
+ * preflight(v, train); // fine
+ * let failed = false;
+ * try {
+ *   preflight({ ...v, qgt: { ...v.qgt, mode: "qgt", mixed: { budgetBytes: 10, candidates: [1, 2] } } }, train);
+ * } catch {
+ *   failed = true;
+ * }
+ * if (!failed) throw new Error();
+ * ```
+ */
+export function preflight(v: ResolvedVariant, train: Dataset): void {
+  const arch = variantArch(v, train);
+  const mixed = v.qgt.mixed;
+  if (!mixed) return;
+  const sizes = weightLayerSizes(arch);
+  const base = Object.values(specsFor(v, arch))[0];
+  const lowest = Math.min(...mixed.candidates);
+  const smallest = assignMixedPrecision(
+    sizes,
+    sizes.flatMap((l) => mixed.candidates.map((bits) => ({ layer: l.name, bits, score: 0 }))),
+    0,
+    base,
+    exportOverheadEstimate(arch),
+  ).bytes;
+  if (smallest > mixed.budgetBytes) {
+    throw new Error(
+      `variants.${v.name}.qgt.mixed.budgetBytes: ${mixed.budgetBytes} is below the smallest model the candidates allow (${smallest} bytes estimated, every layer at ${lowest} bits)`,
+    );
+  }
+}
+
 function fineTuneSchedule(v: ResolvedVariant): ScheduleSpec {
   return { type: "cosine", lr: v.qgt.lr ?? v.train.schedule.lr / 10 };
 }

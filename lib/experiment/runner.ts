@@ -36,6 +36,7 @@ import {
   type LayerEpochRow,
   type LayerRow,
   type MetricRow,
+  preflight,
   runVariant,
   StopRequested,
   variantArch,
@@ -470,6 +471,11 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
 
   const nTrain = data.train.labels.length;
   for (const v of order) {
+    try {
+      preflight(v, data.train);
+    } catch (e) {
+      throw new Error(`${opts.path}: ${(e as Error).message}`);
+    }
     if (v.train.batchSize > nTrain) {
       throw new Error(
         `${opts.path}: variant ${v.name}: train.batchSize ${v.train.batchSize} is more than the ${nTrain} training images`,
