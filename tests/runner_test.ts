@@ -618,6 +618,19 @@ Deno.test("CLI: bad flags and bad config give one clear line, exit non-zero and 
     r8.stderr.trim(),
     "qgt: experiments/smoke.ts: architecture.options.classes: 3, but dataset synthetic-person/train has 2 classes",
   );
+  const r9 = await cli([
+    "lib/cli/run.ts",
+    SMOKE,
+    "--out",
+    out,
+    "--set",
+    'variants.qat-4.qgt.layers={"conv1":{"bits":"float"}}',
+  ]);
+  assert.equal(r9.code, 1);
+  assert.equal(
+    r9.stderr.trim(),
+    'qgt: experiments/smoke.ts: variants.qat-4.qgt.layers.conv1.bits: "float" leaves the layer unquantized, but a run exports every quantized variant, which needs every weight layer at 1-8 bits',
+  );
   // a data folder that is not there: one line naming it, and no run directory
   const empty = await Deno.makeTempDir();
   const r4 = await cli([

@@ -223,6 +223,15 @@ export function variantArch(v: ResolvedVariant, train: Dataset): ArchSpec {
  */
 export function preflight(v: ResolvedVariant, train: Dataset): void {
   const arch = variantArch(v, train);
+  if (v.qgt.mode !== "float") {
+    for (const [layer, o] of Object.entries(v.qgt.layers ?? {})) {
+      if (o.bits === "float") {
+        throw new Error(
+          `variants.${v.name}.qgt.layers.${layer}.bits: "float" leaves the layer unquantized, but a run exports every quantized variant, which needs every weight layer at 1-8 bits`,
+        );
+      }
+    }
+  }
   const mixed = v.qgt.mixed;
   if (!mixed) return;
   const sizes = weightLayerSizes(arch);

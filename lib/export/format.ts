@@ -125,7 +125,9 @@ export function buildQgt(src: ExportSource): Uint8Array {
     if (l.type === "gap") return { name: l.name, type: l.type };
     const q = src.weights[l.name], spec = src.specs[l.name];
     if (!q || !spec) {
-      throw new Error(`export: layer ${l.name} is not quantized; every weight layer must be`);
+      throw new Error(
+        `export: layer ${l.name} is not quantized; every weight layer must be quantized to be exported`,
+      );
     }
     if ("bn" in l && l.bn) {
       throw new Error(`export: layer ${l.name} still has BatchNorm; fold it first`);
