@@ -301,6 +301,20 @@ Deno.test("--data switches to VWW: the real loader through a run, capped by the 
   );
   assert.ok(r.summary[1].bytes > 0);
   assert.ok(await exists(join(dir, "cache", "vww")), "the cache went to dataRoot");
+  // no validation images (valFraction 0): an error before anything is written
+  const before = [...Deno.readDirSync(join(dir, "runs", "vww-run"))].length;
+  await assert.rejects(
+    () =>
+      runExperiment({
+        path,
+        resolve: { dataDir: vww, set: ["dataset.options.valFraction=0"] },
+        outRoot: join(dir, "runs"),
+        dataRoot: join(dir, "cache"),
+        progress: quiet,
+      }),
+    /: dataset vww has no validation images with these options \(\{.*"valFraction":0/,
+  );
+  assert.equal([...Deno.readDirSync(join(dir, "runs", "vww-run"))].length, before);
   await Deno.remove(dir, { recursive: true });
 });
 

@@ -470,6 +470,13 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     datasetChecksum(data.val.images, data.val.labels);
 
   const nTrain = data.train.labels.length;
+  if (!data.val.labels.length) {
+    throw new Error(
+      `${opts.path}: dataset ${first.dataset.name} has no validation images with these options (${
+        JSON.stringify(first.dataset.options ?? {})
+      })`,
+    );
+  }
   for (const v of order) {
     try {
       preflight(v, data.train);
