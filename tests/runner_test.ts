@@ -415,14 +415,18 @@ Deno.test("a run stopped after its first epoch and resumed reproduces the uninte
   }
 });
 
-Deno.test("compare: deltas between two fabricated runs and --fail-on-regression", async () => {
-  const out = await Deno.makeTempDir();
-  const A = "a".repeat(40), B = "b".repeat(40);
-  await fabricateRun(out, {
-    commit: A,
+/** A complete fabricated run at commit aaaa…: float 90 %, q2 (2-bit QGT) 88 % in 100 bytes. */
+const runAtA = (out: string) =>
+  fabricateRun(out, {
+    commit: "a".repeat(40),
     started: "2026-01-01T00:00:00Z",
     rows: "float,float,32,0.9,0.3,1000,1000,1,0\nq2,qgt,2,0.88,0.4,100,1000,10,2\n",
   });
+
+Deno.test("compare: deltas between two fabricated runs and --fail-on-regression", async () => {
+  const out = await Deno.makeTempDir();
+  const B = "b".repeat(40);
+  await runAtA(out);
   await fabricateRun(out, {
     commit: B,
     started: "2026-01-02T00:00:00Z",
@@ -502,11 +506,7 @@ Deno.test("compare: deltas between two fabricated runs and --fail-on-regression"
 Deno.test("runs: status (an unfinished run whose process is gone is incomplete), commits, headline", async () => {
   const out = await Deno.makeTempDir();
   const A = "a".repeat(40), B = "b".repeat(40);
-  await fabricateRun(out, {
-    commit: A,
-    started: "2026-01-01T00:00:00Z",
-    rows: "float,float,32,0.9,0.3,1000,1000,1,0\nq2,qgt,2,0.88,0.4,100,1000,10,2\n",
-  });
+  await runAtA(out);
   const dir = await fabricateRun(out, {
     commit: A,
     runId: "run-resumed",
@@ -576,93 +576,57 @@ Deno.test("two runs started at once both land complete", async () => {
 });
 
 Deno.test("CLI: bad flags and bad config give one clear line, exit non-zero and write nothing", async () => {
-  const out = await Deno.makeTempDir();
-  const r1 = await cli(["lib/cli/run.ts", SMOKE, "--out", out, "--backend", "gpu"]);
-  assert.equal(r1.code, 2);
-  assert.equal(r1.stderr.trim(), 'qgt: --backend: expected one of wasm, cpu, got "gpu"');
-  const r2 = await cli(["lib/cli/run.ts", SMOKE, "--out", out, "--set", "train.epochs=-1"]);
-  assert.equal(r2.code, 1);
-  assert.match(r2.stderr.trim(), /^qgt: experiments\/smoke\.ts: train\.epochs: .*>=0/);
-  const r3 = await cli(["lib/cli/run.ts", "experiments/nope.ts", "--out", out]);
-  assert.equal(r3.code, 2);
-  assert.match(r3.stderr, /experiments\/nope\.ts: experiment file not found/);
-  const r5 = await cli(["lib/cli/run.ts", SMOKE, "--out", out, "--variants", ","]);
-  assert.equal(r5.code, 2);
-  assert.equal(r5.stderr.trim(), 'qgt: --variants: expected variant names a,b, got ","');
-  const r6 = await cli([
-    "lib/cli/run.ts",
-    SMOKE,
-    "--out",
-    out,
-    "--set",
-    "dataset.options.trainCount=20",
-    "--set",
-    "train.batchSize=32",
-  ]);
-  assert.equal(r6.code, 1);
-  assert.equal(
-    r6.stderr.trim(),
-    "qgt: experiments/smoke.ts: variant float: train.batchSize 32 is more than the 20 training images",
-  );
-  // settings that cannot work fail before training: a budget below the all-1-bit model, classes
-  const r7 = await cli([
-    "lib/cli/run.ts",
-    "experiments/person-detect.ts",
-    "--quick",
-    "--out",
-    out,
-    "--set",
-    "variants.qgt-mixed.qgt.mixed.budgetBytes=5000",
-  ]);
-  assert.equal(r7.code, 1);
-  assert.match(
-    r7.stderr.trim(),
-    /^qgt: experiments\/person-detect\.ts: variants\.qgt-mixed\.qgt\.mixed\.budgetBytes: 5000 is below the smallest model the candidates allow \(\d+ bytes estimated, every layer at 1 bits\)$/,
-  );
-  const r8 = await cli([
-    "lib/cli/run.ts",
-    SMOKE,
-    "--out",
-    out,
-    "--set",
-    "architecture.options.classes=3",
-  ]);
-  assert.equal(r8.code, 1);
-  assert.equal(
-    r8.stderr.trim(),
-    "qgt: experiments/smoke.ts: architecture.options.classes: 3, but dataset synthetic-person/train has 2 classes",
-  );
-  const r9 = await cli([
-    "lib/cli/run.ts",
-    SMOKE,
-    "--out",
-    out,
-    "--set",
-    'variants.qat-4.qgt.layers={"conv1":{"bits":"float"}}',
-  ]);
-  assert.equal(r9.code, 1);
-  assert.equal(
-    r9.stderr.trim(),
-    'qgt: experiments/smoke.ts: variants.qat-4.qgt.layers.conv1.bits: "float" leaves the layer unquantized, but a run exports every quantized variant, which needs every weight layer at 1-8 bits',
-  );
-  // a data folder that is not there: one line naming it, and no run directory
-  const empty = await Deno.makeTempDir();
-  const r4 = await cli([
-    "lib/cli/run.ts",
-    "experiments/person-detect.ts",
-    "--quick",
-    "--data",
-    join(empty, "vww"),
-    "--out",
-    out,
-  ]);
-  assert.equal(r4.code, 1);
-  assert.equal(
-    r4.stderr.trim(),
-    `qgt: vww: ${join(empty, "vww", "non_person")} not found; expected ${
-      join(empty, "vww")
-    }/{person,non_person}/*.jpg (the MLPerf Tiny layout)`,
-  );
+  const out = await Deno.makeTempDir(), empty = await Deno.makeTempDir();
+  const vww = join(empty, "vww");
+  const PD = "experiments/person-detect.ts";
+  // [experiment, extra arguments, exit code, the one stderr line (or a pattern for it)]
+  const cases: [string, string[], number, string | RegExp][] = [
+    [SMOKE, ["--backend", "gpu"], 2, 'qgt: --backend: expected one of wasm, cpu, got "gpu"'],
+    [SMOKE, ["--set", "train.epochs=-1"], 1, /^qgt: experiments\/smoke\.ts: train\.epochs: .*>=0/],
+    ["experiments/nope.ts", [], 2, "qgt: experiments/nope.ts: experiment file not found"],
+    [SMOKE, ["--variants", ","], 2, 'qgt: --variants: expected variant names a,b, got ","'],
+    // settings that cannot work fail before anything trains or is written
+    [
+      SMOKE,
+      ["--set", "dataset.options.trainCount=20", "--set", "train.batchSize=32"],
+      1,
+      "qgt: experiments/smoke.ts: variant float: train.batchSize 32 is more than the 20 training images",
+    ],
+    [
+      PD,
+      ["--quick", "--set", "variants.qgt-mixed.qgt.mixed.budgetBytes=5000"],
+      1,
+      /^qgt: experiments\/person-detect\.ts: variants\.qgt-mixed\.qgt\.mixed\.budgetBytes: 5000 is below the smallest model the candidates allow \(\d+ bytes estimated, every layer at 1 bits\)$/,
+    ],
+    [
+      SMOKE,
+      ["--set", "architecture.options.classes=3"],
+      1,
+      "qgt: experiments/smoke.ts: architecture.options.classes: 3, but dataset synthetic-person/train has 2 classes",
+    ],
+    [
+      SMOKE,
+      ["--set", 'variants.qat-4.qgt.layers={"conv1":{"bits":"float"}}'],
+      1,
+      'qgt: experiments/smoke.ts: variants.qat-4.qgt.layers.conv1.bits: "float" leaves the layer unquantized, but a run exports every quantized variant, which needs every weight layer at 1-8 bits',
+    ],
+    // a data folder that is not there
+    [
+      PD,
+      ["--quick", "--data", vww],
+      1,
+      `qgt: vww: ${
+        join(vww, "non_person")
+      } not found; expected ${vww}/{person,non_person}/*.jpg (the MLPerf Tiny layout)`,
+    ],
+  ];
+  for (const [path, extra, code, line] of cases) {
+    const r = await cli(["lib/cli/run.ts", path, "--out", out, ...extra]);
+    const what = `${path} ${extra.join(" ")}`;
+    assert.equal(r.code, code, `${what}: ${r.stderr}`);
+    if (typeof line === "string") assert.equal(r.stderr.trim(), line, what);
+    else assert.match(r.stderr.trim(), line, what);
+  }
   assert.equal([...Deno.readDirSync(out)].length, 0, "files were written");
 });
 
