@@ -325,7 +325,7 @@ Deno.test("preflight: the mixed budget's floor is the all-lowest-bits model, exa
     shape: [96, 96, 1] as [number, number, number],
     classNames: ["non_person", "person"],
     images: new Uint8Array(0),
-    labels: new Uint8Array(0),
+    labels: new Uint8Array(64), // 64 training images: two batches
   };
   preflight(v, train); // the shipped 81 KB budget is reachable
   const withBudget = (budgetBytes: number) => ({

@@ -6,7 +6,7 @@
  * @module
  */
 import { parseFlags, runMain, UsageError } from "../util/cli.ts";
-import { loadDataset } from "../data/registry.ts";
+import { DATASET_OPTIONS, type DatasetName, loadDataset } from "../data/registry.ts";
 import { parseQgt } from "../export/format.ts";
 import { evaluateInterpreter } from "../export/export.ts";
 import { exists } from "../util/fs.ts";
@@ -34,8 +34,10 @@ await runMain(async () => {
   const [size, , channels] = h.input.shape;
   const { val } = await loadDataset(name, {
     dir: f.data as string | undefined,
-    // Fashion-MNIST images are 28x28x1 as stored; the others render or resize to the model's input
-    ...(name === "fashion-mnist" ? {} : { size, channels: channels as 1 | 3 }),
+    // the model's input size and channels, for the datasets that render or resize to them
+    ...(DATASET_OPTIONS[name as DatasetName]?.includes("size")
+      ? { size, channels: channels as 1 | 3 }
+      : {}),
     skipBadImages: f["skip-bad-images"] ? true : undefined,
   });
   const r = await evaluateInterpreter(bytes, val, path);

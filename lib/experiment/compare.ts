@@ -48,13 +48,10 @@ async function completeRuns(
 }
 
 async function runsAt(
-  outRoot: string,
+  all: LocatedRun[],
   rev: string,
-  experiment: string | undefined,
-  filter: RunFilter,
   repo?: string,
 ): Promise<LocatedRun[]> {
-  const all = await completeRuns(outRoot, experiment, filter);
   const full = await resolveRev(rev, repo);
   return all.filter((
     r,
@@ -101,13 +98,14 @@ export async function pickRuns(
     }
     return runs[0]; // newest first
   };
+  // the run directories are read once; every choice below filters this list
+  const all = await completeRuns(outRoot, experiment, filter);
   if (revA && revB) {
     return [
-      one(await runsAt(outRoot, revA, experiment, filter, repo), revA),
-      one(await runsAt(outRoot, revB, experiment, filter, repo), revB),
+      one(await runsAt(all, revA, repo), revA),
+      one(await runsAt(all, revB, repo), revB),
     ];
   }
-  const all = await completeRuns(outRoot, experiment, filter);
   const ids = new Set(all.map((r) => r.record.experiment.id));
   if (ids.size > 1) {
     throw new Error(
@@ -131,7 +129,7 @@ export async function pickRuns(
   });
   if (revB && !revA) throw new Error("compare: give both revisions or neither");
   if (revA) {
-    const a = one(await runsAt(outRoot, revA, experiment, filter, repo), revA);
+    const a = one(await runsAt(all, revA, repo), revA);
     const b = commits.find((r) => r.record.git.commit !== a.record.git.commit);
     if (!b) throw new Error(`compare: no complete run at another commit than ${revA}`);
     return [a, b];

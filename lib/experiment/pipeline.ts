@@ -201,8 +201,10 @@ export function variantArch(v: ResolvedVariant, train: Dataset): ArchSpec {
 /**
  * What can be checked before anything trains, so a bad setting fails in
  * seconds rather than after the float network: the network builds for the
- * data (classes), and a mixed-precision budget is reachable with the
- * candidate widths. Throws a one-line error naming the field.
+ * data (classes), a batch fits in the training set, every layer of a
+ * quantized variant is quantized (exportable), and a mixed-precision budget
+ * is reachable with the candidate widths. Throws a one-line error naming the
+ * field.
  *
  * @example
  * ```ts
@@ -210,7 +212,7 @@ export function variantArch(v: ResolvedVariant, train: Dataset): ArchSpec {
  * import { resolveExperiment } from "./define.ts";
  * import smoke from "../../experiments/smoke.ts";
  * const v = resolveExperiment(smoke).variants[0];
- * const train = { name: "t", shape: [32, 32, 1] as [number, number, number], classNames: ["a", "b"], images: new Uint8Array(0), labels: new Uint8Array(0) };
+ * const train = { name: "t", shape: [32, 32, 1] as [number, number, number], classNames: ["a", "b"], images: new Uint8Array(0), labels: new Uint8Array(64) };
  * preflight(v, train); // fine
  * let failed = false;
  * try {
@@ -223,6 +225,11 @@ export function variantArch(v: ResolvedVariant, train: Dataset): ArchSpec {
  */
 export function preflight(v: ResolvedVariant, train: Dataset): void {
   const arch = variantArch(v, train);
+  if (v.train.batchSize > train.labels.length) {
+    throw new Error(
+      `variant ${v.name}: train.batchSize ${v.train.batchSize} is more than the ${train.labels.length} training images`,
+    );
+  }
   if (v.qgt.mode !== "float") {
     for (const [layer, o] of Object.entries(v.qgt.layers ?? {})) {
       if (o.bits === "float") {

@@ -469,7 +469,6 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   const dataSum = datasetChecksum(data.train.images, data.train.labels) + ":" +
     datasetChecksum(data.val.images, data.val.labels);
 
-  const nTrain = data.train.labels.length;
   if (!data.val.labels.length) {
     throw new Error(
       `${opts.path}: dataset ${first.dataset.name} has no validation images with these options (${
@@ -482,11 +481,6 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
       preflight(v, data.train);
     } catch (e) {
       throw new Error(`${opts.path}: ${(e as Error).message}`);
-    }
-    if (v.train.batchSize > nTrain) {
-      throw new Error(
-        `${opts.path}: variant ${v.name}: train.batchSize ${v.train.batchSize} is more than the ${nTrain} training images`,
-      );
     }
   }
 
