@@ -8,6 +8,7 @@ import personDetect from "../experiments/person-detect.ts";
 import { consoleProgress, type ProgressSink } from "../lib/util/progress.ts";
 import { exportVariant } from "../lib/export/mod.ts";
 import { exists } from "../lib/util/fs.ts";
+import { loadCheckpoint, saveCheckpoint } from "../lib/experiment/checkpoint.ts";
 import { encodePng } from "../lib/data/image.ts";
 import { loadVww } from "../lib/data/vww.ts";
 import { assert } from "./assert.ts";
@@ -381,17 +382,29 @@ Deno.test("a run stopped after its first epoch and resumed reproduces the uninte
       await other.status;
       await Deno.writeTextFile(join(dir, "run.json"), JSON.stringify(rec));
     }
+    // the interrupted variant's compute time up to its checkpoint is in run.json and the
+    // checkpoint; pretend the earlier process had spent 1000 s to see the resume add to it
+    const [name] = Object.entries(rec.variants).find(([, v]) => v.status === "running")!;
+    const statePath = join(dir, "variants", name, "state.qgtw");
+    const saved = await loadCheckpoint(statePath);
+    assert.ok((rec.variants[name].seconds ?? 0) > 0);
+    assert.equal(saved.meta.seconds, rec.variants[name].seconds);
+    await saveCheckpoint(statePath, saved.arrays, { ...saved.meta, seconds: 1000 });
     // the second time, pretend the run started at another commit with a dirty tree
     const started = stopAfter === 1 ? rec.git : { commit: "f".repeat(40), dirty: true };
     await Deno.writeTextFile(join(dir, "run.json"), JSON.stringify({ ...rec, git: started }));
     const lines: string[] = [];
+    const t = performance.now();
     const resumed = await run(out, {
       resume: true,
       progress: { status() {}, line: (l) => lines.push(l) },
     });
+    const resumeSeconds = (performance.now() - t) / 1000;
     assert.equal(resumed.runDir, dir);
     // run.json keeps the commit the run started at and records the resume's
     const after = JSON.parse(await read(dir, "run.json")) as RunRecord;
+    const total = after.variants[name].seconds!;
+    assert.ok(total > 1000 && total < 1000 + resumeSeconds, `${name}: ${total} s`);
     assert.deepStrictEqual(after.git, started);
     assert.equal(after.resumed?.length, 1);
     assert.equal(after.resumed![0].commit, rec.git.commit);
@@ -523,7 +536,10 @@ Deno.test("runs: status (an unfinished run whose process is gone is incomplete),
       status: "running",
       pid: 2 ** 22 + 1,
       resumed: [{ at: "2026-01-03T00:00:00Z", commit: B, dirty: true }],
-      variants: { float: { hash: "h", status: "complete" }, q2: { hash: "h", status: "running" } },
+      variants: {
+        float: { hash: "h", status: "complete", seconds: 3000 },
+        q2: { hash: "h", status: "running", seconds: 725.4 },
+      },
     }),
   );
   const r = await cli(["lib/cli/runs.ts", "--out", out]);
@@ -535,6 +551,7 @@ Deno.test("runs: status (an unfinished run whose process is gone is incomplete),
     "aaaaaaa",
     "complete",
     "default",
+    "-", // no compute time recorded
     "float 90.0% 1.0KB | q2 88.0% 0.1KB",
   ]);
   assert.deepStrictEqual(row("run-resumed"), [
@@ -543,6 +560,7 @@ Deno.test("runs: status (an unfinished run whose process is gone is incomplete),
     "aaaaaaa->bbbbbbb+",
     "incomplete",
     "default",
+    "1h02m", // 3000 s + 725 s
     "1/2 variants done",
   ]);
   const none = await cli(["lib/cli/runs.ts", "--out", out, "--experiment", "nope"]);

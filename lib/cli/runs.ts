@@ -1,6 +1,6 @@
 /**
  * `deno task runs [--experiment ID] [--out DIR]`: lists recorded runs with
- * their commit, status and headline figures.
+ * their commit, status, compute time and headline figures.
  * @module
  */
 import { join } from "node:path";
@@ -9,6 +9,7 @@ import { listRunDirs } from "../experiment/runner.ts";
 import { formatRows, readCsv, rowsOf } from "../report/tables.ts";
 import { exists } from "../util/fs.ts";
 import { denoProcessAlive } from "../util/process.ts";
+import { formatDuration } from "../util/progress.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 
@@ -48,6 +49,10 @@ await runMain(async () => {
         .join("->"),
       status,
       profile: rec.experiment.profile,
+      // compute time summed over variants and resumes (a running variant up to its last checkpoint)
+      compute: Object.values(rec.variants).some((v) => v.seconds !== undefined)
+        ? formatDuration(Object.values(rec.variants).reduce((t, v) => t + (v.seconds ?? 0), 0))
+        : "-",
       headline: headline.length > 110 ? headline.slice(0, 107) + "..." : headline,
     });
   }

@@ -136,7 +136,17 @@ export interface RunRecord {
   error?: string;
   variants: Record<
     string,
-    { hash: string; status: "pending" | "running" | "complete"; seconds?: number; reused?: string }
+    {
+      hash: string;
+      status: "pending" | "running" | "complete";
+      /**
+       * Compute time in seconds: the whole variant once complete, up to its last
+       * checkpoint while running. Resumed variants add up every process's share
+       * (work redone after an interruption counts once).
+       */
+      seconds?: number;
+      reused?: string;
+    }
   >;
 }
 
@@ -511,6 +521,9 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
       record.variants[v.name] = { hash: v.hash, status: "running" };
       await saveRecord();
       const tv = performance.now();
+      let priorSeconds = 0;
+      // this variant's compute time: this process's share plus earlier processes' up to their last checkpoint
+      const variantSeconds = () => priorSeconds + (performance.now() - tv) / 1000;
       let outcome: VariantOutcome;
       // float baselines are shared by any experiment with the same seed, data, network and training
       const floatKey = hashOf({
@@ -532,9 +545,10 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
         );
       } else {
         const statePath = join(vdir, "state.qgtw");
-        const resume = (await exists(statePath))
-          ? checkpointToState(await loadCheckpoint(statePath))
-          : null;
+        const saved = (await exists(statePath)) ? await loadCheckpoint(statePath) : null;
+        const resume = saved ? checkpointToState(saved) : null;
+        // compute time spent on this variant by earlier processes, up to their last checkpoint
+        priorSeconds = typeof saved?.meta.seconds === "number" ? saved.meta.seconds : 0;
         if (resume) {
           progress.line(
             `${v.name}: resuming at phase ${resume.phase + 1}, epoch ${resume.epochDone}`,
@@ -551,7 +565,10 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
           resume,
           saveState: async (s) => {
             const c = stateToCheckpoint(s);
-            await saveCheckpoint(statePath, c.arrays, c.meta);
+            const seconds = variantSeconds();
+            await saveCheckpoint(statePath, c.arrays, { ...c.meta, seconds });
+            record.variants[v.name] = { ...record.variants[v.name], seconds };
+            await saveRecord();
           },
           stopAfterEpochs: opts.stopAfterEpochs,
           epochCounter: counter,
@@ -604,7 +621,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
         metrics: outcome.metrics,
         layerEpochs: outcome.layerEpochs,
         layers: outcome.layers,
-        seconds: (performance.now() - tv) / 1000,
+        seconds: variantSeconds(),
       };
       disposeModel(outcome.model);
       await writeJsonAtomic(join(vdir, "result.json"), result);
