@@ -39,6 +39,7 @@ await runMain(async () => {
       const done = Object.values(rec.variants).filter((v) => v.status === "complete").length;
       headline = `${done}/${Object.keys(rec.variants).length} variants done`;
     }
+    const timed = Object.values(rec.variants).flatMap((v) => v.seconds ?? []);
     rows.push({
       experiment: rec.experiment.id,
       run: rec.runId,
@@ -50,9 +51,7 @@ await runMain(async () => {
       status,
       profile: rec.experiment.profile,
       // compute time summed over variants and resumes (a running variant up to its last checkpoint)
-      compute: Object.values(rec.variants).some((v) => v.seconds !== undefined)
-        ? formatDuration(Object.values(rec.variants).reduce((t, v) => t + (v.seconds ?? 0), 0))
-        : "-",
+      compute: timed.length ? formatDuration(timed.reduce((t, s) => t + s, 0)) : "-",
       headline: headline.length > 110 ? headline.slice(0, 107) + "..." : headline,
     });
   }
