@@ -28,6 +28,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { createModel, disposeModel, getWeights, type Model, setWeights } from "../models/model.ts";
 import { foldBatchNorm, foldedArch } from "../models/fold.ts";
+import { exportOverheadBound } from "../export/format.ts";
 import type { ArchSpec } from "../models/spec.ts";
 import { type Dataset, DEFAULT_NORMALIZATION, firstImages } from "../data/dataset.ts";
 import type { BackendName } from "../backend/mod.ts";
@@ -249,7 +250,7 @@ export function preflight(v: ResolvedVariant, train: Dataset): void {
     sizes.flatMap((l) => mixed.candidates.map((bits) => ({ layer: l.name, bits, score: 0 }))),
     0,
     base,
-    exportOverheadEstimate(arch),
+    exportOverheadBound(foldedArch(arch), train.classNames, base),
   ).bytes;
   if (smallest > mixed.budgetBytes) {
     throw new Error(
@@ -467,7 +468,7 @@ export async function runVariant(ctx: VariantContext): Promise<VariantOutcome> {
           state.sensitivity,
           q.mixed.budgetBytes,
           base,
-          exportOverheadEstimate(baseArch),
+          exportOverheadBound(foldedArch(baseArch), ctx.train.classNames, base),
         );
         bits = mp.bits;
         ctx.progress.line(
@@ -590,23 +591,6 @@ export async function runVariant(ctx: VariantContext): Promise<VariantOutcome> {
     disposeModel(model);
     throw e;
   }
-}
-
-/**
- * Bytes of the exported model beyond the layers' sections: the preamble and
- * JSON header (about 140 bytes a layer, activation parameters included) and
- * section padding. An estimate for budgeting; the export reports the truth.
- *
- * @example
- * ```ts
- * import { tinyCnn } from "../models/mod.ts";
- * import { exportOverheadEstimate } from "./pipeline.ts";
- * const arch = tinyCnn();
- * if (exportOverheadEstimate(arch) !== 200 + 150 * arch.layers.length) throw new Error();
- * ```
- */
-export function exportOverheadEstimate(arch: ArchSpec): number {
-  return 200 + 150 * arch.layers.length;
 }
 
 function finish(

@@ -17,6 +17,7 @@ import type { QuantizedTensor } from "../quant/quantizer.ts";
 import { rangeParams } from "../quant/activation.ts";
 import { fromFloat16Bits, toFloat16Bits } from "../quant/fp16.ts";
 import { packCodes, packedBytes } from "./pack.ts";
+import { weightLayerSizes } from "../quant/layers.ts";
 
 /** File magic and version. */
 export const QGT_MAGIC = "QGTM";
@@ -204,6 +205,70 @@ export function buildQgt(src: ExportSource): Uint8Array {
   bytes.fill(0x20, 12 + json.length, 12 + hlen);
   for (const c of chunks) bytes.set(c.bytes, 12 + hlen + c.offset);
   return bytes;
+}
+
+/** Longest JSON text of a positive float32 as the header writes it (`0.00000` and 9 digits). */
+const MAX_SCALE_TEXT = 16;
+
+/**
+ * Upper bound on the bytes of `model.qgt` beyond its layers' sections (as
+ * `layerBytes` in `quant/layers.ts` counts them): the preamble, the JSON header and the
+ * 4-byte padding of each section, for any per-layer bit widths (1-8) on
+ * `arch` (folded, no BatchNorm) with `spec`'s symmetry and granularity. It
+ * builds the file's header once at 8 bits (the longest offsets and
+ * `qmin`, int8 zero points of -128) and adds room for the longest scale
+ * texts and for the most padding each section can need, so a mixed-precision assignment that budgets
+ * with it fits once exported.
+ *
+ * @example
+ * ```ts
+ * import { exportOverheadBound } from "./format.ts";
+ * import { foldedArch, tinyCnn } from "../models/mod.ts";
+ * const arch = foldedArch(tinyCnn());
+ * const bound = exportOverheadBound(arch, ["no", "yes"], { symmetric: true, perChannel: true });
+ * if (bound < 12 + 100) throw new Error(); // at least the preamble and a header
+ * ```
+ */
+export function exportOverheadBound(
+  arch: ArchSpec,
+  classNames: string[],
+  spec: Pick<QuantSpec, "symmetric" | "perChannel" | "narrowRange">,
+): number {
+  const s8: QuantSpec = { ...spec, bits: 8 };
+  const sizes = weightLayerSizes(arch);
+  const src: ExportSource = {
+    arch,
+    classNames,
+    biases: {},
+    weights: {},
+    specs: {},
+    activationRanges: {},
+    normalize: { mean: 0, std: 1 }, // input zero point -128, the longest
+  };
+  let padding = 0;
+  for (const l of sizes) {
+    const n = spec.perChannel ? l.channels : 1;
+    src.weights[l.name] = {
+      shape: [l.params],
+      bits: 8,
+      symmetric: spec.symmetric,
+      axis: spec.perChannel ? 0 : -1,
+      codes: new Int32Array(l.params),
+      scales: new Float32Array(n).fill(1),
+      zeroPoints: new Int32Array(n),
+    };
+    src.specs[l.name] = s8;
+    src.biases[l.name] = new Float32Array(l.channels);
+    src.activationRanges[l.name] = [0, 1]; // output zero point -128, the longest
+    padding += 3 + (n % 2) * 2; // codes pad to 4 by up to 3; float16 scales by 2 when odd; int32 sections never
+  }
+  const bytes = buildQgt(src);
+  const hlen = new DataView(bytes.buffer).getUint32(8, true);
+  // the dummy's scale texts (input, and `out` of each layer but possibly the last) may be shorter
+  // than real ones, and asymmetric 8-bit `qmin` is "0" where 1-bit's is "-1"
+  const textRoom = (MAX_SCALE_TEXT - JSON.stringify(f32Text(1 / 255)).length) * (sizes.length + 1) +
+    (spec.symmetric ? 0 : sizes.length);
+  return 12 + align4(hlen + textRoom) + padding;
 }
 
 /** A layer with the shapes a reader derived. */
