@@ -87,7 +87,7 @@ Deno.test("exportOverheadBound holds for random per-layer bits and activation ra
           zeroPoints: new Int32Array(n),
         };
         src.biases[l.name] = Float32Array.from({ length: l.channels }, () => r.normal());
-        // scales from 1e-8 to 1e2: texts up to 16 characters
+        // output scales hi/255 from about 4e-9 to 40: texts up to 16 characters
         const hi = worstCase ? 255 * r.uniform(1.1e-6, 9e-6) : 10 ** r.uniform(-6, 4);
         src.activationRanges[l.name] = [worstCase ? 0 : -hi * r.next(), hi];
       }

@@ -212,13 +212,13 @@ const MAX_SCALE_TEXT = 16;
 
 /**
  * Upper bound on the bytes of `model.qgt` beyond its layers' sections (as
- * `layerBytes` in `quant/layers.ts` counts them): the preamble, the JSON header and the
- * 4-byte padding of each section, for any per-layer bit widths (1-8) on
- * `arch` (folded, no BatchNorm) with `spec`'s symmetry and granularity. It
- * builds the file's header once at 8 bits (the longest offsets and
- * `qmin`, int8 zero points of -128) and adds room for the longest scale
- * texts and for the most padding each section can need, so a mixed-precision assignment that budgets
- * with it fits once exported.
+ * `layerBytes` in `quant/layers.ts` counts them): the preamble, the JSON
+ * header and the 4-byte padding of each section, for any per-layer bit
+ * widths (1-8) on `arch` (folded, no BatchNorm) with `spec`'s symmetry and
+ * granularity. It builds the file once at 8 bits (the longest offsets and
+ * `qmin`, int8 zero points of -128), reads its header length, and adds room
+ * for the longest scale texts and the most padding each section can need,
+ * so a mixed-precision assignment that budgets with it fits once exported.
  *
  * @example
  * ```ts
