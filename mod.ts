@@ -3,7 +3,8 @@
  * TensorFlow.js under Deno.
  *
  * The public API, in pipeline order: backend set-up, data, models,
- * quantizers, QGT, training, evaluation, experiments, export, reports.
+ * quantizers, QGT, training, evaluation, export, the run directory format,
+ * experiments, cross-run analysis.
  * @module
  */
 export * from "./lib/backend/mod.ts";
@@ -19,14 +20,15 @@ export * from "./lib/train/mod.ts";
 export * from "./lib/eval/evaluate.ts";
 export { defineExperiment, resolveExperiment } from "./lib/experiment/define.ts";
 export { runExperiment } from "./lib/experiment/runner.ts";
-export { collectSeeds, defaultPairs, pairRow, variantSeedRows } from "./lib/experiment/seeds.ts";
+export * from "./lib/run/mod.ts";
+export { collectSeeds, defaultPairs, pairRow, variantSeedRows } from "./lib/analysis/seeds.ts";
 export {
   compareSummaries,
   pickRuns,
   regressions,
   runDifferences,
   wideRows,
-} from "./lib/experiment/compare.ts";
+} from "./lib/analysis/compare.ts";
 export { buildQgt, parseQgt } from "./lib/export/format.ts";
 export { loadInterpreter, runInterpreter } from "./lib/export/interpreter.ts";
 export { exportVariant } from "./lib/export/mod.ts";

@@ -16,7 +16,7 @@ import {
 } from "../lib/data/fashion_mnist.ts";
 import { encodeJpeg, encodePng, resizeImage } from "../lib/data/image.ts";
 import { classCounts, loadDataset } from "../lib/data/registry.ts";
-import { contactSheet } from "../lib/data/preview.ts";
+import { contactSheet } from "../lib/report/preview.ts";
 import { exists } from "../lib/util/fs.ts";
 import { assert } from "./assert.ts";
 

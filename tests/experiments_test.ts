@@ -2,11 +2,11 @@
 // small set, about 3 minutes), its exports, and the figures regenerated from it.
 import { join } from "node:path";
 import { runExperiment } from "../lib/experiment/runner.ts";
-import { exportVariant } from "../lib/export/mod.ts";
 import { consoleProgress } from "../lib/util/progress.ts";
-import { writeFigures } from "../lib/report/figures.ts";
+import { writeFigures } from "../lib/analysis/figures.ts";
+import { PAPER_FIGURES } from "../lib/analysis/paper_figures.ts";
 import { renderSvg } from "../lib/report/vega.ts";
-import { readCsv, rowsOf } from "../lib/report/tables.ts";
+import { readCsv, rowsOf } from "../lib/util/tables.ts";
 import { exists } from "../lib/util/fs.ts";
 import { parseQgt } from "../lib/export/format.ts";
 import { resolveExperiment } from "../lib/experiment/define.ts";
@@ -79,7 +79,6 @@ Deno.test("person-detect --quick: every variant trains, exports and is measured 
     resolve: { profile: "quick" },
     outRoot: out,
     progress: consoleProgress({ quiet: true }),
-    exporter: exportVariant,
   });
   const rows = rowsOf(await readCsv(join(res.runDir, "summary.csv")));
   assert.deepStrictEqual(rows.map((r) => r.variant), [
@@ -116,7 +115,7 @@ Deno.test("person-detect --quick: every variant trains, exports and is measured 
   assert.ok(await exists(join(res.runDir, "sensitivity.csv")));
 
   const figDir = await Deno.makeTempDir();
-  const figs = await writeFigures(out, figDir, "pw7", "quick");
+  const figs = await writeFigures(out, figDir, PAPER_FIGURES, "quick");
   const names = figs.map((f) => f.name).sort();
   assert.deepStrictEqual(names, [
     "accuracy_bits",

@@ -9,7 +9,7 @@ import { layerBytes, weightLayerSizes } from "../lib/quant/layers.ts";
 import { foldedArch } from "../lib/models/fold.ts";
 import { mobilenetV1 } from "../lib/models/zoo.ts";
 import { resolveExperiment } from "../lib/experiment/define.ts";
-import { variantArch } from "../lib/experiment/pipeline.ts";
+import { variantArch } from "../lib/experiment/plan.ts";
 import type { ArchSpec } from "../lib/models/spec.ts";
 import { rng } from "../lib/util/random.ts";
 import personDetect from "../experiments/person-detect.ts";

@@ -22,7 +22,8 @@ import {
   writeExport,
 } from "../lib/export/export.ts";
 import { forward } from "../lib/models/mod.ts";
-import { postTrainingQuantize } from "../lib/qgt/modes.ts";
+import { quantizeModel } from "../lib/qgt/ptq.ts";
+import { foldBatchNorm } from "../lib/models/fold.ts";
 import { resolveLayerSpecs } from "../lib/quant/layers.ts";
 import { evaluate } from "../lib/eval/evaluate.ts";
 import { fakeQuantRange } from "../lib/quant/activation.ts";
@@ -180,7 +181,9 @@ Deno.test("model.qgt: deterministic bytes; header validated on load", () => {
 
 Deno.test("exported model: interpreter agrees with the fake-quantized simulation; files identical across exports; tfjs reloads", async () => {
   const { m, ds, val, arch } = await trainToy(240, 160);
-  const q = postTrainingQuantize(m, resolveLayerSpecs(arch, { bits: 4 }), ds);
+  const q = quantizeModel(foldBatchNorm(m), resolveLayerSpecs(arch, { bits: 4 }), {
+    calibration: ds,
+  });
   const act = (l: string, y: tf.Tensor) =>
     q.activationRanges[l] ? fakeQuantRange(y, ...q.activationRanges[l]) : y;
   const sim = evaluate(q.model, val, { activationTransform: act });

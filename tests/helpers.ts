@@ -1,8 +1,14 @@
 /** Small data and models the tests make. */
 import type { Dataset } from "../lib/data/dataset.ts";
 import type { ArchSpec } from "../lib/models/spec.ts";
-import { join } from "node:path";
 import { rng } from "../lib/util/random.ts";
+import {
+  runDirOf,
+  type RunRecord,
+  type VariantSummaryRow,
+  writeRunRecord,
+  writeRunTables,
+} from "../lib/run/run_dir.ts";
 
 /** A learnable 2-class set: class 1 has a bright square at a random place, on noise. */
 export function toyDataset(n: number, seed: number, size = 12): Dataset {
@@ -92,9 +98,11 @@ export async function trainToy(nTrain: number, nVal: number, epochs = 4) {
 }
 
 /**
- * Writes a fake complete run (run.json and summary.csv with `rows` under the
- * header variant,mode,bits,accuracy,loss,bytes,float32_bytes,reduction,accuracy_drop)
- * to `out/<id>/<runId>`; the run id defaults to `run-` and the commit's first 4 characters.
+ * Writes a fake complete run to `out/<id>/<runId>` through the run directory
+ * format: run.json, and summary.csv (every column) from `rows`, one line per
+ * variant as `variant,mode,bits,accuracy,loss,bytes,float32_bytes,reduction,accuracy_drop`
+ * (the simulation's accuracy is taken equal, agreement 1), with empty other
+ * tables. The run id defaults to `run-` and the commit's first 4 characters.
  */
 export async function fabricateRun(out: string, o: {
   commit: string;
@@ -108,9 +116,8 @@ export async function fabricateRun(out: string, o: {
 }): Promise<string> {
   const runId = o.runId ?? `run-${o.commit.slice(0, 4)}`;
   const id = o.id ?? "exp";
-  const dir = join(out, id, runId);
-  await Deno.mkdir(dir, { recursive: true });
-  const rec = {
+  const dir = runDirOf(out, id, runId);
+  const rec: RunRecord = {
     runId,
     experiment: {
       id,
@@ -129,11 +136,25 @@ export async function fabricateRun(out: string, o: {
     started: o.started,
     variants: {},
   };
-  await Deno.writeTextFile(join(dir, "run.json"), JSON.stringify(rec));
-  await Deno.writeTextFile(
-    join(dir, "summary.csv"),
-    "variant,mode,bits,accuracy,loss,bytes,float32_bytes,reduction,accuracy_drop\n" + o.rows,
-  );
+  await writeRunRecord(dir, rec);
+  const summary: VariantSummaryRow[] = o.rows.split("\n").filter((l) => l).map((l) => {
+    const [variant, mode, bits, ...n] = l.split(",");
+    const [accuracy, loss, bytes, float32_bytes, reduction, accuracy_drop] = n.map(Number);
+    return {
+      variant,
+      mode,
+      bits: Number.isFinite(Number(bits)) ? Number(bits) : bits,
+      accuracy,
+      loss,
+      bytes,
+      float32_bytes,
+      reduction,
+      accuracy_drop,
+      simulated_accuracy: accuracy,
+      prediction_agreement: 1,
+    };
+  });
+  await writeRunTables(dir, { summary, metrics: [], layers: [], layerEpochs: [], sensitivity: [] });
   return dir;
 }
 
@@ -180,3 +201,11 @@ export function handArch(name: string, inputShape: [number, number, number]): Ar
     ],
   };
 }
+
+/** Settings that make the smoke experiment a few seconds long (160 training, 64 validation images). */
+export const SMALL = [
+  "dataset.options.trainCount=160",
+  "dataset.options.valCount=64",
+  "train.epochs=2",
+  "train.batchSize=16",
+];

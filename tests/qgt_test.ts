@@ -1,7 +1,7 @@
 // QGT regularizers, the quantized step setup, PTQ, bottleneck analysis and the summary.
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend/mod.ts";
-import { createModel, getWeights, setWeights, smallCnn } from "../lib/models/mod.ts";
+import { createModel, foldBatchNorm, getWeights, setWeights, smallCnn } from "../lib/models/mod.ts";
 import {
   fakeQuantOp,
   layerBytes,
@@ -21,8 +21,8 @@ import {
   layerSensitivity,
   modelSummary,
   OscillationTracker,
-  postTrainingQuantize,
   QGT_SETUP_MODULE,
+  quantizeModel,
   regularizationLoss,
   regularizer,
   sinRegularizer,
@@ -217,7 +217,9 @@ Deno.test("fake-quant setup: training loss uses quantized weights", () => {
 Deno.test("PTQ folds BatchNorm, snaps the folded kernels, and keeps accuracy at 8 bits", async () => {
   const { m, ds, val, arch } = await trainToy(200, 100);
   const floatAcc = evaluate(m, val).accuracy;
-  const q = postTrainingQuantize(m, resolveLayerSpecs(arch, { bits: 8 }), ds);
+  const q = quantizeModel(foldBatchNorm(m), resolveLayerSpecs(arch, { bits: 8 }), {
+    calibration: ds,
+  });
   assert.ok(!q.model.params.has("c1/gamma"));
   assert.deepStrictEqual(Object.keys(q.weights), ["c1", "d1", "p1", "fc"]);
   const qAcc = evaluate(q.model, val).accuracy;

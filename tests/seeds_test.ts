@@ -2,8 +2,8 @@
 // interval worked by hand, and `deno task seeds` on fabricated runs.
 import { join } from "node:path";
 import { mean, pairedDifference, sampleSd, tCdf, tQuantile } from "../lib/report/stats.ts";
-import { variantSeedRows } from "../lib/experiment/seeds.ts";
-import { readCsv, rowsOf } from "../lib/report/tables.ts";
+import { variantSeedRows } from "../lib/analysis/seeds.ts";
+import { readCsv, rowsOf } from "../lib/util/tables.ts";
 import { exists } from "../lib/util/fs.ts";
 import { assert, assertAlmostEquals } from "./assert.ts";
 import { cli, fabricateRun, handArch } from "./helpers.ts";

@@ -7,6 +7,7 @@
  * how fast VWW-layout JPEGs load (decode and resize, then from the cache).
  * @module
  */
+import { REPO_ROOT } from "../util/path.ts";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/mod.ts";
 import { createModel, foldBatchNorm, forward, mobilenetV1, type Model } from "../models/mod.ts";
@@ -152,7 +153,7 @@ async function torchPeer(warmup: number, steps: number, threads: number) {
   } catch {
     return { skipped: "no python3" };
   }
-  const script = new URL("../../bench/torch_peer.py", import.meta.url).pathname;
+  const script = `${REPO_ROOT}bench/torch_peer.py`;
   const out = await new Deno.Command(py, {
     args: [
       script,

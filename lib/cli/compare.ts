@@ -7,6 +7,7 @@
  * or size grows by more than PCT percent.
  * @module
  */
+import { REPO_ROOT } from "../util/path.ts";
 import { join } from "node:path";
 import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
 import {
@@ -15,12 +16,11 @@ import {
   regressions,
   runDifferences,
   wideRows,
-} from "../experiment/compare.ts";
-import { formatRows, tableOf, writeCsv } from "../report/tables.ts";
+} from "../analysis/compare.ts";
+import { DEFAULT_RUNS_ROOT } from "../run/run_dir.ts";
+import { formatRows, tableOf, writeCsv } from "../util/tables.ts";
 import { renderSvg } from "../report/vega.ts";
 import { writeJsonAtomic, writeTextAtomic } from "../util/fs.ts";
-
-const REPO = new URL("../../", import.meta.url).pathname;
 
 await runMain(async () => {
   const { values: f, positionals } = parseFlags(Deno.args, {
@@ -47,13 +47,13 @@ await runMain(async () => {
       );
     }
   }
-  const outRoot = (f.out as string | undefined) ?? join(REPO, "reports", "runs");
+  const outRoot = (f.out as string | undefined) ?? DEFAULT_RUNS_ROOT;
   const [a, b] = await pickRuns(
     outRoot,
     positionals[0],
     positionals[1],
     f.experiment as string | undefined,
-    REPO,
+    REPO_ROOT,
     {
       seed: f.seed !== undefined ? intFlag("--seed", f.seed, 0, 2 ** 31) : undefined,
       profile: f.profile as string | undefined,
@@ -79,7 +79,7 @@ await runMain(async () => {
   if (onlyB.length) console.error(`note: only in B (not compared): ${onlyB.join(", ")}`);
   const dir = (f["report-dir"] as string | undefined) ??
     join(
-      REPO,
+      REPO_ROOT,
       "reports",
       "compare",
       `${id}-${a.record.git.commit.slice(0, 7)}-${b.record.git.commit.slice(0, 7)}`,

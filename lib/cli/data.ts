@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { classCounts, DATASETS, loadDataset } from "../data/registry.ts";
-import { contactSheet } from "../data/preview.ts";
+import { contactSheet } from "../report/preview.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
 

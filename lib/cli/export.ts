@@ -9,12 +9,10 @@ import { parseFlags, runMain, UsageError } from "../util/cli.ts";
 import { initBackend } from "../backend/mod.ts";
 import { loadDataset } from "../data/registry.ts";
 import { evaluate } from "../eval/evaluate.ts";
-import { fakeQuantRange } from "../quant/activation.ts";
-import { loadDeployed } from "../export/deployed.ts";
 import { writeExport } from "../export/export.ts";
-import { exists } from "../util/fs.ts";
-import type { RunRecord } from "../experiment/runner.ts";
-import { formatRows, readCsv, rowsOf } from "../report/tables.ts";
+import { formatRows } from "../util/tables.ts";
+import { loadDeployed, readRunRecord, readSummary, variantFiles } from "../run/run_dir.ts";
+import { activationTransform } from "../experiment/outcome.ts";
 
 await runMain(async () => {
   const { values: f, positionals } = parseFlags(Deno.args, {
@@ -25,9 +23,7 @@ await runMain(async () => {
     throw new UsageError("usage: deno task export <run-dir> [--variant NAME] [--out DIR]");
   }
   const runDir = positionals[0];
-  const recPath = join(runDir, "run.json");
-  if (!(await exists(recPath))) throw new Error(`${runDir}: not a run directory (no run.json)`);
-  const rec = JSON.parse(await Deno.readTextFile(recPath)) as RunRecord;
+  const rec = await readRunRecord(runDir);
   let names = Object.keys(rec.variants).filter((v) => rec.variants[v].status === "complete");
   if (f.variant) {
     if (!names.includes(f.variant as string)) {
@@ -41,28 +37,23 @@ await runMain(async () => {
   }
   await initBackend("wasm");
   const { val } = await loadDataset(rec.dataset.name, rec.dataset.options);
-  const floatRow = rowsOf(await readCsv(join(runDir, "summary.csv"))).find((r) =>
-    r.mode === "float"
-  );
+  const floatRow = (await readSummary(runDir)).find((r) => r.mode === "float");
   const floatAcc = floatRow ? Number(floatRow.accuracy) : null;
   const rows = [];
   for (const name of names) {
-    const d = await loadDeployed(join(runDir, "variants", name, "final.qgtw"));
-    if (!d.source) continue; // float variant: nothing to pack
-    if (d.activationBits !== 8) {
+    const d = await loadDeployed(variantFiles(runDir, name).final);
+    const q = d.final.quantized;
+    if (!d.source || !q) continue; // float variant: nothing to pack
+    if (q.activationBits !== 8) {
       console.error(
-        `${name}: activations are ${d.activationBits}-bit; the int8 export needs 8-bit activations, skipped`,
+        `${name}: activations are ${q.activationBits}-bit; the int8 export needs 8-bit activations, skipped`,
       );
       continue;
     }
-    const ranges = d.source.activationRanges;
     const sim = evaluate(d.model, val, {
-      activationTransform: (
-        l,
-        y,
-      ) => (ranges[l] ? fakeQuantRange(y, ranges[l][0], ranges[l][1], 8) : y),
+      activationTransform: activationTransform(8, q.activationRanges),
     });
-    const dir = f.out ? join(f.out as string, name) : join(runDir, "variants", name, "export");
+    const dir = f.out ? join(f.out as string, name) : variantFiles(runDir, name).exportDir;
     const s = await writeExport(dir, name, d.source, d.model, val, sim, floatAcc, floatBytes(d));
     rows.push({
       variant: name,

@@ -5,46 +5,51 @@
  * (person-detect, fashion-mnist seeds 1-3).
  * @module
  */
+import { REPO_ROOT } from "../util/path.ts";
 import { join } from "node:path";
 import { parseFlags, runMain } from "../util/cli.ts";
-import { figuresReadme, latestRuns, writeFigures } from "../report/figures.ts";
+import { figuresReadme, latestRuns, writeFigures } from "../analysis/figures.ts";
+import { PAPER_FIGURES } from "../analysis/paper_figures.ts";
+import { DEFAULT_RUNS_ROOT } from "../run/run_dir.ts";
 import { writeTextAtomic } from "../util/fs.ts";
 import { runExperiment } from "../experiment/runner.ts";
-import { exportVariant } from "../export/mod.ts";
 import { initBackend } from "../backend/mod.ts";
-
-const REPO = new URL("../../", import.meta.url).pathname;
 
 await runMain(async () => {
   const { values: f } = parseFlags(Deno.args, {
     run: { type: "boolean" },
     out: { type: "string" },
     runs: { type: "string" },
-    layer: { type: "string", default: "pw7" },
+    layer: { type: "string", default: PAPER_FIGURES.main.histogram.layer },
   });
-  const outRoot = (f.runs as string | undefined) ?? join(REPO, "reports", "runs");
-  const dir = (f.out as string | undefined) ?? join(REPO, "reports", "figures");
+  const outRoot = (f.runs as string | undefined) ?? DEFAULT_RUNS_ROOT;
+  const dir = (f.out as string | undefined) ?? join(REPO_ROOT, "reports", "figures");
   if (f.run) {
-    if (!(await latestRuns(outRoot, "person-detect")).size) {
+    if (!(await latestRuns(outRoot, PAPER_FIGURES.main.experiment)).size) {
       await runExperiment({
-        path: join(REPO, "experiments", "person-detect.ts"),
+        path: join(REPO_ROOT, "experiments", "person-detect.ts"),
         outRoot,
-        exporter: exportVariant,
       });
     }
-    const have = await latestRuns(outRoot, "fashion-mnist");
+    const have = await latestRuns(outRoot, PAPER_FIGURES.sweep.experiment);
     for (const seed of [1, 2, 3]) {
       if (have.has(seed)) continue;
       await runExperiment({
-        path: join(REPO, "experiments", "fashion-mnist.ts"),
+        path: join(REPO_ROOT, "experiments", "fashion-mnist.ts"),
         outRoot,
         resolve: { seed },
-        exporter: exportVariant,
       });
     }
   }
   await initBackend("wasm");
-  const figs = await writeFigures(outRoot, dir, f.layer as string);
+  const defs = {
+    ...PAPER_FIGURES,
+    main: {
+      ...PAPER_FIGURES.main,
+      histogram: { ...PAPER_FIGURES.main.histogram, layer: f.layer as string },
+    },
+  };
+  const figs = await writeFigures(outRoot, dir, defs);
   await writeTextAtomic(join(dir, "README.md"), figuresReadme(figs));
   for (const fig of figs) console.log(`${fig.title}: ${join(dir, fig.name)}.{svg,png,csv}`);
   if (!figs.length) {

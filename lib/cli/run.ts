@@ -7,8 +7,7 @@ import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
 import { runExperiment } from "../experiment/runner.ts";
 import { type BackendName, BACKENDS } from "../backend/mod.ts";
 import { consoleProgress } from "../util/progress.ts";
-import { formatRows } from "../report/tables.ts";
-import { exportVariant } from "../export/mod.ts";
+import { formatRows } from "../util/tables.ts";
 import { exists } from "../util/fs.ts";
 
 const USAGE =
@@ -79,7 +78,6 @@ await runMain(async () => {
     backend: f.backend as BackendName,
     resume: f.resume ? ((f["run-id"] as string | undefined) ?? true) : undefined,
     progress: consoleProgress({ quiet: !!f.quiet }),
-    exporter: exportVariant,
   });
   const rows = res.summary.map((s) => ({
     variant: s.variant,

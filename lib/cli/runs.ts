@@ -5,13 +5,16 @@
  */
 import { join } from "node:path";
 import { parseFlags, runMain } from "../util/cli.ts";
-import { listRunDirs } from "../experiment/runner.ts";
-import { formatRows, readCsv, rowsOf } from "../report/tables.ts";
+import {
+  DEFAULT_RUNS_ROOT,
+  listRunDirs,
+  readSummary,
+  RUN_FILES,
+  runStatus,
+} from "../run/run_dir.ts";
+import { formatRows } from "../util/tables.ts";
 import { exists } from "../util/fs.ts";
-import { denoProcessAlive } from "../util/process.ts";
 import { formatDuration } from "../util/progress.ts";
-
-const REPO = new URL("../../", import.meta.url).pathname;
 
 /** Bytes as kilobytes, one decimal below 10 KB. */
 const kb = (b: number) => (b / 1000).toFixed(b < 10000 ? 1 : 0);
@@ -21,17 +24,15 @@ await runMain(async () => {
     experiment: { type: "string" },
     out: { type: "string" },
   });
-  const outRoot = (f.out as string | undefined) ?? join(REPO, "reports", "runs");
+  const outRoot = (f.out as string | undefined) ?? DEFAULT_RUNS_ROOT;
   const runs = await listRunDirs(outRoot, f.experiment as string | undefined);
   const rows = [];
   for (const r of runs) {
     const rec = r.record;
-    const status = rec.status === "running" && !denoProcessAlive(rec.pid)
-      ? "incomplete"
-      : rec.status;
+    const status = runStatus(rec);
     let headline = "";
-    if (await exists(join(r.dir, "summary.csv"))) {
-      const s = rowsOf(await readCsv(join(r.dir, "summary.csv")));
+    if (await exists(join(r.dir, RUN_FILES.summary))) {
+      const s = await readSummary(r.dir);
       headline = s.map((x) =>
         `${x.variant} ${(Number(x.accuracy) * 100).toFixed(1)}% ${kb(Number(x.bytes))}KB`
       ).join(" | ");

@@ -18,6 +18,7 @@
  * SHA-256) and reused when the command is run again.
  * @module
  */
+import { REPO_ROOT } from "../util/path.ts";
 import { join, relative } from "node:path";
 import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
 import { loadExperimentModule } from "../experiment/define.ts";
@@ -31,16 +32,16 @@ import {
   requireVariants,
   type SeedSample,
   variantSeedRows,
-} from "../experiment/seeds.ts";
+} from "../analysis/seeds.ts";
+import { DEFAULT_RUNS_ROOT } from "../run/run_dir.ts";
 import { loadDataset } from "../data/registry.ts";
 import { datasetChecksum } from "../data/cache.ts";
 import { evaluateInterpreter } from "../export/export.ts";
-import { formatRows, readCsv, rowsOf, tableOf, writeCsv } from "../report/tables.ts";
+import { formatRows, readCsv, rowsOf, tableOf, writeCsv } from "../util/tables.ts";
 import { renderSvg } from "../report/vega.ts";
 import { exists, writeJsonAtomic, writeTextAtomic } from "../util/fs.ts";
 import { formatDuration } from "../util/progress.ts";
 
-const REPO = new URL("../../", import.meta.url).pathname;
 const USAGE =
   "usage: deno task seeds <experiment.ts | ID> [--out DIR]... [--version N] [--profile P] [--pair A,B]... [--variants A,B,...] [--val-count N [--val-offset N]] [--report-dir DIR]";
 
@@ -95,7 +96,7 @@ await runMain(async () => {
     }
     return [parts[0], parts[1]];
   });
-  const roots = (f.out as string[] | undefined) ?? [join(REPO, "reports", "runs")];
+  const roots = (f.out as string[] | undefined) ?? [DEFAULT_RUNS_ROOT];
   const sel = await collectSeeds(roots, id, {
     version: f.version === undefined ? undefined : intFlag("--version", f.version, 1),
     profile: f.profile as string | undefined,
@@ -104,7 +105,7 @@ await runMain(async () => {
   const pairList = pairs.length ? pairs : defaultPairs(sel.samples);
   const dirFor = (suffix: string) =>
     (f["report-dir"] as string | undefined) ??
-      join(REPO, "reports", "seeds", `${id}-v${sel.version}${suffix}`);
+      join(REPO_ROOT, "reports", "seeds", `${id}-v${sel.version}${suffix}`);
   let samples: SeedSample[], measuredOn = "summary.csv", dir: string;
   if (valCount === undefined) {
     samples = only ? sel.samples.filter((s) => only.includes(s.variant)) : sel.samples;
@@ -155,7 +156,7 @@ await runMain(async () => {
         seed: s.seed,
         variant: s.variant,
         run_id: s.runId,
-        model: relative(REPO, file),
+        model: relative(REPO_ROOT, file),
         model_sha256: sha,
         images_sha256: imagesSha,
         images: valCount,

@@ -4,13 +4,14 @@
  * checksum of images and labels that is verified on load). Writes are atomic.
  * @module
  */
+import { REPO_ROOT } from "../util/path.ts";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import type { Dataset } from "./dataset.ts";
 import { exists, writeFileAtomic, writeJsonAtomic } from "../util/fs.ts";
 
 /** Default cache root: the project's `data/` folder. */
-export const DATA_DIR: string = new URL("../../data/", import.meta.url).pathname;
+export const DATA_DIR: string = `${REPO_ROOT}data/`;
 
 /**
  * SHA-256 (hex) of images then labels.

@@ -18,6 +18,7 @@ import {
 } from "./schema.ts";
 import type { ArchitectureDef } from "./schema.ts";
 import { DATASET_OPTIONS, unreadOption } from "../data/registry.ts";
+import { endsWithLiveBatchNorm } from "./phases.ts";
 
 export type { ExperimentDef } from "./schema.ts";
 
@@ -161,29 +162,6 @@ export function setPath(obj: Obj, assignment: string): void {
   o[path[path.length - 1]] = value;
 }
 
-/**
- * Whether a quantized variant's last training phase trains the unfolded
- * network (live BatchNorm, folded only at the end, so its statistics can be
- * re-estimated first): `qat` with `liveBatchNorm` or from scratch; `qgt`
- * without a folded fine-tuning phase (`finetuneEpochs` 0, the default with
- * `fakeQuant`) and unless it fake-quantizes the folded network (`fakeQuant`
- * without `liveBatchNorm`). Mirrors the phases `planPhases` builds.
- *
- * @example
- * ```ts
- * import { endsWithLiveBatchNorm } from "./define.ts";
- * if (!endsWithLiveBatchNorm({ mode: "qat", liveBatchNorm: true })) throw new Error();
- * if (endsWithLiveBatchNorm({ mode: "qgt", liveBatchNorm: true, fakeQuant: false })) throw new Error();
- * ```
- */
-export function endsWithLiveBatchNorm(q: QgtDef): boolean {
-  const live = q.liveBatchNorm === true || q.from === "scratch";
-  if (q.mode === "qat") return live;
-  if (q.mode !== "qgt") return false;
-  const ste = q.fakeQuant ?? false;
-  return (q.finetuneEpochs ?? (ste ? 0 : 1)) === 0 && (live || !ste);
-}
-
 /** Defaults filled into every resolved variant (so omitted and explicit defaults hash alike). */
 function withDefaults(
   r: { dataset: DatasetDef; architecture: ArchitectureDef; train: TrainDef; qgt: QgtDef },
@@ -307,7 +285,7 @@ export function resolveExperiment(def: unknown, o: ResolveOptions = {}): Resolve
         }${r.qgt.mode === "qgt" ? " without fakeQuant" : ""}`,
       );
     }
-    if (r.qgt.bnReestimate && !endsWithLiveBatchNorm(r.qgt)) {
+    if (r.qgt.bnReestimate && !endsWithLiveBatchNorm(r)) {
       throw new Error(
         `${where}: variants.${name}.qgt.bnReestimate: needs a "qat" or "qgt" variant whose last phase keeps ` +
           `BatchNorm live (liveBatchNorm true or from "scratch"; qgt: finetuneEpochs 0), got mode ${

@@ -5,10 +5,15 @@
  */
 import * as v from "valibot";
 import { DATASETS } from "../data/registry.ts";
-import { MODES } from "../qgt/modes.ts";
-import { REGULARIZERS } from "../qgt/regularizers.ts";
+import { REGULARIZER_NAMES } from "../qgt/regularizers.ts";
 import { REDUCTIONS } from "../qgt/setup.ts";
 import { ARCHITECTURES } from "../models/zoo.ts";
+
+/** The training modes: float training, post-training quantization, STE QAT, QGT. */
+export type Mode = "float" | "ptq" | "qat" | "qgt";
+
+/** Names of the modes, for validation. */
+export const MODES: readonly Mode[] = ["float", "ptq", "qat", "qgt"];
 
 const num = (min: number, max: number) =>
   v.pipe(v.number(), v.finite(), v.minValue(min), v.maxValue(max));
@@ -131,7 +136,7 @@ const qgtShape = {
     }),
   )),
   activationBits: v.optional(v.union([int(2, 8), v.literal("float")])),
-  regularizer: v.optional(v.picklist(REGULARIZERS)),
+  regularizer: v.optional(v.picklist(REGULARIZER_NAMES)),
   lambda: v.optional(lambda),
   epochs: v.optional(int(0, 10000)),
   finetuneEpochs: v.optional(int(0, 10000)),

@@ -3,15 +3,62 @@
  * interpreter, C arrays and tfjs LayersModels, and the runner's exporter.
  * @module
  */
-import type { VariantOutcome } from "../experiment/pipeline.ts";
-import type { ExportInfo } from "../experiment/runner.ts";
 import type { Dataset } from "../data/dataset.ts";
+import type { Model } from "../models/model.ts";
+import type { QuantSpec } from "../quant/spec.ts";
+import type { QuantizedTensor } from "../quant/quantizer.ts";
 import { exportSource, writeExport } from "./export.ts";
 
 export * from "./pack.ts";
 export * from "./format.ts";
 export * from "./interpreter.ts";
 export * from "./export.ts";
+
+/** What the exporter needs of a finished quantized variant. */
+export interface ExportInput {
+  name: string;
+  /** The folded, snapped network (its biases are exported). */
+  model: Model;
+  specs: Record<string, QuantSpec>;
+  /** Integer codes, scales and zero points by layer. */
+  weights: Record<string, QuantizedTensor>;
+  activationBits: number | "float";
+  activationRanges: Record<string, [number, number]>;
+  /** The fake-quantized simulation's accuracy and predictions on the same images. */
+  simulated: { accuracy: number; predictions: Uint8Array };
+  /** Bytes of the folded network in float32, and as the quantized size estimate. */
+  float32Bytes: number;
+  quantizedBytes: number;
+}
+
+/** Per-variant export: bytes and accuracy of the deployed artefact. */
+export interface ExportInfo {
+  bytes: number;
+  accuracy: number;
+  loss?: number;
+  /** Fraction of images on which the exported model agrees with the simulation. */
+  agreement: number;
+  files: string[];
+}
+
+/** Exports a finished quantized variant into `dir` and measures the exported bytes on `val`. */
+export type Exporter = (
+  input: ExportInput,
+  dir: string,
+  val: Dataset,
+  floatAccuracy: number | null,
+) => Promise<ExportInfo>;
+
+/** The files {@link exportVariant} writes. */
+export const EXPORT_FILES = [
+  "model.qgt",
+  "model_data.h",
+  "model_data.c",
+  "model.json",
+  "weights.bin",
+  "summary.json",
+  "summary.md",
+];
 
 /**
  * The runner's exporter: writes the export files of a quantized variant and
@@ -21,42 +68,33 @@ export * from "./export.ts";
  *
  * @example
  * ```ts ignore
- * const info = await exportVariant(outcome, dir, val, 0.9);
+ * const info = await exportVariant(input, dir, val, 0.9);
  * ```
  */
 export async function exportVariant(
-  o: VariantOutcome,
+  o: ExportInput,
   dir: string,
   val: Dataset,
   floatAccuracy: number | null,
 ): Promise<ExportInfo> {
-  const q = o.quantized;
-  if (!q || q.activationBits !== 8) {
-    return { bytes: o.summary.quantizedBytes, accuracy: o.eval.accuracy, agreement: 1, files: [] };
+  if (o.activationBits !== 8) {
+    return { bytes: o.quantizedBytes, accuracy: o.simulated.accuracy, agreement: 1, files: [] };
   }
-  const src = exportSource(o.model, q.weights, q.specs, q.activationRanges, val.classNames);
+  const src = exportSource(o.model, o.weights, o.specs, o.activationRanges, val.classNames);
   const s = await writeExport(
     dir,
     o.name,
     src,
     o.model,
     val,
-    o.eval,
+    o.simulated,
     floatAccuracy,
-    o.summary.float32Bytes,
+    o.float32Bytes,
   );
   return {
     bytes: s.bytes.total,
     accuracy: s.accuracy,
     agreement: s.agreement,
-    files: [
-      "model.qgt",
-      "model_data.h",
-      "model_data.c",
-      "model.json",
-      "weights.bin",
-      "summary.json",
-      "summary.md",
-    ],
+    files: EXPORT_FILES,
   };
 }

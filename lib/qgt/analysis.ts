@@ -63,7 +63,7 @@ export function layerErrors(
 }
 
 /** Sensitivity of one layer at one bit width. */
-export interface SensitivityRow {
+export interface LayerSensitivity {
   layer: string;
   bits: number;
   accuracy: number;
@@ -90,9 +90,9 @@ export function layerSensitivity(
   evalFn: (
     kernelTransform?: (layer: string, k: tf.Tensor) => tf.Tensor,
   ) => { accuracy: number; loss: number },
-): SensitivityRow[] {
+): LayerSensitivity[] {
   const base = evalFn();
-  const rows: SensitivityRow[] = [];
+  const rows: LayerSensitivity[] = [];
   for (const [layer, spec] of Object.entries(specs)) {
     for (const bits of bitsList) {
       const s: QuantSpec = { ...spec, bits, symmetric: bits === 1 ? true : spec.symmetric };

@@ -1,6 +1,6 @@
 /**
  * Quantization Guided Training: regularizers, lambda schedules, the quantized
- * training-step setup, mode building blocks (PTQ, snapping, calibration),
+ * training-step setup, post-training quantization (calibration, snapping),
  * compression-bottleneck analysis and the model summary.
  * @module
  */
@@ -8,6 +8,6 @@ export * from "./regularizers.ts";
 export * from "./lambda.ts";
 export * from "./setup.ts";
 export * from "./oscillation.ts";
-export * from "./modes.ts";
+export * from "./ptq.ts";
 export * from "./analysis.ts";
 export * from "./summary.ts";

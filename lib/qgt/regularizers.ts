@@ -13,12 +13,6 @@ import { levelRange, type QuantSpec } from "../quant/spec.ts";
 import { quantParams } from "../quant/quantizer.ts";
 import { sumLeading } from "../backend/grad_math.ts";
 
-/** The regularizers qgt provides. */
-export type RegularizerKind = "grid" | "sin" | "bin";
-
-/** Names of the regularizers, for validation. */
-export const REGULARIZERS: readonly RegularizerKind[] = ["grid", "sin", "bin"];
-
 /**
  * u = w / s (+ z): the weight in units of quantization steps, where levels are
  * integers. s and z come from the current weights but are held constant for
@@ -132,6 +126,25 @@ export function binRegularizer(w: tf.Tensor, spec: QuantSpec): tf.Scalar {
   });
 }
 
+/** A regularizer: R(w) for a layer's kernel and spec (a scalar), and what it is in one line. */
+export interface RegularizerDef {
+  fn: (w: tf.Tensor, spec: QuantSpec) => tf.Scalar;
+  doc: string;
+}
+
+/** The regularizers qgt provides, by the name experiments give in `qgt.regularizer`. */
+export const REGULARIZERS = {
+  grid: { fn: gridRegularizer, doc: "squared distance to the nearest level (QGT)" },
+  sin: { fn: sinRegularizer, doc: "smooth sinusoidal distance to the levels (WaveQ)" },
+  bin: { fn: binRegularizer, doc: "bin regularization: each level's bin mean and variance" },
+} as const satisfies Record<string, RegularizerDef>;
+
+/** A regularizer's name. */
+export type RegularizerKind = keyof typeof REGULARIZERS;
+
+/** The regularizers' names, for validation. */
+export const REGULARIZER_NAMES = Object.keys(REGULARIZERS) as RegularizerKind[];
+
 /**
  * The regularizer of a kind.
  *
@@ -142,16 +155,10 @@ export function binRegularizer(w: tf.Tensor, spec: QuantSpec): tf.Scalar {
  * ```
  */
 export function regularizer(kind: RegularizerKind): (w: tf.Tensor, spec: QuantSpec) => tf.Scalar {
-  switch (kind) {
-    case "grid":
-      return gridRegularizer;
-    case "sin":
-      return sinRegularizer;
-    case "bin":
-      return binRegularizer;
-    default:
-      throw new Error(
-        `regularizer: expected one of ${REGULARIZERS.join(", ")}, got ${JSON.stringify(kind)}`,
-      );
+  if (!Object.hasOwn(REGULARIZERS, kind)) {
+    throw new Error(
+      `regularizer: expected one of ${REGULARIZER_NAMES.join(", ")}, got ${JSON.stringify(kind)}`,
+    );
   }
+  return REGULARIZERS[kind].fn;
 }

@@ -8,8 +8,8 @@ import type { ArchSpec } from "../models/spec.ts";
 import type { QuantSpec } from "../quant/spec.ts";
 import { layerBytes, weightLayerSizes } from "../quant/layers.ts";
 
-/** One row of the summary. */
-export interface SummaryRow {
+/** One layer of the model summary (per-layer parameters, bits and bytes). */
+export interface LayerSummaryRow {
   layer: string;
   params: number;
   /** 32 for float layers. */
@@ -20,7 +20,7 @@ export interface SummaryRow {
 
 /** The summary: rows and totals. */
 export interface ModelSummary {
-  rows: SummaryRow[];
+  rows: LayerSummaryRow[];
   params: number;
   float32Bytes: number;
   quantizedBytes: number;

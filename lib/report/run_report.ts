@@ -3,7 +3,7 @@
  * @module
  */
 import type { VegaLiteSpec } from "./vega.ts";
-import { escapeXml } from "../data/preview.ts";
+import { escapeXml } from "../util/xml.ts";
 
 const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
 

@@ -30,3 +30,15 @@ export function resolve(p: string): string {
 export function toFileUrl(p: string): URL {
   return pathToFileURL(p);
 }
+
+/**
+ * The repository root (the folder holding `deno.json`), with a trailing slash:
+ * where `reports/`, `data/` and `experiments/` are.
+ *
+ * @example
+ * ```ts
+ * import { REPO_ROOT } from "./path.ts";
+ * await Deno.stat(`${REPO_ROOT}deno.json`); // throws if the root were wrong
+ * ```
+ */
+export const REPO_ROOT: string = new URL("../../", import.meta.url).pathname;

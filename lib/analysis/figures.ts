@@ -7,24 +7,56 @@
  * @module
  */
 import { join } from "node:path";
-import { listRunDirs, type RunRecord } from "../experiment/runner.ts";
-import { readCsv, rowsOf, tableOf, writeCsv } from "./tables.ts";
-import { renderSvg, type VegaLiteSpec } from "./vega.ts";
-import { svgToPng } from "./png.ts";
-import { curvesSpec, layerEpochSpec, sizeAccuracySpec } from "./run_report.ts";
+import { tableOf, writeCsv } from "../util/tables.ts";
+import { renderSvg, type VegaLiteSpec } from "../report/vega.ts";
+import { svgToPng } from "../report/png.ts";
+import { curvesSpec, layerEpochSpec, sizeAccuracySpec } from "../report/run_report.ts";
 import { writeFileAtomic, writeJsonAtomic, writeTextAtomic } from "../util/fs.ts";
-import { loadDeployed } from "../export/deployed.ts";
 import { foldBatchNorm } from "../models/fold.ts";
 import { createModel, disposeModel, setWeights } from "../models/model.ts";
-import { loadCheckpoint } from "../experiment/checkpoint.ts";
-import type { ArchSpec } from "../models/spec.ts";
+import {
+  LAYER_EPOCH_COLUMNS,
+  listRunDirs,
+  loadDeployed,
+  type LocatedRun,
+  METRIC_COLUMNS,
+  readFinal,
+  readSummary,
+  readTable,
+  variantFiles,
+} from "../run/run_dir.ts";
 
 const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
 
 /** A located complete run. */
-export interface FigureRun {
-  dir: string;
-  record: RunRecord;
+export type FigureRun = LocatedRun;
+
+/**
+ * What the figures are drawn from: which experiments, variants and layer,
+ * and the words on them. The paper's choices are `PAPER_FIGURES`
+ * (`paper_figures.ts`); the rendering here knows no experiment by name.
+ */
+export interface FigureDefs {
+  /** The one-seed experiment of figures (a), (c), (d) and (e). */
+  main: {
+    experiment: string;
+    /** Its dataset's name in figure (b). */
+    label: string;
+    /** Figure (a): the kernel of `layer` of these variants, in units of the 2-bit grid's step. */
+    histogram: { layer: string; float: string; qat: string; qgt: string };
+    /** Figure (c): the variants whose per-layer error across epochs is shown. */
+    layerErrorVariants: string[];
+    /** Figure (d): the size budget (dashed) and the figure's title and caption. */
+    sizeAccuracy: { budgetBytes: number; title: string; what: string };
+    /** Figure (e): title and caption. */
+    curves: { title: string; what: string };
+    /** Figure (c): caption. */
+    layerErrorWhat: string;
+  };
+  /** Figure (b): the seed sweep drawn beside the main experiment. */
+  sweep: { experiment: string; label: string };
+  /** Figure (b): caption. */
+  accuracyBitsWhat: string;
 }
 
 /**
@@ -110,45 +142,42 @@ function stepUnits(w: Float32Array, scales: Float32Array): Float32Array {
 export async function writeFigures(
   outRoot: string,
   dir: string,
-  layer = "pw7",
+  defs: FigureDefs,
   profile = "default",
 ): Promise<Figure[]> {
   const figs: Figure[] = [];
-  const person = (await latestRuns(outRoot, "person-detect", profile)).values().next().value as
+  const d = defs.main, hv = d.histogram, layer = hv.layer;
+  const QAT = hv.qat.toUpperCase(), QGT = hv.qgt.toUpperCase();
+  const person = (await latestRuns(outRoot, d.experiment, profile)).values().next().value as
     | FigureRun
     | undefined;
-  const fashion = [...(await latestRuns(outRoot, "fashion-mnist", profile)).values()];
+  const fashion = [...(await latestRuns(outRoot, defs.sweep.experiment, profile)).values()];
 
   if (person) {
-    const summary = rowsOf(await readCsv(join(person.dir, "summary.csv")));
-    const metrics = rowsOf(await readCsv(join(person.dir, "metrics.csv")));
+    const summary = await readSummary(person.dir);
+    const metrics = await readTable(person.dir, "metrics");
 
     // (a) weight histograms of one layer, in units of the 2-bit grid's step
     const hist: { variant: string; center: number; density: number }[] = [];
-    const q2 = await loadDeployed(join(person.dir, "variants", "qgt-2", "final.qgtw")).catch(() =>
-      null
-    );
-    const a2 = await loadDeployed(join(person.dir, "variants", "qat-2", "final.qgtw")).catch(() =>
-      null
-    );
-    const fc = await loadCheckpoint(join(person.dir, "variants", "float", "final.qgtw")).catch(() =>
-      null
-    );
+    const final = (v: string) => variantFiles(person.dir, v).final;
+    const q2 = await loadDeployed(final(hv.qgt)).catch(() => null);
+    const a2 = await loadDeployed(final(hv.qat)).catch(() => null);
+    const fc = await readFinal(final(hv.float)).catch(() => null);
     let offGrid = { qat: NaN, qgt: NaN };
-    if (q2 && a2 && fc && q2.source && a2.source) {
-      const arch = fc.meta.arch as ArchSpec;
-      const fm = createModel(arch, 0);
-      setWeights(fm, Object.fromEntries(fc.arrays.map((x) => [x.name, x.data])));
+    const q2q = q2?.final.quantized, a2q = a2?.final.quantized;
+    if (q2 && a2 && fc && q2q && a2q) {
+      const fm = createModel(fc.arch, 0);
+      setWeights(fm, fc.weights);
       const folded = foldBatchNorm(fm);
       const wf = folded.params.get(`${layer}/kernel`)!.dataSync() as Float32Array;
-      const s2 = q2.source.weights[layer].scales, sa = a2.source.weights[layer].scales;
+      const s2 = q2q.weights[layer].scales, sa = a2q.weights[layer].scales;
       // the float kernel measured on the grid QGT-2 ended with (per-channel scales of the same layer)
-      const uq = stepUnits(a2.latent[layer], sa), ug = stepUnits(q2.latent[layer], s2);
+      const uq = stepUnits(a2q.latent[layer], sa), ug = stepUnits(q2q.latent[layer], s2);
       for (
         const [variant, u] of [
           ["float", stepUnits(wf, s2)],
-          ["qat-2 (before snapping)", uq],
-          ["qgt-2 (before snapping)", ug],
+          [`${hv.qat} (before snapping)`, uq],
+          [`${hv.qgt} (before snapping)`, ug],
         ] as const
       ) {
         for (const h of histogram(u, -3, 2, 0.05)) hist.push({ variant, ...h });
@@ -170,7 +199,7 @@ export async function writeFigures(
               field: "variant",
               type: "nominal",
               title: null,
-              sort: ["float", "qat-2 (before snapping)", "qgt-2 (before snapping)"],
+              sort: ["float", `${hv.qat} (before snapping)`, `${hv.qgt} (before snapping)`],
             },
           },
           spec: {
@@ -190,10 +219,10 @@ export async function writeFigures(
         name: "weight_histograms",
         title: "(a) Weight histograms",
         what:
-          `Kernel of ${layer} (BatchNorm folded) in units of the per-channel 2-bit step: float, QAT-2 and QGT-2 before the final snap. ` +
-          `RMS distance of the weights to their nearest level: QAT-2 ${
+          `Kernel of ${layer} (BatchNorm folded) in units of the per-channel 2-bit step: float, ${QAT} and ${QGT} before the final snap. ` +
+          `RMS distance of the weights to their nearest level: ${QAT} ${
             offGrid.qat.toFixed(3)
-          }, QGT-2 ${
+          }, ${QGT} ${
             offGrid.qgt.toFixed(3)
           } steps (0 would be exactly on the grid; 0.29 is what uniformly spread weights give).`,
         runs: [person],
@@ -211,19 +240,14 @@ export async function writeFigures(
     await writeFigure(
       dir,
       "size_accuracy",
-      sizeAccuracySpec(
-        sa,
-        80971,
-        "Person detection: exported size against accuracy (81 KB budget dashed)",
-      ),
+      sizeAccuracySpec(sa, d.sizeAccuracy.budgetBytes, d.sizeAccuracy.title),
       sa,
       ["variant", "mode", "bits", "bytes", "accuracy"],
     );
     figs.push({
       name: "size_accuracy",
       title: "(d) Size against accuracy",
-      what:
-        "Every person-detection variant: bytes of the exported model.qgt against the accuracy of those bytes run by the integer interpreter; the dashed line is the 81 KB (80,971-byte, 17.7x) budget.",
+      what: d.sizeAccuracy.what,
       runs: [person],
     });
 
@@ -232,21 +256,20 @@ export async function writeFigures(
     await writeFigure(
       dir,
       "training_curves",
-      curvesSpec(curves, "Person detection: validation accuracy per epoch"),
+      curvesSpec(curves, d.curves.title),
       curves,
-      ["variant", "phase", "epoch", "split", "metric", "value"],
+      METRIC_COLUMNS,
     );
     figs.push({
       name: "training_curves",
       title: "(e) Training curves",
-      what:
-        "Validation accuracy after every epoch of every trained person-detection variant (quantized phases evaluated with their fake quantization).",
+      what: d.curves.what,
       runs: [person],
     });
 
     // (c) per-layer quantization error across epochs
-    const le = rowsOf(await readCsv(join(person.dir, "layer_epochs.csv"))).filter((r) =>
-      ["qat-2", "qgt-2", "qgt-mixed"].includes(String(r.variant))
+    const le = (await readTable(person.dir, "layerEpochs")).filter((r) =>
+      d.layerErrorVariants.includes(String(r.variant))
     );
     if (le.length) {
       await writeFigure(
@@ -254,13 +277,12 @@ export async function writeFigures(
         "layer_error_epochs",
         layerEpochSpec(le, { field: "relative_error", log: true, height: 90 }),
         le,
-        ["variant", "phase", "epoch", "layer", "bits", "grid_error", "relative_error", "reg_loss"],
+        LAYER_EPOCH_COLUMNS,
       );
       figs.push({
         name: "layer_error_epochs",
         title: "(c) Per-layer quantization error across epochs",
-        what:
-          "Relative quantization error of every layer's kernel after each epoch of QAT-2, QGT-2 and the mixed-precision QGT variant (log colour scale): the layers that stay bright are the compression bottlenecks.",
+        what: d.layerErrorWhat,
         runs: [person],
       });
     }
@@ -270,7 +292,7 @@ export async function writeFigures(
   const acc: { dataset: string; mode: string; bits: number; seed: number; accuracy: number }[] = [];
   const addRuns = async (dataset: string, runs: FigureRun[]) => {
     for (const r of runs) {
-      for (const s of rowsOf(await readCsv(join(r.dir, "summary.csv")))) {
+      for (const s of await readSummary(r.dir)) {
         const bits = Number(s.bits);
         if (s.mode === "float") {
           for (const b of [2, 3, 4, 8]) {
@@ -294,8 +316,8 @@ export async function writeFigures(
       }
     }
   };
-  if (person) await addRuns("person detection (synthetic)", [person]);
-  if (fashion.length) await addRuns("Fashion-MNIST", fashion);
+  if (person) await addRuns(d.label, [person]);
+  if (fashion.length) await addRuns(defs.sweep.label, fashion);
   if (acc.length) {
     await writeFigure(
       dir,
@@ -348,8 +370,7 @@ export async function writeFigures(
     figs.push({
       name: "accuracy_bits",
       title: "(b) Accuracy against bits",
-      what:
-        "Validation accuracy of PTQ, QAT and QGT at 2, 3, 4 and 8 bits (float dashed), per dataset; Fashion-MNIST is the mean over its seeds with min-max bars, person detection one seed.",
+      what: defs.accuracyBitsWhat,
       runs: [...(person ? [person] : []), ...fashion],
     });
   }

@@ -3,9 +3,10 @@
  * learns from: for each class a row header and the first `perClass` samples.
  * @module
  */
-import type { Dataset } from "./dataset.ts";
-import { encodePng } from "./image.ts";
-import { FONT_FAMILY, svgToPng } from "../report/png.ts";
+import type { Dataset } from "../data/dataset.ts";
+import { encodePng } from "../data/image.ts";
+import { escapeXml } from "../util/xml.ts";
+import { FONT_FAMILY, svgToPng } from "./png.ts";
 import { encodeBase64 } from "../util/base64.ts";
 
 /**
@@ -61,20 +62,4 @@ export async function contactSheet(ds: Dataset, perClass = 8, zoom = 1): Promise
     }: first ${perClass} samples per class</text>` +
     body + `</svg>`;
   return await svgToPng(svg, 1);
-}
-
-/**
- * Escapes text for XML.
- *
- * @example
- * ```ts
- * import { escapeXml } from "./preview.ts";
- * if (escapeXml(`a<b & "c"`) !== "a&lt;b &amp; &quot;c&quot;") throw new Error();
- * ```
- */
-export function escapeXml(s: string): string {
-  return s.replace(
-    /[<>&"']/g,
-    (ch) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[ch]!,
-  );
 }

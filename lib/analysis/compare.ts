@@ -4,10 +4,8 @@
  * the variant, with deltas and a regression check.
  * @module
  */
-import { join } from "node:path";
-import { listRunDirs, type RunRecord } from "./runner.ts";
-import { commitOrder, resolveRev } from "./git.ts";
-import { readCsv, rowsOf } from "../report/tables.ts";
+import { listRunDirs, type LocatedRun, readSummary, type RunRecord } from "../run/run_dir.ts";
+import { commitOrder, resolveRev } from "../experiment/git.ts";
 
 /** One compared metric of one variant. */
 export interface CompareRow {
@@ -16,12 +14,6 @@ export interface CompareRow {
   a: number;
   b: number;
   delta: number;
-}
-
-/** A located run. */
-export interface LocatedRun {
-  dir: string;
-  record: RunRecord;
 }
 
 /** Metrics compared, from summary.csv. */
@@ -151,7 +143,7 @@ export async function pickRuns(
  * @example
  * ```ts
  * import { runDifferences } from "./compare.ts";
- * import type { RunRecord } from "./runner.ts";
+ * import type { RunRecord } from "../run/run_dir.ts";
  * const a = { seed: 1, experiment: { version: 3, profile: "default", hash: "h1" }, dataset: { name: "d", options: {} } };
  * const b = { ...a, seed: 2, experiment: { ...a.experiment, hash: "h2" } };
  * const d = runDifferences(a as unknown as RunRecord, b as unknown as RunRecord);
@@ -191,18 +183,18 @@ export interface Comparison {
  * ```
  */
 export async function compareSummaries(dirA: string, dirB: string): Promise<Comparison> {
-  const ta = (await readCsv(join(dirA, "summary.csv"))).select("variant", ...COMPARED);
-  const tb = (await readCsv(join(dirB, "summary.csv"))).select("variant", ...COMPARED);
-  const joined = ta.join(tb, "variant", undefined, { suffix: ["_a", "_b"] });
+  const ta = await readSummary(dirA), tb = await readSummary(dirB);
+  const inB = new Map(tb.map((r) => [r.variant, r]));
   const rows: CompareRow[] = [];
-  for (const r of rowsOf(joined)) {
+  for (const ra of ta) {
+    const rb = inB.get(ra.variant);
+    if (!rb) continue;
     for (const m of COMPARED) {
-      const a = Number(r[`${m}_a`]), b = Number(r[`${m}_b`]);
-      rows.push({ variant: String(r.variant), metric: m, a, b, delta: b - a });
+      const a = Number(ra[m]), b = Number(rb[m]);
+      rows.push({ variant: ra.variant, metric: m, a, b, delta: b - a });
     }
   }
-  const names = (t: typeof ta) => Array.from(t.array("variant") as ArrayLike<unknown>, String);
-  const va = names(ta), vb = names(tb);
+  const va = ta.map((r) => r.variant), vb = tb.map((r) => r.variant);
   return {
     rows,
     onlyA: va.filter((v) => !vb.includes(v)),

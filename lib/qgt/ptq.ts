@@ -1,14 +1,15 @@
 /**
- * Building blocks of the training modes (`float`, `ptq`, `qat`, `qgt`) that
- * the experiment runner chains: activation calibration, snapping weights onto
- * their grids, and post-training quantization. Quantized deployment always
- * works on the BatchNorm-folded network (`foldBatchNorm`), so the weights that
- * are quantized are the deployed ones.
+ * Post-training quantization of a BatchNorm-folded network, the one path
+ * every quantized variant ends with (PTQ directly; QAT and QGT after their
+ * fine-tuning): activation calibration, snapping the weights onto their
+ * grids (codes and float16 scales, as exported), and snapping the biases
+ * onto the int32 grid of the integer model. Quantized deployment always works
+ * on the folded network (`foldBatchNorm`), so the weights that are quantized
+ * are the deployed ones.
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import { forward, type Model } from "../models/model.ts";
-import { foldBatchNorm } from "../models/fold.ts";
 import { isWeightLayer } from "../models/spec.ts";
 import {
   type Dataset,
@@ -21,12 +22,6 @@ import { dequantize, type QuantizedTensor, quantizeToInt } from "../quant/quanti
 import type { QuantSpec } from "../quant/spec.ts";
 import { roundFloat16 } from "../quant/fp16.ts";
 import { rangeParams } from "../quant/activation.ts";
-
-/** The training modes. */
-export type Mode = "float" | "ptq" | "qat" | "qgt";
-
-/** Names of the modes, for validation. */
-export const MODES: readonly Mode[] = ["float", "ptq", "qat", "qgt"];
 
 /**
  * Activation ranges of every weight layer with an activation: ReLU6 layers
@@ -97,7 +92,7 @@ export function calibrateActivations(
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
  * import { createModel, smallCnn } from "../models/mod.ts";
- * import { snapWeights } from "./modes.ts";
+ * import { snapWeights } from "./ptq.ts";
  * const m = createModel(smallCnn(), 1);
  * const spec = { bits: 2, symmetric: true, perChannel: true, axis: 3 };
  * const q = snapWeights(m, { conv1: spec });
@@ -125,50 +120,83 @@ export function snapWeights(
   return out;
 }
 
-/** A post-training-quantized network: folded, snapped, with activation ranges. */
+/** A quantized network: the folded model (snapped in place) and what export needs. */
 export interface QuantizedModel {
   model: Model;
+  /** Integer codes, float16 scales and zero points per weight layer. */
   weights: Record<string, QuantizedTensor>;
+  /** The folded kernels just before snapping (how close to the grid training left them). */
+  latent: Record<string, Float32Array>;
+  /** Ranges of the weight layers' outputs and of pooling layers (their input's); {} for float activations. */
   activationRanges: Record<string, [number, number]>;
 }
 
 /**
- * Post-training quantization: fold BatchNorm into the convolutions, snap the
- * folded kernels to their grids, and take activation ranges from `calibration`
- * data (ReLU6 layers use [0, 6] without data). Returns a new model.
+ * Quantizes a BatchNorm-folded network in place: activation ranges (given,
+ * or calibrated on the first 512 images of `calibration`; ReLU6 layers use
+ * [0, 6]), then every layer in `specs` snapped onto its grid
+ * ({@link snapWeights}), then the biases onto the int32 grid of the integer
+ * model ({@link snapBiases}). With `activationBits: "float"` activations keep
+ * no ranges and biases stay float. This is post-training quantization, and
+ * the last step of every QAT and QGT variant.
  *
  * @example
- * ```ts ignore
- * const q = postTrainingQuantize(floatModel, specs, trainSet);
+ * ```ts
+ * import { createModel, foldBatchNorm, smallCnn } from "../models/mod.ts";
+ * import { quantizeModel } from "./ptq.ts";
+ * const m = foldBatchNorm(createModel(smallCnn(), 1));
+ * const spec = { bits: 2, symmetric: true, perChannel: true, axis: 3 };
+ * const q = quantizeModel(m, { conv1: spec }, { activationBits: "float" });
+ * if (q.weights.conv1.codes.some((c) => c < -2 || c > 1) || !q.latent.conv1) throw new Error();
  * ```
  */
-export function postTrainingQuantize(
-  model: Model,
+export function quantizeModel(
+  folded: Model,
   specs: Record<string, QuantSpec>,
-  calibration?: Dataset,
-  opts: { samples?: number; normalize?: Normalization } = {},
+  o: {
+    activationBits?: number | "float";
+    ranges?: Record<string, [number, number]>;
+    calibration?: Dataset;
+    normalize?: Normalization;
+  } = {},
 ): QuantizedModel {
-  const folded = foldBatchNorm(model);
-  const activationRanges: Record<string, [number, number]> = calibration
-    ? calibrateActivations(folded, calibration, opts)
-    : Object.fromEntries(
-      folded.arch.layers.filter(isWeightLayer).filter((l) => l.act === "relu6").map((
-        l,
-      ) => [l.name, [0, 6]]),
-    );
+  const bits = o.activationBits ?? 8;
+  let ranges: Record<string, [number, number]> = {};
+  if (bits !== "float") {
+    if (o.ranges) ranges = o.ranges;
+    else {
+      const observed = folded.arch.layers.some((l) =>
+        isWeightLayer(l) && l.act !== "none" && l.act !== "relu6"
+      );
+      if (observed && !o.calibration) {
+        throw new Error("quantizeModel: activation ranges need calibration images or ranges");
+      }
+      ranges = withPassThroughRanges(
+        folded.arch,
+        calibrateActivations(folded, o.calibration ?? EMPTY, { normalize: o.normalize }),
+      );
+    }
+  }
+  const latent: Record<string, Float32Array> = {};
+  for (const layer of Object.keys(specs)) {
+    latent[layer] = folded.params.get(`${layer}/kernel`)!.dataSync().slice() as Float32Array;
+  }
   const weights = snapWeights(folded, specs);
-  snapBiases(
-    folded,
-    weights,
-    activationRanges,
-    1 / (255 * (opts.normalize ?? DEFAULT_NORMALIZATION).std),
-  );
-  return {
-    model: folded,
-    weights,
-    activationRanges: withPassThroughRanges(folded.arch, activationRanges),
-  };
+  if (bits !== "float") {
+    const inputScale = 1 / (255 * (o.normalize ?? DEFAULT_NORMALIZATION).std);
+    snapBiases(folded, weights, ranges, inputScale, bits);
+  }
+  return { model: folded, weights, latent, activationRanges: ranges };
 }
+
+/** No images: calibration of a network whose activations are all ReLU6 needs none. */
+const EMPTY: Dataset = {
+  name: "none",
+  shape: [1, 1, 1],
+  classNames: [],
+  images: new Uint8Array(0),
+  labels: new Uint8Array(0),
+};
 
 /**
  * Adds ranges for layers that keep their input's quantization (global average
@@ -176,7 +204,7 @@ export function postTrainingQuantize(
  *
  * @example
  * ```ts
- * import { withPassThroughRanges } from "./modes.ts";
+ * import { withPassThroughRanges } from "./ptq.ts";
  * import { smallCnn } from "../models/zoo.ts";
  * const r = withPassThroughRanges(smallCnn(), { conv4: [0, 3] });
  * if (r.gap[1] !== 3 || r.pool2[1] !== 3) throw new Error();

@@ -9,9 +9,16 @@
  */
 import { join } from "node:path";
 import * as aq from "arquero";
-import { listRunDirs, newestFirst } from "./runner.ts";
-import type { LocatedRun } from "./compare.ts";
-import { readCsv, rowsOf } from "../report/tables.ts";
+import {
+  listRunDirs,
+  type LocatedRun,
+  newestFirst,
+  readSummary,
+  RUN_FILES,
+  variantFiles,
+  type VariantSummaryRow,
+} from "../run/run_dir.ts";
+import { rowsOf } from "../util/tables.ts";
 import { pairedDifference } from "../report/stats.ts";
 
 /** One variant's accuracy in one seed's run. */
@@ -107,15 +114,8 @@ export async function collectSeeds(
   }
   const dataset = JSON.stringify(ofVersion[0].record.dataset);
   const runs = ofVersion.filter((r) => JSON.stringify(r.record.dataset) === dataset);
-  const tables: Record<string, unknown>[][] = [];
-  for (const run of runs) {
-    const path = join(run.dir, "summary.csv");
-    try {
-      tables.push(rowsOf(await readCsv(path)));
-    } catch (e) {
-      throw new Error(`${path}: cannot read the summary table: ${(e as Error).message}`);
-    }
-  }
+  const tables: VariantSummaryRow[][] = [];
+  for (const run of runs) tables.push(await readSummary(run.dir));
   // variants in the order of the run with the most of them, then any others
   const widest = tables.reduce((w, t) => (t.length > w.length ? t : w), [] as typeof tables[0]);
   const variants = [...new Set([...widest, ...tables.flat()].map((r) => String(r.variant)))];
@@ -124,10 +124,11 @@ export async function collectSeeds(
   runs.forEach((run, i) => {
     let took = false;
     for (const row of tables[i]) {
-      const variant = String(row.variant), acc = Number(row.accuracy);
+      const variant = String(row.variant);
+      const acc = row.accuracy === null ? NaN : Number(row.accuracy);
       if (!Number.isFinite(acc)) {
         throw new Error(
-          `${join(run.dir, "summary.csv")}: variant ${variant}: accuracy is not a number`,
+          `${join(run.dir, RUN_FILES.summary)}: variant ${variant}: accuracy is not a number`,
         );
       }
       const key = `${run.record.seed}\u0000${variant}`;
@@ -137,8 +138,8 @@ export async function collectSeeds(
         seed: run.record.seed,
         variant,
         accuracy: acc * 100,
-        mode: row.mode === undefined ? undefined : String(row.mode),
-        bits: row.bits === undefined ? undefined : String(row.bits),
+        mode: row.mode ? row.mode : undefined,
+        bits: row.bits == null ? undefined : String(row.bits),
         runId: run.record.runId,
         commit: run.record.git.commit,
       });
@@ -306,7 +307,7 @@ export type ModelEvaluator = (
 export function modelPath(runs: LocatedRun[], s: SeedSample): string {
   const run = runs.find((r) => r.record.runId === s.runId);
   if (!run) throw new Error(`seeds: run ${s.runId} (seed ${s.seed}) is not among the chosen runs`);
-  return join(run.dir, "variants", s.variant, "export", "model.qgt");
+  return variantFiles(run.dir, s.variant).model;
 }
 
 /**

@@ -4,7 +4,7 @@
  * @module
  */
 import * as aq from "arquero";
-import { writeTextAtomic } from "../util/fs.ts";
+import { writeTextAtomic } from "./fs.ts";
 
 /** An Arquero table. */
 export type Table = ReturnType<typeof aq.from>;

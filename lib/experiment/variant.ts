@@ -1,0 +1,298 @@
+/**
+ * Training one variant: its starting state (the float network's weights or a
+ * fresh initialisation; for mixed precision, the per-layer bits chosen by
+ * sensitivity within the byte budget), then each planned phase with a
+ * checkpoint after every epoch and resumption from one, then the deployed
+ * form and its evaluation (`quantizeAndEvaluate`).
+ * @module
+ */
+import { createModel, disposeModel, getWeights, type Model, setWeights } from "../models/model.ts";
+import { foldBatchNorm, foldedArch } from "../models/fold.ts";
+import type { ArchSpec } from "../models/spec.ts";
+import { type Dataset, firstImages } from "../data/dataset.ts";
+import type { BackendName } from "../backend/mod.ts";
+import { type EpochMetrics, train } from "../train/loop.ts";
+import { evaluate } from "../eval/evaluate.ts";
+import { weightLayerSizes } from "../quant/layers.ts";
+import { calibrateActivations, withPassThroughRanges } from "../qgt/ptq.ts";
+import { QGT_SETUP_MODULE, type QgtSetupOptions } from "../qgt/setup.ts";
+import { lambdaAt } from "../qgt/lambda.ts";
+import { assignMixedPrecision, layerErrors, layerSensitivity } from "../qgt/analysis.ts";
+import { exportOverheadBound } from "../export/format.ts";
+import { deriveSeed } from "../util/random.ts";
+import type { ProgressSink } from "../util/progress.ts";
+import type { MetricRow } from "../run/run_dir.ts";
+import type { ResolvedVariant } from "./define.ts";
+import { type Phase, planPhases } from "./phases.ts";
+import { layerLambdas, specsFor, variantArch } from "./plan.ts";
+import type { VariantState } from "./state.ts";
+import { quantizeAndEvaluate, type VariantOutcome } from "./outcome.ts";
+
+/** Inputs of {@link runVariant}. */
+export interface VariantContext {
+  variant: ResolvedVariant;
+  seed: number;
+  train: Dataset;
+  val: Dataset;
+  backend: BackendName;
+  progress: ProgressSink;
+  /** Final weights of the float variant (for ptq/qat/qgt from float). */
+  floatWeights?: Record<string, Float32Array>;
+  /** Last saved state (resume), or null. */
+  resume: VariantState | null;
+  /** Called after every epoch with the state to persist. */
+  saveState: (s: VariantState) => Promise<void>;
+  /** Testing hook: throw after this many epochs in this process (simulates a kill). */
+  stopAfterEpochs?: number;
+  epochCounter?: { n: number };
+}
+
+/** Thrown by the stopAfterEpochs testing hook. */
+export class StopRequested extends Error {
+  override name = "StopRequested";
+}
+
+function modelFrom(arch: ArchSpec, weights: Record<string, Float32Array>): Model {
+  const m = createModel(arch, 0);
+  setWeights(m, weights);
+  return m;
+}
+
+/**
+ * Per-layer bits of a mixed-precision variant: each layer's sensitivity (loss
+ * increase on held-out training images with only that layer quantized) at
+ * every candidate width, measured on the folded float network, then the
+ * greedy assignment within the byte budget. Records the sensitivity in `state`.
+ */
+function chooseMixedPrecision(
+  ctx: VariantContext,
+  baseArch: ArchSpec,
+  weights: Record<string, Float32Array>,
+  state: VariantState,
+): Record<string, number> {
+  const v = ctx.variant, mixed = v.qgt.mixed!;
+  const m = foldBatchNorm(modelFrom(baseArch, weights));
+  const probe = firstImages(ctx.train, mixed.sensitivitySamples ?? 512);
+  const specs = specsFor(v, m.arch);
+  ctx.progress.line(
+    `${v.name}: sensitivity of ${Object.keys(specs).length} layers at ${
+      mixed.candidates.join(", ")
+    } bits`,
+  );
+  const sens = layerSensitivity(
+    specs,
+    mixed.candidates,
+    (kt) => evaluate(m, probe, { kernelTransform: kt }),
+  );
+  disposeModel(m);
+  state.sensitivity = sens.map((s) => ({ layer: s.layer, bits: s.bits, score: s.lossIncrease }));
+  const base = Object.values(specs)[0];
+  const mp = assignMixedPrecision(
+    weightLayerSizes(baseArch),
+    state.sensitivity,
+    mixed.budgetBytes,
+    base,
+    exportOverheadBound(foldedArch(baseArch), ctx.train.classNames, base),
+  );
+  ctx.progress.line(
+    `${v.name}: mixed precision ${
+      mp.withinBudget ? "fits" : "does NOT fit"
+    } ${mixed.budgetBytes} bytes (${mp.bytes} estimated)`,
+  );
+  return mp.bits;
+}
+
+/** The state a variant starts from: initial or float weights, and for quantized variants its specs. */
+function initialState(ctx: VariantContext, baseArch: ArchSpec): VariantState {
+  const v = ctx.variant, q = v.qgt;
+  let weights: Record<string, Float32Array>;
+  if (q.mode === "float" || q.from === "scratch") {
+    const m = createModel(baseArch, deriveSeed(ctx.seed, "init"));
+    weights = getWeights(m);
+    disposeModel(m);
+  } else {
+    if (!ctx.floatWeights) throw new Error(`variant ${v.name}: needs the float variant's weights`);
+    weights = ctx.floatWeights;
+  }
+  const state: VariantState = {
+    phase: 0,
+    epochDone: 0,
+    folded: false,
+    weights,
+    metrics: [],
+    layerEpochs: [],
+  };
+  if (q.mode !== "float") {
+    const bits = q.mixed ? chooseMixedPrecision(ctx, baseArch, weights, state) : undefined;
+    state.specs = specsFor(v, baseArch, bits);
+  }
+  return state;
+}
+
+function epochRows(variant: string, phase: string, epoch: number, m: EpochMetrics): MetricRow[] {
+  const rows: MetricRow[] = [
+    { variant, phase, epoch, split: "train", metric: "loss", value: m.trainLoss },
+    { variant, phase, epoch, split: "train", metric: "accuracy", value: m.trainAccuracy },
+    { variant, phase, epoch, split: "train", metric: "lr", value: m.lr },
+  ];
+  for (const [k, v] of Object.entries(m.terms)) {
+    if (k !== "ce") {
+      rows.push({ variant, phase, epoch, split: "train", metric: `term_${k}`, value: v });
+    }
+  }
+  if (m.val) {
+    rows.push({ variant, phase, epoch, split: "val", metric: "loss", value: m.val.loss });
+    rows.push({ variant, phase, epoch, split: "val", metric: "accuracy", value: m.val.accuracy });
+  }
+  return rows;
+}
+
+/** The quantized training step's options for a phase. */
+function phaseSetup(
+  v: ResolvedVariant,
+  ph: Phase,
+  state: VariantState,
+): QgtSetupOptions | undefined {
+  if (!ph.setup) return undefined;
+  const q = v.qgt;
+  const actBits = q.activationBits ?? 8;
+  return {
+    specs: state.specs ?? {},
+    fakeQuant: ph.setup.fakeQuant,
+    regularizer: ph.setup.regularizer,
+    layerLambda: layerLambdas(v),
+    reduction: q.reduction,
+    decoupled: q.decoupled,
+    freeze: ph.setup.fakeQuant ? q.freeze : undefined,
+    activations: ph.setup.activations && actBits !== "float"
+      ? { bits: actBits, ranges: state.activationRanges ?? {} }
+      : undefined,
+  };
+}
+
+/**
+ * Before a phase's first epoch: fold BatchNorm if the phase trains the
+ * folded network, and calibrate activation ranges if it fake-quantizes
+ * activations and none are known yet. Returns the model to train.
+ */
+function enterPhase(
+  ctx: VariantContext,
+  ph: Phase,
+  state: VariantState,
+  model: Model,
+): Model {
+  if (state.epochDone !== 0) return model;
+  if (ph.folded && !state.folded) {
+    const f = foldBatchNorm(model);
+    disposeModel(model);
+    model = f;
+    state.folded = true;
+  }
+  const actBits = ctx.variant.qgt.mode === "float" ? "float" : ctx.variant.qgt.activationBits ?? 8;
+  if (ph.setup?.activations && actBits !== "float" && !state.activationRanges) {
+    state.activationRanges = withPassThroughRanges(
+      model.arch,
+      calibrateActivations(model, firstImages(ctx.train, 512)),
+    );
+  }
+  return model;
+}
+
+/** Trains one phase from `state.epochDone`, saving the state after every epoch. */
+async function trainPhase(
+  ctx: VariantContext,
+  pi: number,
+  ph: Phase,
+  state: VariantState,
+  model: Model,
+  counter: { n: number },
+): Promise<void> {
+  const v = ctx.variant, q = v.qgt;
+  const setup = phaseSetup(v, ph, state);
+  const lam = ph.lambda;
+  await train({
+    model,
+    train: ctx.train,
+    val: ctx.val,
+    backend: ctx.backend,
+    config: {
+      epochs: ph.epochs,
+      batchSize: v.train.batchSize,
+      optimizer: v.train.optimizer,
+      schedule: ph.schedule,
+      augment: v.train.augment,
+      // float training draws its own stream; every quantized variant's fine-tuning
+      // phases share one (same batches and flips), so variants differ only by method
+      seed: deriveSeed(ctx.seed, q.mode === "float" ? `${v.name}/${ph.name}` : `finetune/${pi}`),
+      threads: v.train.threads,
+      bnMomentum: v.train.bnMomentum,
+    },
+    setup: setup ? { module: QGT_SETUP_MODULE, options: setup } : undefined,
+    stepVars: lam ? (step, _e, total) => ({ lambda: lambdaAt(lam, step / total) }) : undefined,
+    startEpoch: state.epochDone,
+    optimizerState: state.optimizer,
+    label: `${v.name}/${ph.name}`,
+    progress: ctx.progress,
+    onEpochEnd: async (m, opt) => {
+      const epoch = state.metrics.filter((r) => r.metric === "loss" && r.split === "train")
+        .length + 1;
+      state.metrics.push(...epochRows(v.name, ph.name, epoch, m));
+      if (state.specs && Object.keys(state.specs).length) {
+        const kind = ph.setup?.regularizer ?? q.regularizer ?? "grid";
+        for (const e of layerErrors(model, state.specs, kind)) {
+          state.layerEpochs.push({
+            variant: v.name,
+            phase: ph.name,
+            epoch,
+            layer: e.layer,
+            bits: e.bits,
+            grid_error: e.gridError,
+            relative_error: e.relativeError,
+            reg_loss: e.regLoss,
+          });
+        }
+      }
+      state.epochDone = m.epoch;
+      state.optimizer = opt;
+      state.weights = getWeights(model);
+      await ctx.saveState(state);
+      counter.n++;
+      if (ctx.stopAfterEpochs !== undefined && counter.n >= ctx.stopAfterEpochs) {
+        throw new StopRequested(`stopped after ${counter.n} epochs (testing hook)`);
+      }
+    },
+  });
+}
+
+/**
+ * Runs (or resumes) a variant to completion.
+ *
+ * @example
+ * ```ts ignore
+ * const out = await runVariant({ variant, seed, train, val, backend: "wasm", progress, resume: null, saveState });
+ * ```
+ */
+export async function runVariant(ctx: VariantContext): Promise<VariantOutcome> {
+  const baseArch = variantArch(ctx.variant, ctx.train);
+  const phases = planPhases(ctx.variant);
+  const state = ctx.resume ?? initialState(ctx, baseArch);
+  let model = modelFrom(state.folded ? foldedArch(baseArch) : baseArch, state.weights);
+  const counter = ctx.epochCounter ?? { n: 0 };
+  try {
+    for (let pi = state.phase; pi < phases.length; pi++) {
+      const ph = phases[pi];
+      if (state.phase !== pi) {
+        state.phase = pi;
+        state.epochDone = 0;
+        state.optimizer = undefined;
+      }
+      model = enterPhase(ctx, ph, state, model);
+      if (state.epochDone >= ph.epochs) continue;
+      await trainPhase(ctx, pi, ph, state, model, counter);
+    }
+    return quantizeAndEvaluate(ctx.variant, ctx, model, state, ctx.progress);
+  } catch (e) {
+    disposeModel(model);
+    throw e;
+  }
+}

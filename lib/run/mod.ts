@@ -1,0 +1,7 @@
+/**
+ * The run directory format (docs/run-directory.md) and the `.qgtw` array
+ * container its checkpoints use.
+ * @module
+ */
+export * from "./checkpoint.ts";
+export * from "./run_dir.ts";
