@@ -17,14 +17,13 @@ import { createModel, disposeModel, setWeights } from "../models/model.ts";
 import {
   LAYER_EPOCH_COLUMNS,
   listRunDirs,
-  loadDeployed,
   type LocatedRun,
   METRIC_COLUMNS,
-  readFinal,
   readSummary,
   readTable,
   variantFiles,
 } from "../run/run_dir.ts";
+import { loadDeployed, readFinal } from "../run/final.ts";
 
 const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
 
@@ -131,12 +130,215 @@ function stepUnits(w: Float32Array, scales: Float32Array): Float32Array {
   return w.map((v, i) => v / scales[c === 1 ? 0 : i % c]);
 }
 
+/** Figure (a): the kernel of one layer of float, QAT and QGT, in units of the 2-bit grid's step. */
+async function histogramFigure(dir: string, defs: FigureDefs, run: FigureRun): Promise<Figure[]> {
+  const hv = defs.main.histogram, layer = hv.layer;
+  const QAT = hv.qat.toUpperCase(), QGT = hv.qgt.toUpperCase();
+  const final = (v: string) => variantFiles(run.dir, v).final;
+  const q2 = await loadDeployed(final(hv.qgt)).catch(() => null);
+  const a2 = await loadDeployed(final(hv.qat)).catch(() => null);
+  const fc = await readFinal(final(hv.float)).catch(() => null);
+  const q2q = q2?.final.quantized, a2q = a2?.final.quantized;
+  if (!q2 || !a2 || !fc || !q2q || !a2q) return [];
+  const fm = createModel(fc.arch, 0);
+  setWeights(fm, fc.weights);
+  const folded = foldBatchNorm(fm);
+  const wf = folded.params.get(`${layer}/kernel`)!.dataSync() as Float32Array;
+  const s2 = q2q.weights[layer].scales, sa = a2q.weights[layer].scales;
+  // the float kernel measured on the grid QGT-2 ended with (per-channel scales of the same layer)
+  const uq = stepUnits(a2q.latent[layer], sa), ug = stepUnits(q2q.latent[layer], s2);
+  const hist: { variant: string; center: number; density: number }[] = [];
+  for (
+    const [variant, u] of [
+      ["float", stepUnits(wf, s2)],
+      [`${hv.qat} (before snapping)`, uq],
+      [`${hv.qgt} (before snapping)`, ug],
+    ] as const
+  ) {
+    for (const h of histogram(u, -3, 2, 0.05)) hist.push({ variant, ...h });
+  }
+  const offGrid = { qat: rmsOffGrid(uq), qgt: rmsOffGrid(ug) };
+  for (const m of [fm, folded, q2.model, a2.model]) disposeModel(m);
+  await writeFigure(
+    dir,
+    "weight_histograms",
+    {
+      $schema: SCHEMA,
+      title: `Weights of ${layer} in 2-bit grid steps (levels at -2, -1, 0, 1)`,
+      data: { values: hist },
+      facet: {
+        row: {
+          field: "variant",
+          type: "nominal",
+          title: null,
+          sort: ["float", `${hv.qat} (before snapping)`, `${hv.qgt} (before snapping)`],
+        },
+      },
+      spec: {
+        width: 480,
+        height: 110,
+        mark: { type: "area", interpolate: "step" },
+        encoding: {
+          x: { field: "center", type: "quantitative", title: "w / s (quantization steps)" },
+          y: { field: "density", type: "quantitative", title: "density" },
+        },
+      },
+    },
+    hist,
+    ["variant", "center", "density"],
+  );
+  return [{
+    name: "weight_histograms",
+    title: "(a) Weight histograms",
+    what:
+      `Kernel of ${layer} (BatchNorm folded) in units of the per-channel 2-bit step: float, ${QAT} and ${QGT} before the final snap. ` +
+      `RMS distance of the weights to their nearest level: ${QAT} ${
+        offGrid.qat.toFixed(3)
+      }, ${QGT} ${
+        offGrid.qgt.toFixed(3)
+      } steps (0 would be exactly on the grid; 0.29 is what uniformly spread weights give).`,
+    runs: [run],
+  }];
+}
+
+/** Figures (d), (e) and (c) of the main run: size against accuracy, curves, per-layer error. */
+async function mainRunFigures(dir: string, defs: FigureDefs, run: FigureRun): Promise<Figure[]> {
+  const d = defs.main, figs: Figure[] = [];
+  const sa = (await readSummary(run.dir)).map((r) => ({
+    variant: r.variant,
+    mode: r.mode,
+    bits: r.bits,
+    bytes: r.bytes,
+    accuracy: r.accuracy,
+  }));
+  await writeFigure(
+    dir,
+    "size_accuracy",
+    sizeAccuracySpec(sa, d.sizeAccuracy.budgetBytes, d.sizeAccuracy.title),
+    sa,
+    ["variant", "mode", "bits", "bytes", "accuracy"],
+  );
+  figs.push({
+    name: "size_accuracy",
+    title: "(d) Size against accuracy",
+    what: d.sizeAccuracy.what,
+    runs: [run],
+  });
+  const curves = (await readTable(run.dir, "metrics")).filter((r) =>
+    r.split === "val" && r.metric === "accuracy"
+  );
+  await writeFigure(
+    dir,
+    "training_curves",
+    curvesSpec(curves, d.curves.title),
+    curves,
+    METRIC_COLUMNS,
+  );
+  figs.push({
+    name: "training_curves",
+    title: "(e) Training curves",
+    what: d.curves.what,
+    runs: [run],
+  });
+  const le = (await readTable(run.dir, "layerEpochs")).filter((r) =>
+    d.layerErrorVariants.includes(String(r.variant))
+  );
+  if (le.length) {
+    await writeFigure(
+      dir,
+      "layer_error_epochs",
+      layerEpochSpec(le, { field: "relative_error", log: true, height: 90 }),
+      le,
+      LAYER_EPOCH_COLUMNS,
+    );
+    figs.push({
+      name: "layer_error_epochs",
+      title: "(c) Per-layer quantization error across epochs",
+      what: d.layerErrorWhat,
+      runs: [run],
+    });
+  }
+  return figs;
+}
+
+/** One point of figure (b): a variant's accuracy at its weight bits in one seed's run. */
+interface BitsPoint {
+  dataset: string;
+  mode: string;
+  bits: number;
+  seed: number;
+  accuracy: number;
+}
+
+/** The points of figure (b) from runs of one dataset (float drawn at every bit width). */
+async function bitsPoints(dataset: string, runs: FigureRun[]): Promise<BitsPoint[]> {
+  const acc: BitsPoint[] = [];
+  for (const r of runs) {
+    for (const s of await readSummary(r.dir)) {
+      const bits = Number(s.bits), seed = r.record.seed, accuracy = Number(s.accuracy);
+      if (s.mode === "float") {
+        for (const b of [2, 3, 4, 8]) acc.push({ dataset, mode: "float", bits: b, seed, accuracy });
+      } else if (Number.isFinite(bits)) {
+        acc.push({ dataset, mode: String(s.mode), bits, seed, accuracy });
+      }
+    }
+  }
+  return acc;
+}
+
+/** The Vega-Lite spec of figure (b): accuracy against bits per dataset, mean and min-max over seeds. */
+function accuracyBitsSpec(acc: BitsPoint[]): VegaLiteSpec {
+  return {
+    $schema: SCHEMA,
+    title: "Accuracy against weight bits (mean over seeds, bars: min-max)",
+    data: { values: acc },
+    facet: { column: { field: "dataset", type: "nominal", title: null } },
+    resolve: { scale: { y: "independent" } },
+    spec: {
+      width: 260,
+      height: 260,
+      layer: [
+        {
+          mark: { type: "line", point: true },
+          encoding: {
+            x: { field: "bits", type: "ordinal", title: "weight bits" },
+            y: {
+              aggregate: "mean",
+              field: "accuracy",
+              type: "quantitative",
+              scale: { zero: false },
+              title: "accuracy",
+            },
+            color: { field: "mode", type: "nominal" },
+            strokeDash: {
+              condition: { test: "datum.mode === 'float'", value: [4, 3] },
+              value: [1, 0],
+            },
+          },
+        },
+        {
+          // the seed spread as a min-max bar (Vega-Lite's errorbar "ci" bootstraps at
+          // random, which would make the figure differ on every render)
+          mark: { type: "rule" },
+          encoding: {
+            x: { field: "bits", type: "ordinal" },
+            y: { aggregate: "min", field: "accuracy", type: "quantitative" },
+            y2: { aggregate: "max", field: "accuracy" },
+            color: { field: "mode", type: "nominal" },
+          },
+        },
+      ],
+    },
+  };
+}
+
 /**
  * Writes every figure it has runs for into `dir`; returns what it wrote.
+ * `defs` says which experiments, variants and layer (`PAPER_FIGURES` for the paper's).
  *
  * @example
  * ```ts ignore
- * const figs = await writeFigures("reports/runs", "reports/figures");
+ * const figs = await writeFigures("reports/runs", "reports/figures", PAPER_FIGURES);
  * ```
  */
 export async function writeFigures(
@@ -146,224 +348,23 @@ export async function writeFigures(
   profile = "default",
 ): Promise<Figure[]> {
   const figs: Figure[] = [];
-  const d = defs.main, hv = d.histogram, layer = hv.layer;
-  const QAT = hv.qat.toUpperCase(), QGT = hv.qgt.toUpperCase();
-  const person = (await latestRuns(outRoot, d.experiment, profile)).values().next().value as
-    | FigureRun
-    | undefined;
-  const fashion = [...(await latestRuns(outRoot, defs.sweep.experiment, profile)).values()];
-
-  if (person) {
-    const summary = await readSummary(person.dir);
-    const metrics = await readTable(person.dir, "metrics");
-
-    // (a) weight histograms of one layer, in units of the 2-bit grid's step
-    const hist: { variant: string; center: number; density: number }[] = [];
-    const final = (v: string) => variantFiles(person.dir, v).final;
-    const q2 = await loadDeployed(final(hv.qgt)).catch(() => null);
-    const a2 = await loadDeployed(final(hv.qat)).catch(() => null);
-    const fc = await readFinal(final(hv.float)).catch(() => null);
-    let offGrid = { qat: NaN, qgt: NaN };
-    const q2q = q2?.final.quantized, a2q = a2?.final.quantized;
-    if (q2 && a2 && fc && q2q && a2q) {
-      const fm = createModel(fc.arch, 0);
-      setWeights(fm, fc.weights);
-      const folded = foldBatchNorm(fm);
-      const wf = folded.params.get(`${layer}/kernel`)!.dataSync() as Float32Array;
-      const s2 = q2q.weights[layer].scales, sa = a2q.weights[layer].scales;
-      // the float kernel measured on the grid QGT-2 ended with (per-channel scales of the same layer)
-      const uq = stepUnits(a2q.latent[layer], sa), ug = stepUnits(q2q.latent[layer], s2);
-      for (
-        const [variant, u] of [
-          ["float", stepUnits(wf, s2)],
-          [`${hv.qat} (before snapping)`, uq],
-          [`${hv.qgt} (before snapping)`, ug],
-        ] as const
-      ) {
-        for (const h of histogram(u, -3, 2, 0.05)) hist.push({ variant, ...h });
-      }
-      offGrid = { qat: rmsOffGrid(uq), qgt: rmsOffGrid(ug) };
-      disposeModel(fm);
-      disposeModel(folded);
-      disposeModel(q2.model);
-      disposeModel(a2.model);
-      await writeFigure(
-        dir,
-        "weight_histograms",
-        {
-          $schema: SCHEMA,
-          title: `Weights of ${layer} in 2-bit grid steps (levels at -2, -1, 0, 1)`,
-          data: { values: hist },
-          facet: {
-            row: {
-              field: "variant",
-              type: "nominal",
-              title: null,
-              sort: ["float", `${hv.qat} (before snapping)`, `${hv.qgt} (before snapping)`],
-            },
-          },
-          spec: {
-            width: 480,
-            height: 110,
-            mark: { type: "area", interpolate: "step" },
-            encoding: {
-              x: { field: "center", type: "quantitative", title: "w / s (quantization steps)" },
-              y: { field: "density", type: "quantitative", title: "density" },
-            },
-          },
-        },
-        hist,
-        ["variant", "center", "density"],
-      );
-      figs.push({
-        name: "weight_histograms",
-        title: "(a) Weight histograms",
-        what:
-          `Kernel of ${layer} (BatchNorm folded) in units of the per-channel 2-bit step: float, ${QAT} and ${QGT} before the final snap. ` +
-          `RMS distance of the weights to their nearest level: ${QAT} ${
-            offGrid.qat.toFixed(3)
-          }, ${QGT} ${
-            offGrid.qgt.toFixed(3)
-          } steps (0 would be exactly on the grid; 0.29 is what uniformly spread weights give).`,
-        runs: [person],
-      });
-    }
-
-    // (d) size against accuracy with the budget
-    const sa = summary.map((r) => ({
-      variant: r.variant,
-      mode: r.mode,
-      bits: r.bits,
-      bytes: r.bytes,
-      accuracy: r.accuracy,
-    }));
-    await writeFigure(
-      dir,
-      "size_accuracy",
-      sizeAccuracySpec(sa, d.sizeAccuracy.budgetBytes, d.sizeAccuracy.title),
-      sa,
-      ["variant", "mode", "bits", "bytes", "accuracy"],
-    );
-    figs.push({
-      name: "size_accuracy",
-      title: "(d) Size against accuracy",
-      what: d.sizeAccuracy.what,
-      runs: [person],
-    });
-
-    // (e) training curves
-    const curves = metrics.filter((r) => r.split === "val" && r.metric === "accuracy");
-    await writeFigure(
-      dir,
-      "training_curves",
-      curvesSpec(curves, d.curves.title),
-      curves,
-      METRIC_COLUMNS,
-    );
-    figs.push({
-      name: "training_curves",
-      title: "(e) Training curves",
-      what: d.curves.what,
-      runs: [person],
-    });
-
-    // (c) per-layer quantization error across epochs
-    const le = (await readTable(person.dir, "layerEpochs")).filter((r) =>
-      d.layerErrorVariants.includes(String(r.variant))
-    );
-    if (le.length) {
-      await writeFigure(
-        dir,
-        "layer_error_epochs",
-        layerEpochSpec(le, { field: "relative_error", log: true, height: 90 }),
-        le,
-        LAYER_EPOCH_COLUMNS,
-      );
-      figs.push({
-        name: "layer_error_epochs",
-        title: "(c) Per-layer quantization error across epochs",
-        what: d.layerErrorWhat,
-        runs: [person],
-      });
-    }
+  const main = (await latestRuns(outRoot, defs.main.experiment, profile)).values().next()
+    .value as FigureRun | undefined;
+  const sweep = [...(await latestRuns(outRoot, defs.sweep.experiment, profile)).values()];
+  if (main) {
+    figs.push(...await histogramFigure(dir, defs, main));
+    figs.push(...await mainRunFigures(dir, defs, main));
   }
-
   // (b) accuracy against bits, both datasets, seed spread
-  const acc: { dataset: string; mode: string; bits: number; seed: number; accuracy: number }[] = [];
-  const addRuns = async (dataset: string, runs: FigureRun[]) => {
-    for (const r of runs) {
-      for (const s of await readSummary(r.dir)) {
-        const bits = Number(s.bits);
-        if (s.mode === "float") {
-          for (const b of [2, 3, 4, 8]) {
-            acc.push({
-              dataset,
-              mode: "float",
-              bits: b,
-              seed: r.record.seed,
-              accuracy: Number(s.accuracy),
-            });
-          }
-        } else if (Number.isFinite(bits)) {
-          acc.push({
-            dataset,
-            mode: String(s.mode),
-            bits,
-            seed: r.record.seed,
-            accuracy: Number(s.accuracy),
-          });
-        }
-      }
-    }
-  };
-  if (person) await addRuns(d.label, [person]);
-  if (fashion.length) await addRuns(defs.sweep.label, fashion);
+  const acc = [
+    ...(main ? await bitsPoints(defs.main.label, [main]) : []),
+    ...(sweep.length ? await bitsPoints(defs.sweep.label, sweep) : []),
+  ];
   if (acc.length) {
     await writeFigure(
       dir,
       "accuracy_bits",
-      {
-        $schema: SCHEMA,
-        title: "Accuracy against weight bits (mean over seeds, bars: min-max)",
-        data: { values: acc },
-        facet: { column: { field: "dataset", type: "nominal", title: null } },
-        resolve: { scale: { y: "independent" } },
-        spec: {
-          width: 260,
-          height: 260,
-          layer: [
-            {
-              mark: { type: "line", point: true },
-              encoding: {
-                x: { field: "bits", type: "ordinal", title: "weight bits" },
-                y: {
-                  aggregate: "mean",
-                  field: "accuracy",
-                  type: "quantitative",
-                  scale: { zero: false },
-                  title: "accuracy",
-                },
-                color: { field: "mode", type: "nominal" },
-                strokeDash: {
-                  condition: { test: "datum.mode === 'float'", value: [4, 3] },
-                  value: [1, 0],
-                },
-              },
-            },
-            {
-              // the seed spread as a min-max bar (Vega-Lite's errorbar "ci" bootstraps at
-              // random, which would make the figure differ on every render)
-              mark: { type: "rule" },
-              encoding: {
-                x: { field: "bits", type: "ordinal" },
-                y: { aggregate: "min", field: "accuracy", type: "quantitative" },
-                y2: { aggregate: "max", field: "accuracy" },
-                color: { field: "mode", type: "nominal" },
-              },
-            },
-          ],
-        },
-      },
+      accuracyBitsSpec(acc),
       acc,
       ["dataset", "mode", "bits", "seed", "accuracy"],
     );
@@ -371,7 +372,7 @@ export async function writeFigures(
       name: "accuracy_bits",
       title: "(b) Accuracy against bits",
       what: defs.accuracyBitsWhat,
-      runs: [...(person ? [person] : []), ...fashion],
+      runs: [...(main ? [main] : []), ...sweep],
     });
   }
   return figs;

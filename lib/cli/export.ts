@@ -11,7 +11,8 @@ import { loadDataset } from "../data/registry.ts";
 import { evaluate } from "../eval/evaluate.ts";
 import { writeExport } from "../export/export.ts";
 import { formatRows } from "../util/tables.ts";
-import { loadDeployed, readRunRecord, readSummary, variantFiles } from "../run/run_dir.ts";
+import { readRunRecord, readSummary, variantFiles } from "../run/run_dir.ts";
+import { loadDeployed } from "../run/final.ts";
 import { activationTransform } from "../experiment/outcome.ts";
 
 await runMain(async () => {

@@ -221,6 +221,42 @@ export interface ResolveOptions {
  */
 export function resolveExperiment(def: unknown, o: ResolveOptions = {}): ResolvedExperiment {
   const where = o.where ?? "experiment";
+  const profile = o.profile ?? "default";
+  const ex = validate(ExperimentSchema, applyOverrides(def, o, where), where);
+  checkDataset(ex, o, where);
+  const names = Object.keys(ex.variants);
+  for (const n of o.variants ?? []) {
+    if (!names.includes(n)) {
+      throw new Error(
+        `--variants: ${where} has no variant ${JSON.stringify(n)} (has ${names.join(", ")})`,
+      );
+    }
+  }
+  const variants = names.map((name) => resolveVariant(ex, name, where));
+  const picked = o.variants?.length
+    ? variants.filter((v) => o.variants!.includes(v.name))
+    : variants;
+  const evalCount = ex.export?.evalCount ? { exportEvalCount: ex.export.evalCount } : {};
+  return {
+    id: ex.id,
+    version: ex.version,
+    description: ex.description,
+    seed: ex.seed,
+    profile,
+    variants: picked,
+    ...evalCount,
+    hash: hashOf({
+      id: ex.id,
+      version: ex.version,
+      seed: ex.seed,
+      variants: variants.map((v) => [v.name, v.hash]),
+      ...evalCount,
+    }),
+  };
+}
+
+/** The experiment with its profile, `--set`, `--seed` and `--data` applied (not yet validated). */
+function applyOverrides(def: unknown, o: ResolveOptions, where: string): Obj {
   const base = structuredClone(def) as Obj;
   const e0 = validate(ExperimentSchema, base, where);
   const profile = o.profile ?? "default";
@@ -238,7 +274,11 @@ export function resolveExperiment(def: unknown, o: ResolveOptions = {}): Resolve
     if (typeof ds.withDir === "string") ds.name = ds.withDir;
     ds.options = { ...(ds.options as Obj ?? {}), dir: o.dataDir };
   }
-  const ex = validate(ExperimentSchema, e, where);
+  return e;
+}
+
+/** The dataset reads every option given, and a directory when `--data` gives one. */
+function checkDataset(ex: ExperimentDef, o: ResolveOptions, where: string): void {
   const ds = ex.dataset.name, reads: readonly string[] = DATASET_OPTIONS[ds];
   if (o.dataDir !== undefined && !reads.includes("dir")) {
     throw new Error(
@@ -253,72 +293,45 @@ export function resolveExperiment(def: unknown, o: ResolveOptions = {}): Resolve
       }; its options: ${reads.join(", ")}`,
     );
   }
-  const names = Object.keys(ex.variants);
-  for (const n of o.variants ?? []) {
-    if (!names.includes(n)) {
-      throw new Error(
-        `--variants: ${where} has no variant ${JSON.stringify(n)} (has ${names.join(", ")})`,
-      );
-    }
-  }
-  const variants: ResolvedVariant[] = [];
-  for (const name of names) {
-    const ov = ex.variants[name];
-    const merged = {
-      dataset: ex.dataset,
-      architecture: ex.architecture,
-      train: deepMerge(ex.train, ov.train),
-      qgt: deepMerge(ex.qgt, ov.qgt),
-    };
-    const r = withDefaults(validate(ResolvedSchema, merged, `${where}: variant ${name}`));
-    if (r.qgt.decoupled && (r.qgt.mode !== "qgt" || (r.qgt.regularizer ?? "grid") !== "grid")) {
-      throw new Error(
-        `${where}: variants.${name}.qgt.decoupled: needs mode "qgt" with regularizer "grid", got mode ${
-          JSON.stringify(r.qgt.mode)
-        }, regularizer ${JSON.stringify(r.qgt.regularizer ?? "grid")}`,
-      );
-    }
-    if (r.qgt.freeze && !(r.qgt.mode === "qat" || (r.qgt.mode === "qgt" && r.qgt.fakeQuant))) {
-      throw new Error(
-        `${where}: variants.${name}.qgt.freeze: needs mode "qat", or "qgt" with fakeQuant true, got mode ${
-          JSON.stringify(r.qgt.mode)
-        }${r.qgt.mode === "qgt" ? " without fakeQuant" : ""}`,
-      );
-    }
-    if (r.qgt.bnReestimate && !endsWithLiveBatchNorm(r)) {
-      throw new Error(
-        `${where}: variants.${name}.qgt.bnReestimate: needs a "qat" or "qgt" variant whose last phase keeps ` +
-          `BatchNorm live (liveBatchNorm true or from "scratch"; qgt: finetuneEpochs 0), got mode ${
-            JSON.stringify(r.qgt.mode)
-          }${
-            r.qgt.mode === "qat" || r.qgt.mode === "qgt"
-              ? " with BatchNorm folded before the last phase"
-              : ""
-          }`,
-      );
-    }
-    const hash = hashOf({ id: ex.id, version: ex.version, seed: ex.seed, ...r });
-    variants.push({ name, description: ov.description ?? "", ...r, hash } as ResolvedVariant);
-  }
-  const picked = o.variants?.length
-    ? variants.filter((v) => o.variants!.includes(v.name))
-    : variants;
-  return {
-    id: ex.id,
-    version: ex.version,
-    description: ex.description,
-    seed: ex.seed,
-    profile,
-    variants: picked,
-    ...(ex.export?.evalCount ? { exportEvalCount: ex.export.evalCount } : {}),
-    hash: hashOf({
-      id: ex.id,
-      version: ex.version,
-      seed: ex.seed,
-      variants: variants.map((v) => [v.name, v.hash]),
-      ...(ex.export?.evalCount ? { exportEvalCount: ex.export.evalCount } : {}),
-    }),
+}
+
+/** One variant merged over the base settings, validated, with defaults filled in and hashed. */
+function resolveVariant(ex: ExperimentDef, name: string, where: string): ResolvedVariant {
+  const ov = ex.variants[name];
+  const merged = {
+    dataset: ex.dataset,
+    architecture: ex.architecture,
+    train: deepMerge(ex.train, ov.train),
+    qgt: deepMerge(ex.qgt, ov.qgt),
   };
+  const r = withDefaults(validate(ResolvedSchema, merged, `${where}: variant ${name}`));
+  const q = r.qgt;
+  if (q.decoupled && (q.mode !== "qgt" || (q.regularizer ?? "grid") !== "grid")) {
+    throw new Error(
+      `${where}: variants.${name}.qgt.decoupled: needs mode "qgt" with regularizer "grid", got mode ${
+        JSON.stringify(q.mode)
+      }, regularizer ${JSON.stringify(q.regularizer ?? "grid")}`,
+    );
+  }
+  if (q.freeze && !(q.mode === "qat" || (q.mode === "qgt" && q.fakeQuant))) {
+    throw new Error(
+      `${where}: variants.${name}.qgt.freeze: needs mode "qat", or "qgt" with fakeQuant true, got mode ${
+        JSON.stringify(q.mode)
+      }${q.mode === "qgt" ? " without fakeQuant" : ""}`,
+    );
+  }
+  if (q.bnReestimate && !endsWithLiveBatchNorm(r)) {
+    throw new Error(
+      `${where}: variants.${name}.qgt.bnReestimate: needs a "qat" or "qgt" variant whose last phase keeps ` +
+        `BatchNorm live (liveBatchNorm true or from "scratch"; qgt: finetuneEpochs 0), got mode ${
+          JSON.stringify(q.mode)
+        }${
+          q.mode === "qat" || q.mode === "qgt" ? " with BatchNorm folded before the last phase" : ""
+        }`,
+    );
+  }
+  const hash = hashOf({ id: ex.id, version: ex.version, seed: ex.seed, ...r });
+  return { name, description: ov.description ?? "", ...r, hash } as ResolvedVariant;
 }
 
 /**

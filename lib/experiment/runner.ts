@@ -25,8 +25,6 @@ import {
   floatBaselinePath,
   listRunDirs,
   newRunId,
-  readFinal,
-  readFloatBaseline,
   readVariantResult,
   runBusy,
   runDirOf,
@@ -34,11 +32,10 @@ import {
   variantFiles,
   type VariantResult,
   type VariantSummaryRow,
-  writeFinal,
-  writeFloatBaseline,
   writeRunRecord,
   writeVariantResult,
 } from "../run/run_dir.ts";
+import { readFinal, readFloatBaseline, writeFinal, writeFloatBaseline } from "../run/final.ts";
 import { writeRunOutputs } from "../report/run_outputs.ts";
 import {
   loadExperimentModule,

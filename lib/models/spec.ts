@@ -1,6 +1,6 @@
 /**
  * Architecture specs: a network is plain data, a list of layers in order.
- * The same spec drives training (`forward.ts`), BatchNorm folding, export and
+ * The same spec drives training (`model.ts` `forward`), BatchNorm folding, export and
  * the integer interpreter, so all of them agree on what the network is.
  * @module
  */

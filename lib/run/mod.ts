@@ -5,3 +5,4 @@
  */
 export * from "./checkpoint.ts";
 export * from "./run_dir.ts";
+export * from "./final.ts";

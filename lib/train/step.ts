@@ -1,8 +1,8 @@
 /**
  * One gradient computation: the loss of a batch (softmax cross-entropy plus
  * any extra terms) and its gradients with respect to the trainable variables.
- * Runs on whatever tfjs backend is active; `parallel.ts` runs several of these
- * in workers for data parallelism.
+ * Runs on whatever tfjs backend is active; `engine.ts` runs one of these per
+ * thread (the calling one and a worker) for data parallelism.
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
