@@ -4,7 +4,7 @@ import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { initBackend } from "../lib/backend/mod.ts";
 import { packCodes, packedBytes, unpackCodes } from "../lib/export/pack.ts";
-import { buildQgt, type ExportSource, parseQgt, QGT_VERSION } from "../lib/export/format.ts";
+import { buildQgt } from "../lib/export/format.ts";
 import {
   loadInterpreter,
   multiplyByQuantizedMultiplier,
@@ -29,7 +29,7 @@ import { evaluate } from "../lib/eval/evaluate.ts";
 import { fakeQuantRange } from "../lib/quant/activation.ts";
 import { rng } from "../lib/util/random.ts";
 import { assert } from "./assert.ts";
-import { handArch, trainToy } from "./helpers.ts";
+import { handNet, trainToy } from "./helpers.ts";
 
 await initBackend("wasm");
 
@@ -89,48 +89,6 @@ Deno.test("fixed-point requantization against a BigInt reference", () => {
   assert.equal(multiplyByQuantizedMultiplier(-6, m2, s2), -2);
 });
 
-/** A hand-built network: 2x2x1 input, 1x1 conv (1 filter, ReLU6), global average pooling, dense with 2 units. */
-function handNet(): ExportSource {
-  const arch = handArch("hand", [2, 2, 1]);
-  const sIn = 1 / 128;
-  return {
-    arch,
-    classNames: ["a", "b"],
-    // biases chosen to be exact integers in accumulator units: 10 * sIn * 0.5 and [5, -7] * sOut * [0.25, 0.5]
-    biases: {
-      c: Float32Array.from([10 * sIn * 0.5]),
-      d: Float32Array.from([5 * (1 / 64) * 0.25, -7 * (1 / 64) * 0.5]),
-    },
-    weights: {
-      c: {
-        shape: [1, 1, 1, 1],
-        bits: 8,
-        symmetric: true,
-        axis: 3,
-        codes: Int32Array.from([2]),
-        scales: Float32Array.from([0.5]),
-        zeroPoints: new Int32Array(1),
-      },
-      d: {
-        shape: [1, 2],
-        bits: 4,
-        symmetric: true,
-        axis: 1,
-        codes: Int32Array.from([3, -1]),
-        scales: Float32Array.from([0.25, 0.5]),
-        zeroPoints: new Int32Array(2),
-      },
-    },
-    specs: {
-      c: { bits: 8, symmetric: true, perChannel: true, axis: 3 },
-      d: { bits: 4, symmetric: true, perChannel: true, axis: 1 },
-    },
-    // conv output range [0, 255/64]: scale 1/64, int8 zero point -128, so M = (1/128 * 0.5) / (1/64) = 1/4
-    activationRanges: { c: [0, 255 / 64] },
-    normalize: { mean: 128 / 255, std: 128 / 255 },
-  };
-}
-
 Deno.test("interpreter on a hand-built network equals integer results worked out by hand", () => {
   const it = loadInterpreter(buildQgt(handNet()), "hand.qgt");
   // pixels 200, 150, 100, 255 -> q = 72, 22, -28, 127 (q = pixel - 128, zero point 0)
@@ -142,41 +100,6 @@ Deno.test("interpreter on a hand-built network equals integer results worked out
   assert.deepStrictEqual([...acc], [95, -37]);
   // logits in real units: acc * s_x * s_w = 95 * (1/64) * 0.25, -37 * (1/64) * 0.5
   assert.deepStrictEqual([...logits], [95 / 256, -37 / 128]);
-});
-
-Deno.test("model.qgt: deterministic bytes; header validated on load", () => {
-  const a = buildQgt(handNet()), b = buildQgt(handNet());
-  assert.deepStrictEqual(a, b);
-  const f = parseQgt(a, "m.qgt");
-  assert.equal(f.parts.total, a.length);
-  assert.equal(f.parts.codes, 1 + 1); // 8 bits x 1 weight, 4 bits x 2 weights
-  assert.equal(f.parts.scales, 2 + 4);
-  assert.equal(f.parts.biases, 4 + 8);
-  assert.throws(() => parseQgt(a.subarray(0, 8), "m.qgt"), /m\.qgt: truncated: 8 bytes/);
-  assert.throws(
-    () => parseQgt(a.subarray(0, a.length - 4), "m.qgt"),
-    /truncated or padded payload/,
-  );
-  const magic = a.slice();
-  magic[0] = 0x58;
-  assert.throws(() => parseQgt(magic, "m.qgt"), /wrong magic "XGTM"/);
-  const ver = a.slice();
-  new DataView(ver.buffer).setUint16(4, QGT_VERSION + 1, true);
-  assert.throws(() => parseQgt(ver, "m.qgt"), /unsupported format version 2/);
-  const corrupt = a.slice();
-  corrupt[14] = 0x7b; // '{' inside the JSON
-  assert.throws(() => parseQgt(corrupt, "m.qgt"), /corrupt header/);
-  // an offset pointing past the payload
-  const hlen = new DataView(a.buffer).getUint32(8, true);
-  const header = JSON.parse(new TextDecoder().decode(a.subarray(12, 12 + hlen)));
-  header.layers[0].bias = 4000;
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  const bad = new Uint8Array(12 + json.length + (a.length - 12 - hlen));
-  bad.set(a.subarray(0, 12));
-  new DataView(bad.buffer).setUint32(8, json.length, true);
-  bad.set(json, 12);
-  bad.set(a.subarray(12 + hlen), 12 + json.length);
-  assert.throws(() => parseQgt(bad, "m.qgt"), /layer c bias: offset 4000 \(\+4 bytes\) outside/);
 });
 
 Deno.test("exported model: interpreter agrees with the fake-quantized simulation; files identical across exports; tfjs reloads", async () => {

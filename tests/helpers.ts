@@ -1,6 +1,7 @@
 /** Small data and models the tests make. */
 import type { Dataset } from "../lib/data/dataset.ts";
 import type { ArchSpec } from "../lib/models/spec.ts";
+import type { ExportSource } from "../lib/export/format.ts";
 import { rng } from "../lib/util/random.ts";
 import {
   runDirOf,
@@ -209,3 +210,46 @@ export const SMALL = [
   "train.epochs=2",
   "train.batchSize=16",
 ];
+
+/** A hand-built network: 2x2x1 input, 1x1 conv (1 filter, ReLU6), global average pooling, dense with 2 units. */
+export function handNet(): ExportSource {
+  const arch = handArch("hand", [2, 2, 1]);
+  const sIn = 1 / 128;
+  return {
+    arch,
+    classNames: ["a", "b"],
+    // biases chosen to be exact integers in accumulator units: 10 * sIn * 0.5 and [5, -7] * sOut * [0.25, 0.5]
+    biases: {
+      c: Float32Array.from([10 * sIn * 0.5]),
+      d: Float32Array.from([5 * (1 / 64) * 0.25, -7 * (1 / 64) * 0.5]),
+    },
+    weights: {
+      c: {
+        shape: [1, 1, 1, 1],
+        bits: 8,
+        symmetric: true,
+        axis: 3,
+        codes: Int32Array.from([2]),
+        scales: Float32Array.from([0.5]),
+        zeroPoints: new Int32Array(1),
+      },
+      d: {
+        shape: [1, 2],
+        bits: 4,
+        symmetric: true,
+        axis: 1,
+        codes: Int32Array.from([3, -1]),
+        scales: Float32Array.from([0.25, 0.5]),
+        zeroPoints: new Int32Array(2),
+      },
+    },
+    specs: {
+      c: { bits: 8, symmetric: true, perChannel: true, axis: 3 },
+      d: { bits: 4, symmetric: true, perChannel: true, axis: 1 },
+    },
+    // conv output range [0, 255/64]: scale 1/64, int8 zero point -128, so M = (1/128 * 0.5) / (1/64) = 1/4
+    activationRanges: { c: [0, 255 / 64] },
+    normalize: { mean: 128 / 255, std: 128 / 255 },
+  };
+}
+

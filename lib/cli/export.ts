@@ -11,7 +11,7 @@ import { loadDataset } from "../data/registry.ts";
 import { evaluate } from "../eval/evaluate.ts";
 import { writeExport } from "../export/export.ts";
 import { formatRows } from "../util/tables.ts";
-import { readRunRecord, readSummary, variantFiles } from "../run/run_dir.ts";
+import { provenanceOf, readRunRecord, readSummary, variantFiles } from "../run/run_dir.ts";
 import { loadDeployed } from "../run/final.ts";
 import { activationTransform } from "../experiment/outcome.ts";
 
@@ -55,7 +55,8 @@ await runMain(async () => {
       activationTransform: activationTransform(8, q.activationRanges),
     });
     const dir = f.out ? join(f.out as string, name) : variantFiles(runDir, name).exportDir;
-    const s = await writeExport(dir, name, d.source, d.model, val, sim, floatAcc, floatBytes(d));
+    const src = { ...d.source, provenance: provenanceOf(rec, name, val.labels.length) };
+    const s = await writeExport(dir, name, src, d.model, val, sim, floatAcc, floatBytes(d));
     rows.push({
       variant: name,
       bytes: s.bytes.total,

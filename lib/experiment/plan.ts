@@ -13,7 +13,7 @@ import type { Dataset } from "../data/dataset.ts";
 import { resolveLayerSpecs, weightLayerSizes } from "../quant/layers.ts";
 import type { QuantSpec } from "../quant/spec.ts";
 import { assignMixedPrecision } from "../qgt/analysis.ts";
-import { exportOverheadBound } from "../export/format.ts";
+import { exportOverheadBound, type Provenance } from "../export/format.ts";
 import { hashOf, type ResolvedExperiment, type ResolvedVariant } from "./define.ts";
 
 /** The variants a run trains, in order, and the float variant quantized ones start from. */
@@ -171,6 +171,7 @@ export function mixedPrecisionFloor(
   v: ResolvedVariant,
   arch: ArchSpec,
   classNames: string[],
+  provenance?: Provenance,
 ): number {
   const mixed = v.qgt.mixed!;
   const sizes = weightLayerSizes(arch);
@@ -180,7 +181,7 @@ export function mixedPrecisionFloor(
     sizes.flatMap((l) => mixed.candidates.map((bits) => ({ layer: l.name, bits, score: 0 }))),
     0,
     base,
-    exportOverheadBound(foldedArch(arch), classNames, base),
+    exportOverheadBound(foldedArch(arch), classNames, base, provenance),
   ).bytes;
 }
 
@@ -208,7 +209,7 @@ export function mixedPrecisionFloor(
  * if (!failed) throw new Error();
  * ```
  */
-export function preflight(v: ResolvedVariant, train: Dataset): void {
+export function preflight(v: ResolvedVariant, train: Dataset, provenance?: Provenance): void {
   const arch = variantArch(v, train);
   if (v.train.batchSize > train.labels.length) {
     throw new Error(
@@ -226,7 +227,7 @@ export function preflight(v: ResolvedVariant, train: Dataset): void {
   }
   const mixed = v.qgt.mixed;
   if (!mixed) return;
-  const smallest = mixedPrecisionFloor(v, arch, train.classNames);
+  const smallest = mixedPrecisionFloor(v, arch, train.classNames, provenance);
   if (smallest > mixed.budgetBytes) {
     throw new Error(
       `variants.${v.name}.qgt.mixed.budgetBytes: ${mixed.budgetBytes} is below the smallest model the candidates allow (${smallest} bytes estimated, every layer at ${
@@ -257,6 +258,7 @@ export function preflightRun(
   order: ResolvedVariant[],
   data: { train: Dataset; val: Dataset },
   where: string,
+  provenanceOf?: (v: ResolvedVariant) => Provenance,
 ): void {
   const first = order[0];
   if (!data.val.labels.length) {
@@ -268,7 +270,7 @@ export function preflightRun(
   }
   for (const v of order) {
     try {
-      preflight(v, data.train);
+      preflight(v, data.train, provenanceOf?.(v));
     } catch (e) {
       throw new Error(`${where}: ${(e as Error).message}`);
     }

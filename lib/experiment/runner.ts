@@ -15,7 +15,7 @@ import { loadDataset } from "../data/registry.ts";
 import { datasetChecksum } from "../data/cache.ts";
 import { type Dataset, firstImages } from "../data/dataset.ts";
 import { createModel, disposeModel, getWeights, setWeights } from "../models/model.ts";
-import { type Exporter, type ExportInfo, exportVariant } from "../export/mod.ts";
+import { type Exporter, type ExportInfo, exportVariant, type Provenance } from "../export/mod.ts";
 import { consoleProgress, formatDuration, type ProgressSink } from "../util/progress.ts";
 import { exists } from "../util/fs.ts";
 import { REPO_ROOT } from "../util/path.ts";
@@ -25,6 +25,7 @@ import {
   floatBaselinePath,
   listRunDirs,
   newRunId,
+  provenanceOf,
   readVariantResult,
   runBusy,
   runDirOf,
@@ -228,6 +229,8 @@ interface RunContext {
   exporter: Exporter | null;
   floatName: string | undefined;
   results: Map<string, VariantResult>;
+  /** What each variant's export records of where it came from. */
+  provenance: (v: ResolvedVariant) => Provenance;
   /** The float variant's final weights, once it is done. */
   floatWeights?: Record<string, Float32Array>;
   epochCounter: { n: number };
@@ -270,6 +273,7 @@ async function trainVariant(
     backend: c.backend,
     progress: c.progress,
     floatWeights: c.floatWeights,
+    provenance: c.provenance(v),
     resume: saved?.state ?? null,
     saveState: async (s) => {
       const sec = seconds();
@@ -294,6 +298,7 @@ async function trainVariant(
 /** Exports a quantized outcome (when there is an exporter) and logs what it measured. */
 async function exportOutcome(
   c: RunContext,
+  v: ResolvedVariant,
   o: VariantOutcome,
 ): Promise<ExportInfo | null> {
   const q = o.quantized;
@@ -314,6 +319,7 @@ async function exportOutcome(
       simulated: o.eval,
       float32Bytes: o.summary.float32Bytes,
       quantizedBytes: o.summary.quantizedBytes,
+      provenance: c.provenance(v),
     },
     dir,
     evalSet,
@@ -387,7 +393,7 @@ async function completeVariant(c: RunContext, v: ResolvedVariant): Promise<Varia
     quantized: outcome.quantized,
   });
   if (v.name === c.floatName) c.floatWeights = getWeights(outcome.model);
-  const x = await exportOutcome(c, outcome);
+  const x = await exportOutcome(c, v, outcome);
   const result = variantResult(c, outcome, x, seconds());
   disposeModel(outcome.model);
   await writeVariantResult(c.run.dir, v.name, result);
@@ -422,7 +428,11 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     ...order[0].dataset.options,
     ...(opts.dataRoot !== undefined ? { cacheRoot: opts.dataRoot } : {}),
   });
-  preflightRun(order, data, opts.path);
+  const exportCount = exp.exportEvalCount
+    ? Math.min(exp.exportEvalCount, data.val.labels.length)
+    : data.val.labels.length;
+  const provenance = (v: ResolvedVariant) => provenanceOf(run.record, v.name, exportCount);
+  preflightRun(order, data, opts.path, provenance);
   await run.save(); // creates the run directory
   const c: RunContext = {
     opts,
@@ -437,6 +447,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     checkpointRoot: opts.checkpointRoot ?? defaultCheckpointRoot(outRoot),
     exporter: opts.exporter === undefined ? exportVariant : opts.exporter,
     floatName: floatVariant?.name,
+    provenance,
     results: new Map(),
     epochCounter: { n: 0 },
   };

@@ -18,7 +18,7 @@ import { calibrateActivations, withPassThroughRanges } from "../qgt/ptq.ts";
 import { QGT_SETUP_MODULE, type QgtSetupOptions } from "../qgt/setup.ts";
 import { lambdaAt } from "../qgt/lambda.ts";
 import { assignMixedPrecision, layerErrors, layerSensitivity } from "../qgt/analysis.ts";
-import { exportOverheadBound } from "../export/format.ts";
+import { exportOverheadBound, type Provenance } from "../export/format.ts";
 import { deriveSeed } from "../util/random.ts";
 import type { ProgressSink } from "../util/progress.ts";
 import type { MetricRow } from "../run/run_dir.ts";
@@ -42,6 +42,8 @@ export interface VariantContext {
   resume: VariantState | null;
   /** Called after every epoch with the state to persist. */
   saveState: (s: VariantState) => Promise<void>;
+  /** The provenance its export will carry (counted in a mixed-precision budget). */
+  provenance?: Provenance;
   /** Testing hook: throw after this many epochs in this process (simulates a kill). */
   stopAfterEpochs?: number;
   epochCounter?: { n: number };
@@ -92,7 +94,7 @@ function chooseMixedPrecision(
     state.sensitivity,
     mixed.budgetBytes,
     base,
-    exportOverheadBound(foldedArch(baseArch), ctx.train.classNames, base),
+    exportOverheadBound(foldedArch(baseArch), ctx.train.classNames, base, ctx.provenance),
   );
   ctx.progress.line(
     `${v.name}: mixed precision ${

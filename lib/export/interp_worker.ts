@@ -3,7 +3,7 @@
  * (see `evaluateInterpreterParallel`).
  * @module
  */
-import { loadInterpreter, pixelsToInt8, runInterpreter } from "./interpreter.ts";
+import { loadInterpreter, pixelsToInt8, predict } from "./interpreter.ts";
 
 const scope = self as unknown as {
   postMessage(m: unknown): void;
@@ -21,10 +21,7 @@ scope.onmessage = (e) => {
     const n = images.length / per;
     const predictions = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
-      const { logits } = runInterpreter(it, pixelsToInt8(images.subarray(i * per, (i + 1) * per)));
-      let best = 0;
-      for (let c = 1; c < logits.length; c++) if (logits[c] > logits[best]) best = c;
-      predictions[i] = best;
+      predictions[i] = predict(it, pixelsToInt8(images.subarray(i * per, (i + 1) * per)));
     }
     scope.postMessage({ predictions });
   } catch (err) {

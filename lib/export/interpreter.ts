@@ -8,12 +8,14 @@
  * `logits` scales them per class to real units.
  * @module
  */
-import { parseQgt, type QgtFile, type QgtHeader } from "./format.ts";
+import { parseQgt, type QgtFile, type QgtHeader, type ShapedLayer } from "./format.ts";
 import { packedBytes, unpackCodes } from "./pack.ts";
 import { fromFloat16Bits } from "../quant/fp16.ts";
+import { predictClass, relu6Max, requantMultiplier } from "./numbers.ts";
 
 /**
- * M = m0 * 2^(shift - 31) with m0 in [2^30, 2^31) (TFLite's QuantizeMultiplier).
+ * M = m0 * 2^(shift - 31) with m0 in [2^30, 2^31) (TFLite's QuantizeMultiplier),
+ * for the exact value of the double `m`, rounded once (see `requantMultiplier`).
  *
  * @example
  * ```ts
@@ -24,24 +26,7 @@ import { fromFloat16Bits } from "../quant/fp16.ts";
  */
 export function quantizeMultiplier(m: number): [number, number] {
   if (m === 0) return [0, 0];
-  if (!(m > 0) || !isFinite(m)) {
-    throw new Error(`requantization multiplier must be positive, got ${m}`);
-  }
-  let shift = Math.floor(Math.log2(m)) + 1;
-  let q = m / Math.pow(2, shift); // in [0.5, 1)
-  if (q >= 1) {
-    q /= 2;
-    shift++;
-  } else if (q < 0.5) {
-    q *= 2;
-    shift--;
-  }
-  let m0 = Math.round(q * 2147483648);
-  if (m0 === 2147483648) {
-    m0 /= 2;
-    shift++;
-  }
-  return [m0, shift];
+  return requantMultiplier(m, 1, 1);
 }
 
 /**
@@ -152,8 +137,10 @@ interface RtLayer {
   outZp: number;
   actMin: number;
   actMax: number;
-  /** Per-channel real scale of the accumulators (s_in * s_w[c]). */
-  accScale?: Float64Array;
+  /** Per-channel float16 weight scale s_w[c] (the logits are acc * s_in * s_w[c]). */
+  weightScale?: Float64Array;
+  /** The input scale s_in. */
+  inScale?: number;
 }
 
 /** A loaded model ready to run. */
@@ -163,12 +150,101 @@ export interface Interpreter {
   layers: RtLayer[];
 }
 
-function samePad(inp: number, out: number, k: number, s: number): number {
+/**
+ * The top/left padding of TensorFlow's `same`: floor(max((out - 1) * s + k - in, 0) / 2).
+ *
+ * @example
+ * ```ts
+ * import { samePad } from "./interpreter.ts";
+ * if (samePad(96, 48, 3, 2) !== 0 || samePad(5, 5, 3, 1) !== 1) throw new Error();
+ * ```
+ */
+export function samePad(inp: number, out: number, k: number, s: number): number {
   return Math.floor(Math.max((out - 1) * s + k - inp, 0) / 2);
 }
 
+/** Decodes a weight layer's sections into integer weights, biases and requantization multipliers. */
+function weightLayer(
+  rt: RtLayer,
+  l: ShapedLayer,
+  p: Uint8Array,
+  inScale: number,
+  fail: (m: string) => never,
+): void {
+  const view = (at: number, len: number) => p.slice(at, at + len);
+  const ks = l.kernelShape!, cout = l.channels!;
+  const n = ks.reduce((a, b) => a * b, 1);
+  const nScales = l.perTensor ? 1 : cout;
+  const codes = unpackCodes(view(l.codes!, packedBytes(n, l.bits!)), n, l.bits!, l.qmin!);
+  const half = new Uint16Array(view(l.scales!, 2 * nScales).buffer);
+  const scales = Array.from(half, fromFloat16Bits);
+  scales.forEach((sw, i) => {
+    if (!(sw > 0) || !Number.isFinite(sw)) {
+      fail(
+        `scales[${i}]: float16 0x${
+          half[i].toString(16).padStart(4, "0")
+        } is ${sw}, expected a finite positive scale`,
+      );
+    }
+  });
+  const zps = l.zeroPoints !== undefined
+    ? new Int32Array(view(l.zeroPoints, 4 * nScales).buffer)
+    : null;
+  zps?.forEach((z, i) => {
+    if (z < -255 || z > 255) fail(`zeroPoints[${i}]: ${z} outside -255..255`);
+  });
+  // the output channel of flat kernel index i is i % cout for [k,k,cin,cout], [k,k,c,1] and [in,out]
+  rt.w = new Int32Array(n);
+  let wMax = 0;
+  for (let i = 0; i < n; i++) {
+    rt.w[i] = codes[i] - (zps ? zps[nScales === 1 ? 0 : i % cout] : 0);
+    wMax = Math.max(wMax, Math.abs(rt.w[i]));
+  }
+  rt.bias = new Int32Array(view(l.bias!, 4 * cout).buffer);
+  // the largest accumulator: every product at its bound, plus the largest bias
+  const window = l.type === "dense"
+    ? ks[0]
+    : l.type === "depthwise2d"
+    ? ks[0] * ks[1]
+    : ks[0] * ks[1] * ks[2];
+  const biasMax = rt.bias.reduce((a, b) => Math.max(a, Math.abs(b)), 0);
+  if (window * 255 * wMax + biasMax > 2147483647) {
+    fail(
+      `the int32 accumulator could overflow (${window} products of up to 255 x ${wMax}, biases up to ${biasMax})`,
+    );
+  }
+  rt.m0 = new Int32Array(cout);
+  rt.shift = new Int32Array(cout);
+  rt.weightScale = new Float64Array(cout);
+  rt.inScale = inScale;
+  for (let c = 0; c < cout; c++) {
+    const sw = scales[nScales === 1 ? 0 : c];
+    rt.weightScale[c] = sw;
+    if (!l.out) continue;
+    const [m0, shift] = requantMultiplier(inScale, sw, l.out[0]);
+    if (shift > 30) {
+      fail(`out: requantization multiplier s_in * s_w / s_out >= 2^30 (channel ${c})`);
+    }
+    rt.m0[c] = m0;
+    rt.shift[c] = shift;
+  }
+  if (l.type !== "dense") {
+    rt.k = l.kernel;
+    rt.stride = l.stride;
+    const same = l.padding === "same";
+    rt.padTop = same ? samePad(l.inShape[0], l.outShape[0], l.kernel!, l.stride!) : 0;
+    rt.padLeft = same ? samePad(l.inShape[1], l.outShape[1], l.kernel!, l.stride!) : 0;
+  }
+  if (l.out) {
+    const [s, z] = l.out;
+    if (l.act === "relu" || l.act === "relu6") rt.actMin = z;
+    if (l.act === "relu6") rt.actMax = relu6Max(z, s);
+  }
+}
+
 /**
- * Parses `model.qgt` bytes and prepares the integer kernels.
+ * Parses `model.qgt` bytes (validating them) and prepares the integer kernels.
+ * Errors name the file and layer.
  *
  * @example
  * ```ts ignore
@@ -177,8 +253,6 @@ function samePad(inp: number, out: number, k: number, s: number): number {
  */
 export function loadInterpreter(bytes: Uint8Array, file = "model.qgt"): Interpreter {
   const f = parseQgt(bytes, file);
-  const p = f.payload;
-  const view = (at: number, len: number) => p.slice(at, at + len);
   let inQ = { scale: f.header.input.scale, zeroPoint: f.header.input.zp };
   const layers: RtLayer[] = f.layers.map((l) => {
     const rt: RtLayer = {
@@ -191,46 +265,10 @@ export function loadInterpreter(bytes: Uint8Array, file = "model.qgt"): Interpre
       actMin: -128,
       actMax: 127,
     };
-    if (l.kernelShape) {
-      const ks = l.kernelShape, cout = l.channels!;
-      const n = ks.reduce((a, b) => a * b, 1);
-      const nScales = l.perTensor ? 1 : cout;
-      const codes = unpackCodes(view(l.codes!, packedBytes(n, l.bits!)), n, l.bits!, l.qmin!);
-      const half = new Uint16Array(view(l.scales!, 2 * nScales).buffer);
-      const scales = Array.from(half, fromFloat16Bits);
-      const zps = l.zeroPoints !== undefined
-        ? new Int32Array(view(l.zeroPoints, 4 * nScales).buffer)
-        : null;
-      // the output channel of flat kernel index i is i % cout for [k,k,cin,cout], [k,k,c,1] and [in,out]
-      rt.w = new Int32Array(n);
-      for (let i = 0; i < n; i++) {
-        rt.w[i] = codes[i] - (zps ? zps[nScales === 1 ? 0 : i % cout] : 0);
-      }
-      rt.bias = new Int32Array(view(l.bias!, 4 * cout).buffer);
-      rt.m0 = new Int32Array(cout);
-      rt.shift = new Int32Array(cout);
-      rt.accScale = new Float64Array(cout);
-      for (let c = 0; c < cout; c++) {
-        const sw = scales[nScales === 1 ? 0 : c];
-        rt.accScale[c] = inQ.scale * sw;
-        if (l.out) [rt.m0[c], rt.shift[c]] = quantizeMultiplier((inQ.scale * sw) / l.out[0]);
-      }
-      if (l.type !== "dense") {
-        rt.k = l.kernel;
-        rt.stride = l.stride;
-        rt.padTop = l.padding === "same"
-          ? samePad(l.inShape[0], l.outShape[0], l.kernel!, l.stride!)
-          : 0;
-        rt.padLeft = l.padding === "same"
-          ? samePad(l.inShape[1], l.outShape[1], l.kernel!, l.stride!)
-          : 0;
-      }
-      if (l.out) {
-        const [s, z] = l.out;
-        if (l.act === "relu" || l.act === "relu6") rt.actMin = Math.max(-128, z);
-        if (l.act === "relu6") rt.actMax = Math.min(127, z + Math.round(6 / s));
-      }
-    }
+    const fail = (m: string): never => {
+      throw new Error(`${file}: layer ${l.name}: ${m}`);
+    };
+    if (l.kernelShape) weightLayer(rt, l, f.payload, inQ.scale, fail);
     if (l.type === "maxpool") {
       rt.size = l.size;
       rt.stride = l.stride;
@@ -356,7 +394,7 @@ export function runInterpreter(
         }
         if (rt === it.layers[it.layers.length - 1]) {
           acc = a;
-          scale = rt.accScale!;
+          scale = rt.weightScale!.map((sw) => sw * rt.inScale!);
         } else {
           const out = new Int8Array(cout);
           for (let c = 0; c < cout; c++) out[c] = requant(rt, a[c], c);
@@ -370,6 +408,20 @@ export function runInterpreter(
   const logits = new Float64Array(acc.length);
   for (let c = 0; c < acc.length; c++) logits[c] = acc[c] * scale[c];
   return { acc, logits };
+}
+
+/**
+ * The predicted class of one image: the largest logit, acc[c] * s_in * s_w[c],
+ * compared exactly (ties to the lowest class).
+ *
+ * @example
+ * ```ts ignore
+ * const cls = predict(it, pixelsToInt8(pixels));
+ * ```
+ */
+export function predict(it: Interpreter, input: Int8Array): number {
+  const { acc } = runInterpreter(it, input);
+  return predictClass(acc, it.layers[it.layers.length - 1].weightScale!);
 }
 
 /**

@@ -8,6 +8,7 @@ import type { Model } from "../models/model.ts";
 import type { QuantSpec } from "../quant/spec.ts";
 import type { QuantizedTensor } from "../quant/quantizer.ts";
 import { exportSource, writeExport } from "./export.ts";
+import type { Provenance } from "./header.ts";
 
 export * from "./pack.ts";
 export * from "./format.ts";
@@ -29,6 +30,8 @@ export interface ExportInput {
   /** Bytes of the folded network in float32, and as the quantized size estimate. */
   float32Bytes: number;
   quantizedBytes: number;
+  /** Written into the header (experiment, seed, commit, dataset). */
+  provenance?: Provenance;
 }
 
 /** Per-variant export: bytes and accuracy of the deployed artefact. */
@@ -80,7 +83,10 @@ export async function exportVariant(
   if (o.activationBits !== 8) {
     return { bytes: o.quantizedBytes, accuracy: o.simulated.accuracy, agreement: 1, files: [] };
   }
-  const src = exportSource(o.model, o.weights, o.specs, o.activationRanges, val.classNames);
+  const src = {
+    ...exportSource(o.model, o.weights, o.specs, o.activationRanges, val.classNames),
+    provenance: o.provenance,
+  };
   const s = await writeExport(
     dir,
     o.name,

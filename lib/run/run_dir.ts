@@ -18,6 +18,7 @@ import { readCsv, rowsOf, tableOf, writeCsv } from "../util/tables.ts";
 import { writeJsonAtomic } from "../util/fs.ts";
 import { denoProcessAlive } from "../util/process.ts";
 import type { LayerSummaryRow } from "../qgt/summary.ts";
+import type { Provenance } from "../export/header.ts";
 
 /** Where runs go unless `--out` says otherwise: `reports/runs/` in the repository. */
 export const DEFAULT_RUNS_ROOT: string = join(REPO_ROOT, "reports", "runs");
@@ -550,4 +551,32 @@ export function readVariantResult(runDir: string, name: string): Promise<Variant
  */
 export function writeVariantResult(runDir: string, name: string, r: VariantResult): Promise<void> {
   return writeJsonAtomic(variantFiles(runDir, name).result, r);
+}
+
+/**
+ * The provenance an exported model of this run carries in its header: the
+ * experiment, seed, variant, commit and the dataset it was validated on
+ * (the run id is left out, so the same run repeated gives the same bytes).
+ *
+ * @example
+ * ```ts
+ * import { provenanceOf } from "./run_dir.ts";
+ * const rec = { experiment: { id: "e", version: 2, profile: "quick" }, seed: 3,
+ *   git: { commit: "c", dirty: false }, dataset: { name: "d", options: {} } };
+ * const p = provenanceOf(rec as never, "qgt-2", 256);
+ * if (p.variant !== "qgt-2" || p.validation.count !== 256 || p.seed !== 3) throw new Error();
+ * ```
+ */
+export function provenanceOf(rec: RunRecord, variant: string, validationCount: number): Provenance {
+  return {
+    experiment: rec.experiment.id,
+    version: rec.experiment.version,
+    profile: rec.experiment.profile,
+    seed: rec.seed,
+    variant,
+    commit: rec.git.commit,
+    dirty: rec.git.dirty,
+    dataset: { name: rec.dataset.name, options: rec.dataset.options },
+    validation: { count: validationCount },
+  };
 }
