@@ -252,4 +252,3 @@ export function handNet(): ExportSource {
     normalize: { mean: 128 / 255, std: 128 / 255 },
   };
 }
-
