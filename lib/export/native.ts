@@ -1,0 +1,161 @@
+/**
+ * The C runtime (`runtime/qgt_runtime.c`) on the host, through `Deno.dlopen`:
+ * built once per machine into a shared library (cached by the source's hash
+ * under `$XDG_CACHE_HOME/qgt/` or `~/.cache/qgt/`) when a C compiler is
+ * present. It is bit-exact with the TypeScript interpreter and much faster,
+ * so exported models are evaluated with it when it is available.
+ * @module
+ */
+import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { REPO_ROOT } from "../util/path.ts";
+
+const SYMBOLS = {
+  qgt_model_size: { parameters: [], result: "usize" },
+  qgt_load: { parameters: ["buffer", "buffer", "usize"], result: "i32" },
+  qgt_arena_bytes: { parameters: ["buffer"], result: "usize" },
+  qgt_invoke: {
+    parameters: ["buffer", "buffer", "usize", "buffer", "usize", "buffer"],
+    result: "i32",
+  },
+  qgt_predict: { parameters: ["buffer", "buffer"], result: "i32" },
+  qgt_num_classes: { parameters: ["buffer"], result: "u32" },
+  qgt_error: { parameters: ["buffer"], result: "pointer" },
+  qgt_status_name: { parameters: ["i32"], result: "pointer" },
+} as const;
+
+type Lib = Deno.DynamicLibrary<typeof SYMBOLS>;
+
+/** The runtime's sources, relative to the repository. */
+export const RUNTIME_SOURCES = ["runtime/qgt_runtime.c", "runtime/qgt_runtime.h"];
+
+let cached: Promise<Lib | null> | undefined;
+
+function cacheDir(): string {
+  const xdg = Deno.env.get("XDG_CACHE_HOME"), home = Deno.env.get("HOME");
+  return xdg
+    ? join(xdg, "qgt")
+    : home
+    ? join(home, ".cache", "qgt")
+    : join(REPO_ROOT, "data", ".native");
+}
+
+/** The C compiler to use: `$CC`, else `cc`, if it runs. */
+export async function findCompiler(): Promise<string | null> {
+  const cc = Deno.env.get("CC") ?? "cc";
+  try {
+    const r = await new Deno.Command(cc, { args: ["--version"], stdout: "null", stderr: "null" })
+      .output();
+    return r.success ? cc : null;
+  } catch {
+    return null;
+  }
+}
+
+async function build(): Promise<Lib | null> {
+  const cc = await findCompiler();
+  if (!cc) return null;
+  const h = createHash("sha256");
+  for (const f of RUNTIME_SOURCES) h.update(await Deno.readFile(join(REPO_ROOT, f)));
+  const dir = cacheDir();
+  const lib = join(dir, `libqgt-${h.digest("hex").slice(0, 16)}.so`);
+  try {
+    await Deno.stat(lib);
+  } catch {
+    await Deno.mkdir(dir, { recursive: true });
+    const tmp = `${lib}.${Deno.pid}.tmp`;
+    const out = await new Deno.Command(cc, {
+      args: [
+        "-std=c99",
+        "-O2",
+        "-fPIC",
+        "-shared",
+        "-o",
+        tmp,
+        join(REPO_ROOT, "runtime", "qgt_runtime.c"),
+      ],
+      stderr: "piped",
+    }).output();
+    if (!out.success) {
+      throw new Error(
+        `runtime/qgt_runtime.c: ${cc} failed: ${
+          new TextDecoder().decode(out.stderr).split("\n")[0]
+        }`,
+      );
+    }
+    await Deno.rename(tmp, lib);
+  }
+  return Deno.dlopen(lib, SYMBOLS);
+}
+
+/**
+ * The C runtime as a library, built on first use; null when no C compiler
+ * runs here (callers then use the TypeScript interpreter).
+ *
+ * @example
+ * ```ts ignore
+ * const lib = await nativeRuntime();
+ * ```
+ */
+export function nativeRuntime(): Promise<Lib | null> {
+  cached ??= build();
+  return cached;
+}
+
+function cString(p: Deno.PointerValue): string {
+  return p ? new Deno.UnsafePointerView(p).getCString() : "";
+}
+
+/** A model loaded into the C runtime. */
+export interface NativeModel {
+  /** The last layer's int32 accumulators for one int8 image. */
+  invoke(input: Int8Array): Int32Array;
+  /** The predicted class of one int8 image (exact argmax, ties to the lowest). */
+  predict(input: Int8Array): number;
+  arenaBytes: number;
+}
+
+/**
+ * Loads model bytes into the C runtime; a file the runtime rejects is an
+ * error naming `file` and the runtime's reason.
+ *
+ * @example
+ * ```ts ignore
+ * const m = await loadNative(await Deno.readFile("model.qgt"), "model.qgt");
+ * if (m) console.log(m.predict(image));
+ * ```
+ */
+export async function loadNative(
+  bytes: Uint8Array,
+  file = "model.qgt",
+): Promise<NativeModel | null> {
+  const lib = await nativeRuntime();
+  if (!lib) return null;
+  const s = lib.symbols;
+  const model = new Uint8Array(Number(s.qgt_model_size()));
+  const kept = bytes.slice(); // the model points into these bytes: keep them with it
+  const st = s.qgt_load(model, kept, BigInt(kept.length));
+  if (st !== 0) {
+    throw new Error(
+      `${file}: ${cString(s.qgt_error(model))} (C runtime: ${cString(s.qgt_status_name(st))})`,
+    );
+  }
+  const arena = new Uint8Array(Number(s.qgt_arena_bytes(model)));
+  const logits = new Int32Array(s.qgt_num_classes(model));
+  const run = (input: Int8Array) => {
+    void kept; // the C model points into these bytes: they must live as long as it
+    const r = s.qgt_invoke(model, input, BigInt(input.length), arena, BigInt(arena.length), logits);
+    if (r !== 0) throw new Error(`${file}: C runtime: ${cString(s.qgt_status_name(r))}`);
+  };
+  return {
+    arenaBytes: arena.length,
+    invoke(input) {
+      run(input);
+      return logits.slice();
+    },
+    predict(input) {
+      run(input);
+      return s.qgt_predict(model, logits);
+    },
+  };
+}
