@@ -868,7 +868,7 @@ static qgt_status check_values(qgt_model *m) {
       int32_t zp = l->has_zero_points ? rd_i32(p + l->zero_points + 4u * c) : 0;
       int64_t lo = l->bits == 1 ? -1 : l->qmin, hi = l->bits == 1 ? 1 : l->qmin + (1 << l->bits) - 1;
       int64_t a = lo - zp, b = hi - zp;
-      if (zp < -255 || zp > 255) FAILV(QGT_ERR_VALUE, l, "a zero point outside -255..255: zeroPoints[", c);
+      if (zp < lo || zp > hi) FAILV(QGT_ERR_VALUE, l, "a zero point outside the code range: zeroPoints[", c);
       if (a < 0) a = -a;
       if (b < 0) b = -b;
       if (a > wmax) wmax = a;

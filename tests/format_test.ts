@@ -267,7 +267,7 @@ Deno.test("payload values: float16 scales must be finite and positive, accumulat
   );
   assert.match(
     errorOf(() => loadInterpreter(big, "m.qgt")),
-    /^m\.qgt: layer c: the int32 accumulator could overflow \(1 products of up to 255 x 2, biases up to 2147483400\)$/,
+    /^m\.qgt: layer c: the int32 accumulator could overflow \(1 products of up to 255 x 128, biases up to 2147483400\)$/,
   );
 });
 

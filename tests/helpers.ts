@@ -2,6 +2,8 @@
 import type { Dataset } from "../lib/data/dataset.ts";
 import type { ArchSpec } from "../lib/models/spec.ts";
 import type { ExportSource } from "../lib/export/format.ts";
+import { layerShapes } from "../lib/models/spec.ts";
+import { levelRange } from "../lib/quant/spec.ts";
 import { rng } from "../lib/util/random.ts";
 import {
   runDirOf,
@@ -251,4 +253,118 @@ export function handNet(): ExportSource {
     activationRanges: { c: [0, 255 / 64] },
     normalize: { mean: 128 / 255, std: 128 / 255 },
   };
+}
+
+/**
+ * A random exportable network with every layer kind and weight width: conv2d (k x k, stride,
+ * same or valid), depthwise2d, maxpool, gap and dense, 1-8-bit codes, symmetric or
+ * asymmetric (with zero points), per-channel or per-tensor scales, random biases and
+ * activation ranges. The same seed gives the same network.
+ */
+export function randomExport(seed: number): ExportSource {
+  const r = rng(seed);
+  const pick = <T>(xs: T[]): T => xs[r.int(0, xs.length - 1)];
+  const acts = ["relu6", "relu", "none"] as const;
+  const size = r.int(5, 12), cin = r.int(1, 3);
+  const layers: ArchSpec["layers"] = [
+    {
+      type: "conv2d",
+      name: "c1",
+      filters: r.int(2, 12),
+      kernel: pick([1, 3, 5]),
+      stride: r.int(1, 2),
+      padding: pick(["same", "valid"]),
+      bias: true,
+      bn: false,
+      act: pick([...acts]),
+    },
+    {
+      type: "depthwise2d",
+      name: "d1",
+      kernel: 3,
+      stride: r.int(1, 2),
+      padding: "same",
+      bias: true,
+      bn: false,
+      act: pick([...acts]),
+    },
+    ...(r.next() < 0.5
+      ? [{ type: "maxpool" as const, name: "mp", size: 2, stride: r.int(1, 2) }]
+      : []),
+    {
+      type: "conv2d",
+      name: "p1",
+      filters: r.int(9, 20),
+      kernel: 1,
+      stride: 1,
+      padding: "same",
+      bias: true,
+      bn: false,
+      act: pick([...acts]),
+    },
+    { type: "gap", name: "gap" },
+    ...(r.next() < 0.5
+      ? [{
+        type: "dense" as const,
+        name: "h",
+        units: r.int(3, 9),
+        bias: true,
+        act: pick([...acts]),
+      }]
+      : []),
+    { type: "dense", name: "fc", units: r.int(2, 5), bias: true, act: "none" },
+  ];
+  const arch: ArchSpec = {
+    name: `random${seed}`,
+    inputShape: [size, size, cin],
+    classes: (layers[layers.length - 1] as { units: number }).units,
+    layers,
+  };
+  const shapes = layerShapes(arch);
+  const src: ExportSource = {
+    arch,
+    classNames: Array.from({ length: arch.classes }, (_, i) => `c${i}`),
+    biases: {},
+    weights: {},
+    specs: {},
+    activationRanges: {},
+    normalize: { mean: 128 / 255, std: r.next() * 0.3 + 0.2 },
+  };
+  for (const l of layers) {
+    if (l.type !== "conv2d" && l.type !== "depthwise2d" && l.type !== "dense") continue;
+    const s = shapes.get(l.name)!;
+    const cout = s.out[s.out.length - 1];
+    const kshape = l.type === "dense"
+      ? [s.in[0], cout]
+      : l.type === "depthwise2d"
+      ? [l.kernel, l.kernel, s.in[2], 1]
+      : [l.kernel, l.kernel, s.in[2], cout];
+    const bits = r.int(1, 8), symmetric = bits === 1 || r.next() < 0.6;
+    const perChannel = r.next() < 0.7, narrowRange = symmetric && bits > 1 && r.next() < 0.3;
+    const spec = { bits, symmetric, perChannel, narrowRange, axis: kshape.length - 1 };
+    const { qmin, qmax } = levelRange(spec);
+    const ns = perChannel ? cout : 1;
+    const n = kshape.reduce((a, b) => a * b, 1);
+    src.specs[l.name] = spec;
+    src.weights[l.name] = {
+      shape: kshape,
+      bits,
+      symmetric,
+      axis: perChannel ? kshape.length - 1 : -1,
+      codes: Int32Array.from(
+        { length: n },
+        () => bits === 1 ? (r.next() < 0.5 ? -1 : 1) : r.int(qmin, qmax),
+      ),
+      scales: Float32Array.from({ length: ns }, () => 2 ** (r.next() * 6 - 8)),
+      zeroPoints: Int32Array.from({ length: ns }, () => (symmetric ? 0 : r.int(qmin, qmax))),
+    };
+    src.biases[l.name] = Float32Array.from({ length: cout }, () => (r.next() - 0.5) * 0.5);
+    const top = r.next() * 8 + 0.5;
+    src.activationRanges[l.name] = l.act === "relu6"
+      ? [0, 6]
+      : l.act === "relu"
+      ? [0, top]
+      : [-top, top];
+  }
+  return src;
 }

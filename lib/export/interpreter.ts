@@ -190,16 +190,17 @@ function weightLayer(
   const zps = l.zeroPoints !== undefined
     ? new Int32Array(view(l.zeroPoints, 4 * nScales).buffer)
     : null;
+  // a zero point lies in the code range, so |code - zero point| <= 255
+  const lo = l.bits === 1 ? -1 : l.qmin!, hi = l.bits === 1 ? 1 : l.qmin! + 2 ** l.bits! - 1;
   zps?.forEach((z, i) => {
-    if (z < -255 || z > 255) fail(`zeroPoints[${i}]: ${z} outside -255..255`);
+    if (z < lo || z > hi) fail(`zeroPoints[${i}]: ${z} outside the code range ${lo}..${hi}`);
   });
   // the output channel of flat kernel index i is i % cout for [k,k,cin,cout], [k,k,c,1] and [in,out]
   rt.w = new Int32Array(n);
+  for (let i = 0; i < n; i++) rt.w[i] = codes[i] - (zps ? zps[nScales === 1 ? 0 : i % cout] : 0);
+  // the largest |code - zero point| the code range allows
   let wMax = 0;
-  for (let i = 0; i < n; i++) {
-    rt.w[i] = codes[i] - (zps ? zps[nScales === 1 ? 0 : i % cout] : 0);
-    wMax = Math.max(wMax, Math.abs(rt.w[i]));
-  }
+  for (const z of zps ?? [0]) wMax = Math.max(wMax, Math.abs(lo - z), Math.abs(hi - z));
   rt.bias = new Int32Array(view(l.bias!, 4 * cout).buffer);
   // the largest accumulator: every product at its bound, plus the largest bias
   const window = l.type === "dense"

@@ -29,7 +29,7 @@ type Lib = Deno.DynamicLibrary<typeof SYMBOLS>;
 /** The runtime's sources, relative to the repository. */
 export const RUNTIME_SOURCES = ["runtime/qgt_runtime.c", "runtime/qgt_runtime.h"];
 
-let cached: Promise<Lib | null> | undefined;
+const cached = new Map<string, Promise<Lib | null>>();
 
 function cacheDir(): string {
   const xdg = Deno.env.get("XDG_CACHE_HOME"), home = Deno.env.get("HOME");
@@ -52,10 +52,10 @@ export async function findCompiler(): Promise<string | null> {
   }
 }
 
-async function build(): Promise<Lib | null> {
+async function build(flags: string[]): Promise<Lib | null> {
   const cc = await findCompiler();
   if (!cc) return null;
-  const h = createHash("sha256");
+  const h = createHash("sha256").update(flags.join(" "));
   for (const f of RUNTIME_SOURCES) h.update(await Deno.readFile(join(REPO_ROOT, f)));
   const dir = cacheDir();
   const lib = join(dir, `libqgt-${h.digest("hex").slice(0, 16)}.so`);
@@ -88,6 +88,11 @@ async function build(): Promise<Lib | null> {
   return Deno.dlopen(lib, SYMBOLS);
 }
 
+/** Which build of the runtime: `simd: false` is the plain-C reference path (what a microcontroller runs). */
+export interface NativeOptions {
+  simd?: boolean;
+}
+
 /**
  * The C runtime as a library, built on first use; null when no C compiler
  * runs here (callers then use the TypeScript interpreter).
@@ -97,9 +102,11 @@ async function build(): Promise<Lib | null> {
  * const lib = await nativeRuntime();
  * ```
  */
-export function nativeRuntime(): Promise<Lib | null> {
-  cached ??= build();
-  return cached;
+export function nativeRuntime(o: NativeOptions = {}): Promise<Lib | null> {
+  const flags = o.simd === false ? ["-DQGT_NO_SIMD"] : [];
+  const key = flags.join(" ");
+  if (!cached.has(key)) cached.set(key, build(flags));
+  return cached.get(key)!;
 }
 
 function cString(p: Deno.PointerValue): string {
@@ -128,8 +135,9 @@ export interface NativeModel {
 export async function loadNative(
   bytes: Uint8Array,
   file = "model.qgt",
+  o: NativeOptions = {},
 ): Promise<NativeModel | null> {
-  const lib = await nativeRuntime();
+  const lib = await nativeRuntime(o);
   if (!lib) return null;
   const s = lib.symbols;
   const model = new Uint8Array(Number(s.qgt_model_size()));
