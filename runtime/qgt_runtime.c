@@ -1104,20 +1104,32 @@ static void window(const qgt_layer *l, const int8_t *x, uint32_t oy, uint32_t ox
   win->row = x + ((top + win->ky0 - l->pad_top) * l->in_w + (left + win->kx0 - l->pad_left)) * l->in_c;
 }
 
-/* zp_in times the sum of the weights of a window's taps, for each of n channels (wsum[j * taps + t]). */
+/* zp_in times the sum of the weights of a window's taps, for each of n channels (wsum[j * taps
+ * + t]). Windows cut by the border come in few shapes (edges and corners): the sums of the last
+ * shape are kept, so most border pixels reuse them. */
+typedef struct {
+  uint32_t key; /* (ky0, ky1, kx0, kx1) + 1, or 0 */
+  int32_t z[QGT_BLOCK];
+} qgt_zcache;
+
 static void window_zsum(const qgt_layer *l, const qgt_window *win, const int32_t *wsum,
-                        const int32_t *wall, uint32_t n, int32_t *z) {
+                        const int32_t *wall, uint32_t n, int32_t *z, qgt_zcache *cache) {
   uint32_t ky, kx, j, taps = l->kernel * l->kernel;
-  for (j = 0; j < n; j++) {
-    int32_t s = 0;
-    if (win->full) {
-      s = wall[j];
-    } else {
+  uint32_t key = ((((win->ky0 * 8191u + win->ky1) * 8191u + win->kx0) * 8191u) + win->kx1) + 1u;
+  if (win->full) {
+    for (j = 0; j < n; j++) z[j] = l->in_zp * wall[j];
+    return;
+  }
+  if (cache->key != key) {
+    for (j = 0; j < n; j++) {
+      int32_t s = 0;
       for (ky = win->ky0; ky < win->ky1; ky++)
         for (kx = win->kx0; kx < win->kx1; kx++) s += wsum[j * taps + ky * l->kernel + kx];
+      cache->z[j] = l->in_zp * s;
     }
-    z[j] = l->in_zp * s;
+    cache->key = key;
   }
+  for (j = 0; j < n; j++) z[j] = cache->z[j];
 }
 
 /* Depthwise channels co..co+n-1 (weights tap-major, w[t * n + j]), or, with one input channel,
@@ -1127,6 +1139,7 @@ static void conv_taps(const qgt_layer *l, const int8_t *x, int8_t *y, const int1
   uint32_t k = l->kernel, taps = k * k, C = l->in_c, n = b->n, dw = l->type == QGT_DEPTHWISE2D;
   uint32_t oy, ox, ky, kx, j, t;
   int32_t wall[QGT_BLOCK], z[QGT_BLOCK];
+  qgt_zcache zc = {0, {0}};
   for (j = 0; j < n; j++)
     for (wall[j] = 0, t = 0; t < taps; t++) wall[j] += wsum[j * taps + t];
   for (oy = 0; oy < l->out_h; oy++)
@@ -1164,7 +1177,7 @@ static void conv_taps(const qgt_layer *l, const int8_t *x, int8_t *y, const int1
             for (j = 0; j < n; j++) acc[j] += (int32_t)xp[dw ? j : 0] * wt[j];
         }
       }
-      window_zsum(l, &win, wsum, wall, n, z);
+      window_zsum(l, &win, wsum, wall, n, z, &zc);
       for (j = 0; j < n; j++) yp[j] = requant(b->bias[j] + acc[j] - z[j], b->m0[j], b->shift[j], l);
     }
 }
@@ -1175,6 +1188,7 @@ static void conv_kxk(const qgt_layer *l, const int8_t *x, int8_t *y, const int16
                      const int32_t *wsum, const qgt_block *b) {
   uint32_t k = l->kernel, taps = k * k, cin = l->in_c, per = taps * cin, oy, ox, ky, kx, j, t;
   int32_t wall[QGT_BLOCK], z[QGT_BLOCK];
+  qgt_zcache zc = {0, {0}};
   for (j = 0; j < b->n; j++)
     for (wall[j] = 0, t = 0; t < taps; t++) wall[j] += wsum[j * taps + t];
   for (oy = 0; oy < l->out_h; oy++)
@@ -1192,7 +1206,7 @@ static void conv_kxk(const qgt_layer *l, const int8_t *x, int8_t *y, const int16
           for (j = 0; j < b->n; j++) acc[j] += dot(xp, w + j * per + t * cin, cin);
         }
       }
-      window_zsum(l, &win, wsum, wall, b->n, z);
+      window_zsum(l, &win, wsum, wall, b->n, z, &zc);
       for (j = 0; j < b->n; j++) yp[j] = requant(b->bias[j] + acc[j] - z[j], b->m0[j], b->shift[j], l);
     }
 }

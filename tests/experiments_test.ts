@@ -16,6 +16,8 @@ import personDetect from "../experiments/person-detect.ts";
 import tuning from "../experiments/qgt-tuning.ts";
 import pdTuning from "../experiments/person-detect-tuning.ts";
 import { assert } from "./assert.ts";
+import { assertEnginesAgree } from "./helpers.ts";
+import { loadDataset } from "../lib/data/registry.ts";
 
 Deno.test("experiment modules resolve in every profile", () => {
   assert.equal(resolveExperiment(fashion).variants.length, 13);
@@ -96,9 +98,13 @@ Deno.test("person-detect --quick: every variant trains, exports and is measured 
   ]);
   const float32 = Number(rows[0].float32_bytes);
   assert.equal(float32, 1433192); // alpha 0.33: 81 KB x 17.7
+  const { val } = await loadDataset(res.record.dataset.name, res.record.dataset.options);
   for (const r of rows.slice(1)) {
     const file = join(res.runDir, "variants", String(r.variant), "export", "model.qgt");
     const bytes = await Deno.readFile(file);
+    // the C runtime and the TypeScript interpreter: the same logits on every validation image
+    const checked = await assertEnginesAgree(bytes, val, file);
+    assert.ok(checked === 0 || checked === val.labels.length);
     assert.equal(Number(r.bytes), bytes.length, `${r.variant}: summary bytes are the file's`);
     assert.equal(parseQgt(bytes, file).parts.total, bytes.length);
     // the quick models are barely trained (logits nearly tied), so agreement is checked

@@ -368,3 +368,36 @@ export function randomExport(seed: number): ExportSource {
   }
   return src;
 }
+
+/**
+ * Checks that the C runtime and the TypeScript interpreter give the same int32 logits for
+ * every image of `ds` (the interpreter in worker threads); returns how many images, or 0 when
+ * there is no C compiler here.
+ */
+export async function assertEnginesAgree(
+  bytes: Uint8Array,
+  ds: Dataset,
+  file: string,
+): Promise<number> {
+  const { loadNative } = await import("../lib/export/native.ts");
+  const { evaluateInterpreter } = await import("../lib/export/export.ts");
+  const { pixelsToInt8 } = await import("../lib/export/interpreter.ts");
+  const native = await loadNative(bytes, file);
+  if (!native) return 0;
+  const ts = await evaluateInterpreter(bytes, ds, file, 2, true);
+  const per = ds.shape.reduce((a, b) => a * b, 1), n = ds.labels.length;
+  const k = ts.logits!.length / n;
+  for (let i = 0; i < n; i++) {
+    const x = pixelsToInt8(ds.images.subarray(i * per, (i + 1) * per));
+    const c = native.invoke(x), t = ts.logits!.subarray(i * k, (i + 1) * k);
+    if (c.join() !== t.join()) {
+      throw new Error(
+        `${file}: image ${i}: C runtime logits ${c.join()} != interpreter ${t.join()}`,
+      );
+    }
+    if (native.predict(x) !== ts.predictions[i]) {
+      throw new Error(`${file}: image ${i}: predictions differ`);
+    }
+  }
+  return n;
+}

@@ -206,3 +206,102 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
   },
 });
+
+const FASHION = "/usr/share/datasets/fashion-mnist";
+
+Deno.test({
+  name:
+    "a small Fashion-MNIST run at 1, 2, 3, 4 and 8 bits and mixed: the C runtime equals the interpreter on every validation image",
+  ignore: !cc || !(await Deno.stat(FASHION).then(() => true, () => false)),
+  fn: async () => {
+    const { runExperiment } = await import("../lib/experiment/runner.ts");
+    const { consoleProgress } = await import("../lib/util/progress.ts");
+    const { loadDataset } = await import("../lib/data/registry.ts");
+    const { assertEnginesAgree } = await import("./helpers.ts");
+    const dir = await Deno.makeTempDir();
+    const path = join(dir, "fm-runtime.ts");
+    const bits = [1, 2, 3, 4, 8];
+    const variants: Record<string, unknown> = { float: {} };
+    for (const b of bits) variants[`qat-${b}`] = { qgt: { mode: "qat", bits: b, epochs: 1 } };
+    variants["qgt-mixed"] = {
+      qgt: {
+        mode: "qgt",
+        bits: 8,
+        epochs: 1,
+        fakeQuant: true,
+        decoupled: true,
+        lambda: { type: "constant", lambda: 30 },
+        mixed: { budgetBytes: 6000, candidates: [1, 2, 4, 8], sensitivitySamples: 128 },
+      },
+    };
+    await Deno.writeTextFile(
+      path,
+      `export default ${
+        JSON.stringify({
+          id: "fm-runtime",
+          version: 1,
+          description: "",
+          seed: 3,
+          dataset: { name: "fashion-mnist", options: { trainCount: 600, holdout: 300 } },
+          architecture: { name: "small_cnn", options: { channels: [8, 8, 16, 16] } },
+          train: {
+            epochs: 1,
+            batchSize: 32,
+            optimizer: { type: "adam" },
+            schedule: { type: "constant", lr: 2e-3 },
+          },
+          qgt: { mode: "float" },
+          variants,
+        })
+      };\n`,
+    );
+    const res = await runExperiment({
+      path,
+      outRoot: join(dir, "runs"),
+      progress: consoleProgress({ quiet: true }),
+    });
+    const { val } = await loadDataset(res.record.dataset.name, res.record.dataset.options);
+    assert.equal(val.labels.length, 300);
+    for (const name of [...bits.map((b) => `qat-${b}`), "qgt-mixed"]) {
+      assert.equal(res.record.variants[name].evaluator, "c-runtime", name);
+      const file = join(res.runDir, "variants", name, "export", "model.qgt");
+      assert.equal(await assertEnginesAgree(await Deno.readFile(file), val, file), 300, name);
+    }
+    const mixed = res.summary.find((s) => s.variant === "qgt-mixed")!;
+    assert.equal(mixed.bits, "mixed");
+    await Deno.remove(dir, { recursive: true });
+  },
+});
+
+Deno.test({
+  name:
+    "on an emulated Cortex-M4: the firmware's outputs equal the host runtime's; flash, RAM and instructions reported",
+  ignore: !cc,
+  fn: async () => {
+    const { mcuToolsMissing, runOnMcu } = await import("../lib/export/mcu.ts");
+    const missing = await mcuToolsMissing();
+    if (missing) {
+      console.warn(`skipped: ${missing}`);
+      return;
+    }
+    const src = randomExport(7);
+    const bytes = buildQgt(src);
+    const [h, w, c] = src.arch.inputShape, r = rng(4);
+    const images = Array.from(
+      { length: 3 },
+      () => Int8Array.from({ length: h * w * c }, () => r.int(-128, 127)),
+    );
+    const dir = await Deno.makeTempDir();
+    const rep = await runOnMcu(bytes, "r7.qgt", images, dir);
+    assert.equal(rep.matching, 3);
+    assert.equal(rep.instructionsPerImage.length, 3);
+    // integer code: the same number of instructions for the same image size, and some work done
+    assert.ok(rep.instructionsPerImage.every((n) => n > 1000), JSON.stringify(rep));
+    assert.ok(rep.runtimeCode > 4000 && rep.runtimeCode <= 16 * 1024, `runtime ${rep.runtimeCode}`);
+    assert.ok(rep.flash >= rep.modelBytes + rep.runtimeCode && rep.ram >= rep.arena + rep.stack);
+    assert.equal(rep.arena, (await loadNative(bytes))!.arenaBytes);
+    const saved = JSON.parse(await Deno.readTextFile(join(dir, "mcu.json")));
+    assert.deepStrictEqual(saved, rep);
+    await Deno.remove(dir, { recursive: true });
+  },
+});

@@ -21,9 +21,16 @@ import { resolveLayerSpecs } from "../quant/layers.ts";
 import { encodeJpeg } from "../data/image.ts";
 import { renderSyntheticPerson } from "../data/synthetic_person.ts";
 import { loadVww } from "../data/vww.ts";
+import { quantizeModel } from "../qgt/ptq.ts";
+import { buildQgt } from "../export/format.ts";
+import { exportSource } from "../export/export.ts";
+import { loadInterpreter, runInterpreter } from "../export/interpreter.ts";
+import { loadNative, nativeUnavailable } from "../export/native.ts";
 
 const USAGE =
-  "usage: deno task bench [--json] [--steps N] [--warmup N] [--threads N] [--no-torch] [--no-cpu] [--vww-images N]";
+  "usage: deno task bench [--json] [--steps N] [--warmup N] [--threads N] [--no-torch] [--no-cpu] [--vww-images N] [--runtime-only]";
+
+const native = (ms: number, why: string) => why ? `unavailable (${why})` : `${ms.toFixed(2)} ms`;
 
 function median(a: number[]): number {
   const b = [...a].sort((x, y) => x - y);
@@ -135,6 +142,63 @@ async function vwwLoadSpeed(count: number) {
   }
 }
 
+/**
+ * Inference of the person detector (MobileNetV1 alpha 0.33, 96x96x1, BatchNorm
+ * folded) one image at a time: the exported 2-bit model.qgt by the TypeScript
+ * interpreter and by the C runtime (one thread, -O2), and the same folded
+ * network in float by tfjs on the wasm backend (batch 1, and batch 32 per
+ * image). Random weights: speed does not depend on them.
+ */
+async function runtimeSpeed(warmup: number, iters: number) {
+  const model = createModel(mobilenetV1({ alpha: 0.33 }), 1);
+  const folded = foldBatchNorm(model);
+  disposeModel(model);
+  const specs = resolveLayerSpecs(folded.arch, { bits: 2 });
+  const probe = foldBatchNorm(createModel(mobilenetV1({ alpha: 0.33 }), 1));
+  const q = quantizeModel(probe, specs, {}); // every layer ReLU6: ranges [0, 6], no data needed
+  const bytes = buildQgt(exportSource(probe, q.weights, specs, q.activationRanges, ["no", "yes"]));
+  disposeModel(probe);
+  const r = rng(3);
+  const images = Array.from(
+    { length: 8 },
+    () => Int8Array.from({ length: 96 * 96 }, () => r.int(-128, 127)),
+  );
+  const perImage = (f: (x: Int8Array) => unknown, n: number) => {
+    for (let i = 0; i < warmup; i++) f(images[i % images.length]);
+    const times: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      f(images[i % images.length]);
+      times.push(performance.now() - t0);
+    }
+    return median(times);
+  };
+  const it = loadInterpreter(bytes);
+  const tsMs = perImage((x) => runInterpreter(it, x), Math.max(5, Math.round(iters / 4)));
+  const native = await loadNative(bytes);
+  const cMs = native ? perImage((x) => native.invoke(x), iters * 8) : NaN;
+  const one = randomBatch(1, 9);
+  const tfjs1 = inferMs(folded, one, warmup, iters * 4);
+  const tfjs32 = inferMs(folded, randomBatch(32, 10), warmup, iters) / 32;
+  disposeModel(folded);
+  return {
+    model: "mobilenet_v1_0.33_96x96x1, 2-bit weights, BatchNorm folded",
+    modelBytes: bytes.length,
+    msPerImage: {
+      tsInterpreter: tsMs,
+      cRuntime: cMs,
+      tfjsWasmBatch1: tfjs1,
+      tfjsWasmBatch32: tfjs32,
+    },
+    cRuntime: native ? "" : await nativeUnavailable(),
+    ratios: {
+      cVsTsInterpreter: tsMs / cMs,
+      cVsTfjsBatch1: tfjs1 / cMs,
+      cVsTfjsBatch32: tfjs32 / cMs,
+    },
+  };
+}
+
 function disposeModel(m: Model) {
   for (const v of m.params.values()) v.dispose();
 }
@@ -191,6 +255,7 @@ await runMain(async () => {
     "no-torch": { type: "boolean" },
     "no-cpu": { type: "boolean" },
     "vww-images": { type: "string", default: "1000" },
+    "runtime-only": { type: "boolean" },
   });
   if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}\n${USAGE}`);
   const steps = intFlag("--steps", f.steps, 10, 10000);
@@ -201,6 +266,23 @@ await runMain(async () => {
   const batch = randomBatch(32, 5);
 
   await initBackend("wasm");
+  const rt = await runtimeSpeed(warmup, steps);
+  const ms = rt.msPerImage;
+  log(
+    `inference, person detector (${rt.model}, ${rt.modelBytes} bytes), one image at a time:\n` +
+      `  TypeScript interpreter ${ms.tsInterpreter.toFixed(2)} ms; C runtime (1 thread, -O2) ${
+        native(ms.cRuntime, rt.cRuntime)
+      }; tfjs wasm float ${ms.tfjsWasmBatch1.toFixed(2)} ms (batch 1), ${
+        ms.tfjsWasmBatch32.toFixed(2)
+      } ms (batch 32, per image)\n` +
+      `  C runtime: ${rt.ratios.cVsTsInterpreter.toFixed(1)}x the interpreter's speed, ${
+        rt.ratios.cVsTfjsBatch1.toFixed(2)
+      }x tfjs batch 1, ${rt.ratios.cVsTfjsBatch32.toFixed(2)}x tfjs batch 32`,
+  );
+  if (f["runtime-only"]) {
+    if (f.json) console.log(JSON.stringify({ runtime: rt }));
+    return;
+  }
   log(
     `qgt bench: MobileNetV1-0.25 96x96x1, 2 classes, batch 32, Adam; tfjs ${tf.version.tfjs}, Deno ${Deno.version.deno}`,
   );
@@ -307,6 +389,7 @@ await runMain(async () => {
       cpu,
       vwwLoad: vww,
       peakRssMiB: rss,
+      runtime: rt,
       torch,
       ratios,
     }));

@@ -36,7 +36,7 @@ import {
 import { DEFAULT_RUNS_ROOT } from "../run/run_dir.ts";
 import { loadDataset } from "../data/registry.ts";
 import { datasetChecksum } from "../data/cache.ts";
-import { evaluateInterpreter } from "../export/export.ts";
+import { evaluateModel } from "../export/export.ts";
 import { formatRows, readCsv, rowsOf, tableOf, writeCsv } from "../util/tables.ts";
 import { renderSvg } from "../report/vega.ts";
 import { exists, writeJsonAtomic, writeTextAtomic } from "../util/fs.ts";
@@ -146,7 +146,7 @@ await runMain(async () => {
       const t0 = performance.now();
       let acc = known.get(`${sha}:${imagesSha}`);
       const cached = acc !== undefined;
-      if (acc === undefined) acc = (await evaluateInterpreter(bytes, val, file)).accuracy;
+      if (acc === undefined) acc = (await evaluateModel(bytes, val, file)).accuracy;
       console.log(
         `  seed ${s.seed} ${s.variant}: ${(acc * 100).toFixed(2)} % (run ${s.runId}; ${
           cached ? "from evaluations.csv" : formatDuration((performance.now() - t0) / 1000)

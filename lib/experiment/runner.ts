@@ -16,6 +16,7 @@ import { datasetChecksum } from "../data/cache.ts";
 import { type Dataset, firstImages } from "../data/dataset.ts";
 import { createModel, disposeModel, getWeights, setWeights } from "../models/model.ts";
 import { type Exporter, type ExportInfo, exportVariant, type Provenance } from "../export/mod.ts";
+import { nativeRuntime, nativeUnavailable } from "../export/native.ts";
 import { consoleProgress, formatDuration, type ProgressSink } from "../util/progress.ts";
 import { exists } from "../util/fs.ts";
 import { REPO_ROOT } from "../util/path.ts";
@@ -229,6 +230,8 @@ interface RunContext {
   exporter: Exporter | null;
   floatName: string | undefined;
   results: Map<string, VariantResult>;
+  /** How many validation images exports are measured on. */
+  exportCount: number;
   /** What each variant's export records of where it came from. */
   provenance: (v: ResolvedVariant) => Provenance;
   /** The float variant's final weights, once it is done. */
@@ -304,8 +307,8 @@ async function exportOutcome(
   const q = o.quantized;
   if (!q || !c.exporter) return null;
   const floatAcc = c.floatName ? c.results.get(c.floatName)?.summary.accuracy ?? null : null;
-  const evalSet = c.exp.exportEvalCount
-    ? firstImages(c.data.val, c.exp.exportEvalCount)
+  const evalSet = c.exportCount < c.data.val.labels.length
+    ? firstImages(c.data.val, c.exportCount)
     : c.data.val;
   const dir = variantFiles(c.run.dir, o.name).exportDir;
   const info = await c.exporter(
@@ -343,7 +346,7 @@ function variantResult(
 ): VariantResult {
   // the exported model's accuracy when it ran on the whole validation set,
   // else (export.evalCount) the simulation's; agreement says how close they are
-  const whole = x !== null && !c.exp.exportEvalCount;
+  const whole = x !== null && x.images === c.data.val.labels.length;
   const bytes = x ? x.bytes : o.summary.quantizedBytes;
   return {
     summary: {
@@ -394,6 +397,7 @@ async function completeVariant(c: RunContext, v: ResolvedVariant): Promise<Varia
   });
   if (v.name === c.floatName) c.floatWeights = getWeights(outcome.model);
   const x = await exportOutcome(c, v, outcome);
+  if (x?.evaluator) rec.variants[v.name].evaluator = x.evaluator;
   const result = variantResult(c, outcome, x, seconds());
   disposeModel(outcome.model);
   await writeVariantResult(c.run.dir, v.name, result);
@@ -428,7 +432,10 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     ...order[0].dataset.options,
     ...(opts.dataRoot !== undefined ? { cacheRoot: opts.dataRoot } : {}),
   });
-  const exportCount = exp.exportEvalCount
+  // the C runtime measures exports on every validation image; the slower TypeScript
+  // interpreter on the first export.evalCount when the experiment sets it
+  const native = await nativeRuntime() !== null;
+  const exportCount = exp.exportEvalCount && !native
     ? Math.min(exp.exportEvalCount, data.val.labels.length)
     : data.val.labels.length;
   const provenance = (v: ResolvedVariant) => provenanceOf(run.record, v.name, exportCount);
@@ -448,11 +455,17 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     exporter: opts.exporter === undefined ? exportVariant : opts.exporter,
     floatName: floatVariant?.name,
     provenance,
+    exportCount,
     results: new Map(),
     epochCounter: { n: 0 },
   };
   try {
     for (const n of data.notes) progress.line(n);
+    if (!native) {
+      progress.line(
+        `note: exports are measured by the TypeScript interpreter (${await nativeUnavailable()})`,
+      );
+    }
     progress.line(
       `${exp.id} v${exp.version} (${exp.profile}): ${data.train.name} ${data.train.labels.length} train / ${data.val.labels.length} val, ` +
         `loaded in ${formatDuration((performance.now() - t0) / 1000)}; run ${run.record.runId}`,

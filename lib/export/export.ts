@@ -15,7 +15,8 @@ import type { ArchSpec } from "../models/spec.ts";
 import { isWeightLayer } from "../models/spec.ts";
 import { writeFileAtomic, writeJsonAtomic, writeTextAtomic } from "../util/fs.ts";
 import { buildQgt, type ExportSource, parseQgt } from "./format.ts";
-import { loadInterpreter } from "./interpreter.ts";
+import { loadInterpreter, pixelsToInt8 } from "./interpreter.ts";
+import { loadNative } from "./native.ts";
 
 /**
  * The source of an export from a folded, snapped model.
@@ -252,11 +253,56 @@ export function fileLoader(dir: string): tf.io.IOHandler {
   };
 }
 
+/** Which implementation ran an exported model: the C runtime, or the TypeScript interpreter. */
+export type Evaluator = "c-runtime" | "ts-interpreter";
+
 /** Interpreter results on a dataset. */
 export interface InterpreterEval {
   accuracy: number;
   predictions: Uint8Array;
   seconds: number;
+  evaluator: Evaluator;
+  /** The last layer's int32 accumulators, image by image (when asked for). */
+  logits?: Int32Array;
+}
+
+/**
+ * Runs exported model bytes over every image of `ds` with the C runtime when
+ * it is available here (built once per machine), else with the TypeScript
+ * interpreter in worker threads. Both give the same predictions.
+ *
+ * @example
+ * ```ts ignore
+ * const r = await evaluateModel(await Deno.readFile("model.qgt"), val);
+ * ```
+ */
+export async function evaluateModel(
+  bytes: Uint8Array,
+  ds: Dataset,
+  file = "model.qgt",
+): Promise<InterpreterEval> {
+  const it = loadInterpreter(bytes, file); // validates the file with the reference reader's messages
+  const per = ds.shape.reduce((a, b) => a * b, 1);
+  if (per !== it.header.input.shape.reduce((a, b) => a * b, 1)) {
+    throw new Error(
+      `${file}: model input ${it.header.input.shape.join("x")} != data ${ds.shape.join("x")}`,
+    );
+  }
+  const native = await loadNative(bytes, file);
+  if (!native) return evaluateInterpreter(bytes, ds, file);
+  const t0 = performance.now(), n = ds.labels.length;
+  const predictions = new Uint8Array(n);
+  let correct = 0;
+  for (let i = 0; i < n; i++) {
+    predictions[i] = native.predict(pixelsToInt8(ds.images.subarray(i * per, (i + 1) * per)));
+    if (predictions[i] === ds.labels[i]) correct++;
+  }
+  return {
+    accuracy: n ? correct / n : NaN,
+    predictions,
+    seconds: (performance.now() - t0) / 1000,
+    evaluator: "c-runtime",
+  };
 }
 
 /**
@@ -274,6 +320,7 @@ export async function evaluateInterpreter(
   ds: Dataset,
   file = "model.qgt",
   threads = Math.min(4, navigator.hardwareConcurrency || 1),
+  withLogits = false,
 ): Promise<InterpreterEval> {
   const it = loadInterpreter(bytes, file); // validates the file and the input shape here, with clear errors
   const per = ds.shape.reduce((a, b) => a * b, 1);
@@ -290,31 +337,44 @@ export async function evaluateInterpreter(
     { length: k },
     (_, i) => [Math.floor((i * n) / k), Math.floor(((i + 1) * n) / k)],
   );
+  type Part = { predictions: Uint8Array; logits?: Int32Array };
   const parts = await Promise.all(
     shards.map(([a, b]) =>
-      new Promise<Uint8Array>((resolve, reject) => {
+      new Promise<Part>((resolve, reject) => {
         const w = new Worker(new URL("./interp_worker.ts", import.meta.url).href, {
           type: "module",
         });
-        w.onmessage = (e: MessageEvent<{ predictions?: Uint8Array; error?: string }>) => {
+        w.onmessage = (e: MessageEvent<Part & { error?: string }>) => {
           w.terminate();
           if (e.data.error) reject(new Error(`interpreter worker: ${e.data.error}`));
-          else resolve(e.data.predictions!);
+          else resolve(e.data);
         };
         w.onerror = (e) => {
           e.preventDefault();
           w.terminate();
           reject(new Error(`interpreter worker: ${e.message}`));
         };
-        w.postMessage({ bytes, images: ds.images.slice(a * per, b * per), per, file });
+        const images = ds.images.slice(a * per, b * per);
+        w.postMessage({ bytes, images, per, file, logits: withLogits });
       })
     ),
   );
+  const classes = it.header.classes.length;
   const predictions = new Uint8Array(n);
-  shards.forEach(([a], i) => predictions.set(parts[i], a));
+  const logits = withLogits ? new Int32Array(n * classes) : undefined;
+  shards.forEach(([a], i) => {
+    predictions.set(parts[i].predictions, a);
+    if (logits) logits.set(parts[i].logits!, a * classes);
+  });
   let correct = 0;
   for (let i = 0; i < n; i++) if (predictions[i] === ds.labels[i]) correct++;
-  return { accuracy: n ? correct / n : NaN, predictions, seconds: (performance.now() - t0) / 1000 };
+  return {
+    accuracy: n ? correct / n : NaN,
+    predictions,
+    seconds: (performance.now() - t0) / 1000,
+    evaluator: "ts-interpreter",
+    ...(logits ? { logits } : {}),
+  };
 }
 
 /** The size and accuracy summary written beside an export. */
@@ -335,6 +395,9 @@ export interface ExportSummary {
   simulatedAccuracy: number;
   agreement: number;
   dropPoints: number | null;
+  /** Which implementation measured the exported bytes, on how many images. */
+  evaluator: Evaluator;
+  images: number;
   interpreterSecondsPerImage: number;
 }
 
@@ -366,7 +429,7 @@ export async function writeExport(
   const lm = toLayersModel(model);
   await saveLayersModel(lm, dir);
   lm.dispose();
-  const ev = await evaluateInterpreter(bytes, val, join(dir, "model.qgt"));
+  const ev = await evaluateModel(bytes, val, join(dir, "model.qgt"));
   let agree = 0;
   for (let i = 0; i < ev.predictions.length; i++) {
     if (ev.predictions[i] === simulated.predictions[i]) agree++;
@@ -389,6 +452,8 @@ export async function writeExport(
     simulatedAccuracy: simulated.accuracy,
     agreement: ev.predictions.length ? agree / ev.predictions.length : 1,
     dropPoints: floatAccuracy === null ? null : (floatAccuracy - ev.accuracy) * 100,
+    evaluator: ev.evaluator,
+    images: ev.predictions.length,
     interpreterSecondsPerImage: ev.seconds / Math.max(1, val.labels.length),
   };
   // timing varies between runs: keep it out of the deterministic summary files
@@ -415,7 +480,9 @@ function summaryMarkdown(s: Omit<ExportSummary, "interpreterSecondsPerImage">): 
     s.reduction.toFixed(2)
   }x
 - float accuracy: ${pct(s.floatAccuracy)}
-- exported-model accuracy (integer interpreter on the validation set): ${pct(s.accuracy)}
+- exported-model accuracy (${
+    s.evaluator === "c-runtime" ? "C runtime" : "TypeScript integer interpreter"
+  } on ${s.images} validation images): ${pct(s.accuracy)}
 - drop: ${s.dropPoints === null ? "n/a" : `${s.dropPoints.toFixed(2)} points`}
 - fake-quantized simulation accuracy: ${
     pct(s.simulatedAccuracy)

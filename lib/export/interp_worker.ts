@@ -3,13 +3,16 @@
  * (see `evaluateInterpreterParallel`).
  * @module
  */
-import { loadInterpreter, pixelsToInt8, predict } from "./interpreter.ts";
+import { loadInterpreter, pixelsToInt8, runInterpreter } from "./interpreter.ts";
+import { predictClass } from "./numbers.ts";
 
 const scope = self as unknown as {
   postMessage(m: unknown): void;
   onmessage:
     | ((
-      e: MessageEvent<{ bytes: Uint8Array; images: Uint8Array; per: number; file: string }>,
+      e: MessageEvent<
+        { bytes: Uint8Array; images: Uint8Array; per: number; file: string; logits?: boolean }
+      >,
     ) => void)
     | null;
 };
@@ -18,12 +21,16 @@ scope.onmessage = (e) => {
   try {
     const { bytes, images, per, file } = e.data;
     const it = loadInterpreter(bytes, file);
-    const n = images.length / per;
+    const n = images.length / per, k = it.header.classes.length;
     const predictions = new Uint8Array(n);
+    const logits = e.data.logits ? new Int32Array(n * k) : null;
+    const scales = it.layers[it.layers.length - 1].weightScale!;
     for (let i = 0; i < n; i++) {
-      predictions[i] = predict(it, pixelsToInt8(images.subarray(i * per, (i + 1) * per)));
+      const { acc } = runInterpreter(it, pixelsToInt8(images.subarray(i * per, (i + 1) * per)));
+      predictions[i] = predictClass(acc, scales);
+      logits?.set(acc, i * k);
     }
-    scope.postMessage({ predictions });
+    scope.postMessage({ predictions, logits });
   } catch (err) {
     scope.postMessage({ error: (err as Error).message });
   }

@@ -7,7 +7,7 @@ import type { Dataset } from "../data/dataset.ts";
 import type { Model } from "../models/model.ts";
 import type { QuantSpec } from "../quant/spec.ts";
 import type { QuantizedTensor } from "../quant/quantizer.ts";
-import { exportSource, writeExport } from "./export.ts";
+import { type Evaluator, exportSource, writeExport } from "./export.ts";
 import type { Provenance } from "./header.ts";
 
 export * from "./pack.ts";
@@ -42,6 +42,9 @@ export interface ExportInfo {
   /** Fraction of images on which the exported model agrees with the simulation. */
   agreement: number;
   files: string[];
+  /** Which implementation measured the exported bytes, and on how many images (absent: simulated). */
+  evaluator?: Evaluator;
+  images?: number;
 }
 
 /** Exports a finished quantized variant into `dir` and measures the exported bytes on `val`. */
@@ -102,5 +105,7 @@ export async function exportVariant(
     accuracy: s.accuracy,
     agreement: s.agreement,
     files: EXPORT_FILES,
+    evaluator: s.evaluator,
+    images: s.images,
   };
 }

@@ -105,8 +105,36 @@ export interface NativeOptions {
 export function nativeRuntime(o: NativeOptions = {}): Promise<Lib | null> {
   const flags = o.simd === false ? ["-DQGT_NO_SIMD"] : [];
   const key = flags.join(" ");
-  if (!cached.has(key)) cached.set(key, build(flags));
+  if (Deno.env.get("QGT_RUNTIME") === "ts") return Promise.resolve(null);
+  if (!cached.has(key)) {
+    cached.set(
+      key,
+      build(flags).catch((e) => {
+        unavailable = (e as Error).message;
+        return null;
+      }),
+    );
+  }
   return cached.get(key)!;
+}
+
+let unavailable = "";
+
+/**
+ * Why the C runtime is not used, or "" when it is (no C compiler, a failed
+ * build, or `QGT_RUNTIME=ts` in the environment).
+ *
+ * @example
+ * ```ts ignore
+ * if (!(await nativeRuntime())) console.error(await nativeUnavailable());
+ * ```
+ */
+export async function nativeUnavailable(): Promise<string> {
+  if (await nativeRuntime()) return "";
+  if (Deno.env.get("QGT_RUNTIME") === "ts") {
+    return "QGT_RUNTIME=ts chooses the TypeScript interpreter";
+  }
+  return unavailable || "no C compiler (cc) here";
 }
 
 function cString(p: Deno.PointerValue): string {

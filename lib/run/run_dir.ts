@@ -38,6 +38,8 @@ export interface VariantRecord {
   seconds?: number;
   /** The float baseline reused instead of training (path relative to the repository). */
   reused?: string;
+  /** What measured the exported model: `c-runtime` or `ts-interpreter` (quantized variants). */
+  evaluator?: string;
 }
 
 /** run.json. */

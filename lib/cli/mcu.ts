@@ -1,0 +1,72 @@
+/**
+ * `deno task mcu <model.qgt> [--images N] [--out DIR] [--dataset NAME] [--data DIR]`: builds
+ * Cortex-M4 firmware for an exported model (the C runtime plus the model as a C array), prints
+ * its flash and RAM, runs N validation images (default 10) under QEMU's mps2-an386 with an
+ * instruction count per image, and checks every output against the host C runtime. Writes
+ * the firmware and `mcu.json` to DIR (default: `mcu/` beside the model).
+ * @module
+ */
+import { dirname, join } from "node:path";
+import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
+import { loadDataset } from "../data/registry.ts";
+import { parseQgt } from "../export/format.ts";
+import { pixelsToInt8 } from "../export/interpreter.ts";
+import { runOnMcu } from "../export/mcu.ts";
+import { modelImages } from "../run/model_images.ts";
+import { formatRows } from "../util/tables.ts";
+
+const USAGE =
+  "usage: deno task mcu <model.qgt> [--images N] [--out DIR] [--dataset NAME] [--data DIR]";
+
+await runMain(async () => {
+  const { values: f, positionals } = parseFlags(Deno.args, {
+    images: { type: "string" },
+    out: { type: "string" },
+    dataset: { type: "string" },
+    data: { type: "string" },
+  });
+  if (positionals.length !== 1) throw new UsageError(USAGE);
+  const path = positionals[0];
+  const n = f.images === undefined ? 10 : intFlag("--images", f.images, 1, 100000);
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    throw new Error(
+      e instanceof Deno.errors.NotFound
+        ? `${path}: file not found`
+        : `${path}: ${(e as Error).message}`,
+    );
+  }
+  const header = parseQgt(bytes, path).header;
+  const choice = await modelImages(path, header, f as Parameters<typeof modelImages>[2]);
+  const { val } = await loadDataset(choice.name, choice.options);
+  const per = val.shape.reduce((a, b) => a * b, 1), count = Math.min(n, val.labels.length);
+  const images = Array.from(
+    { length: count },
+    (_, i) => pixelsToInt8(val.images.subarray(i * per, (i + 1) * per)),
+  );
+  console.log(`images: the first ${count} of ${choice.why}`);
+  const dir = (f.out as string | undefined) ?? join(dirname(path), "mcu");
+  const r = await runOnMcu(bytes, path, images, dir);
+  const kb = (b: number) => (b / 1024).toFixed(1);
+  const mean = r.instructionsPerImage.reduce((a, b) => a + b, 0) / r.instructionsPerImage.length;
+  console.log(formatRows([
+    { what: "flash: runtime code", bytes: r.runtimeCode, KiB: kb(r.runtimeCode) },
+    { what: "flash: model", bytes: r.modelBytes, KiB: kb(r.modelBytes) },
+    { what: "flash: start-up, harness, newlib", bytes: r.otherCode, KiB: kb(r.otherCode) },
+    { what: "flash: total", bytes: r.flash, KiB: kb(r.flash) },
+    { what: "RAM: arena", bytes: r.arena, KiB: kb(r.arena) },
+    { what: "RAM: stack high-water", bytes: r.stack, KiB: kb(r.stack) },
+    { what: "RAM: total (data + bss + stack)", bytes: r.ram, KiB: kb(r.ram) },
+  ]));
+  console.log(
+    `${r.images} images on the Cortex-M4 (QEMU mps2-an386): ${
+      (mean / 1e6).toFixed(2)
+    } M instructions per image; outputs equal the host C runtime's on ${r.matching} of ${r.images}`,
+  );
+  console.log(`firmware and mcu.json: ${dir}`);
+  if (r.matching !== r.images) {
+    throw new Error(`mcu: ${r.images - r.matching} images differ from the host`);
+  }
+});

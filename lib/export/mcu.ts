@@ -1,0 +1,235 @@
+/**
+ * The exported model on an emulated Cortex-M4: builds firmware from the C
+ * runtime, the model as a C array and `runtime/mcu/` (start-up, linker script,
+ * a harness that reads images and writes logits through semihosting) with
+ * `arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -Os`, measures flash and RAM,
+ * runs it under `qemu-system-arm -M mps2-an386` with a deterministic
+ * instruction count per image, and checks the logits against the host C
+ * runtime.
+ * @module
+ */
+import { join } from "node:path";
+import { REPO_ROOT } from "../util/path.ts";
+import { writeJsonAtomic } from "../util/fs.ts";
+import { cArray } from "./export.ts";
+import { parseQgt } from "./format.ts";
+import { loadNative } from "./native.ts";
+
+/** What a firmware build and run measured. */
+export interface McuReport {
+  model: string;
+  modelBytes: number;
+  /** Flash: code + read-only data (the model) + the .data image; RAM: .data + .bss + stack high-water. */
+  flash: number;
+  ram: number;
+  /** The runtime's own code and read-only data in flash (qgt_runtime.o's sections, linked). */
+  runtimeCode: number;
+  /** The firmware's other code (start-up, harness, newlib with semihosting stdio). */
+  otherCode: number;
+  arena: number;
+  stack: number;
+  heap: number;
+  /** Guest instructions per image (QEMU -icount; resolution 40). */
+  instructionsPerImage: number[];
+  images: number;
+  /** Images whose logits and class equal the host C runtime's. */
+  matching: number;
+  toolchain: string;
+}
+
+async function run(cmd: string, args: string[], cwd?: string, timeoutMs = 0) {
+  const c = new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" }).spawn();
+  const timer = timeoutMs ? setTimeout(() => c.kill("SIGKILL"), timeoutMs) : undefined;
+  const out = await c.output();
+  if (timer) clearTimeout(timer);
+  return {
+    ok: out.success,
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+/**
+ * Whether the Cortex-M tools are here: a reason when not, "" when they are.
+ *
+ * @example
+ * ```ts ignore
+ * const why = await mcuToolsMissing();
+ * ```
+ */
+export async function mcuToolsMissing(): Promise<string> {
+  for (const tool of ["arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm"]) {
+    try {
+      await run(tool, ["--version"]);
+    } catch {
+      return `${tool} not found (Debian: gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm)`;
+    }
+  }
+  return "";
+}
+
+const CPU = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"];
+
+/**
+ * Builds and runs the firmware for `bytes` on `images` (int8, H*W*C each) in
+ * `dir`, writes `mcu.json` there, and returns the report.
+ *
+ * @example
+ * ```ts ignore
+ * const r = await runOnMcu(bytes, "model.qgt", images, "build/mcu");
+ * ```
+ */
+export async function runOnMcu(
+  bytes: Uint8Array,
+  file: string,
+  images: Int8Array[],
+  dir: string,
+): Promise<McuReport> {
+  const missing = await mcuToolsMissing();
+  if (missing) throw new Error(`mcu: ${missing}`);
+  const f = parseQgt(bytes, file);
+  const host = await loadNative(bytes, file);
+  if (!host) {
+    throw new Error("mcu: the host C runtime is needed to check the firmware (no C compiler)");
+  }
+  const [h, w, c] = f.header.input.shape, classes = f.header.classes.length;
+  await Deno.mkdir(dir, { recursive: true });
+  const { h: hdr, c: src } = cArray(bytes);
+  await Deno.writeTextFile(join(dir, "model_data.h"), hdr);
+  await Deno.writeTextFile(join(dir, "model_data.c"), src);
+  const rt = join(REPO_ROOT, "runtime"), mcu = join(rt, "mcu");
+  const defs = [
+    `-DQGT_ARENA_BYTES=${host.arenaBytes}`,
+    `-DQGT_INPUT_BYTES=${h * w * c}`,
+    `-DQGT_CLASSES=${classes}`,
+  ];
+  const common = [
+    ...CPU,
+    "-Os",
+    "-ffunction-sections",
+    "-fdata-sections",
+    "--specs=nano.specs",
+    "-I",
+    rt,
+    "-I",
+    dir,
+  ];
+  const compile = async (out: string, srcFile: string, std: string) => {
+    const r = await run("arm-none-eabi-gcc", [
+      ...common,
+      std,
+      ...defs,
+      "-c",
+      srcFile,
+      "-o",
+      join(dir, out),
+    ]);
+    if (!r.ok) {
+      throw new Error(`mcu: compiling ${srcFile} failed: ${r.stderr.trim().split("\n")[0]}`);
+    }
+  };
+  await compile("qgt_runtime.o", join(rt, "qgt_runtime.c"), "-std=c99");
+  await compile("model_data.o", join(dir, "model_data.c"), "-std=c99");
+  await compile("main.o", join(mcu, "main.c"), "-std=gnu99");
+  await compile("startup.o", join(mcu, "startup.c"), "-std=gnu99");
+  const link = await run("arm-none-eabi-gcc", [
+    ...CPU,
+    "-T",
+    join(mcu, "mps2_an386.ld"),
+    "-nostartfiles",
+    "--specs=nano.specs",
+    "--specs=rdimon.specs",
+    "-Wl,--gc-sections",
+    `-Wl,-Map=${join(dir, "firmware.map")}`,
+    "-o",
+    join(dir, "firmware.elf"),
+    ...["startup.o", "main.o", "qgt_runtime.o", "model_data.o"].map((o) => join(dir, o)),
+  ]);
+  if (!link.ok) throw new Error(`mcu: linking failed: ${link.stderr.trim().split("\n")[0]}`);
+  const sizes = await sectionSizes(join(dir, "firmware.elf"));
+  const runtimeCode = await objectCodeInElf(join(dir, "qgt_runtime.o"), join(dir, "firmware.elf"));
+  const imgs = new Uint8Array(images.length * h * w * c);
+  images.forEach((x, i) =>
+    imgs.set(new Uint8Array(x.buffer, x.byteOffset, x.length), i * h * w * c)
+  );
+  await Deno.writeFile(join(dir, "images.bin"), imgs);
+  const q = await run(
+    "qemu-system-arm",
+    [
+      "-M",
+      "mps2-an386",
+      "-nographic",
+      "-monitor",
+      "none",
+      "-semihosting-config",
+      "enable=on,target=native",
+      "-icount",
+      "shift=0",
+      "-kernel",
+      "firmware.elf",
+    ],
+    dir,
+    600_000,
+  );
+  if (!q.ok) {
+    throw new Error(
+      `mcu: the firmware exited with ${q.code}: ${
+        (q.stdout + q.stderr).trim().split("\n").slice(-2).join(" / ")
+      }`,
+    );
+  }
+  const num = (re: RegExp) => Number(q.stdout.match(re)?.[1] ?? NaN);
+  const insns = [...q.stdout.matchAll(/^image \d+ insns (\d+)$/gm)].map((m) => Number(m[1]));
+  const out = await Deno.readFile(join(dir, "logits.bin"));
+  const got = new Int32Array(out.buffer, out.byteOffset, out.length / 4);
+  let matching = 0;
+  images.forEach((x, i) => {
+    const want = [...host.invoke(x), host.predict(x)];
+    if (want.join() === [...got.subarray(i * (classes + 1), (i + 1) * (classes + 1))].join()) {
+      matching++;
+    }
+  });
+  const stack = num(/^stack (\d+)$/m);
+  const report: McuReport = {
+    model: file,
+    modelBytes: bytes.length,
+    flash: sizes.text + sizes.data,
+    ram: sizes.data + sizes.bss + stack,
+    runtimeCode,
+    otherCode: sizes.text - bytes.length - runtimeCode,
+    arena: num(/^arena (\d+)$/m),
+    stack,
+    heap: num(/^heap (\d+)$/m),
+    instructionsPerImage: insns,
+    images: images.length,
+    matching,
+    toolchain: (await run("arm-none-eabi-gcc", ["--version"])).stdout.split("\n")[0],
+  };
+  await writeJsonAtomic(join(dir, "mcu.json"), report);
+  return report;
+}
+
+/** text (code and read-only data, including the model), data and bss of an ELF. */
+async function sectionSizes(elf: string): Promise<{ text: number; data: number; bss: number }> {
+  const r = await run("arm-none-eabi-size", [elf]);
+  const [text, data, bss] = r.stdout.trim().split("\n")[1].trim().split(/\s+/).map(Number);
+  return { text, data, bss };
+}
+
+/** Bytes of an object's functions and read-only data that made it into the linked ELF. */
+async function objectCodeInElf(obj: string, elf: string): Promise<number> {
+  const names = new Set(
+    (await run("arm-none-eabi-nm", ["--defined-only", obj])).stdout.split("\n")
+      .map((l) => l.trim().split(/\s+/)).filter((p) => p.length === 3 && /[tTrR]/.test(p[1]))
+      .map((p) => p[2]),
+  );
+  let n = 0;
+  for (
+    const line of (await run("arm-none-eabi-nm", ["-S", "--defined-only", elf])).stdout.split("\n")
+  ) {
+    const p = line.trim().split(/\s+/);
+    if (p.length === 4 && /[tTrR]/.test(p[2]) && names.has(p[3])) n += parseInt(p[1], 16);
+  }
+  return n;
+}
