@@ -183,7 +183,9 @@ Deno.test("a run stopped after its first epoch and resumed reproduces the uninte
       await Deno.writeTextFile(join(dir, "run.json"), JSON.stringify({ ...rec, pid: other.pid }));
       await assert.rejects(
         () => run(out, { resume: true }),
-        /--resume: no incomplete run of smoke/,
+        new RegExp(
+          `--resume: run ${rec.runId} is still running \\(process ${other.pid}\\); wait for it or stop it`,
+        ),
       );
       await assert.rejects(
         () => run(out, { resume: rec.runId }),

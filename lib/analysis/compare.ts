@@ -6,6 +6,7 @@
  */
 import { listRunDirs, type LocatedRun, readSummary, type RunRecord } from "../run/run_dir.ts";
 import { commitOrder, resolveRev } from "../experiment/git.ts";
+import { UsageError } from "../util/cli.ts";
 
 /** One compared metric of one variant. */
 export interface CompareRow {
@@ -27,27 +28,38 @@ export interface RunFilter {
   profile?: string;
 }
 
+/** The complete runs that pass the filter, and every recorded commit (to tell a typo from a filtered-out run). */
 async function completeRuns(
   outRoot: string,
   experiment: string | undefined,
   filter: RunFilter,
-): Promise<LocatedRun[]> {
-  return (await listRunDirs(outRoot, experiment)).filter((r) =>
+): Promise<{ runs: LocatedRun[]; commits: string[] }> {
+  const every = await listRunDirs(outRoot, experiment);
+  const runs = every.filter((r) =>
     r.record.status === "complete" &&
     (filter.seed === undefined || r.record.seed === filter.seed) &&
     (filter.profile === undefined || r.record.experiment.profile === filter.profile)
   );
+  return { runs, commits: every.map((r) => r.record.git.commit) };
 }
 
 async function runsAt(
-  all: LocatedRun[],
+  { runs: all, commits }: { runs: LocatedRun[]; commits: string[] },
   rev: string,
   repo?: string,
 ): Promise<LocatedRun[]> {
   const full = await resolveRev(rev, repo);
-  return all.filter((
-    r,
-  ) => (full ? r.record.git.commit === full : r.record.git.commit.startsWith(rev)));
+  const at = all.filter((r) =>
+    full ? r.record.git.commit === full : r.record.git.commit.startsWith(rev)
+  );
+  if (!full && !at.length && !commits.some((c) => c.startsWith(rev))) {
+    throw new UsageError(
+      `compare: ${
+        JSON.stringify(rev)
+      } is not a revision git knows, nor the start of a recorded run's commit`,
+    );
+  }
+  return at;
 }
 
 /**
@@ -91,11 +103,11 @@ export async function pickRuns(
     return runs[0]; // newest first
   };
   // the run directories are read once; every choice below filters this list
-  const all = await completeRuns(outRoot, experiment, filter);
+  const found = await completeRuns(outRoot, experiment, filter), all = found.runs;
   if (revA && revB) {
     return [
-      one(await runsAt(all, revA, repo), revA),
-      one(await runsAt(all, revB, repo), revB),
+      one(await runsAt(found, revA, repo), revA),
+      one(await runsAt(found, revB, repo), revB),
     ];
   }
   const ids = new Set(all.map((r) => r.record.experiment.id));
@@ -121,7 +133,7 @@ export async function pickRuns(
   });
   if (revB && !revA) throw new Error("compare: give both revisions or neither");
   if (revA) {
-    const a = one(await runsAt(all, revA, repo), revA);
+    const a = one(await runsAt(found, revA, repo), revA);
     const b = commits.find((r) => r.record.git.commit !== a.record.git.commit);
     if (!b) throw new Error(`compare: no complete run at another commit than ${revA}`);
     return [a, b];

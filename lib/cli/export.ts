@@ -36,9 +36,23 @@ await runMain(async () => {
     }
     names = [f.variant as string];
   }
+
+  const summary = await readSummary(runDir);
+  const floats = new Set(summary.filter((r) => r.mode === "float").map((r) => r.variant));
+  const quantized = names.filter((n) => !floats.has(n));
+  if (!quantized.length) {
+    const all = summary.filter((r) => r.mode !== "float").map((r) => r.variant);
+    throw new UsageError(
+      `${
+        f.variant ? `--variant ${f.variant}` : runDir
+      }: a float variant has no quantized model to export` +
+        ` (quantized variants: ${all.join(", ") || "none"})`,
+    );
+  }
+  names = quantized;
   await initBackend("wasm");
   const { val } = await loadDataset(rec.dataset.name, rec.dataset.options);
-  const floatRow = (await readSummary(runDir)).find((r) => r.mode === "float");
+  const floatRow = summary.find((r) => r.mode === "float");
   const floatAcc = floatRow ? Number(floatRow.accuracy) : null;
   const rows = [];
   for (const name of names) {

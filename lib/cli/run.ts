@@ -48,6 +48,14 @@ await runMain(async () => {
     );
   }
   if (f["run-id"] && !f.resume) throw new UsageError("--run-id goes with --resume");
+  for (const flag of ["data", "out"] as const) {
+    const dir = f[flag] as string | undefined;
+    if (dir === undefined) continue;
+    const st = await Deno.stat(dir).catch(() => null);
+    if (st && !st.isDirectory) {
+      throw new UsageError(`--${flag}: ${dir} is a file; expected a directory`);
+    }
+  }
   const variants = f.variants !== undefined
     ? String(f.variants).split(",").map((s) => s.trim()).filter(Boolean)
     : undefined;
@@ -79,12 +87,13 @@ await runMain(async () => {
     resume: f.resume ? ((f["run-id"] as string | undefined) ?? true) : undefined,
     progress: consoleProgress({ quiet: !!f.quiet }),
   });
+  // fixed decimals per column: bytes whole, the ratio and percentages to 0.01
   const rows = res.summary.map((s) => ({
     variant: s.variant,
     bytes: s.bytes,
-    "x smaller": Number(s.reduction.toFixed(2)),
-    "accuracy %": Number((s.accuracy * 100).toFixed(2)),
-    "drop (points)": s.accuracy_drop === null ? "" : Number(s.accuracy_drop.toFixed(2)),
+    "x smaller": s.reduction.toFixed(2),
+    "accuracy %": (s.accuracy * 100).toFixed(2),
+    "drop (points)": s.accuracy_drop === null ? "" : s.accuracy_drop.toFixed(2),
   }));
   console.log(
     `\n${res.record.experiment.id} run ${res.record.runId} (commit ${

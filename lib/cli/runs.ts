@@ -25,7 +25,12 @@ await runMain(async () => {
     out: { type: "string" },
   });
   const outRoot = (f.out as string | undefined) ?? DEFAULT_RUNS_ROOT;
-  const runs = await listRunDirs(outRoot, f.experiment as string | undefined);
+  const damaged: { dir: string; reason: string }[] = [];
+  const runs = await listRunDirs(
+    outRoot,
+    f.experiment as string | undefined,
+    (dir, reason) => damaged.push({ dir, reason }),
+  );
   const rows = [];
   for (const r of runs) {
     const rec = r.record;
@@ -58,4 +63,5 @@ await runMain(async () => {
   }
   const of = f.experiment ? ` of ${f.experiment}` : "";
   console.log(rows.length ? formatRows(rows) : `no runs${of} in ${outRoot}`);
+  for (const d of damaged) console.error(`note: damaged run skipped: ${d.reason}`);
 });

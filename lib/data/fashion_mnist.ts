@@ -30,19 +30,20 @@ const FILES = {
   test: ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"],
 } as const;
 
-async function readFile(path: string): Promise<Uint8Array> {
+/** The `.gz` file, or the uncompressed one beside it: its bytes and the path that was read. */
+async function readFile(path: string): Promise<{ bytes: Uint8Array; path: string }> {
   try {
-    return await Deno.readFile(path);
+    return { bytes: await Deno.readFile(path), path };
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       const plain = path.replace(/\.gz$/, "");
       try {
-        return await Deno.readFile(plain);
+        return { bytes: await Deno.readFile(plain), path: plain };
       } catch {
-        throw new Error(`fashion-mnist: missing ${path}`);
+        throw new Error(`fashion-mnist: missing ${path} (or ${plain})`);
       }
     }
-    throw e;
+    throw new Error(`${path}: cannot read: ${(e as Error).message}`);
   }
 }
 
@@ -69,9 +70,10 @@ export async function loadFashionMnistSplit(
     );
   }
   const [imgName, lblName] = FILES[split];
-  const imgPath = join(dir, imgName), lblPath = join(dir, lblName);
-  const images = parseIdx(await readFile(imgPath), imgPath, 3);
-  const labels = parseIdx(await readFile(lblPath), lblPath, 1);
+  const img = await readFile(join(dir, imgName)), lbl = await readFile(join(dir, lblName));
+  const imgPath = img.path, lblPath = lbl.path;
+  const images = parseIdx(img.bytes, imgPath, 3);
+  const labels = parseIdx(lbl.bytes, lblPath, 1);
   const [n, h, w] = images.dims;
   if (h !== 28 || w !== 28) throw new Error(`${imgPath}: images are ${h}x${w}, expected 28x28`);
   if (labels.dims[0] !== n) {

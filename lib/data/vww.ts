@@ -201,7 +201,9 @@ export async function loadVww(opts: VwwOptions): Promise<VwwData> {
     } catch (e) {
       if (!opts.skipBadImages) {
         throw new Error(
-          `${(e as Error).message} (use skipBadImages / --skip-bad-images to skip it)`,
+          `${
+            (e as Error).message
+          } (to skip unreadable images: deno task run ... --set dataset.options.skipBadImages=true, or eval-model --skip-bad-images)`,
         );
       }
       skipped.push((e as Error).message);

@@ -19,6 +19,7 @@ import {
 import type { ArchitectureDef } from "./schema.ts";
 import { DATASET_OPTIONS, unreadOption } from "../data/registry.ts";
 import { endsWithLiveBatchNorm } from "./phases.ts";
+import { UsageError } from "../util/cli.ts";
 
 export type { ExperimentDef } from "./schema.ts";
 
@@ -129,6 +130,84 @@ export function stableStringify(x: unknown): string {
  */
 export function hashOf(x: unknown): string {
   return createHash("sha256").update(stableStringify(x)).digest("hex");
+}
+
+/** A valibot schema node, as far as `--set` paths need to walk it. */
+type SchemaNode = {
+  type: string;
+  entries?: Record<string, SchemaNode>;
+  wrapped?: SchemaNode;
+  options?: SchemaNode[];
+  value?: SchemaNode;
+};
+
+/**
+ * Checks that a `--set` path names a field of the experiment format, and a
+ * variant the module defines: `variants.qat-9.qgt.bits` is an error when the
+ * module has no `qat-9` (variants are added in the module, not by `--set`).
+ * Throws one line naming the path and listing what exists there.
+ *
+ * @example
+ * ```ts
+ * import { checkSetPath } from "./define.ts";
+ * import smoke from "../../experiments/smoke.ts";
+ * checkSetPath(smoke as never, "train.augment.zoom");
+ * let msg = "";
+ * try { checkSetPath(smoke as never, "variants.qat-9.qgt.bits"); } catch (e) { msg = (e as Error).message; }
+ * if (!msg.startsWith('--set variants.qat-9.qgt.bits: the experiment has no variant "qat-9" (it has float, ptq-4')) throw new Error(msg);
+ * ```
+ */
+export function checkSetPath(def: Obj, path: string): void {
+  const keys = path.split(".");
+  let node = ExperimentSchema as unknown as SchemaNode;
+  let value: unknown = def;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i], at = keys.slice(0, i).join(".") || "the experiment";
+    while (node.type === "optional" && node.wrapped) node = node.wrapped;
+    if (node.type === "variant" && node.options) {
+      // fields of whichever option the object has (or of any, when it has none yet)
+      const t = isObj(value) ? value.type : undefined;
+      const opts = node.options.filter((o) =>
+        !t || o.entries?.type?.type !== "literal" ||
+        (o.entries.type as unknown as { literal: unknown }).literal === t
+      );
+      const entries = Object.assign(
+        {},
+        ...(opts.length ? opts : node.options).map((o) => o.entries),
+      );
+      node = { type: "strict_object", entries };
+    }
+    if (node.type === "record" && node.value) {
+      const isVariants = keys[i - 1] === "variants";
+      if (isVariants) {
+        const names = Object.keys((def.variants ?? {}) as Obj);
+        if (!names.includes(k)) {
+          throw new UsageError(
+            `--set ${path}: the experiment has no variant ${JSON.stringify(k)} (it has ${
+              names.join(", ")
+            }); add variants in the experiment module`,
+          );
+        }
+      }
+      node = node.value;
+      value = isObj(value) ? value[k] : undefined;
+      continue;
+    }
+    if (!node.entries) {
+      throw new UsageError(
+        `--set ${path}: ${at} is a value, not an object with field ${JSON.stringify(k)}`,
+      );
+    }
+    if (!(k in node.entries)) {
+      throw new UsageError(
+        `--set ${path}: ${at} has no field ${JSON.stringify(k)} (its fields: ${
+          Object.keys(node.entries).join(", ")
+        })`,
+      );
+    }
+    node = node.entries[k];
+    value = isObj(value) ? value[k] : undefined;
+  }
 }
 
 /**
@@ -267,7 +346,11 @@ function applyOverrides(def: unknown, o: ResolveOptions, where: string): Obj {
     e = deepMerge(e, { dataset: p.dataset, train: p.train, variants: p.variants });
     delete e.profiles;
   }
-  for (const s of o.set ?? []) setPath(e, s);
+  for (const s of o.set ?? []) {
+    const eq = s.indexOf("=");
+    if (eq > 0) checkSetPath(e, s.slice(0, eq));
+    setPath(e, s);
+  }
   if (o.seed !== undefined) e.seed = o.seed;
   if (o.dataDir !== undefined) {
     const ds = e.dataset as Obj;
@@ -353,8 +436,13 @@ export async function loadExperimentModule(path: string): Promise<unknown> {
   try {
     mod = await import(toFileUrl(resolve(path)).href);
   } catch (e) {
+    // a syntax error's message ends with "at file:///...:LINE:COL": name the line and column
+    const msg = (e as Error).message;
+    const at = msg.match(/at file:\/\/[^\s]*?:(\d+):(\d+)\s*$/);
     throw new Error(
-      `${path}: cannot load experiment module: ${(e as Error).message.split("\n")[0]}`,
+      `${path}${at ? `:${at[1]}:${at[2]}` : ""}: cannot load experiment module: ${
+        msg.split("\n")[0]
+      }`,
     );
   }
   if (mod.default === undefined) {

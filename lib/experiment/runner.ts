@@ -95,14 +95,21 @@ async function pickResumed(
   exp: ResolvedExperiment,
   resume: true | string,
 ): Promise<{ dir: string; record: RunRecord }> {
-  const runs = await listRunDirs(outRoot, exp.id);
+  const damaged: string[] = [];
+  const runs = await listRunDirs(outRoot, exp.id, (_dir, reason) => damaged.push(reason));
+  const mine = (r: { record: RunRecord }) =>
+    r.record.status !== "complete" && r.record.experiment.hash === exp.hash;
   const pick = typeof resume === "string"
     ? runs.find((r) => r.record.runId === resume)
-    : runs.find((r) =>
-      r.record.status !== "complete" && r.record.experiment.hash === exp.hash &&
-      !runBusy(r.record)
-    );
+    : runs.find((r) => mine(r) && !runBusy(r.record));
   if (!pick) {
+    const busy = typeof resume === "string" ? undefined : runs.find(mine);
+    if (busy) {
+      throw new Error(
+        `--resume: run ${busy.record.runId} is still running (process ${busy.record.pid}); wait for it or stop it`,
+      );
+    }
+    if (damaged.length) throw new Error(`--resume: ${damaged[0]}`);
     throw new Error(
       typeof resume === "string"
         ? `--resume: no run ${resume} of ${exp.id} in ${outRoot}`
@@ -407,6 +414,58 @@ async function completeVariant(c: RunContext, v: ResolvedVariant): Promise<Varia
   return result;
 }
 
+/** The share of the most frequent class among the labels: what always guessing it scores. */
+function majorityShare(ds: Dataset): number {
+  const counts = new Map<number, number>();
+  for (const l of ds.labels) counts.set(l, (counts.get(l) ?? 0) + 1);
+  return Math.max(0, ...counts.values()) / Math.max(1, ds.labels.length);
+}
+
+/**
+ * Warnings about a validation split too small or too uniform to measure anything: fewer than
+ * 50 images, or one class only.
+ *
+ * @example
+ * ```ts ignore
+ * for (const w of splitWarnings(val)) progress.line(w);
+ * ```
+ */
+export function splitWarnings(val: Dataset): string[] {
+  const n = val.labels.length, classes = new Set(val.labels).size;
+  const out: string[] = [];
+  if (n < 50) {
+    out.push(
+      `warning: only ${n} validation images: an accuracy measured on them moves by ${
+        (100 / n).toFixed(1)
+      } points per image and means little`,
+    );
+  }
+  if (classes < 2) {
+    out.push(
+      `warning: the validation images are all of one class; accuracy cannot tell models apart`,
+    );
+  }
+  return out;
+}
+
+/**
+ * A warning when the float network is within 2 points of always guessing the most frequent
+ * class: it has not learned, and neither can its quantized variants.
+ *
+ * @example
+ * ```ts ignore
+ * const w = chanceWarning(0.5, val);
+ * ```
+ */
+export function chanceWarning(accuracy: number, val: Dataset): string | null {
+  const chance = majorityShare(val);
+  if (accuracy > chance + 0.02) return null;
+  return `warning: the float network is at chance (${(accuracy * 100).toFixed(2)} % against ${
+    (chance * 100).toFixed(2)
+  } % for always the most frequent class): it has not learned, so the quantized results mean little; ` +
+    `train longer (--set train.epochs=N) or on more images`;
+}
+
 /**
  * Runs an experiment module end to end.
  *
@@ -466,6 +525,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
         `note: exports are measured by the TypeScript interpreter (${await nativeUnavailable()})`,
       );
     }
+    for (const w of splitWarnings(data.val)) progress.line(w);
     progress.line(
       `${exp.id} v${exp.version} (${exp.profile}): ${data.train.name} ${data.train.labels.length} train / ${data.val.labels.length} val, ` +
         `loaded in ${formatDuration((performance.now() - t0) / 1000)}; run ${run.record.runId}`,
@@ -473,6 +533,10 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     for (const v of order) {
       const r = await completeVariant(c, v);
       c.results.set(v.name, r);
+      if (v.name === c.floatName) {
+        const w = chanceWarning(r.summary.accuracy, data.val);
+        if (w) progress.line(w);
+      }
       const s = r.summary;
       const nDone = order.filter((o) => run.record.variants[o.name]?.status === "complete").length;
       progress.line(

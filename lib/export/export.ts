@@ -456,8 +456,19 @@ export async function writeExport(
     images: ev.predictions.length,
     interpreterSecondsPerImage: ev.seconds / Math.max(1, val.labels.length),
   };
-  // timing varies between runs: keep it out of the deterministic summary files
-  const { interpreterSecondsPerImage: _t, ...stable } = summary;
+  // timing varies between runs: keep it out of the deterministic summary files, and round
+  // each value to what it measures (fractions to 1e-4, points and ratios to 0.01)
+  const { interpreterSecondsPerImage: _t, ...exact } = summary;
+  const r = (x: number, d: number) => Number(x.toFixed(d));
+  const stable = {
+    ...exact,
+    reduction: r(exact.reduction, 2),
+    floatAccuracy: exact.floatAccuracy === null ? null : r(exact.floatAccuracy, 4),
+    accuracy: r(exact.accuracy, 4),
+    simulatedAccuracy: r(exact.simulatedAccuracy, 4),
+    agreement: r(exact.agreement, 4),
+    dropPoints: exact.dropPoints === null ? null : r(exact.dropPoints, 2),
+  };
   await writeJsonAtomic(join(dir, "summary.json"), stable);
   await writeTextAtomic(join(dir, "summary.md"), summaryMarkdown(stable));
   return summary;

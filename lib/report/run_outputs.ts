@@ -46,10 +46,29 @@ export function summaryRows(
   floatName: string | undefined,
 ): VariantSummaryRow[] {
   const floatAcc = results.find((r) => r.summary.variant === floatName)?.summary.accuracy;
-  return results.map((r) => ({
-    ...r.summary,
-    accuracy_drop: floatAcc === undefined ? null : (floatAcc - r.summary.accuracy) * 100,
+  return results.map(({ summary: s }) => ({
+    ...s,
+    // each value rounded to what it measures: fractions to 1e-4, points and ratios to 0.01
+    accuracy: round(s.accuracy, 4),
+    loss: round(s.loss, 4),
+    reduction: round(s.reduction, 2),
+    accuracy_drop: floatAcc === undefined ? null : round((floatAcc - s.accuracy) * 100, 2),
+    simulated_accuracy: round(s.simulated_accuracy, 4),
+    prediction_agreement: round(s.prediction_agreement, 4),
   }));
+}
+
+/**
+ * x rounded to `digits` decimals, without float noise in its text (0.1 + 0.2 gives 0.3).
+ *
+ * @example
+ * ```ts
+ * import { round } from "./run_outputs.ts";
+ * if (round(-3.8000000000000034, 2) !== -3.8 || String(round(0.82299999, 4)) !== "0.823") throw new Error();
+ * ```
+ */
+export function round(x: number, digits: number): number {
+  return Number.isFinite(x) ? Number(x.toFixed(digits)) : x;
 }
 
 /**

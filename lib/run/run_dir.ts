@@ -320,6 +320,9 @@ async function readJsonOrNull<T>(path: string): Promise<T | null> {
   }
 }
 
+/** Called for a run directory whose run.json cannot be read, with the one-line reason. */
+export type OnDamaged = (dir: string, reason: string) => void;
+
 /**
  * Lists run directories of an experiment (or of all), newest first by start
  * time; directories without a readable run.json are left out.
@@ -334,6 +337,7 @@ async function readJsonOrNull<T>(path: string): Promise<T | null> {
 export async function listRunDirs(
   outRoot: string,
   experimentId?: string,
+  onDamaged?: OnDamaged,
 ): Promise<LocatedRun[]> {
   const out: LocatedRun[] = [];
   const ids: string[] = [];
@@ -350,8 +354,16 @@ export async function listRunDirs(
       for await (const e of Deno.readDir(join(outRoot, id))) {
         if (!e.isDirectory) continue;
         const dir = runDirOf(outRoot, id, e.name);
-        const rec = await readJsonOrNull<RunRecord>(join(dir, RUN_FILES.record));
-        if (rec) out.push({ dir, record: rec });
+        if (!onDamaged) {
+          const rec = await readJsonOrNull<RunRecord>(join(dir, RUN_FILES.record));
+          if (rec) out.push({ dir, record: rec });
+          continue;
+        }
+        try {
+          out.push({ dir, record: await readRunRecord(dir) });
+        } catch (err) {
+          onDamaged(dir, (err as Error).message);
+        }
       }
     } catch { /* none */ }
   }

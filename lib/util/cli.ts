@@ -35,6 +35,15 @@ export class UsageError extends Error {
  * ```
  */
 export function parseFlags(args: string[], spec: FlagSpec): ParsedArgs {
+  // "--seed -1": a value that looks like a flag would be taken as one; join negative numbers
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith("--") ? args[i].slice(2) : "";
+    if (spec[name]?.type === "string" && /^-\d/.test(args[i + 1] ?? "")) {
+      joined.push(`${args[i]}=${args[++i]}`);
+    } else joined.push(args[i]);
+  }
+  args = joined;
   try {
     const r = nodeParseArgs({ args, options: spec, allowPositionals: true, strict: true });
     return { values: r.values as ParsedArgs["values"], positionals: r.positionals };

@@ -88,10 +88,11 @@ export function formatRows(rows: Record<string, unknown>[], columns?: string[]):
     v === null || v === undefined ? "" : typeof v === "number" ? fmtNum(v) : String(v);
   const body = rows.map((r) => cols.map((c) => cell(r[c])));
   const w = cols.map((c, i) => Math.max(c.length, ...body.map((r) => r[i].length)));
-  // numbers right-aligned, text left-aligned
-  const numeric = cols.map((c) =>
-    rows.every((r) => typeof r[c] === "number" || r[c] === "" || r[c] == null)
-  );
+  // numbers (and numbers already formatted as text) right-aligned, other text left-aligned
+  const isNum = (v: unknown) =>
+    typeof v === "number" || v === "" || v == null ||
+    (typeof v === "string" && /^-?\d+(\.\d+)?$/.test(v));
+  const numeric = cols.map((c) => rows.every((r) => isNum(r[c])));
   const pad = (s: string, i: number) => (numeric[i] ? s.padStart(w[i]) : s.padEnd(w[i]));
   const line = (r: string[]) => r.map(pad).join("  ").trimEnd();
   return [line(cols), w.map((n) => "-".repeat(n)).join("  "), ...body.map(line)].join("\n");
