@@ -31,13 +31,15 @@ export default defineExperiment({
     "qgt-mixed": pd.variants["qgt-mixed"],
   },
   profiles: {
+    // as person-detect's quick profile: enough images and epochs to learn (float about 70 %)
     quick: {
-      dataset: { options: { trainCount: 1200, valCount: 400 } },
-      train: { epochs: 2 },
+      dataset: { options: { trainCount: 2000, valCount: 400 } },
+      train: { epochs: 5, schedule: { type: "cosine", lr: 4e-3, warmupSteps: 100 } },
       variants: {
-        "qat-2": { qgt: { epochs: 1 } },
-        "qgt-2": { qgt: { epochs: 1 } },
+        "qat-2": { train: { batchSize: 64 }, qgt: { epochs: 1 } },
+        "qgt-2": { train: { batchSize: 64 }, qgt: { epochs: 1 } },
         "qgt-mixed": {
+          train: { batchSize: 64 },
           qgt: {
             epochs: 1,
             mixed: { budgetBytes: 80971, candidates: [1, 2, 4], sensitivitySamples: 128 },
