@@ -114,7 +114,7 @@ Deno.test("validation errors name the field and the expected value", () => {
     "--data: x.ts: dataset synthetic-person reads no directory, and declares no dataset.withDir to switch to one",
   );
   // --data switches person-detect to VWW, whose trainCount / valCount are the profile's caps
-  for (const [profile, train, val] of [["default", 8000, 2000], ["quick", 800, 256]] as const) {
+  for (const [profile, train, val] of [["default", 8000, 2000], ["quick", 2000, 400]] as const) {
     const r = resolveExperiment(personDetect, { profile, dataDir: "/d" });
     assert.deepStrictEqual(r.variants[0].dataset, {
       name: "vww",
