@@ -229,6 +229,10 @@ interface RunContext {
   opts: RunOptions;
   exp: ResolvedExperiment;
   run: OpenRun;
+  /** The variants in the order they run. */
+  order: ResolvedVariant[];
+  /** When the data started loading (performance.now()). */
+  t0: number;
   data: { train: Dataset; val: Dataset };
   dataSum: string;
   backend: BackendName;
@@ -475,6 +479,48 @@ export function chanceWarning(accuracy: number, val: Dataset): string | null {
  * ```
  */
 export async function runExperiment(opts: RunOptions): Promise<RunResult> {
+  const c = await prepareRun(opts);
+  const { run, progress } = c;
+  try {
+    for (const line of c.notes) progress.line(line);
+    for (const v of c.order) {
+      const r = await completeVariant(c, v);
+      c.results.set(v.name, r);
+      if (v.name === c.floatName) {
+        const w = chanceWarning(r.summary.accuracy, c.data.val);
+        if (w) progress.line(w);
+      }
+      progress.line(variantLine(c, v, r));
+    }
+    const budget = c.order.map((v) => v.qgt.mixed?.budgetBytes).find((b) => b !== undefined);
+    const summary = await writeRunOutputs(
+      run.dir,
+      run.record,
+      c.order.map((v) => c.results.get(v.name)!),
+      c.floatName,
+      budget,
+    );
+    run.record.status = "complete";
+    run.record.ended = new Date().toISOString();
+    await run.save();
+    return { runDir: run.dir, record: run.record, summary };
+  } catch (e) {
+    if (!(e instanceof StopRequested)) {
+      run.record.status = "failed";
+      run.record.error = (e as Error).message;
+      run.record.ended = new Date().toISOString();
+      await run.save();
+    }
+    throw e;
+  }
+}
+
+/**
+ * Everything before the first variant: the module resolved and planned, the run opened, the
+ * data loaded and every variant checked (so bad settings or data leave no run directory), the
+ * run directory created, and the lines to print first.
+ */
+async function prepareRun(opts: RunOptions): Promise<RunContext & { notes: string[] }> {
   const progress = opts.progress ?? consoleProgress();
   const outRoot = opts.outRoot ?? DEFAULT_RUNS_ROOT;
   const def = await loadExperimentModule(opts.path);
@@ -500,11 +546,22 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   const provenance = (v: ResolvedVariant) => provenanceOf(run.record, v.name, exportCount);
   preflightRun(order, data, opts.path, provenance);
   await run.save(); // creates the run directory
-  const c: RunContext = {
+  const notes = [
+    ...data.notes,
+    ...(native ? [] : [
+      `note: exports are measured by the TypeScript interpreter (${await nativeUnavailable()})`,
+    ]),
+    ...splitWarnings(data.val),
+    `${exp.id} v${exp.version} (${exp.profile}): ${data.train.name} ${data.train.labels.length} train / ${data.val.labels.length} val, ` +
+    `loaded in ${formatDuration((performance.now() - t0) / 1000)}; run ${run.record.runId}`,
+  ];
+  return {
     opts,
     exp,
     run,
     data,
+    order,
+    t0,
     // the data's bytes (not only their configuration) key the reusable float baselines
     dataSum: datasetChecksum(data.train.images, data.train.labels) + ":" +
       datasetChecksum(data.val.images, data.val.labels),
@@ -517,56 +574,18 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     exportCount,
     results: new Map(),
     epochCounter: { n: 0 },
+    notes,
   };
-  try {
-    for (const n of data.notes) progress.line(n);
-    if (!native) {
-      progress.line(
-        `note: exports are measured by the TypeScript interpreter (${await nativeUnavailable()})`,
-      );
-    }
-    for (const w of splitWarnings(data.val)) progress.line(w);
-    progress.line(
-      `${exp.id} v${exp.version} (${exp.profile}): ${data.train.name} ${data.train.labels.length} train / ${data.val.labels.length} val, ` +
-        `loaded in ${formatDuration((performance.now() - t0) / 1000)}; run ${run.record.runId}`,
-    );
-    for (const v of order) {
-      const r = await completeVariant(c, v);
-      c.results.set(v.name, r);
-      if (v.name === c.floatName) {
-        const w = chanceWarning(r.summary.accuracy, data.val);
-        if (w) progress.line(w);
-      }
-      const s = r.summary;
-      const nDone = order.filter((o) => run.record.variants[o.name]?.status === "complete").length;
-      progress.line(
-        `${v.name}: accuracy ${(s.accuracy * 100).toFixed(2)}%, ${s.bytes} bytes (${
-          s.reduction.toFixed(1)
-        }x smaller than float32), ` +
-          `${formatDuration(r.seconds)} [${nDone}/${order.length} variants done, ${
-            formatDuration((performance.now() - t0) / 1000)
-          } since the run ${opts.resume ? "resumed" : "started"}]`,
-      );
-    }
-    const budget = order.map((v) => v.qgt.mixed?.budgetBytes).find((b) => b !== undefined);
-    const summary = await writeRunOutputs(
-      run.dir,
-      run.record,
-      order.map((v) => c.results.get(v.name)!),
-      c.floatName,
-      budget,
-    );
-    run.record.status = "complete";
-    run.record.ended = new Date().toISOString();
-    await run.save();
-    return { runDir: run.dir, record: run.record, summary };
-  } catch (e) {
-    if (!(e instanceof StopRequested)) {
-      run.record.status = "failed";
-      run.record.error = (e as Error).message;
-      run.record.ended = new Date().toISOString();
-      await run.save();
-    }
-    throw e;
-  }
+}
+
+/** The line a finished variant prints: accuracy, size, its time and how far the run is. */
+function variantLine(c: RunContext, v: ResolvedVariant, r: VariantResult): string {
+  const s = r.summary, rec = c.run.record;
+  const nDone = c.order.filter((o) => rec.variants[o.name]?.status === "complete").length;
+  return `${v.name}: accuracy ${(s.accuracy * 100).toFixed(2)}%, ${s.bytes} bytes (${
+    s.reduction.toFixed(1)
+  }x smaller than float32), ` +
+    `${formatDuration(r.seconds)} [${nDone}/${c.order.length} variants done, ${
+      formatDuration((performance.now() - c.t0) / 1000)
+    } since the run ${c.opts.resume ? "resumed" : "started"}]`;
 }

@@ -71,38 +71,28 @@ export async function mcuToolsMissing(): Promise<string> {
 
 const CPU = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"];
 
-/**
- * Builds and runs the firmware for `bytes` on `images` (int8, H*W*C each) in
- * `dir`, writes `mcu.json` there, and returns the report.
- *
- * @example
- * ```ts ignore
- * const r = await runOnMcu(bytes, "model.qgt", images, "build/mcu");
- * ```
- */
-export async function runOnMcu(
+/** The firmware's shape parameters: its arena, input bytes and number of classes. */
+interface FirmwareShape {
+  arena: number;
+  input: number;
+  classes: number;
+}
+
+/** Compiles the runtime, the model and runtime/mcu into `dir/firmware.elf` for a Cortex-M4F. */
+async function buildFirmware(
   bytes: Uint8Array,
-  file: string,
-  images: Int8Array[],
   dir: string,
-): Promise<McuReport> {
-  const missing = await mcuToolsMissing();
-  if (missing) throw new Error(`mcu: ${missing}`);
-  const f = parseQgt(bytes, file);
-  const host = await loadNative(bytes, file);
-  if (!host) {
-    throw new Error("mcu: the host C runtime is needed to check the firmware (no C compiler)");
-  }
-  const [h, w, c] = f.header.input.shape, classes = f.header.classes.length;
+  shape: FirmwareShape,
+): Promise<string> {
   await Deno.mkdir(dir, { recursive: true });
   const { h: hdr, c: src } = cArray(bytes);
   await Deno.writeTextFile(join(dir, "model_data.h"), hdr);
   await Deno.writeTextFile(join(dir, "model_data.c"), src);
   const rt = join(REPO_ROOT, "runtime"), mcu = join(rt, "mcu");
   const defs = [
-    `-DQGT_ARENA_BYTES=${host.arenaBytes}`,
-    `-DQGT_INPUT_BYTES=${h * w * c}`,
-    `-DQGT_CLASSES=${classes}`,
+    `-DQGT_ARENA_BYTES=${shape.arena}`,
+    `-DQGT_INPUT_BYTES=${shape.input}`,
+    `-DQGT_CLASSES=${shape.classes}`,
   ];
   const common = [
     ...CPU,
@@ -115,7 +105,13 @@ export async function runOnMcu(
     "-I",
     dir,
   ];
-  const compile = async (out: string, srcFile: string, std: string) => {
+  const units: [string, string, string][] = [
+    ["qgt_runtime.o", join(rt, "qgt_runtime.c"), "-std=c99"],
+    ["model_data.o", join(dir, "model_data.c"), "-std=c99"],
+    ["main.o", join(mcu, "main.c"), "-std=gnu99"],
+    ["startup.o", join(mcu, "startup.c"), "-std=gnu99"],
+  ];
+  for (const [out, srcFile, std] of units) {
     const r = await run("arm-none-eabi-gcc", [
       ...common,
       std,
@@ -128,11 +124,8 @@ export async function runOnMcu(
     if (!r.ok) {
       throw new Error(`mcu: compiling ${srcFile} failed: ${r.stderr.trim().split("\n")[0]}`);
     }
-  };
-  await compile("qgt_runtime.o", join(rt, "qgt_runtime.c"), "-std=c99");
-  await compile("model_data.o", join(dir, "model_data.c"), "-std=c99");
-  await compile("main.o", join(mcu, "main.c"), "-std=gnu99");
-  await compile("startup.o", join(mcu, "startup.c"), "-std=gnu99");
+  }
+  const elf = join(dir, "firmware.elf");
   const link = await run("arm-none-eabi-gcc", [
     ...CPU,
     "-T",
@@ -143,17 +136,15 @@ export async function runOnMcu(
     "-Wl,--gc-sections",
     `-Wl,-Map=${join(dir, "firmware.map")}`,
     "-o",
-    join(dir, "firmware.elf"),
-    ...["startup.o", "main.o", "qgt_runtime.o", "model_data.o"].map((o) => join(dir, o)),
+    elf,
+    ...units.map(([o]) => join(dir, o)),
   ]);
   if (!link.ok) throw new Error(`mcu: linking failed: ${link.stderr.trim().split("\n")[0]}`);
-  const sizes = await sectionSizes(join(dir, "firmware.elf"));
-  const runtimeCode = await objectCodeInElf(join(dir, "qgt_runtime.o"), join(dir, "firmware.elf"));
-  const imgs = new Uint8Array(images.length * h * w * c);
-  images.forEach((x, i) =>
-    imgs.set(new Uint8Array(x.buffer, x.byteOffset, x.length), i * h * w * c)
-  );
-  await Deno.writeFile(join(dir, "images.bin"), imgs);
+  return elf;
+}
+
+/** Runs the firmware in `dir` under QEMU on `images.bin`; returns its stdout. */
+async function runFirmware(dir: string): Promise<string> {
   const q = await run(
     "qemu-system-arm",
     [
@@ -179,8 +170,38 @@ export async function runOnMcu(
       }`,
     );
   }
-  const num = (re: RegExp) => Number(q.stdout.match(re)?.[1] ?? NaN);
-  const insns = [...q.stdout.matchAll(/^image \d+ insns (\d+)$/gm)].map((m) => Number(m[1]));
+  return q.stdout;
+}
+
+/**
+ * Builds and runs the firmware for `bytes` on `images` (int8, H*W*C each) in
+ * `dir`, writes `mcu.json` there, and returns the report.
+ *
+ * @example
+ * ```ts ignore
+ * const r = await runOnMcu(bytes, "model.qgt", images, "build/mcu");
+ * ```
+ */
+export async function runOnMcu(
+  bytes: Uint8Array,
+  file: string,
+  images: Int8Array[],
+  dir: string,
+): Promise<McuReport> {
+  const missing = await mcuToolsMissing();
+  if (missing) throw new Error(`mcu: ${missing}`);
+  const f = parseQgt(bytes, file);
+  const host = await loadNative(bytes, file);
+  if (!host) {
+    throw new Error("mcu: the host C runtime is needed to check the firmware (no C compiler)");
+  }
+  const [h, w, c] = f.header.input.shape, classes = f.header.classes.length, per = h * w * c;
+  const elf = await buildFirmware(bytes, dir, { arena: host.arenaBytes, input: per, classes });
+  const imgs = new Uint8Array(images.length * per);
+  images.forEach((x, i) => imgs.set(new Uint8Array(x.buffer, x.byteOffset, x.length), i * per));
+  await Deno.writeFile(join(dir, "images.bin"), imgs);
+  const stdout = await runFirmware(dir);
+  const num = (re: RegExp) => Number(stdout.match(re)?.[1] ?? NaN);
   const out = await Deno.readFile(join(dir, "logits.bin"));
   const got = new Int32Array(out.buffer, out.byteOffset, out.length / 4);
   let matching = 0;
@@ -190,6 +211,8 @@ export async function runOnMcu(
       matching++;
     }
   });
+  const sizes = await sectionSizes(elf),
+    runtimeCode = await objectCodeInElf(join(dir, "qgt_runtime.o"), elf);
   const stack = num(/^stack (\d+)$/m);
   const report: McuReport = {
     model: file,
@@ -201,7 +224,9 @@ export async function runOnMcu(
     arena: num(/^arena (\d+)$/m),
     stack,
     heap: num(/^heap (\d+)$/m),
-    instructionsPerImage: insns,
+    instructionsPerImage: [...stdout.matchAll(/^image \d+ insns (\d+)$/gm)].map((m) =>
+      Number(m[1])
+    ),
     images: images.length,
     matching,
     toolchain: (await run("arm-none-eabi-gcc", ["--version"])).stdout.split("\n")[0],
