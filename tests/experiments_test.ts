@@ -9,6 +9,8 @@ import { renderSvg } from "../lib/report/vega.ts";
 import { readCsv, rowsOf } from "../lib/util/tables.ts";
 import { exists } from "../lib/util/fs.ts";
 import { parseQgt } from "../lib/export/format.ts";
+import { BuiltinOperator, readTflite } from "../lib/export/tflite_schema.ts";
+import { compileTflite } from "../lib/export/litert.ts";
 import { resolveExperiment } from "../lib/experiment/define.ts";
 import fashion from "../experiments/fashion-mnist.ts";
 import bottleneck from "../experiments/bottleneck.ts";
@@ -85,6 +87,7 @@ Deno.test("person-detect --quick: every variant trains, exports and is measured 
         "dataset.options.trainCount=600",
         "dataset.options.valCount=200",
         "train.epochs=1",
+        "export.tfliteCount=50", // LiteRT's INT4 kernels are slow (~50 ms per image)
       ],
     },
     outRoot: out,
@@ -121,7 +124,21 @@ Deno.test("person-detect --quick: every variant trains, exports and is measured 
       Number(r.prediction_agreement) >= 0.8,
       `${r.variant}: agreement ${r.prediction_agreement}`,
     );
+    // #26: model.tflite of the person detector: builtin operators only, it loads and runs in
+    // LiteRT (the exporter ran it on every validation image: tflite_agreement)
+    const tfl = join(res.runDir, "variants", String(r.variant), "export", "model.tflite");
+    const tflBytes = await Deno.readFile(tfl);
+    const m = readTflite(tflBytes, tfl);
+    assert.ok(m.opcodes.every((c) => Object.values(BuiltinOperator).includes(c.builtin as never)));
+    assert.equal(Number(r.tflite_bytes), tflBytes.length);
+    assert.ok(Number(r.tflite_agreement) >= 0.9, `${r.variant}: LiteRT ${r.tflite_agreement}`);
   }
+  const lite = await compileTflite(
+    await Deno.readFile(join(res.runDir, "variants", "qgt-mixed", "export", "model.tflite")),
+  );
+  assert.deepStrictEqual(lite.inputs[0].dims, [1, 96, 96, 1]);
+  assert.deepStrictEqual(lite.outputs[0].dims, [1, 2]);
+  lite.delete();
   // size ordering by bits, and the mixed model fits its budget
   const bytesOf = (v: string) => Number(rows.find((r) => r.variant === v)!.bytes);
   assert.ok(bytesOf("ptq-8") > bytesOf("ptq-4") && bytesOf("ptq-4") > bytesOf("ptq-2"));

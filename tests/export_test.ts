@@ -126,13 +126,24 @@ Deno.test("exported model: interpreter agrees with the fake-quantized simulation
   assert.ok(sim.accuracy > 0.7, `simulated accuracy ${sim.accuracy}`);
 
   const d1 = await Deno.makeTempDir(), d2 = await Deno.makeTempDir();
-  const s1 = await writeExport(d1, "toy", src, q.model, val, sim, 0.9, 1000);
-  await writeExport(d2, "toy", src, q.model, val, sim, 0.9, 1000);
+  const job = {
+    variant: "toy",
+    src,
+    model: q.model,
+    val,
+    calibration: ds,
+    simulated: sim,
+    floatAccuracy: 0.9,
+    float32Bytes: 1000,
+  };
+  const s1 = await writeExport(d1, job);
+  await writeExport(d2, job);
   for (
     const f of [
       "model.qgt",
       "model_data.c",
       "model_data.h",
+      "model.tflite",
       "model.json",
       "weights.bin",
       "summary.json",
@@ -147,6 +158,11 @@ Deno.test("exported model: interpreter agrees with the fake-quantized simulation
   }
   assert.equal(s1.accuracy, interp.accuracy);
   assert.equal(s1.bytes.total, (await Deno.readFile(join(d1, "model.qgt"))).length);
+  // model.tflite ran in LiteRT on the same images: a shallow 4-bit network agrees with the interpreter
+  assert.ok(!("skipped" in s1.tflite));
+  assert.equal(s1.tflite.bytes, (await Deno.readFile(join(d1, "model.tflite"))).length);
+  assert.ok(s1.tflite.agreement >= 0.99, `tflite agreement ${s1.tflite.agreement}`);
+  assert.ok(s1.tflite.int4Layers.length > 0, "4-bit layers are stored as INT4");
 
   // the tfjs LayersModel reloads and predicts like the simulated (snapped, folded) model without activation quantization
   const lm = await tf.loadLayersModel(fileLoader(d1));

@@ -211,7 +211,7 @@ const FASHION = "/usr/share/datasets/fashion-mnist";
 
 Deno.test({
   name:
-    "a small Fashion-MNIST run at 1, 2, 3, 4 and 8 bits and mixed: the C runtime equals the interpreter on every validation image",
+    "a small Fashion-MNIST run at 1, 2, 3, 4 and 8 bits and mixed: the C runtime equals the interpreter on every validation image; model.tflite in LiteRT agrees",
   ignore: !cc || !(await Deno.stat(FASHION).then(() => true, () => false)),
   fn: async () => {
     const { runExperiment } = await import("../lib/experiment/runner.ts");
@@ -262,10 +262,25 @@ Deno.test({
     });
     const { val } = await loadDataset(res.record.dataset.name, res.record.dataset.options);
     assert.equal(val.labels.length, 300);
+    const { evaluateTflite } = await import("../lib/export/litert.ts");
+    const { evaluateModel } = await import("../lib/export/export.ts");
     for (const name of [...bits.map((b) => `qat-${b}`), "qgt-mixed"]) {
       assert.equal(res.record.variants[name].evaluator, "c-runtime", name);
       const file = join(res.runDir, "variants", name, "export", "model.qgt");
-      assert.equal(await assertEnginesAgree(await Deno.readFile(file), val, file), 300, name);
+      const bytes = await Deno.readFile(file);
+      assert.equal(await assertEnginesAgree(bytes, val, file), 300, name);
+      // #26: model.tflite in LiteRT predicts what model.qgt predicts (>= 99.5 %, accuracy within 0.2 points)
+      const tfl = join(res.runDir, "variants", name, "export", "model.tflite");
+      const lite = await evaluateTflite(await Deno.readFile(tfl), val, tfl);
+      const qgt = await evaluateModel(bytes, val, file);
+      const same = lite.predictions.filter((p, i) => p === qgt.predictions[i]).length;
+      assert.ok(same >= 0.995 * 300, `${name}: LiteRT agrees on ${same} of 300`);
+      assert.ok(
+        Math.abs(lite.accuracy - qgt.accuracy) <= 0.002 + 1e-12,
+        `${name}: ${lite.accuracy} vs ${qgt.accuracy}`,
+      );
+      const row = res.summary.find((s) => s.variant === name)!;
+      assert.equal(row.tflite_agreement, Number((same / 300).toFixed(4)), name);
     }
     const mixed = res.summary.find((s) => s.variant === "qgt-mixed")!;
     assert.equal(mixed.bits, "mixed");

@@ -1,13 +1,16 @@
 /**
  * `deno task export <run-dir> [--variant NAME] [--out DIR]`: (re)exports the
- * quantized variants of a finished run from their saved codes, and evaluates
- * each exported model with the integer interpreter on the run's validation set.
+ * quantized variants of a finished run from their saved codes (model.qgt and
+ * model.tflite, the standard int8 TFLite model), and evaluates each on the
+ * run's validation set: model.qgt with the integer interpreter, model.tflite
+ * in LiteRT.
  * @module
  */
 import { join } from "node:path";
 import { parseFlags, runMain, UsageError } from "../util/cli.ts";
 import { initBackend } from "../backend/mod.ts";
 import { loadDataset } from "../data/registry.ts";
+import { firstImages } from "../data/dataset.ts";
 import { evaluate } from "../eval/evaluate.ts";
 import { writeExport } from "../export/export.ts";
 import { formatRows } from "../util/tables.ts";
@@ -51,7 +54,7 @@ await runMain(async () => {
   }
   names = quantized;
   await initBackend("wasm");
-  const { val } = await loadDataset(rec.dataset.name, rec.dataset.options);
+  const { train, val } = await loadDataset(rec.dataset.name, rec.dataset.options);
   const floatRow = summary.find((r) => r.mode === "float");
   const floatAcc = floatRow ? Number(floatRow.accuracy) : null;
   const rows = [];
@@ -70,13 +73,26 @@ await runMain(async () => {
     });
     const dir = f.out ? join(f.out as string, name) : variantFiles(runDir, name).exportDir;
     const src = { ...d.source, provenance: provenanceOf(rec, name, val.labels.length) };
-    const s = await writeExport(dir, name, src, d.model, val, sim, floatAcc, floatBytes(d));
+    const s = await writeExport(dir, {
+      variant: name,
+      src,
+      model: d.model,
+      val,
+      calibration: firstImages(train, 512),
+      simulated: sim,
+      floatAccuracy: floatAcc,
+      float32Bytes: floatBytes(d),
+    });
     rows.push({
       variant: name,
       bytes: s.bytes.total,
       "x smaller": Number(s.reduction.toFixed(2)),
       "accuracy %": Number((s.accuracy * 100).toFixed(2)),
       "agreement %": Number((s.agreement * 100).toFixed(2)),
+      "tflite bytes": "skipped" in s.tflite ? "-" : s.tflite.bytes,
+      "tflite agreement %": "skipped" in s.tflite
+        ? "-"
+        : Number((s.tflite.agreement * 100).toFixed(2)),
       dir,
     });
   }

@@ -67,6 +67,8 @@ export interface ResolvedExperiment {
   variants: ResolvedVariant[];
   /** Interpreter evaluation of exports on the first N validation images (all when absent). */
   exportEvalCount?: number;
+  /** LiteRT evaluation of model.tflite on the first N validation images (500 when absent). */
+  exportTfliteCount?: number;
   /** Hash of everything above (all variants). */
   hash: string;
 }
@@ -315,7 +317,10 @@ export function resolveExperiment(def: unknown, o: ResolveOptions = {}): Resolve
   const picked = o.variants?.length
     ? variants.filter((v) => o.variants!.includes(v.name))
     : variants;
-  const evalCount = ex.export?.evalCount ? { exportEvalCount: ex.export.evalCount } : {};
+  const evalCount = {
+    ...(ex.export?.evalCount ? { exportEvalCount: ex.export.evalCount } : {}),
+    ...(ex.export?.tfliteCount ? { exportTfliteCount: ex.export.tfliteCount } : {}),
+  };
   return {
     id: ex.id,
     version: ex.version,

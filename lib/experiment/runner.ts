@@ -15,7 +15,13 @@ import { loadDataset } from "../data/registry.ts";
 import { datasetChecksum } from "../data/cache.ts";
 import { type Dataset, firstImages } from "../data/dataset.ts";
 import { createModel, disposeModel, getWeights, setWeights } from "../models/model.ts";
-import { type Exporter, type ExportInfo, exportVariant, type Provenance } from "../export/mod.ts";
+import {
+  type Exporter,
+  type ExportInfo,
+  exportVariant,
+  type Provenance,
+  TFLITE_EVAL_IMAGES,
+} from "../export/mod.ts";
 import { nativeRuntime, nativeUnavailable } from "../export/native.ts";
 import { consoleProgress, formatDuration, type ProgressSink } from "../util/progress.ts";
 import { exists } from "../util/fs.ts";
@@ -243,6 +249,8 @@ interface RunContext {
   results: Map<string, VariantResult>;
   /** How many validation images exports are measured on. */
   exportCount: number;
+  /** How many of them LiteRT runs model.tflite on. */
+  tfliteCount: number;
   /** What each variant's export records of where it came from. */
   provenance: (v: ResolvedVariant) => Provenance;
   /** The float variant's final weights, once it is done. */
@@ -334,6 +342,8 @@ async function exportOutcome(
       float32Bytes: o.summary.float32Bytes,
       quantizedBytes: o.summary.quantizedBytes,
       provenance: c.provenance(v),
+      calibration: firstImages(c.data.train, 512),
+      tfliteCount: c.tfliteCount,
     },
     dir,
     evalSet,
@@ -371,6 +381,8 @@ function variantResult(
       reduction: o.summary.float32Bytes / bytes,
       simulated_accuracy: o.eval.accuracy,
       prediction_agreement: x ? x.agreement : 1,
+      tflite_bytes: x?.tflite ? x.tflite.bytes : null,
+      tflite_agreement: x?.tflite ? x.tflite.agreement : null,
     },
     modelSummary: o.summary.rows,
     sensitivity: o.sensitivity?.map((r) => ({
@@ -572,6 +584,7 @@ async function prepareRun(opts: RunOptions): Promise<RunContext & { notes: strin
     floatName: floatVariant?.name,
     provenance,
     exportCount,
+    tfliteCount: exp.exportTfliteCount ?? TFLITE_EVAL_IMAGES,
     results: new Map(),
     epochCounter: { n: 0 },
     notes,

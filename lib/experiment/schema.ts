@@ -193,8 +193,16 @@ export const ExperimentSchema = v.strictObject({
     v.check((r) => Object.keys(r).length > 0, "at least one variant"),
   ),
   profiles: v.optional(v.strictObject({ quick: v.optional(profile), full: v.optional(profile) })),
-  /** Exported models: evaluate the integer interpreter on the first `evalCount` validation images (all by default). */
-  export: v.optional(v.strictObject({ evalCount: v.optional(int(1, 1e9)) })),
+  /**
+   * Exported models: evaluate the integer interpreter on the first `evalCount` validation images
+   * (all by default), model.tflite in LiteRT on the first `tfliteCount` (500 by default).
+   */
+  export: v.optional(
+    v.strictObject({
+      evalCount: v.optional(int(1, 1e9)),
+      tfliteCount: v.optional(int(1, 1e9)),
+    }),
+  ),
 });
 
 /** A fully resolved variant's settings (after merging overrides). */

@@ -1,6 +1,7 @@
 /**
  * Exports a quantized variant: `model.qgt` (the packed integer model),
- * `model_data.h` / `model_data.c` (the same bytes as a C array), a tfjs
+ * `model_data.h` / `model_data.c` (the same bytes as a C array), `model.tflite`
+ * (the same network as a standard int8 TFLite model, checked in LiteRT), a tfjs
  * LayersModel (`model.json` + `weights.bin`, dequantized folded weights), and
  * `summary.json` / `summary.md` with bytes by part and the accuracy of the
  * exported model measured by the integer interpreter on the validation set.
@@ -9,7 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import type { Dataset } from "../data/dataset.ts";
-import { DEFAULT_NORMALIZATION } from "../data/dataset.ts";
+import { DEFAULT_NORMALIZATION, firstImages } from "../data/dataset.ts";
 import type { Model } from "../models/model.ts";
 import type { ArchSpec } from "../models/spec.ts";
 import { isWeightLayer } from "../models/spec.ts";
@@ -17,6 +18,8 @@ import { writeFileAtomic, writeJsonAtomic, writeTextAtomic } from "../util/fs.ts
 import { buildQgt, type ExportSource, parseQgt } from "./format.ts";
 import { loadInterpreter, pixelsToInt8 } from "./interpreter.ts";
 import { loadNative } from "./native.ts";
+import { logitRange, qgtToTflite, TfliteUnsupportedError } from "./tflite.ts";
+import { evaluateTflite, LITERT_VERSION } from "./litert.ts";
 
 /**
  * The source of an export from a folded, snapped model.
@@ -398,28 +401,107 @@ export interface ExportSummary {
   /** Which implementation measured the exported bytes, on how many images. */
   evaluator: Evaluator;
   images: number;
+  /** The same network as a standard TFLite model, run in LiteRT on the same images (or why not written). */
+  tflite: TfliteSummary | { skipped: string };
   interpreterSecondsPerImage: number;
 }
 
+/** `model.tflite` beside `model.qgt`: its size, and what LiteRT computes with it. */
+export interface TfliteSummary {
+  bytes: number;
+  /** Bytes of the same model with every weight in int8 (the standard int8 deployment; not written). */
+  int8Bytes: number;
+  /** model.qgt bytes / model.tflite bytes. */
+  qgtFraction: number;
+  /** Layers whose weights are packed INT4 (the rest are int8). */
+  int4Layers: string[];
+  /** The output: logit = scale * (q - zeroPoint), int16 (or int8), range from training images. */
+  output: { scale: number; zeroPoint: number; type: "int8" | "int16" };
+  runtime: string;
+  /** LiteRT ran the first this many validation images (INT4 layers run on its slow reference kernels). */
+  images: number;
+  accuracy: number;
+  /** model.qgt's accuracy on the same images. */
+  qgtAccuracy: number;
+  /** Fraction of those images on which LiteRT predicts the class qgt's interpreter predicts. */
+  agreement: number;
+}
+
+/** How many validation images LiteRT runs by default (its INT4 kernels take ~50 ms per person image). */
+export const TFLITE_EVAL_IMAGES = 500;
+
+/** What {@link writeExport} exports and measures. */
+export interface ExportJob {
+  variant: string;
+  src: ExportSource;
+  /** The folded, snapped network (saved as a tfjs LayersModel). */
+  model: Model;
+  /** The images the exported model is measured on. */
+  val: Dataset;
+  /** Training images that set the output range of `model.tflite` (first 512 used). */
+  calibration: Dataset;
+  /** LiteRT runs `model.tflite` on the first this many images of `val` (default 500). */
+  tfliteCount?: number;
+  simulated: { accuracy: number; predictions: Uint8Array };
+  floatAccuracy: number | null;
+  float32Bytes: number;
+}
+
 /**
- * Writes the export files of a variant into `dir` and evaluates the exported
- * bytes with the interpreter on `val`.
+ * Converts the exported bytes to `model.tflite` (output range from the
+ * calibration images) and measures it in LiteRT against the interpreter's
+ * predictions.
+ */
+async function exportTflite(
+  bytes: Uint8Array,
+  dir: string,
+  job: ExportJob,
+  qgtPredictions: Uint8Array,
+): Promise<TfliteSummary | { skipped: string }> {
+  const file = join(dir, "model.qgt");
+  const logits = await logitRange(bytes, job.calibration, 512, file);
+  let t;
+  try {
+    t = qgtToTflite(bytes, { logits }, file);
+  } catch (e) {
+    if (e instanceof TfliteUnsupportedError) return { skipped: e.message };
+    throw e;
+  }
+  const n = Math.min(job.tfliteCount ?? TFLITE_EVAL_IMAGES, job.val.labels.length);
+  const r = await evaluateTflite(t.bytes, firstImages(job.val, n), join(dir, "model.tflite"));
+  let agree = 0, qgtCorrect = 0;
+  for (let i = 0; i < n; i++) {
+    if (r.predictions[i] === qgtPredictions[i]) agree++;
+    if (qgtPredictions[i] === job.val.labels[i]) qgtCorrect++;
+  }
+  await writeFileAtomic(join(dir, "model.tflite"), t.bytes);
+  return {
+    bytes: t.bytes.length,
+    int8Bytes: qgtToTflite(bytes, { logits, int4: false }, file).bytes.length,
+    qgtFraction: bytes.length / t.bytes.length,
+    int4Layers: t.int4Layers,
+    output: t.output,
+    runtime: `LiteRT.js ${LITERT_VERSION}`,
+    images: n,
+    accuracy: r.accuracy,
+    qgtAccuracy: n ? qgtCorrect / n : NaN,
+    agreement: n ? agree / n : 1,
+  };
+}
+
+/**
+ * Writes the export files of a variant into `dir` (model.qgt, its C array,
+ * model.tflite, a tfjs LayersModel, summary.json/.md) and evaluates the
+ * exported bytes on `val`: model.qgt with the integer interpreter, model.tflite
+ * in LiteRT.
  *
  * @example
  * ```ts ignore
- * const s = await writeExport(dir, "qgt-2", src, model, val, simulatedPredictions, 0.91, floatBytes);
+ * const s = await writeExport(dir, { variant: "qgt-2", src, model, val, calibration, simulated, floatAccuracy: 0.91, float32Bytes });
  * ```
  */
-export async function writeExport(
-  dir: string,
-  variant: string,
-  src: ExportSource,
-  model: Model,
-  val: Dataset,
-  simulated: { accuracy: number; predictions: Uint8Array },
-  floatAccuracy: number | null,
-  float32Bytes: number,
-): Promise<ExportSummary> {
+export async function writeExport(dir: string, job: ExportJob): Promise<ExportSummary> {
+  const { src, model, val, simulated, floatAccuracy, float32Bytes } = job;
   const bytes = buildQgt(src);
   const parsed = parseQgt(bytes, join(dir, "model.qgt"));
   await writeFileAtomic(join(dir, "model.qgt"), bytes);
@@ -430,13 +512,14 @@ export async function writeExport(
   await saveLayersModel(lm, dir);
   lm.dispose();
   const ev = await evaluateModel(bytes, val, join(dir, "model.qgt"));
+  const tflite = await exportTflite(bytes, dir, job, ev.predictions);
   let agree = 0;
   for (let i = 0; i < ev.predictions.length; i++) {
     if (ev.predictions[i] === simulated.predictions[i]) agree++;
   }
   const p = parsed.parts;
   const summary: ExportSummary = {
-    variant,
+    variant: job.variant,
     bytes: {
       weightCodes: p.codes,
       scales: p.scales,
@@ -454,6 +537,7 @@ export async function writeExport(
     dropPoints: floatAccuracy === null ? null : (floatAccuracy - ev.accuracy) * 100,
     evaluator: ev.evaluator,
     images: ev.predictions.length,
+    tflite,
     interpreterSecondsPerImage: ev.seconds / Math.max(1, val.labels.length),
   };
   // timing varies between runs: keep it out of the deterministic summary files, and round
@@ -468,10 +552,46 @@ export async function writeExport(
     simulatedAccuracy: r(exact.simulatedAccuracy, 4),
     agreement: r(exact.agreement, 4),
     dropPoints: exact.dropPoints === null ? null : r(exact.dropPoints, 2),
+    tflite: "skipped" in tflite ? tflite : {
+      ...tflite,
+      qgtFraction: r(tflite.qgtFraction, 4),
+      accuracy: r(tflite.accuracy, 4),
+      qgtAccuracy: r(tflite.qgtAccuracy, 4),
+      agreement: r(tflite.agreement, 4),
+    },
   };
   await writeJsonAtomic(join(dir, "summary.json"), stable);
   await writeTextAtomic(join(dir, "summary.md"), summaryMarkdown(stable));
   return summary;
+}
+
+function tfliteMarkdown(s: Omit<ExportSummary, "interpreterSecondsPerImage">): string {
+  const t = s.tflite;
+  if ("skipped" in t) return `## model.tflite\n\nNot written: ${t.skipped}\n`;
+  const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
+  const weights = t.int4Layers.length
+    ? `int8, packed INT4 weights in ${t.int4Layers.length} layers of 4 bits or fewer`
+    : "int8 weights";
+  const engine = s.evaluator === "c-runtime" ? "C runtime" : "TypeScript interpreter";
+  return `## model.tflite (standard int8 TFLite)
+
+| file | bytes |
+| --- | ---: |
+| the same with every weight in int8 (not written) | ${t.int8Bytes} |
+| model.tflite (${weights}) | ${t.bytes} |
+| model.qgt (bit-packed) | ${s.bytes.total} |
+
+- model.qgt is ${(t.qgtFraction * 100).toFixed(1)} % of model.tflite and ${
+    (100 * s.bytes.total / t.int8Bytes).toFixed(1)
+  } % of the all-int8 TFLite model: what sub-byte packing saves against the standard
+  deployment of the same integer weights
+- ${t.output.type} output: logit = ${t.output.scale} * (q - ${t.output.zeroPoint}) (range calibrated on training images)
+- on the first ${t.images} images: accuracy in ${t.runtime} ${pct(t.accuracy)} (model.qgt: ${
+    pct(t.qgtAccuracy)
+  }); the same predicted class as the ${engine} on ${
+    pct(t.agreement)
+  } (docs/tflite.md: where the two round differently)
+`;
 }
 
 function summaryMarkdown(s: Omit<ExportSummary, "interpreterSecondsPerImage">): string {
@@ -498,5 +618,6 @@ function summaryMarkdown(s: Omit<ExportSummary, "interpreterSecondsPerImage">): 
 - fake-quantized simulation accuracy: ${
     pct(s.simulatedAccuracy)
   }; prediction agreement interpreter vs simulation: ${pct(s.agreement)}
-`;
+
+${tfliteMarkdown(s)}`;
 }

@@ -1,6 +1,7 @@
 /**
  * Export: the packed `model.qgt` format, bit packing, the integer reference
- * interpreter, C arrays and tfjs LayersModels, and the runner's exporter.
+ * interpreter, C arrays, standard TFLite models (written here, run in
+ * LiteRT), tfjs LayersModels, and the runner's exporter.
  * @module
  */
 import type { Dataset } from "../data/dataset.ts";
@@ -14,6 +15,9 @@ export * from "./pack.ts";
 export * from "./format.ts";
 export * from "./interpreter.ts";
 export * from "./export.ts";
+export * from "./tflite.ts";
+export * from "./tflite_schema.ts";
+export * from "./litert.ts";
 
 /** What the exporter needs of a finished quantized variant. */
 export interface ExportInput {
@@ -32,6 +36,10 @@ export interface ExportInput {
   quantizedBytes: number;
   /** Written into the header (experiment, seed, commit, dataset). */
   provenance?: Provenance;
+  /** Training images that calibrate the output range of model.tflite. */
+  calibration: Dataset;
+  /** LiteRT runs model.tflite on this many of the first validation images. */
+  tfliteCount: number;
 }
 
 /** Per-variant export: bytes and accuracy of the deployed artefact. */
@@ -45,6 +53,8 @@ export interface ExportInfo {
   /** Which implementation measured the exported bytes, and on how many images (absent: simulated). */
   evaluator?: Evaluator;
   images?: number;
+  /** model.tflite: its bytes and LiteRT's agreement with the interpreter (absent: not exported). */
+  tflite?: { bytes: number; agreement: number };
 }
 
 /** Exports a finished quantized variant into `dir` and measures the exported bytes on `val`. */
@@ -60,6 +70,7 @@ export const EXPORT_FILES = [
   "model.qgt",
   "model_data.h",
   "model_data.c",
+  "model.tflite",
   "model.json",
   "weights.bin",
   "summary.json",
@@ -90,16 +101,17 @@ export async function exportVariant(
     ...exportSource(o.model, o.weights, o.specs, o.activationRanges, val.classNames),
     provenance: o.provenance,
   };
-  const s = await writeExport(
-    dir,
-    o.name,
+  const s = await writeExport(dir, {
+    variant: o.name,
     src,
-    o.model,
+    model: o.model,
     val,
-    o.simulated,
+    calibration: o.calibration,
+    tfliteCount: o.tfliteCount,
+    simulated: o.simulated,
     floatAccuracy,
-    o.float32Bytes,
-  );
+    float32Bytes: o.float32Bytes,
+  });
   return {
     bytes: s.bytes.total,
     accuracy: s.accuracy,
@@ -107,5 +119,8 @@ export async function exportVariant(
     files: EXPORT_FILES,
     evaluator: s.evaluator,
     images: s.images,
+    ...("skipped" in s.tflite
+      ? {}
+      : { tflite: { bytes: s.tflite.bytes, agreement: s.tflite.agreement } }),
   };
 }

@@ -55,6 +55,8 @@ export function summaryRows(
     accuracy_drop: floatAcc === undefined ? null : round((floatAcc - s.accuracy) * 100, 2),
     simulated_accuracy: round(s.simulated_accuracy, 4),
     prediction_agreement: round(s.prediction_agreement, 4),
+    tflite_bytes: s.tflite_bytes ?? null,
+    tflite_agreement: s.tflite_agreement == null ? null : round(s.tflite_agreement, 4),
   }));
 }
 

@@ -97,6 +97,10 @@ export interface VariantSummaryRow {
   simulated_accuracy: number;
   /** Fraction of validation predictions on which the deployed model agrees with the simulation. */
   prediction_agreement: number;
+  /** Bytes of model.tflite, the standard int8 TFLite model of the same network (null: none exported). */
+  tflite_bytes?: number | null;
+  /** Fraction of images on which model.tflite in LiteRT predicts what model.qgt predicts. */
+  tflite_agreement?: number | null;
 }
 
 /** One row of layers.csv, the bottleneck table: a layer of a quantized variant. */
@@ -147,6 +151,8 @@ export const SUMMARY_COLUMNS = [
   "accuracy_drop",
   "simulated_accuracy",
   "prediction_agreement",
+  "tflite_bytes",
+  "tflite_agreement",
 ];
 export const LAYER_COLUMNS = [
   "variant",

@@ -1,0 +1,388 @@
+/**
+ * `model.qgt` to a standard fully-integer TFLite model (`model.tflite`), as
+ * TFLite Micro's builtin kernels take it: int8 input and activations, int8
+ * per-channel symmetric weights (layers of 4 bits or fewer as packed INT4
+ * when asked), int32 biases, one scale and zero point per activation tensor,
+ * CONV_2D / DEPTHWISE_CONV_2D / MAX_POOL_2D / MEAN / FULLY_CONNECTED with
+ * fused ReLU or ReLU6. docs/tflite.md says how the numbers map and where
+ * TFLite's arithmetic differs from qgt's in the last bit.
+ * @module
+ */
+import { type Interpreter, loadInterpreter, pixelsToInt8, runInterpreter } from "./interpreter.ts";
+import type { ShapedLayer } from "./header.ts";
+import { loadNative } from "./native.ts";
+import { rangeParams } from "../quant/activation.ts";
+import type { Dataset } from "../data/dataset.ts";
+import {
+  Activation,
+  BuiltinOperator,
+  Padding,
+  TensorType,
+  type TfModel,
+  type TfOptions,
+  type TfQuant,
+  type TfTensor,
+  writeTflite,
+} from "./tflite_schema.ts";
+
+/** The logits of the integer model on calibration images ({@link logitRange}). */
+export interface LogitRange {
+  /** Smallest and largest logit of any class. */
+  all: [number, number];
+  /** Smallest second-largest and largest largest logit of an image. */
+  topTwo: [number, number];
+}
+
+/** How to convert. */
+export interface TfliteOptions {
+  /** What the output must hold (the last layer has no activation range in `model.qgt`). */
+  logits: LogitRange;
+  /**
+   * The logits' type. "int16" (default): the last hidden activation is
+   * widened to int16 (QUANTIZE, exact) and the logit layer runs in TFLite's
+   * 16x8 mode (int16 activations, int8 weights, int32 biases and
+   * accumulators) on twice the calibrated range, so near-equal logits stay
+   * apart and the predicted class is qgt's. "int8": a graph of int8 tensors
+   * only, the output on the `topTwo` range; classes whose logits fall in one
+   * int8 step then tie.
+   */
+  output?: "int16" | "int8";
+  /** Store the weights of layers of at most 4 bits as packed INT4 (default true). */
+  int4?: boolean;
+}
+
+/** The converted model and what a user needs to know about it. */
+export interface TfliteExport {
+  bytes: Uint8Array;
+  /** Layers whose weights are packed INT4. */
+  int4Layers: string[];
+  /** The output's quantization: logit = scale * (q - zeroPoint), q int8 (or int16). */
+  output: { scale: number; zeroPoint: number; type: "int8" | "int16" };
+  /** The int8 input's: real = scale * (q - zeroPoint), q = pixel - 128. */
+  input: { scale: number; zeroPoint: number };
+}
+
+/** A `model.qgt` that TFLite's int8 scheme cannot hold as it is (e.g. asymmetric 8-bit weights). */
+export class TfliteUnsupportedError extends Error {}
+
+/** Operator versions for int8 kernels (INT4 weights in parentheses), from TFLite's op_version.cc. */
+const VERSIONS: Record<string, [number, number]> = {
+  [BuiltinOperator.CONV_2D]: [3, 7],
+  [BuiltinOperator.DEPTHWISE_CONV_2D]: [3, 7],
+  [BuiltinOperator.FULLY_CONNECTED]: [4, 10],
+  [BuiltinOperator.MAX_POOL_2D]: [2, 2],
+  [BuiltinOperator.MEAN]: [2, 2],
+};
+
+const ACT: Record<string, number> = {
+  none: Activation.NONE,
+  relu: Activation.RELU,
+  relu6: Activation.RELU6,
+};
+
+/**
+ * Packs int4 values two to a byte, the first in the low nibble (TFLite's
+ * INT4 layout, as `UnpackDenseInt4IntoInt8` reads it).
+ *
+ * @example
+ * ```ts
+ * import { packInt4 } from "./tflite.ts";
+ * const b = packInt4(Int8Array.from([1, -1, 7]));
+ * if (b.length !== 2 || b[0] !== 0xf1 || b[1] !== 0x07) throw new Error();
+ * ```
+ */
+export function packInt4(v: Int8Array): Uint8Array {
+  const out = new Uint8Array(Math.ceil(v.length / 2));
+  for (let i = 0; i < v.length; i++) out[i >> 1] |= (v[i] & 15) << (4 * (i & 1));
+  return out;
+}
+
+/** Builds the plain-data model, tensor by tensor and operator by operator. */
+class ModelBuilder {
+  tensors: TfTensor[] = [];
+  buffers: Uint8Array[] = [new Uint8Array(0)];
+  opcodes: { builtin: number; version: number }[] = [];
+  operators: TfModel["operators"] = [];
+
+  tensor(t: Omit<TfTensor, "buffer">, data?: Uint8Array): number {
+    let buffer = 0;
+    if (data) {
+      this.buffers.push(data);
+      buffer = this.buffers.length - 1;
+    }
+    this.tensors.push({ ...t, buffer });
+    return this.tensors.length - 1;
+  }
+
+  op(builtin: number, version: number, inputs: number[], outputs: number[], options?: TfOptions) {
+    let opcode = this.opcodes.findIndex((c) => c.builtin === builtin && c.version === version);
+    if (opcode < 0) opcode = this.opcodes.push({ builtin, version }) - 1;
+    this.operators.push({ opcode, inputs, outputs, ...(options ? { options } : {}) });
+  }
+}
+
+/** The output's parameters: logit = scale * (q - zeroPoint). */
+function outputParams(o: TfliteOptions): TfliteExport["output"] {
+  if ((o.output ?? "int16") === "int16") {
+    // symmetric (TFLite's 16x8 mode wants zero point 0), with a factor 2 of headroom
+    const m = 2 * Math.max(Math.abs(o.logits.all[0]), Math.abs(o.logits.all[1]), 1e-6);
+    return { scale: Math.fround(m / 32767), zeroPoint: 0, type: "int16" };
+  }
+  const p = rangeParams(o.logits.topTwo[0], o.logits.topTwo[1], 8);
+  return { scale: Math.fround(p.scale), zeroPoint: p.zeroPoint - 128, type: "int8" };
+}
+
+/** One scale and zero point for a whole tensor. */
+const tensorQuant = (scale: number, zeroPoint: number): TfQuant => ({
+  scale: [Math.fround(scale)],
+  zeroPoint: [zeroPoint],
+  dim: 0,
+});
+
+/**
+ * Converts `model.qgt` bytes (validated by the reference reader) into a
+ * `.tflite` with the same integer weights, biases and activation
+ * parameters. Weights with zero points are stored as (code - zero point)
+ * with zero point 0, so they must fit int8 (int4 for INT4 storage); a layer
+ * that does not is an error naming it.
+ *
+ * @example
+ * ```ts ignore
+ * const t = qgtToTflite(await Deno.readFile("model.qgt"), { logits: { all: [-8, 8], topTwo: [-1, 8] } });
+ * await Deno.writeFile("model.tflite", t.bytes);
+ * ```
+ */
+export function qgtToTflite(
+  bytes: Uint8Array,
+  o: TfliteOptions,
+  file = "model.qgt",
+): TfliteExport {
+  const it = loadInterpreter(bytes, file);
+  const h = it.header, mb = new ModelBuilder();
+  const int4Layers: string[] = [];
+  const [H, W, C] = h.input.shape;
+  let x = mb.tensor({
+    name: "input",
+    shape: [1, H, W, C],
+    type: TensorType.INT8,
+    quant: tensorQuant(h.input.scale, h.input.zp),
+  });
+  let q = { scale: h.input.scale, zeroPoint: h.input.zp };
+  const outQ = outputParams(o);
+  it.file.layers.forEach((l, i) => {
+    const rt = it.layers[i];
+    const shape = [1, ...rt.outShape];
+    if (l.type === "maxpool") {
+      const y = mb.tensor({
+        name: l.name,
+        shape,
+        type: TensorType.INT8,
+        quant: tensorQuant(q.scale, q.zeroPoint),
+      });
+      mb.op(BuiltinOperator.MAX_POOL_2D, 2, [x], [y], {
+        kind: "pool",
+        padding: Padding.VALID,
+        strideW: l.stride!,
+        strideH: l.stride!,
+        filterW: l.size!,
+        filterH: l.size!,
+        act: Activation.NONE,
+      });
+      x = y;
+      return;
+    }
+    if (l.type === "gap") {
+      const axes = mb.tensor(
+        { name: `${l.name}/axes`, shape: [2], type: TensorType.INT32 },
+        new Uint8Array(Int32Array.from([1, 2]).buffer),
+      );
+      const y = mb.tensor({
+        name: l.name,
+        shape,
+        type: TensorType.INT8,
+        quant: tensorQuant(q.scale, q.zeroPoint),
+      });
+      mb.op(BuiltinOperator.MEAN, 2, [x, axes], [y], { kind: "reducer", keepDims: false });
+      x = y;
+      return;
+    }
+    const last = i === it.file.layers.length - 1;
+    const wide = last && outQ.type === "int16";
+    const out = last ? outQ : { scale: l.out![0], zeroPoint: l.out![1] };
+    if (wide) { // int8 -> int16 at the same scale, zero point 0: q16 = q8 - zp8 exactly
+      const x16 = mb.tensor({
+        name: `${l.name}/input16`,
+        shape: [1, ...rt.inShape],
+        type: TensorType.INT16,
+        quant: tensorQuant(q.scale, 0),
+      });
+      mb.op(BuiltinOperator.QUANTIZE, 2, [x], [x16]);
+      x = x16;
+    }
+    const int4 = (o.int4 ?? true) && !wide; // TFLite's 16x8 kernels take int8 weights only
+    const packed = weightTensors(mb, l, rt, q.scale, int4, file);
+    if (packed.int4) int4Layers.push(l.name);
+    const y = mb.tensor({
+      name: l.name,
+      shape,
+      type: wide ? TensorType.INT16 : TensorType.INT8,
+      quant: tensorQuant(out.scale, out.zeroPoint),
+    });
+    const act = ACT[l.act ?? "none"];
+    const builtin = l.type === "conv2d"
+      ? BuiltinOperator.CONV_2D
+      : l.type === "depthwise2d"
+      ? BuiltinOperator.DEPTHWISE_CONV_2D
+      : BuiltinOperator.FULLY_CONNECTED;
+    const padding = l.padding === "same" ? Padding.SAME : Padding.VALID;
+    const options: TfOptions = l.type === "conv2d"
+      ? { kind: "conv2d", padding, strideW: l.stride!, strideH: l.stride!, act }
+      : l.type === "depthwise2d"
+      ? {
+        kind: "depthwise",
+        padding,
+        strideW: l.stride!,
+        strideH: l.stride!,
+        depthMultiplier: 1,
+        act,
+      }
+      : wide
+      ? { kind: "fc", act, quantizedBiasType: TensorType.INT32 } // int32 biases and accumulators
+      : { kind: "fc", act };
+    // FULLY_CONNECTED in 16x8 mode with quantized_bias_type: version 11
+    const version = wide ? 11 : VERSIONS[builtin][packed.int4 ? 1 : 0];
+    mb.op(builtin, version, [x, packed.filter, packed.bias], [y], options);
+    x = y;
+    q = out;
+  });
+  const meta = new TextEncoder().encode(JSON.stringify({
+    name: h.name,
+    classes: h.classes,
+    input: "int8 q = pixel - 128 (uint8 pixels), H x W x C",
+    output: `${outQ.type} logits, one per class: logit = scale * (q - zero_point)`,
+    ...(h.provenance ? { provenance: h.provenance } : {}),
+  }));
+  mb.buffers.push(meta);
+  const tfl = writeTflite({
+    description: `qgt ${h.name}: ${h.classes.length} classes (${h.classes.join(", ")})`,
+    opcodes: mb.opcodes,
+    tensors: mb.tensors,
+    inputs: [0],
+    outputs: [x],
+    operators: mb.operators,
+    buffers: mb.buffers,
+    metadata: [{ name: "qgt", buffer: mb.buffers.length - 1 }],
+    signature: { key: "serving_default", inputs: [["image", 0]], outputs: [["logits", x]] },
+  });
+  return {
+    bytes: tfl,
+    int4Layers,
+    output: outQ,
+    input: { scale: Math.fround(h.input.scale), zeroPoint: h.input.zp },
+  };
+}
+
+/**
+ * The filter and bias tensors of one weight layer: filter in TFLite's layout
+ * (conv OHWI, depthwise 1HWC, fully connected [out, in]), per-channel
+ * symmetric scales (the float16 scales, exactly), bias int32 with scale
+ * s_in * s_w[c].
+ */
+function weightTensors(
+  mb: ModelBuilder,
+  l: ShapedLayer,
+  rt: Interpreter["layers"][number],
+  inScale: number,
+  int4: boolean,
+  file: string,
+): { filter: number; bias: number; int4: boolean } {
+  const w = rt.w!, bias = rt.bias!, scales = rt.weightScale!;
+  const ks = l.kernelShape!, cout = l.channels!, n = w.length;
+  const tf = new Int8Array(n);
+  let lo = 0, hi = 0;
+  // qgt kernels are [k,k,cin,cout], [k,k,c,1] or [in,out]: the output channel is the fastest index
+  const cin = l.type === "conv2d" ? ks[2] : l.type === "dense" ? ks[0] : 1;
+  const window = l.type === "dense" ? 1 : ks[0] * ks[1];
+  for (let i = 0; i < n; i++) {
+    const v = w[i];
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+    if (l.type === "depthwise2d") tf[i] = v; // [k,k,c,1] is already 1HWC
+    else {
+      const co = i % cout, rest = Math.floor(i / cout); // rest = (ky*k + kx)*cin + ci, or ci
+      const ci = rest % cin, pos = Math.floor(rest / cin);
+      tf[(co * window + pos) * cin + ci] = v;
+    }
+  }
+  if (lo < -128 || hi > 127) {
+    throw new TfliteUnsupportedError(
+      `${file}: layer ${l.name}: weights minus zero points span ${lo}..${hi}, outside int8; TFLite needs symmetric int8 weights`,
+    );
+  }
+  const packInt4Here = int4 && l.bits! <= 4 && lo >= -8 && hi <= 7;
+  const shape = l.type === "conv2d"
+    ? [cout, ks[0], ks[1], ks[2]]
+    : l.type === "depthwise2d"
+    ? [1, ks[0], ks[1], cout]
+    : [cout, ks[0]];
+  const s = Array.from({ length: cout }, (_, c) => Math.fround(scales[c]));
+  const filter = mb.tensor(
+    {
+      name: `${l.name}/filter`,
+      shape,
+      type: packInt4Here ? TensorType.INT4 : TensorType.INT8,
+      quant: { scale: s, zeroPoint: s.map(() => 0), dim: l.type === "depthwise2d" ? 3 : 0 },
+    },
+    packInt4Here ? packInt4(tf) : new Uint8Array(tf.buffer),
+  );
+  const biasScale = s.map((sw) => Math.fround(inScale * sw));
+  const b = mb.tensor(
+    {
+      name: `${l.name}/bias`,
+      shape: [cout],
+      type: TensorType.INT32,
+      quant: { scale: biasScale, zeroPoint: s.map(() => 0), dim: 0 },
+    },
+    new Uint8Array(bias.slice().buffer),
+  );
+  return { filter, bias: b, int4: packInt4Here };
+}
+
+/**
+ * The logits of the integer model, acc[c] * s_in * s_w[c], on the first
+ * `count` images of `ds` (calibration images, not the ones results are
+ * reported on): their whole range, and the range of each image's two largest
+ * (what the predicted class and a two-way score need; an int8 output on it
+ * saturates the smaller logits of many-class models at -128 instead of
+ * coarsening the step for the ones that matter). Run by the C runtime when it
+ * is available, else by the TypeScript interpreter.
+ *
+ * @example
+ * ```ts ignore
+ * const logits = await logitRange(bytes, firstImages(train, 512));
+ * ```
+ */
+export async function logitRange(
+  bytes: Uint8Array,
+  ds: Dataset,
+  count = 512,
+  file = "model.qgt",
+): Promise<LogitRange> {
+  const it = loadInterpreter(bytes, file);
+  const last = it.layers[it.layers.length - 1];
+  const s = last.weightScale!.map((sw) => sw * last.inScale!);
+  const native = await loadNative(bytes, file);
+  const per = ds.shape.reduce((a, b) => a * b, 1);
+  const n = Math.min(count, ds.labels.length);
+  if (n === 0) throw new Error(`${file}: no calibration images for the logit range`);
+  let lo = Infinity, second = Infinity, hi = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const img = pixelsToInt8(ds.images.subarray(i * per, (i + 1) * per));
+    const acc = native ? native.invoke(img) : runInterpreter(it, img).acc;
+    const l = Array.from(acc, (a, c) => a * s[c]).sort((a, b) => b - a);
+    hi = Math.max(hi, l[0]);
+    second = Math.min(second, l[1]);
+    lo = Math.min(lo, l[l.length - 1]);
+  }
+  return { all: [lo, hi], topTwo: [second, hi] };
+}
