@@ -6,7 +6,7 @@ import { gzipSync } from "node:zlib";
 import { buildQgt } from "../lib/export/format.ts";
 import { encodePng } from "../lib/data/image.ts";
 import { assert } from "./assert.ts";
-import { cli, fabricateRun, handNet, SMALL } from "./helpers.ts";
+import { cli, fabricateRun, handNet, randomExport, SMALL } from "./helpers.ts";
 
 const SMOKE = "experiments/smoke.ts";
 
@@ -76,6 +76,9 @@ Deno.test("bad inputs: one line naming what is wrong, exit 2 (usage) or 1 (data)
   m[m.length - 1] ^= 1;
   await Deno.writeFile(badModel, m);
 
+  const asym = join(tmp, "asym.qgt"); // 8-bit asymmetric weights spanning more than int8
+  await Deno.writeFile(asym, buildQgt(randomExport(12)));
+
   const PD = "experiments/person-detect.ts";
   // [task script, arguments, exit code, the one stderr line (or a pattern for it)]
   const cases: [string, string[], number, string | RegExp][] = [
@@ -142,6 +145,16 @@ Deno.test("bad inputs: one line naming what is wrong, exit 2 (usage) or 1 (data)
       new RegExp(`^qgt: ${badModel}: checksum mismatch \\(stored CRC-32 0x`),
     ],
     ["eval-model", [join(tmp, "none.qgt")], 1, `qgt: ${join(tmp, "none.qgt")}: file not found`],
+    ["tflite", [badModel], 1, new RegExp(`^qgt: ${badModel}: checksum mismatch`)],
+    ["tflite", [badModel, "--out", tmp], 2, `qgt: --out: ${tmp} is a directory, expected a file`],
+    [
+      "tflite",
+      [asym],
+      1,
+      new RegExp(
+        `^qgt: ${asym}: layer h: weights minus zero points span -247\.\.155, outside int8`,
+      ),
+    ],
   ];
   for (const [task, args, code, line] of cases) {
     const script = `lib/cli/${task.replace("-", "_")}.ts`;

@@ -9,9 +9,8 @@
  */
 import { parseFlags, runMain, UsageError } from "../util/cli.ts";
 import { loadDataset } from "../data/registry.ts";
-import { parseQgt } from "../export/format.ts";
 import { evaluateModel } from "../export/export.ts";
-import { modelImages } from "../run/model_images.ts";
+import { modelImages, readModel } from "../run/model_images.ts";
 
 const USAGE =
   "usage: deno task eval-model <model.qgt> [--dataset NAME] [--data DIR] [--skip-bad-images]";
@@ -24,17 +23,7 @@ await runMain(async () => {
   });
   if (positionals.length !== 1) throw new UsageError(USAGE);
   const path = positionals[0];
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (e) {
-    throw new Error(
-      e instanceof Deno.errors.NotFound
-        ? `${path}: file not found`
-        : `${path}: cannot read: ${(e as Error).message}`,
-    );
-  }
-  const file = parseQgt(bytes, path);
+  const { bytes, file } = await readModel(path);
   for (const n of file.notes) console.error(`note: ${n}`);
   const h = file.header;
   const choice = await modelImages(path, h, f as Parameters<typeof modelImages>[2]);

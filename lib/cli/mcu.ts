@@ -9,10 +9,9 @@
 import { dirname, join } from "node:path";
 import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
 import { loadDataset } from "../data/registry.ts";
-import { parseQgt } from "../export/format.ts";
 import { pixelsToInt8 } from "../export/interpreter.ts";
 import { runOnMcu } from "../export/mcu.ts";
-import { modelImages } from "../run/model_images.ts";
+import { modelImages, readModel } from "../run/model_images.ts";
 import { formatRows } from "../util/tables.ts";
 
 const USAGE =
@@ -28,17 +27,8 @@ await runMain(async () => {
   if (positionals.length !== 1) throw new UsageError(USAGE);
   const path = positionals[0];
   const n = f.images === undefined ? 10 : intFlag("--images", f.images, 1, 100000);
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (e) {
-    throw new Error(
-      e instanceof Deno.errors.NotFound
-        ? `${path}: file not found`
-        : `${path}: ${(e as Error).message}`,
-    );
-  }
-  const header = parseQgt(bytes, path).header;
+  const { bytes, file } = await readModel(path);
+  const header = file.header;
   const choice = await modelImages(path, header, f as Parameters<typeof modelImages>[2]);
   const { val } = await loadDataset(choice.name, choice.options);
   const per = val.shape.reduce((a, b) => a * b, 1), count = Math.min(n, val.labels.length);

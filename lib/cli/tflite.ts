@@ -16,12 +16,11 @@ import { basename, dirname, join } from "node:path";
 import { parseFlags, runMain, UsageError } from "../util/cli.ts";
 import { loadDataset } from "../data/registry.ts";
 import { firstImages } from "../data/dataset.ts";
-import { parseQgt } from "../export/format.ts";
 import { evaluateModel } from "../export/export.ts";
 import { logitRange, qgtToTflite } from "../export/tflite.ts";
 import { compareLayers, evaluateTflite, LITERT_VERSION } from "../export/litert.ts";
 import { pixelsToInt8 } from "../export/interpreter.ts";
-import { modelImages } from "../run/model_images.ts";
+import { modelImages, readModel } from "../run/model_images.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { formatRows } from "../util/tables.ts";
 
@@ -45,17 +44,9 @@ await runMain(async () => {
     join(dirname(path), basename(path).replace(/\.qgt$/, "") + ".tflite");
   const outInfo = await Deno.stat(out).catch(() => null);
   if (outInfo?.isDirectory) throw new UsageError(`--out: ${out} is a directory, expected a file`);
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (e) {
-    throw new Error(
-      e instanceof Deno.errors.NotFound
-        ? `${path}: file not found`
-        : `${path}: cannot read: ${(e as Error).message}`,
-    );
-  }
-  const file = parseQgt(bytes, path);
+  const { bytes, file } = await readModel(path);
+  // a model TFLite cannot hold fails here, before any data is loaded
+  qgtToTflite(bytes, { logits: { all: [-1, 1], topTwo: [-1, 1] } }, path);
   for (const n of file.notes) console.error(`note: ${n}`);
   const choice = await modelImages(path, file.header, f as Parameters<typeof modelImages>[2]);
   const { train, val } = await loadDataset(choice.name, choice.options);

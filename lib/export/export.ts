@@ -573,7 +573,7 @@ function tfliteMarkdown(s: Omit<ExportSummary, "interpreterSecondsPerImage">): s
     ? `int8, packed INT4 weights in ${t.int4Layers.length} layers of 4 bits or fewer`
     : "int8 weights";
   const engine = s.evaluator === "c-runtime" ? "C runtime" : "TypeScript interpreter";
-  return `## model.tflite (standard int8 TFLite)
+  return `## model.tflite (standard TFLite: int8 activations, int8 or INT4 weights)
 
 | file | bytes |
 | --- | ---: |

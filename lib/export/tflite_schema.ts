@@ -357,30 +357,17 @@ class Reader {
       this.fail(`offset ${p} is outside the ${this.bytes.length}-byte file`);
     }
   }
-  i8(p: number): number {
-    this.check(p, 1);
-    return this.view.getInt8(p);
+  /** Reads `size` bytes at `p` with `get`, after checking they lie inside the file. */
+  private at<T>(p: number, size: number, get: (p: number) => T): T {
+    this.check(p, size);
+    return get(p);
   }
-  u16(p: number): number {
-    this.check(p, 2);
-    return this.view.getUint16(p, true);
-  }
-  i32(p: number): number {
-    this.check(p, 4);
-    return this.view.getInt32(p, true);
-  }
-  u32(p: number): number {
-    this.check(p, 4);
-    return this.view.getUint32(p, true);
-  }
-  f32(p: number): number {
-    this.check(p, 4);
-    return this.view.getFloat32(p, true);
-  }
-  i64(p: number): number {
-    this.check(p, 8);
-    return Number(this.view.getBigInt64(p, true));
-  }
+  i8 = (p: number) => this.at(p, 1, (q) => this.view.getInt8(q));
+  u16 = (p: number) => this.at(p, 2, (q) => this.view.getUint16(q, true));
+  i32 = (p: number) => this.at(p, 4, (q) => this.view.getInt32(q, true));
+  u32 = (p: number) => this.at(p, 4, (q) => this.view.getUint32(q, true));
+  f32 = (p: number) => this.at(p, 4, (q) => this.view.getFloat32(q, true));
+  i64 = (p: number) => this.at(p, 8, (q) => Number(this.view.getBigInt64(q, true)));
   indirect(p: number): number {
     return p + this.u32(p);
   }

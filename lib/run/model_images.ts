@@ -8,7 +8,7 @@
 import { dirname, join } from "node:path";
 import { UsageError } from "../util/cli.ts";
 import { DATASET_OPTIONS, type DatasetName, DATASETS } from "../data/registry.ts";
-import type { QgtHeader } from "../export/format.ts";
+import { parseQgt, type QgtFile, type QgtHeader } from "../export/format.ts";
 import { readRunRecord, RUN_FILES } from "./run_dir.ts";
 import { exists } from "../util/fs.ts";
 
@@ -82,4 +82,28 @@ export async function modelImages(
     why:
       "a guess from its classes (a version-1 file records no dataset; --dataset / --data choose)",
   };
+}
+
+/**
+ * Reads and validates a `model.qgt` given on a command line: a missing or
+ * unreadable file or a damaged model is one error naming the path.
+ *
+ * @example
+ * ```ts ignore
+ * const { bytes, file } = await readModel("model.qgt");
+ * for (const n of file.notes) console.error(`note: ${n}`);
+ * ```
+ */
+export async function readModel(path: string): Promise<{ bytes: Uint8Array; file: QgtFile }> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    throw new Error(
+      e instanceof Deno.errors.NotFound
+        ? `${path}: file not found`
+        : `${path}: cannot read: ${(e as Error).message}`,
+    );
+  }
+  return { bytes, file: parseQgt(bytes, path) };
 }
