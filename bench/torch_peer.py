@@ -1,13 +1,20 @@
 #!/usr/bin/python3
-"""PyTorch CPU peer for `deno task bench`: the same MobileNetV1 alpha=0.25,
-96x96x1, 2 classes, batch 32, Adam lr 1e-3, cross-entropy, as qgt's bench.
+"""PyTorch CPU peer for `deno task bench`: the same networks as qgt's bench,
+Adam lr 1e-3, cross-entropy, random inputs:
+
+- `--net mobilenet`: MobileNetV1 alpha=0.25, 96x96x1, 2 classes, batch 32;
+- `--net small-cnn`: the Fashion-MNIST small CNN (conv 32, 32, pool, 64, 64,
+  pool, each with BatchNorm and ReLU, global average pooling, dense 10;
+  65,834 parameters), 28x28x1, batch 64.
 
 Prints one JSON object: torch version, parameter count, and per thread count
-the median fp32 training samples/s and inference ms per batch of 32.
-Adapted from the project's shared PyTorch reference script (fp32 figures only).
-Run with MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296
-(the bench sets them): without them glibc returns activation buffers to the OS
-every step and timings vary 2-10x.
+the median fp32 training samples/s, the training samples/s with 2-bit
+straight-through fake quantization of every conv/linear weight (per output
+channel, symmetric, s = max|w|, as the shared PyTorch reference script), and
+inference ms per batch. Adapted from the project's shared PyTorch reference
+script. Run with MALLOC_MMAP_THRESHOLD_=33554432
+MALLOC_TRIM_THRESHOLD_=4294967296 (the bench sets them): without them glibc
+returns activation buffers to the OS every step and timings vary 2-10x.
 """
 import argparse
 import json
@@ -18,7 +25,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-BATCH, H, W, CLASSES = 32, 96, 96, 2
+NETS = {"mobilenet": (32, 96, 96, 2), "small-cnn": (64, 28, 28, 10)}
+BATCH, H, W, CLASSES = NETS["mobilenet"]
 BLOCKS = [(16, 1), (32, 2), (32, 1), (64, 2), (64, 1), (128, 2)] + [(128, 1)] * 5 + [(256, 2), (256, 1)]
 
 
@@ -38,14 +46,62 @@ class MobileNetV1(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1))
 
 
+class SmallCnn(nn.Module):
+    def __init__(self):
+        super().__init__()
+
+        def block(i, o):
+            return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU()]
+
+        self.features = nn.Sequential(*block(1, 32), *block(32, 32), nn.MaxPool2d(2),
+                                      *block(32, 64), *block(64, 64), nn.MaxPool2d(2))
+        self.fc = nn.Linear(64, CLASSES)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1))
+
+
+MODEL = MobileNetV1
+
+
+def fake_quant_2bit(w):
+    """Per-output-channel symmetric 2-bit levels {-s, 0, s}, s = max|w|; straight-through gradient."""
+    s = w.detach().abs().flatten(1).amax(1).clamp_min(1e-8).view(-1, *([1] * (w.dim() - 1)))
+    return w + ((w / s).round().clamp(-1, 1) * s - w).detach()
+
+
+class Fq2(nn.Module):
+    """Wraps a conv or linear layer, fake-quantizing its weight in every forward pass."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x):
+        w = fake_quant_2bit(self.layer.weight)
+        if isinstance(self.layer, nn.Conv2d):
+            return F.conv2d(x, w, self.layer.bias, self.layer.stride, self.layer.padding,
+                            self.layer.dilation, self.layer.groups)
+        return F.linear(x, w, self.layer.bias)
+
+
+def make_2bit():
+    m = MODEL()
+    for parent in list(m.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, (nn.Conv2d, nn.Linear)):
+                setattr(parent, name, Fq2(child))
+    return m
+
+
 def data():
     g = torch.Generator().manual_seed(0)
     return torch.randn(BATCH, 1, H, W, generator=g), torch.randint(0, CLASSES, (BATCH,), generator=g)
 
 
-def train_sps(warm, steps):
+def train_sps(warm, steps, make=None):
     torch.manual_seed(0)
-    model = MobileNetV1().train()
+    model = (make or MODEL)().train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, y = data()
     times = []
@@ -61,7 +117,7 @@ def train_sps(warm, steps):
 
 def infer_ms(warm, iters):
     torch.manual_seed(0)
-    model = MobileNetV1().eval()
+    model = MODEL().eval()
     x, _ = data()
     times = []
     with torch.no_grad():
@@ -78,12 +134,17 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[2, 1])
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--net", choices=sorted(NETS), default="mobilenet")
     a = ap.parse_args()
-    out = {"torch": torch.__version__,
-           "params": sum(p.numel() for p in MobileNetV1().parameters()), "threads": {}}
+    global BATCH, H, W, CLASSES, MODEL
+    BATCH, H, W, CLASSES = NETS[a.net]
+    MODEL = MobileNetV1 if a.net == "mobilenet" else SmallCnn
+    out = {"torch": torch.__version__, "net": a.net,
+           "params": sum(p.numel() for p in MODEL().parameters()), "threads": {}}
     for nt in a.threads:
         torch.set_num_threads(nt)
         out["threads"][str(nt)] = {"train_samples_per_s": train_sps(a.warmup, a.steps),
+                                   "train_2bit_samples_per_s": train_sps(a.warmup, a.steps, make_2bit),
                                    "infer_ms_per_batch": infer_ms(a.warmup, a.steps)}
     print(json.dumps(out))
 

@@ -88,3 +88,63 @@ Deno.test("wasm conv/depthwise gradients match the cpu backend on 116 random con
   assert.ok(kinds.size >= 12, `coverage: ${[...kinds]}`);
   assert.ok(worst <= 1e-4, `max relative error ${worst} at ${worstCfg}`);
 });
+
+Deno.test("the loop kernels Maximum, Minimum and Sign give the stock wasm kernels' bits", async () => {
+  const { stockWasmKernel } = await import("../lib/backend/wasm_kernels.ts");
+  await initBackend("wasm");
+  const r = rng(11);
+  const eps = 2 ** -23; // the stock Sign's threshold, and its float32 neighbours
+  const special = [0, -0, NaN, Infinity, -Infinity, 1, -1, 0.5, -0.5, 3.4e38, 1e-45, eps, -eps]
+    .concat([1.1920928e-7, -1.1920928e-7, 1e-10]);
+  const values = (n: number) =>
+    Float32Array.from(
+      { length: n },
+      () =>
+        r.uniform(0, 1) < 0.2
+          ? special[r.int(0, special.length - 1)]
+          : r.normal() * 10 ** r.int(-3, 3),
+    );
+  const bitsOf = (t: tf.TensorInfo) =>
+    new Uint32Array(
+      (tf.engine().makeTensorFromTensorInfo(t).dataSync() as Float32Array).slice().buffer,
+    );
+  const run = (f: tf.KernelFunc, inputs: Record<string, tf.Tensor>) =>
+    bitsOf(f({ inputs, backend: tf.backend(), attrs: {} }) as tf.TensorInfo);
+  // equal shapes, scalars either side, per-channel vectors either side, and one the loops leave alone
+  const pairs: [number[], number[]][] = [
+    [[3, 5, 7], [3, 5, 7]],
+    [[4, 9], []],
+    [[1], [6, 2]],
+    [[2, 3, 3, 8], [1, 1, 1, 8]],
+    [[8], [5, 4, 8]],
+    [[5, 1], [5, 4]],
+    [[0, 3], [3]],
+  ];
+  let compared = 0;
+  for (const name of ["Maximum", "Minimum"]) {
+    const stock = stockWasmKernel(name)!, mine = tf.getKernel(name, "wasm")!.kernelFunc;
+    for (const [sa, sb] of pairs) {
+      const a = tf.tensor(values(tf.util.sizeFromShape(sa)), sa);
+      const b = tf.tensor(values(tf.util.sizeFromShape(sb)), sb);
+      const want = run(stock, { a, b }), got = run(mine, { a, b });
+      assert(
+        want.length === got.length && want.every((w, i) => w === got[i]),
+        `${name} ${sa} ${sb}`,
+      );
+      compared += want.length;
+      tf.dispose([a, b]);
+    }
+  }
+  const x = tf.tensor(values(5000), [50, 100]);
+  const want = run(stockWasmKernel("Sign")!, { x });
+  const got = run(tf.getKernel("Sign", "wasm")!.kernelFunc, { x });
+  const bad = [...want.keys()].filter((i) => want[i] !== got[i]).slice(0, 5);
+  assert(
+    bad.length === 0,
+    `Sign differs at ${
+      bad.map((i) => `${x.dataSync()[i]}: ${want[i].toString(16)} vs ${got[i].toString(16)}`)
+    }`,
+  );
+  x.dispose();
+  assert(compared > 500, `compared ${compared} values`);
+});

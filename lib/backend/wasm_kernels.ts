@@ -2,8 +2,10 @@
  * Registers the gradient kernels the tfjs wasm backend lacks
  * (`Conv2DBackpropFilter`, `DepthwiseConv2dNativeBackpropFilter`,
  * `DepthwiseConv2dNativeBackpropInput`) and faster replacements for slow stock
- * ones (`Conv2DBackpropInput`, `Sum`/`Mean` over leading axes). The math lives
- * in `grad_math.ts`; this file only adapts kernel arguments and registers.
+ * ones (`Conv2DBackpropInput`, `Sum`/`Mean` over leading axes; `Maximum`,
+ * `Minimum` and `Sign` on float32 as plain loops, bit-identical to the stock
+ * kernels). The math lives in `grad_math.ts` and `elementwise.ts`; this file
+ * only adapts kernel arguments and registers.
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -14,6 +16,7 @@ import {
   depthwiseInputGrad,
   sumLeading,
 } from "./grad_math.ts";
+import { binaryLoop, type BinaryOp, broadcastPlan, signLoop } from "./elementwise.ts";
 
 type T4 = tf.Tensor4D;
 // deno-lint-ignore no-explicit-any
@@ -116,7 +119,62 @@ function leadingReduce(name: "Sum" | "Mean", stock: tf.KernelFunc): tf.KernelFun
   };
 }
 
+/** The parts of tfjs-backend-wasm's backend object the loop kernels use. */
+interface WasmBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): tf.TypedArray;
+}
+
+/** `Maximum` / `Minimum` as {@link binaryLoop} where the shapes allow, else the stock kernel. */
+function loopBinary(op: BinaryOp, stock: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { inputs, backend } = args as unknown as KernelArgs;
+    const { a, b } = inputs;
+    const plan = a.dtype === "float32" && b.dtype === "float32"
+      ? broadcastPlan(a.shape, b.shape)
+      : null;
+    if (!plan) return stock(args);
+    const be = backend as WasmBackend;
+    // allocate first: growing the heap detaches views taken before
+    const out = be.makeOutput(plan.shape, "float32");
+    const [av, bv, ov] = [a, b, out].map((t) => be.typedArrayFromHeap(t) as Float32Array);
+    binaryLoop(op, av, plan.a, bv, plan.b, ov, plan.c);
+    return out;
+  };
+}
+
+function loopSign(stock: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { inputs, backend } = args as unknown as KernelArgs;
+    const x = inputs.x;
+    if (x.dtype !== "float32") return stock(args);
+    const be = backend as WasmBackend;
+    const out = be.makeOutput([...x.shape], "float32");
+    signLoop(be.typedArrayFromHeap(x) as Float32Array, be.typedArrayFromHeap(out) as Float32Array);
+    return out;
+  };
+}
+
 let registered = false;
+const stockKernels = new Map<string, tf.KernelFunc>();
+
+/**
+ * The stock wasm kernel a loop kernel replaced (`Maximum`, `Minimum`, `Sign`),
+ * for tests that compare the two; undefined before registration.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { initBackend } from "./mod.ts";
+ * import { stockWasmKernel } from "./wasm_kernels.ts";
+ * await initBackend("wasm");
+ * const out = stockWasmKernel("Sign")!({ inputs: { x: tf.tensor1d([-2, 3]) }, backend: tf.backend(), attrs: {} });
+ * if (tf.engine().makeTensorFromTensorInfo(out as tf.TensorInfo).dataSync().join() !== "-1,1") throw new Error();
+ * ```
+ */
+export function stockWasmKernel(name: string): tf.KernelFunc | undefined {
+  return stockKernels.get(name);
+}
 
 /**
  * Registers the missing and faster kernels on the `wasm` backend. Idempotent.
@@ -148,5 +206,15 @@ export function registerWasmTrainingKernels(): void {
     tf.unregisterKernel(name, "wasm");
     tf.registerKernel({ ...stock, kernelFunc: leadingReduce(name, stock.kernelFunc) });
   }
+  const replace = (name: string, f: (stock: tf.KernelFunc) => tf.KernelFunc) => {
+    const stock = tf.getKernel(name, "wasm");
+    if (!stock) throw new Error(`qgt: wasm backend has no ${name} kernel`);
+    stockKernels.set(name, stock.kernelFunc);
+    tf.unregisterKernel(name, "wasm");
+    tf.registerKernel({ ...stock, kernelFunc: f(stock.kernelFunc) });
+  };
+  replace("Maximum", (k) => loopBinary("max", k));
+  replace("Minimum", (k) => loopBinary("min", k));
+  replace("Sign", loopSign);
   registered = true;
 }

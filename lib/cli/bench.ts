@@ -10,7 +10,15 @@
 import { REPO_ROOT } from "../util/path.ts";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/mod.ts";
-import { createModel, foldBatchNorm, forward, mobilenetV1, type Model } from "../models/mod.ts";
+import {
+  createModel,
+  foldBatchNorm,
+  forward,
+  mobilenetV1,
+  type Model,
+  smallCnn,
+} from "../models/mod.ts";
+import { type KernelTime, type Profile, startProfile, stopProfile } from "../backend/profile.ts";
 import { Trainer } from "../train/loop.ts";
 import { rng } from "../util/random.ts";
 import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
@@ -28,7 +36,7 @@ import { loadInterpreter, runInterpreter } from "../export/interpreter.ts";
 import { loadNative, nativeUnavailable } from "../export/native.ts";
 
 const USAGE =
-  "usage: deno task bench [--json] [--steps N] [--warmup N] [--threads N] [--no-torch] [--no-cpu] [--vww-images N] [--runtime-only]";
+  "usage: deno task bench [--json] [--steps N] [--warmup N] [--threads N] [--no-torch] [--no-cpu] [--vww-images N] [--runtime-only] [--profile]";
 
 const native = (ms: number, why: string) => why ? `unavailable (${why})` : `${ms.toFixed(2)} ms`;
 
@@ -42,14 +50,33 @@ function peakRssMiB(): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-function randomBatch(n: number, seed: number): Batch {
+function randomBatch(n: number, seed: number, shape: number[] = [96, 96, 1], classes = 2): Batch {
   const r = rng(seed);
   return {
-    x: Float32Array.from({ length: n * 96 * 96 }, () => r.normal()),
-    y: Int32Array.from({ length: n }, () => r.int(0, 1)),
+    x: Float32Array.from({ length: n * shape[0] * shape[1] * shape[2] }, () => r.normal()),
+    y: Int32Array.from({ length: n }, () => r.int(0, classes - 1)),
     n,
   };
 }
+
+/** The two benched networks: the person detector's MobileNet and Fashion-MNIST's small CNN. */
+const NETS = {
+  mobilenet: {
+    label: "MobileNetV1-0.25 96x96x1, 2 classes, batch 32",
+    arch: () => mobilenetV1(),
+    batch: 32,
+    shape: [96, 96, 1],
+    classes: 2,
+  },
+  "small-cnn": {
+    label: "Fashion-MNIST small CNN (65,834 parameters) 28x28x1, 10 classes, batch 64",
+    arch: () => smallCnn(),
+    batch: 64,
+    shape: [28, 28, 1],
+    classes: 10,
+  },
+} as const;
+type Net = keyof typeof NETS;
 
 /** QAT-2 / QGT-2 steps as person-detect fine-tunes: per-channel 2-bit MSE grids, BatchNorm live. */
 type Method = "float" | "qat-2" | "qgt-2";
@@ -64,14 +91,20 @@ function setupFor(method: Method, model: Model): SetupRef | undefined {
   return { module: QGT_SETUP_MODULE, options };
 }
 
+/**
+ * Median training speed of `steps` steps after `warmup`; with `profile`, the
+ * timed steps also record kernel and phase times (which slows them a little).
+ */
 async function trainSpeed(
   threads: number,
   warmup: number,
   steps: number,
   batch: Batch,
   method: Method = "float",
+  net: Net = "mobilenet",
+  profile = false,
 ) {
-  const model = createModel(mobilenetV1(), 1);
+  const model = createModel(NETS[net].arch(), 1);
   const t = await Trainer.create({
     model,
     optimizer: { type: "adam" },
@@ -79,21 +112,81 @@ async function trainSpeed(
     setup: setupFor(method, model),
   });
   const times: number[] = [];
+  let prof: Profile | null = null;
   for (let i = 0; i < warmup + steps; i++) {
+    if (profile && i === warmup) startProfile();
     const t0 = performance.now();
     await t.step(batch, 1e-3, { lambda: 30 });
     if (i >= warmup) times.push(performance.now() - t0);
   }
+  if (profile) prof = stopProfile();
   await t.close();
   disposeModel(model);
   const ms = median(times);
   return {
+    net,
     threads,
     method,
     msPerStep: ms,
     samplesPerSecond: (batch.n * 1000) / ms,
     steps: times.length,
+    ...(prof ? { profile: perStep(prof, times) } : {}),
   };
+}
+
+/** A profile as milliseconds per step; kernels under 1 % of the step folded into "other kernels". */
+function perStep(p: Profile, times: number[]) {
+  const n = times.length, total = times.reduce((a, b) => a + b, 0) / n;
+  const kernels: KernelTime[] = [];
+  const small = new Map<string, KernelTime>();
+  for (const k of p.kernels) {
+    const row = { ...k, calls: k.calls / n, ms: k.ms / n };
+    if (row.ms >= total / 100) kernels.push(row);
+    else {
+      const o = small.get(k.phase) ??
+        { phase: k.phase, kernel: "(other kernels)", calls: 0, ms: 0 };
+      o.calls += row.calls;
+      o.ms += row.ms;
+      small.set(k.phase, o);
+    }
+  }
+  return {
+    msPerStep: total,
+    phases: p.phases.map((f) => ({
+      ...f,
+      calls: f.calls / n,
+      ms: f.ms / n,
+      kernelMs: f.kernelMs / n,
+      otherMs: f.otherMs / n,
+    })),
+    kernels: [...kernels, ...small.values()],
+  };
+}
+
+function printProfile(r: Awaited<ReturnType<typeof trainSpeed>>, log: (s: string) => void) {
+  const p = r.profile;
+  if (!p) return;
+  log(
+    `  profile, ${r.net} ${r.method}, ${r.threads} thread(s): ${
+      p.msPerStep.toFixed(1)
+    } ms/step (mean of the timed steps)`,
+  );
+  log("    phase                                     ms/step  in kernels  outside kernels");
+  for (const f of p.phases) {
+    log(
+      `    ${f.phase.padEnd(40)} ${f.ms.toFixed(2).padStart(8)} ${
+        f.kernelMs.toFixed(2).padStart(11)
+      } ${f.otherMs.toFixed(2).padStart(16)}`,
+    );
+  }
+  log("    kernel (phase)                                       ms/step  calls/step");
+  for (const k of p.kernels) {
+    log(
+      `    ${`${k.kernel} (${k.phase})`.padEnd(52)} ${k.ms.toFixed(2).padStart(8)} ${
+        k.calls.toFixed(0).padStart(11)
+      }`,
+    );
+  }
 }
 
 function inferMs(model: Model, batch: Batch, warmup: number, iters: number): number {
@@ -203,7 +296,22 @@ function disposeModel(m: Model) {
   for (const v of m.params.values()) v.dispose();
 }
 
-async function torchPeer(warmup: number, steps: number, threads: number) {
+/** PyTorch's figures for one network at `threads` and 1 thread (fp32; 2-bit STE fake quantization). */
+type TorchFigures = {
+  torch: string;
+  params: number;
+  threads: Record<
+    string,
+    { train_samples_per_s: number; train_2bit_samples_per_s?: number; infer_ms_per_batch: number }
+  >;
+};
+
+async function torchPeer(
+  warmup: number,
+  steps: number,
+  threads: number,
+  net: Net = "mobilenet",
+): Promise<TorchFigures | { skipped: string }> {
   // Debian's python3-torch installs into the system python, which may not be first on PATH
   const py = (await Deno.stat("/usr/bin/python3").then(() => true, () => false))
     ? "/usr/bin/python3"
@@ -228,6 +336,8 @@ async function torchPeer(warmup: number, steps: number, threads: number) {
       String(steps),
       "--warmup",
       String(warmup),
+      "--net",
+      net,
     ],
     env: { MALLOC_MMAP_THRESHOLD_: "33554432", MALLOC_TRIM_THRESHOLD_: "4294967296" },
     stderr: "piped",
@@ -239,11 +349,40 @@ async function torchPeer(warmup: number, steps: number, threads: number) {
       }`,
     };
   }
-  return JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    torch: string;
-    params: number;
-    threads: Record<string, { train_samples_per_s: number; infer_ms_per_batch: number }>;
-  };
+  return JSON.parse(new TextDecoder().decode(out.stdout)) as TorchFigures;
+}
+
+/**
+ * `--profile`: per-phase and per-kernel times of float, QAT-2 and QGT-2
+ * steps of both networks, at 1 and `threads` threads.
+ */
+async function profiles(threads: number, warmup: number, steps: number, log: (s: string) => void) {
+  const out = [];
+  for (const net of Object.keys(NETS) as Net[]) {
+    const { batch, shape, classes } = NETS[net];
+    const b = randomBatch(batch, 5, [...shape], classes);
+    for (const method of ["float", "qat-2", "qgt-2"] as const) {
+      for (const th of threads > 1 ? [1, threads] : [1]) {
+        const r = await trainSpeed(th, warmup, steps, b, method, net, true);
+        printProfile(r, log);
+        out.push(r);
+      }
+    }
+  }
+  return out;
+}
+
+/** The small CNN: float at 1 and `threads` threads, QAT-2 and QGT-2 at 1 thread (as the sweep trains). */
+async function smallCnnSpeed(threads: number, warmup: number, steps: number) {
+  const { batch, shape, classes } = NETS["small-cnn"];
+  const b = randomBatch(batch, 5, [...shape], classes);
+  const float1 = await trainSpeed(1, warmup, steps, b, "float", "small-cnn");
+  const floatN = threads > 1
+    ? await trainSpeed(threads, warmup, steps, b, "float", "small-cnn")
+    : float1;
+  const qat1 = await trainSpeed(1, warmup, steps, b, "qat-2", "small-cnn");
+  const qgt1 = await trainSpeed(1, warmup, steps, b, "qgt-2", "small-cnn");
+  return { float1, floatN, qat1, qgt1 };
 }
 
 await runMain(async () => {
@@ -256,6 +395,7 @@ await runMain(async () => {
     "no-cpu": { type: "boolean" },
     "vww-images": { type: "string", default: "1000" },
     "runtime-only": { type: "boolean" },
+    profile: { type: "boolean" },
   });
   if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}\n${USAGE}`);
   const steps = intFlag("--steps", f.steps, 10, 10000);
@@ -266,6 +406,11 @@ await runMain(async () => {
   const batch = randomBatch(32, 5);
 
   await initBackend("wasm");
+  if (f.profile) {
+    const p = await profiles(threads, warmup, steps, log);
+    if (f.json) console.log(JSON.stringify({ profiles: p }));
+    return;
+  }
   const rt = await runtimeSpeed(warmup, steps);
   const ms = rt.msPerImage;
   log(
@@ -310,6 +455,16 @@ await runMain(async () => {
       } ms/step; ${(q.samplesPerSecond / trainN.samplesPerSecond * 100).toFixed(0)} % of float)`,
     );
   }
+  const cnn = await smallCnnSpeed(threads, warmup, steps);
+  log(
+    `small CNN train     : float ${cnn.float1.samplesPerSecond.toFixed(0)} samples/s (1 thread), ${
+      cnn.floatN.samplesPerSecond.toFixed(0)
+    } (${threads} threads); 1 thread: QAT-2 ${cnn.qat1.samplesPerSecond.toFixed(0)} (${
+      (cnn.qat1.samplesPerSecond / cnn.float1.samplesPerSecond * 100).toFixed(0)
+    } % of float), QGT-2 ${cnn.qgt1.samplesPerSecond.toFixed(0)} (${
+      (cnn.qgt1.samplesPerSecond / cnn.float1.samplesPerSecond * 100).toFixed(0)
+    } %)`,
+  );
   const model = createModel(mobilenetV1(), 1);
   const folded = foldBatchNorm(model);
   const inferFloat = inferMs(model, batch, warmup, steps);
@@ -378,6 +533,32 @@ await runMain(async () => {
   } else {
     log(`PyTorch peer skipped: ${torch.skipped}`);
   }
+  const torchCnn = "threads" in torch
+    ? await torchPeer(warmup, steps, threads, "small-cnn")
+    : torch;
+  let cnnRatios: Record<string, number> | null = null;
+  if ("threads" in torchCnn) {
+    const tN = torchCnn.threads[String(threads)], t1 = torchCnn.threads["1"];
+    cnnRatios = {
+      floatVsTorch1Thread: cnn.float1.samplesPerSecond / t1.train_samples_per_s,
+      floatVsTorchSameThreads: cnn.floatN.samplesPerSecond / tN.train_samples_per_s,
+      qat2VsTorchSte2Bit1Thread: cnn.qat1.samplesPerSecond / (t1.train_2bit_samples_per_s ?? NaN),
+    };
+    log(
+      `PyTorch small CNN   : float ${t1.train_samples_per_s.toFixed(0)} samples/s (1 thread), ${
+        tN.train_samples_per_s.toFixed(0)
+      } (${threads}); 2-bit STE ${t1.train_2bit_samples_per_s?.toFixed(0)} (1 thread)`,
+    );
+    log(
+      `ratios small CNN    : float ${
+        cnnRatios.floatVsTorch1Thread.toFixed(2)
+      }x PyTorch (1 thread), ${
+        cnnRatios.floatVsTorchSameThreads.toFixed(2)
+      }x (${threads} threads each); QAT-2 ${
+        cnnRatios.qat2VsTorchSte2Bit1Thread.toFixed(2)
+      }x PyTorch's 2-bit STE (1 thread)`,
+    );
+  }
   if (f.json) {
     console.log(JSON.stringify({
       model: "mobilenet_v1_0.25_96x96x1",
@@ -392,6 +573,7 @@ await runMain(async () => {
       runtime: rt,
       torch,
       ratios,
+      smallCnn: { train: cnn, torch: torchCnn, ratios: cnnRatios },
     }));
   }
 });

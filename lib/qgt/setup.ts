@@ -28,6 +28,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Model } from "../models/model.ts";
+import { profilePhase } from "../backend/profile.ts";
 import type { StepSetup } from "../train/step.ts";
 import type { QuantSpec } from "../quant/spec.ts";
 import { fakeQuantOp } from "../quant/quantizer.ts";
@@ -168,14 +169,14 @@ export function createStepSetup(model: Model, opts: QgtSetupOptions): StepSetup 
   if (opts.fakeQuant) {
     setup.kernelTransform = (layer, k) => {
       const spec = opts.specs[layer];
-      return spec ? fakeQuantOp(k, spec) : k;
+      return spec ? profilePhase("fake-quant", () => fakeQuantOp(k, spec)) : k;
     };
   }
   if (opts.activations) {
     const { bits, ranges } = opts.activations;
     setup.activationTransform = (layer, y) => {
       const r = ranges[layer];
-      return r ? fakeQuantRange(y, r[0], r[1], bits) : y;
+      return r ? profilePhase("fake-quant", () => fakeQuantRange(y, r[0], r[1], bits)) : y;
     };
   }
   const shapes = Object.fromEntries(

@@ -13,6 +13,7 @@ import type { ArchSpec } from "../models/spec.ts";
 import type { Model } from "../models/model.ts";
 import { type Batch, splitBatch } from "../data/dataset.ts";
 import type { BackendName } from "../backend/mod.ts";
+import { addPhaseTime, profilePhase, profiling } from "../backend/profile.ts";
 import {
   combineResults,
   computeGrads,
@@ -67,7 +68,7 @@ export class LocalEngine implements GradEngine {
     weights: Float32Array[],
     vars: Record<string, number>,
   ): Promise<GradResult> {
-    assignState(this.model, this.setup, weights);
+    profilePhase("upload", () => assignState(this.model, this.setup, weights));
     return Promise.resolve(computeGrads(this.model, this.setup, batch, vars));
   }
   close(): Promise<void> {
@@ -89,7 +90,7 @@ export type WorkerRequest =
 /** Messages from a worker. */
 export type WorkerReply =
   | { type: "ready" }
-  | { type: "result"; result: GradResult }
+  | { type: "result"; result: GradResult; /** the worker's time in computeGrads */ ms: number }
   | { type: "error"; message: string };
 
 class WorkerClient {
@@ -179,13 +180,17 @@ export class ParallelEngine implements GradEngine {
       ]);
     });
     const mine = await this.local.compute(shards[0], weights, vars);
+    const t0 = profiling() ? performance.now() : 0;
     const replies = await Promise.all(remote);
+    if (profiling()) addPhaseTime("wait-for-worker", performance.now() - t0);
     const parts = [mine];
     for (const r of replies) {
       if (r.type !== "result") throw new Error(`internal: unexpected worker reply ${r.type}`);
+      // concurrent with the calling thread's phases: not part of the step's wall time
+      addPhaseTime("worker: upload + gradients (in parallel)", r.ms);
       parts.push(r.result);
     }
-    return combineResults(parts);
+    return profilePhase("combine-shards", () => combineResults(parts));
   }
 
   close(): Promise<void> {

@@ -17,6 +17,7 @@ import {
   type Normalization,
 } from "../data/dataset.ts";
 import type { BackendName } from "../backend/mod.ts";
+import { profilePhase } from "../backend/profile.ts";
 import {
   createOptimizer,
   type Optimizer,
@@ -190,26 +191,30 @@ export class Trainer {
   async step(batch: Batch, lr: number, vars: Record<string, number>): Promise<GradResult> {
     const r = await this.engine.compute(batch, this.weights, vars);
     if (!isFinite(r.loss)) throw new Error(`train: loss became ${r.loss}`);
-    for (const t of this.gradTransforms) {
-      this.trainIdx.forEach((wi, gi) => t(this.names[wi], r.grads[gi], this.weights[wi]));
-    }
-    this.opt.step(this.trainIdx.map((i) => this.weights[i]), r.grads, lr);
-    if (this.setup.postStep) {
+    profilePhase("optimizer", () => {
+      for (const t of this.gradTransforms) {
+        this.trainIdx.forEach((wi, gi) => t(this.names[wi], r.grads[gi], this.weights[wi]));
+      }
+      this.opt.step(this.trainIdx.map((i) => this.weights[i]), r.grads, lr);
+    });
+    const post = this.setup.postStep;
+    if (post) {
       // the arrays are updated in place, never replaced, so one map serves every step
       this.byName ??= new Map(this.names.map((n, i) => [n, this.weights[i]]));
-      const stats = this.setup.postStep(this.byName, lr, vars);
+      const stats = profilePhase("post-step", () => post(this.byName!, lr, vars));
       if (stats) r.terms = { ...r.terms, ...stats };
     }
-    this.bnIdx.forEach(([mi, vi, hw], k) =>
-      updateMovingStats(
-        this.weights[mi],
-        this.weights[vi],
-        r.bnStats[2 * k],
-        r.bnStats[2 * k + 1],
-        r.n * hw,
-        this.bnMomentum,
-      )
-    );
+    profilePhase("bn-statistics", () =>
+      this.bnIdx.forEach(([mi, vi, hw], k) =>
+        updateMovingStats(
+          this.weights[mi],
+          this.weights[vi],
+          r.bnStats[2 * k],
+          r.bnStats[2 * k + 1],
+          r.n * hw,
+          this.bnMomentum,
+        )
+      ));
     return r;
   }
 

@@ -8,6 +8,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { forward, type ForwardOptions, type Model, TRAINABLE } from "../models/model.ts";
 import type { Batch } from "../data/dataset.ts";
+import { profilePhase } from "../backend/profile.ts";
 
 /** What an extra loss term sees. */
 export interface LossContext {
@@ -184,7 +185,12 @@ export function computeGrads(
   let logitsKept: tf.Tensor | null = null;
   const x = tf.tensor4d(batch.x, [batch.n, h, w, c]);
   const labels = tf.tensor1d(batch.y, "int32");
-  const { value, grads } = tf.variableGrads(() => {
+  // kernels run inside the callback are the forward pass; the rest of variableGrads is backward
+  const { value, grads } = profilePhase(
+    "backward",
+    () => tf.variableGrads(() => profilePhase("forward", () => lossOf()), trainVars),
+  );
+  function lossOf(): tf.Scalar {
     const logits = forward(model, x, {
       training: true,
       ...boundTransforms(setup, vars),
@@ -195,13 +201,16 @@ export function computeGrads(
     let loss = tf.losses.softmaxCrossEntropy(onehot, logits) as tf.Scalar;
     termTensors.ce = tf.keep(loss);
     for (const [name, term] of Object.entries(setup.extraLoss ?? {})) {
-      const t = term({ model, logits, labels, vars });
+      const t = profilePhase("regularizer", () => term({ model, logits, labels, vars }));
       termTensors[name] = tf.keep(t);
       loss = tf.add(loss, t);
     }
     return loss;
-  }, trainVars);
-  const gradArrays = trainVars.map((v) => grads[v.name].dataSync() as Float32Array);
+  }
+  const gradArrays = profilePhase(
+    "readback",
+    () => trainVars.map((v) => grads[v.name].dataSync() as Float32Array),
+  );
   const correct = tf.tidy(() =>
     tf.sum(tf.cast(tf.equal(tf.argMax(logitsKept!, 1), labels), "int32")).dataSync()[0]
   );

@@ -31,9 +31,10 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
       post({ type: "ready" });
     } else {
       if (!model) throw new Error("step before init");
+      const t0 = performance.now();
       assignState(model, setup, msg.weights);
       const result = computeGrads(model, setup, msg.batch, msg.vars);
-      post({ type: "result", result }, [
+      post({ type: "result", result, ms: performance.now() - t0 }, [
         ...result.grads.map((g) => g.buffer),
         ...result.bnStats.map((g) => g.buffer),
       ] as Transferable[]);
