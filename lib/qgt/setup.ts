@@ -31,7 +31,7 @@ import type { Model } from "../models/model.ts";
 import { profilePhase } from "../backend/profile.ts";
 import type { StepSetup } from "../train/step.ts";
 import type { QuantSpec } from "../quant/spec.ts";
-import { fakeQuantOp } from "../quant/quantizer.ts";
+import { fakeQuantOp, fakeQuantValues } from "../quant/quantizer.ts";
 import { fakeQuantRange } from "../quant/activation.ts";
 import { regularizer, type RegularizerKind } from "./regularizers.ts";
 import {
@@ -142,7 +142,7 @@ export function decoupledGridPull(
     if (!w) throw new Error(`qgt setup: no kernel for layer ${layer}`);
     const c = Math.min(1, lr * lambda * (layerLambda[layer] ?? 1));
     if (c === 0) continue;
-    const q = tf.tidy(() => fakeQuantOp(tf.tensor(w, shapes[layer]), spec).dataSync());
+    const q = fakeQuantValues(w, shapes[layer], spec);
     for (let i = 0; i < w.length; i++) w[i] -= c * (w[i] - q[i]);
   }
 }

@@ -9,6 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { levelRange, type QuantSpec, validateQuantSpec } from "./spec.ts";
+import { fusedFakeQuant } from "../backend/fake_quant.ts";
 
 /** Smallest scale used, so that an all-zero channel does not divide by zero. */
 export const MIN_SCALE = 1e-12;
@@ -142,6 +143,69 @@ function mseRatio(
   return tf.mul(s, tf.reshape(tf.gather(tf.tensor1d([...MSE_RATIOS]), best), s.shape));
 }
 
+const MSE_RATIOS_F32 = Float32Array.from(MSE_RATIOS);
+
+/**
+ * The `[rows, channels]` matrix the fused kernel (`lib/backend/fake_quant.ts`)
+ * sees `x` as, or null where it does not apply: it handles symmetric grids of
+ * 2-8 bits with max-abs or MSE scales, per tensor or per channel along an
+ * axis with only size-1 axes after it (conv, depthwise and dense kernels).
+ *
+ * @example
+ * ```ts
+ * import { fusedLayout } from "./quantizer.ts";
+ * const spec = { bits: 2, symmetric: true, perChannel: true, scale: "mse" as const };
+ * if (fusedLayout([3, 3, 8, 16], spec)?.rows !== 72) throw new Error();
+ * if (fusedLayout([3, 3, 8, 1], { ...spec, axis: 2 })?.ch !== 8) throw new Error();
+ * if (fusedLayout([4, 5], { ...spec, axis: 0 }) !== null) throw new Error();
+ * ```
+ */
+export function fusedLayout(shape: number[], spec: QuantSpec): { rows: number; ch: number } | null {
+  if (!spec.symmetric || spec.bits < 2) return null;
+  if (spec.scale !== undefined && spec.scale !== "mse" && spec.scale !== "maxabs") return null;
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (n === 0) return null;
+  if (!spec.perChannel) return { rows: n, ch: 1 };
+  const axis = spec.axis ?? shape.length - 1;
+  if (shape.slice(axis + 1).some((d) => d !== 1)) return null;
+  return { rows: n / shape[axis], ch: shape[axis] };
+}
+
+/**
+ * Fake quantization of host values through the fused kernel: the same bits
+ * as the tensor implementation on the wasm backend. `null` where
+ * {@link fusedLayout} does not apply.
+ */
+function fusedValues(x: Float32Array, shape: number[], spec: QuantSpec) {
+  const lay = fusedLayout(shape, spec);
+  if (!lay) return null;
+  const { qmin, qmax } = levelRange(spec);
+  return fusedFakeQuant(x, lay.rows, lay.ch, {
+    qmin,
+    qmax,
+    minScale: MIN_SCALE,
+    ratios: spec.scale === "mse" ? MSE_RATIOS_F32 : undefined,
+  });
+}
+
+/**
+ * The fake-quantized values of host weights (no gradient), as
+ * {@link fakeQuantOp} computes them on the active backend: through the fused
+ * kernel on the wasm backend where it applies, else with tensor ops.
+ *
+ * @example
+ * ```ts
+ * import { fakeQuantValues } from "./quantizer.ts";
+ * const spec = { bits: 2, symmetric: true, perChannel: false, narrowRange: true };
+ * if (fakeQuantValues(new Float32Array([0.4, -1]), [2], spec).join() !== "0,-1") throw new Error();
+ * ```
+ */
+export function fakeQuantValues(x: Float32Array, shape: number[], spec: QuantSpec): Float32Array {
+  const fused = tf.getBackend() === "wasm" ? fusedValues(x, shape, spec) : null;
+  if (fused) return fused.y;
+  return tf.tidy(() => fakeQuantOp(tf.tensor(x, shape), spec).dataSync() as Float32Array);
+}
+
 /** w_q from levels. */
 function dequant(q: tf.Tensor, s: tf.Tensor, z: tf.Tensor | null): tf.Tensor {
   return tf.mul(z ? tf.sub(q, z) : q, s);
@@ -153,7 +217,9 @@ function dequant(q: tf.Tensor, s: tf.Tensor, z: tf.Tensor | null): tf.Tensor {
  * dL/dx = dL/dy on the clipping range [s (qmin - z), s (qmax - z)], 0 outside
  * (Bengio et al. 2013; Jacob et al. 2018). Binary quantization (s = mean|x|)
  * passes the gradient everywhere: clipping at |x| <= s would block most
- * weights.
+ * weights. On the wasm backend, symmetric grids of 2-8 bits (see
+ * {@link fusedLayout}) run as one fused kernel with the same bits as the
+ * tensor ops ({@link fakeQuantOpReference}).
  *
  * @example
  * ```ts
@@ -164,7 +230,36 @@ function dequant(q: tf.Tensor, s: tf.Tensor, z: tf.Tensor | null): tf.Tensor {
  * ```
  */
 export function fakeQuantOp(x: tf.Tensor, spec: QuantSpec): tf.Tensor {
+  return fakeQuantWith(x, spec, true);
+}
+
+/**
+ * {@link fakeQuantOp} with tensor ops only, on any backend: the reference the
+ * fused kernel is tested against.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { fakeQuantOpReference } from "./quantizer.ts";
+ * const y = fakeQuantOpReference(tf.tensor1d([0.4, -1]), { bits: 2, symmetric: true, perChannel: false, narrowRange: true });
+ * if (y.dataSync().join() !== "0,-1") throw new Error();
+ * ```
+ */
+export function fakeQuantOpReference(x: tf.Tensor, spec: QuantSpec): tf.Tensor {
+  return fakeQuantWith(x, spec, false);
+}
+
+function fakeQuantWith(x: tf.Tensor, spec: QuantSpec, allowFused: boolean): tf.Tensor {
+  const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(dy, saved[0])];
   const f = (xi: tf.Tensor, save: tf.GradSaveFunc) => {
+    // the fused kernel gives the wasm backend's bits; other backends keep the tensor ops
+    const fused = allowFused && tf.getBackend() === "wasm" && xi.dtype === "float32"
+      ? fusedValues(xi.dataSync() as Float32Array, xi.shape, spec)
+      : null;
+    if (fused) {
+      save([tf.tensor(fused.mask, xi.shape)]);
+      return { value: tf.tensor(fused.y, xi.shape), gradFunc };
+    }
     const { scale, zeroPoint } = quantParams(xi, spec);
     const q = levels(xi, scale, zeroPoint, spec);
     const y = dequant(q, scale, zeroPoint);
@@ -179,7 +274,7 @@ export function fakeQuantOp(x: tf.Tensor, spec: QuantSpec): tf.Tensor {
     }
     save([mask]);
     tf.dispose([scale, ...(zeroPoint ? [zeroPoint] : [])]);
-    return { value: y, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(dy, saved[0])] };
+    return { value: y, gradFunc };
   };
   return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0])(x);
 }
