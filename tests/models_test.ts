@@ -113,3 +113,48 @@ Deno.test("fused training BatchNorm+activation: value and gradients equal tfjs's
   }
   await initBackend("wasm");
 });
+
+Deno.test("BatchNorm+activation wasm kernel: the tensor ops' bits (values, batch statistics, gradients)", async () => {
+  await initBackend("wasm");
+  const r = rng(31);
+  let values = 0;
+  for (const [t, shape] of [[4, 6, 6, 8], [2, 5, 5, 3], [8, 3, 3, 16], [3, 1, 1, 5]].entries()) {
+    for (const act of ["none", "relu", "relu6"] as const) {
+      const n = shape.reduce((a, b) => a * b, 1), c = shape[3];
+      // values around 0 and 6 (the activations' kinks), some exact zeros and repeats
+      const x = tf.tensor(
+        Float32Array.from({ length: n }, (_, i) => i % 11 === 0 ? 0 : r.normal() * 3 + (t % 2) * 2),
+        shape,
+      );
+      const g = tf.tensor1d(Float32Array.from({ length: c }, () => r.normal() * 2));
+      const b = tf.tensor1d(Float32Array.from({ length: c }, () => r.normal() * 3));
+      const dz = tf.tensor(Float32Array.from({ length: n }, () => r.normal()), shape);
+      const run = (reference: boolean) => {
+        const stats: tf.Tensor[] = [];
+        const f = (xv: tf.Tensor, gv: tf.Tensor, bv: tf.Tensor) =>
+          tf.sum(tf.mul(
+            batchNormActTrain(xv, gv, bv, act, 1e-3, (m, v) => stats.push(m, v), reference),
+            dz,
+          ));
+        const z = batchNormActTrain(x, g, b, act, 1e-3, undefined, reference);
+        const grads = tf.grads(f)([x, g, b]);
+        const out = [z, ...grads, ...stats].map((v) =>
+          new Uint32Array(v.dataSync().slice().buffer)
+        );
+        tf.dispose([z, ...grads, ...stats]);
+        return out;
+      };
+      const fused = run(false), ref = run(true);
+      ref.forEach((want, i) => {
+        const bad = [...want.keys()].filter((j) => want[j] !== fused[i][j]).length;
+        assert(
+          bad === 0,
+          `shape ${shape} ${act}, output ${i}: ${bad} of ${want.length} values differ`,
+        );
+        values += want.length;
+      });
+      tf.dispose([x, g, b, dz]);
+    }
+  }
+  assert(values > 10000, `${values} values compared`);
+});

@@ -16,10 +16,17 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Activation } from "./spec.ts";
 import { sumLeading } from "../backend/grad_math.ts";
+import { type BnActKernels, bnActKernels } from "../backend/bn_act_kernel.ts";
+
+/** The activations the wasm kernel fuses. */
+const KERNEL_ACTS = { none: 0, relu: 1, relu6: 2 } as const;
 
 /**
  * Fused training-mode BatchNorm + activation on NHWC input. `onStats` receives
  * the batch mean and (biased) variance; they are kept, the callee disposes them.
+ * On the wasm backend the elementwise passes run as qgt's own kernel
+ * (`lib/backend/bn_act_kernel.ts`, the same bits); `reference` keeps the
+ * tensor ops, the path the kernel is tested against.
  *
  * @example
  * ```ts
@@ -37,7 +44,10 @@ export function batchNormActTrain(
   act: Activation,
   eps: number,
   onStats?: (mean: tf.Tensor1D, variance: tf.Tensor1D) => void,
+  reference = false,
 ): tf.Tensor {
+  const k = reference || !(act in KERNEL_ACTS) ? null : bnActKernels();
+  if (k) return fusedBatchNormAct(k, x, gamma, beta, act as keyof typeof KERNEL_ACTS, eps, onStats);
   const c = x.shape[x.shape.length - 1];
   const m = x.size / c;
   const fn = (xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
@@ -63,6 +73,45 @@ export function batchNormActTrain(
           tf.sub(tf.sub(dy, tf.div(dbeta, m)), tf.mul(xh, tf.div(dgamma, m))),
           tf.mul(gm, rs),
         );
+        return [dx, dgamma, dbeta];
+      },
+    };
+  };
+  const f = tf.customGrad(fn as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(x, gamma, beta);
+}
+
+/**
+ * {@link batchNormActTrain} with its elementwise passes in the wasm kernel:
+ * the same formulas and float32 operations, four passes over the activation
+ * instead of about sixteen kernels; the sums stay {@link sumLeading}.
+ */
+function fusedBatchNormAct(
+  k: BnActKernels,
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  act: keyof typeof KERNEL_ACTS,
+  eps: number,
+  onStats?: (mean: tf.Tensor1D, variance: tf.Tensor1D) => void,
+): tf.Tensor {
+  const m = x.size / x.shape[x.shape.length - 1];
+  const fn = (xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+    const mean = tf.div(sumLeading(xi), m);
+    const [xc, sq] = k.center(xi, mean);
+    const variance = tf.div(sumLeading(sq), m);
+    onStats?.(tf.keep(mean) as tf.Tensor1D, tf.keep(variance) as tf.Tensor1D);
+    const rstd = tf.rsqrt(tf.add(variance, eps));
+    const [xhat, y, z] = k.normAct(xc, rstd, g, b, act);
+    save([xhat, y, rstd, g]);
+    return {
+      value: z,
+      gradFunc: (dz: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xh, yv, rs, gm] = saved;
+        const [dy, p] = k.actGrad(dz, yv, xh, act);
+        const dbeta = sumLeading(dy);
+        const dgamma = sumLeading(p);
+        const dx = k.inputGrad(dy, xh, tf.div(dbeta, m), tf.div(dgamma, m), tf.mul(gm, rs));
         return [dx, dgamma, dbeta];
       },
     };

@@ -11,6 +11,10 @@
 /** The kernels: source and exported functions. */
 export const KERNELS: { src: string; exports: string[] }[] = [
   { src: "fake_quant.c", exports: ["qgt_max_scale", "qgt_mse_scale", "qgt_fake_quant"] },
+  {
+    src: "bn_act.c",
+    exports: ["qgt_bn_center", "qgt_bn_norm_act", "qgt_bn_act_grad", "qgt_bn_input_grad"],
+  },
 ];
 
 /** clang's arguments to build `src` (in this folder) into `out`. */
