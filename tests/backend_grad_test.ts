@@ -1,6 +1,7 @@
 // Gradient parity of the wasm training kernels with tfjs's cpu backend (the reference).
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend/mod.ts";
+import { GRAD_KERNELS, initBackend, setGradKernels } from "../lib/backend/mod.ts";
+import { gradKernelCalls } from "../lib/backend/conv_grad_kernel.ts";
 import { rng } from "../lib/util/random.ts";
 import { assert, maxRelErr } from "./assert.ts";
 
@@ -64,7 +65,22 @@ function configs(): Cfg[] {
   return out;
 }
 
-Deno.test("wasm conv/depthwise gradients match the cpu backend on 116 random configurations", async () => {
+for (const mode of GRAD_KERNELS) {
+  Deno.test(`wasm conv/depthwise gradients (${mode} kernels) match the cpu backend on 116 random configurations`, async () => {
+    setGradKernels(mode);
+    const calls = gradKernelCalls();
+    try {
+      await gradientParity();
+      // the qgt kernels computed the depthwise gradients of multiplier 1; the tfjs mode none
+      const used = gradKernelCalls() - calls;
+      assert.ok(mode === "qgt" ? used >= 20 : used === 0, `${used} wasm kernel calls`);
+    } finally {
+      setGradKernels("tfjs");
+    }
+  });
+}
+
+async function gradientParity() {
   const cfgs = configs();
   const r = rng(7);
   const arr = (n: number) => Float32Array.from({ length: n }, () => r.uniform(-1, 1));
@@ -87,7 +103,7 @@ Deno.test("wasm conv/depthwise gradients match the cpu backend on 116 random con
   assert.ok(cfgs.length >= 50);
   assert.ok(kinds.size >= 12, `coverage: ${[...kinds]}`);
   assert.ok(worst <= 1e-4, `max relative error ${worst} at ${worstCfg}`);
-});
+}
 
 Deno.test("the loop kernels Maximum, Minimum and Sign give the stock wasm kernels' bits", async () => {
   const { stockWasmKernel } = await import("../lib/backend/wasm_kernels.ts");

@@ -308,3 +308,14 @@ Deno.test({
     }
   },
 });
+
+Deno.test("the wasm kernels that run on tfjs's memory carry no data section", async () => {
+  const { wasmSections } = await import("../lib/backend/wasm/build.ts");
+  for (const name of ["bn_act.wasm", "conv_grad.wasm"]) {
+    const ids = wasmSections(
+      await Deno.readFile(new URL(`../lib/backend/wasm/${name}`, import.meta.url)),
+    );
+    assert(ids.includes(10), `${name}: no code section in ${ids}`);
+    assert(!ids.includes(11) && !ids.includes(12), `${name}: data sections in ${ids}`);
+  }
+});

@@ -256,3 +256,37 @@ Deno.test("reestimateBatchNorm: moving statistics become those of the whole set 
     /BatchNorm re-estimation: dataset toy has no images/,
   );
 });
+
+Deno.test('train.gradKernels "qgt" reaches the worker: a 2-thread step equals its two shards computed here', async () => {
+  const { Trainer } = await import("../lib/train/loop.ts");
+  const { setGradKernels } = await import("../lib/backend/mod.ts");
+  await initBackend("wasm");
+  const arch = mobilenetV1({ alpha: 0.25, inputShape: [32, 32, 1] });
+  const b = randomBatch([32, 32, 1], 4, 2, 21);
+  const stepGrads = async (threads: number, gradKernels: "tfjs" | "qgt") => {
+    const m = createModel(arch, 3);
+    const t = await Trainer.create({ model: m, optimizer: { type: "sgd" }, threads, gradKernels });
+    const r = await t.step(b, 0, {}); // lr 0: only the gradients matter
+    await t.close();
+    for (const v of m.params.values()) v.dispose();
+    return r;
+  };
+  const m = createModel(arch, 3);
+  try {
+    for (const mode of ["qgt", "tfjs"] as const) {
+      const two = await stepGrads(2, mode);
+      setGradKernels(mode);
+      const here = combineResults(splitBatch(b, 2).map((s) => computeGrads(m, {}, s, {})));
+      here.grads.forEach((g, i) =>
+        assert.deepStrictEqual(two.grads[i], g, `${mode}: gradient ${i} differs`)
+      );
+    }
+    // the two kernel sets sum in different orders: some gradient bits differ
+    const [q, f] = [await stepGrads(1, "qgt"), await stepGrads(1, "tfjs")];
+    assert.ok(q.grads.some((g, i) => g.some((v, j) => v !== f.grads[i][j])), "no bit differs");
+    q.grads.forEach((g, i) => assert.ok(maxRelErr(g, f.grads[i]) < 1e-3, `gradient ${i}`));
+  } finally {
+    setGradKernels("tfjs");
+    for (const v of m.params.values()) v.dispose();
+  }
+});

@@ -9,6 +9,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { onBackendMemory, type WasmBackend } from "./wasm_memory.ts";
 
 interface Exports {
   qgt_bn_center(x: number, mean: number, rows: number, ch: number, xc: number, sq: number): void;
@@ -45,12 +46,6 @@ interface Exports {
   ): void;
 }
 
-interface WasmBackend {
-  wasm: { asm: { memory: WebAssembly.Memory } };
-  dataIdMap: { get(id: unknown): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-}
-
 /** Activation codes of the kernel. */
 const ACT = { none: 0, relu: 1, relu6: 2 } as const;
 
@@ -84,7 +79,6 @@ export interface BnActKernels {
 }
 
 const cache = new WeakMap<object, BnActKernels>();
-let module: WebAssembly.Module | null = null;
 
 /**
  * The kernels for the active backend, or null unless it is tfjs's wasm
@@ -105,19 +99,9 @@ export function bnActKernels(): BnActKernels | null {
   const be = tf.backend() as unknown as WasmBackend;
   const hit = cache.get(be);
   if (hit) return hit;
-  const memory = be.wasm?.asm?.memory;
-  if (!(memory instanceof WebAssembly.Memory)) return null;
-  module ??= new WebAssembly.Module(
-    Deno.readFileSync(new URL("./wasm/bn_act.wasm", import.meta.url)),
-  );
-  const k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Exports;
-  const at = (t: tf.TensorInfo) => {
-    const d = be.dataIdMap.get(t.dataId);
-    if (!d || t.dtype !== "float32") {
-      throw new Error("internal: bn kernel input is not a wasm float32 tensor");
-    }
-    return d.memoryOffset;
-  };
+  const m = onBackendMemory<Exports>(be, "bn_act.wasm");
+  if (!m) return null;
+  const { exports: k, at } = m;
   const out = (shape: number[]) => be.makeOutput(shape, "float32");
   const wrap = (t: tf.TensorInfo) => tf.engine().makeTensorFromTensorInfo(t);
   const dims = (x: tf.Tensor) => {

@@ -18,6 +18,7 @@ import { registerWasmGradients } from "./gradients.ts";
 export { registerWasmTrainingKernels } from "./wasm_kernels.ts";
 export { registerWasmGradients } from "./gradients.ts";
 export * from "./grad_math.ts";
+export { GRAD_KERNELS, type GradKernels, gradKernels, setGradKernels } from "./conv_grad_kernel.ts";
 
 /** The backends qgt can train on. */
 export type BackendName = "wasm" | "cpu";

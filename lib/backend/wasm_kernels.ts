@@ -17,6 +17,7 @@ import {
   sumLeading,
 } from "./grad_math.ts";
 import { binaryLoop, type BinaryOp, broadcastPlan, signLoop } from "./elementwise.ts";
+import { depthwiseFilterGradKernel, depthwiseInputGradKernel } from "./conv_grad_kernel.ts";
 
 type T4 = tf.Tensor4D;
 // deno-lint-ignore no-explicit-any
@@ -65,7 +66,7 @@ function conv2DBackpropInput({ inputs, attrs }: KernelArgs): tf.TensorInfo {
   return conv2dInputGrad(dy, filter, ci);
 }
 
-function depthwiseBackpropFilter({ inputs, attrs }: KernelArgs): tf.TensorInfo {
+function depthwiseBackpropFilter({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo {
   const x = asTensor(inputs.x) as T4, dy = asTensor(inputs.dy) as T4;
   const ci = tf.backend_util.computeConv2DInfo(
     x.shape,
@@ -76,10 +77,11 @@ function depthwiseBackpropFilter({ inputs, attrs }: KernelArgs): tf.TensorInfo {
     attrs.dimRoundingMode,
     true,
   );
-  return depthwiseFilterGrad(x, dy, ci, attrs.filterShape[3]);
+  return depthwiseFilterGradKernel(backend, x, dy, ci) ??
+    depthwiseFilterGrad(x, dy, ci, attrs.filterShape[3]);
 }
 
-function depthwiseBackpropInput({ inputs, attrs }: KernelArgs): tf.TensorInfo {
+function depthwiseBackpropInput({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo {
   const dy = asTensor(inputs.dy) as T4, filter = asTensor(inputs.filter) as T4;
   const ci = tf.backend_util.computeConv2DInfo(
     attrs.inputShape,
@@ -90,7 +92,7 @@ function depthwiseBackpropInput({ inputs, attrs }: KernelArgs): tf.TensorInfo {
     attrs.dimRoundingMode,
     true,
   );
-  return depthwiseInputGrad(dy, filter, ci);
+  return depthwiseInputGradKernel(backend, dy, filter, ci) ?? depthwiseInputGrad(dy, filter, ci);
 }
 
 /** Sum/Mean over leading axes through average pooling; other reductions go to the stock kernel. */

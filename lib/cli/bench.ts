@@ -19,6 +19,7 @@ import {
   smallCnn,
 } from "../models/mod.ts";
 import { type KernelTime, type Profile, startProfile, stopProfile } from "../backend/profile.ts";
+import { GRAD_KERNELS, type GradKernels } from "../backend/conv_grad_kernel.ts";
 import { Trainer } from "../train/loop.ts";
 import { rng } from "../util/random.ts";
 import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
@@ -103,6 +104,7 @@ async function trainSpeed(
   method: Method = "float",
   net: Net = "mobilenet",
   profile = false,
+  gradKernels: GradKernels = "tfjs",
 ) {
   const model = createModel(NETS[net].arch(), 1);
   const t = await Trainer.create({
@@ -110,6 +112,7 @@ async function trainSpeed(
     optimizer: { type: "adam" },
     threads,
     setup: setupFor(method, model),
+    gradKernels,
   });
   const times: number[] = [];
   let prof: Profile | null = null;
@@ -127,6 +130,7 @@ async function trainSpeed(
     net,
     threads,
     method,
+    gradKernels,
     msPerStep: ms,
     samplesPerSecond: (batch.n * 1000) / ms,
     steps: times.length,
@@ -167,7 +171,7 @@ function printProfile(r: Awaited<ReturnType<typeof trainSpeed>>, log: (s: string
   const p = r.profile;
   if (!p) return;
   log(
-    `  profile, ${r.net} ${r.method}, ${r.threads} thread(s): ${
+    `  profile, ${r.net} ${r.method}, ${r.gradKernels} gradient kernels, ${r.threads} thread(s): ${
       p.msPerStep.toFixed(1)
     } ms/step (mean of the timed steps)`,
   );
@@ -363,9 +367,13 @@ async function profiles(threads: number, warmup: number, steps: number, log: (s:
     const b = randomBatch(batch, 5, [...shape], classes);
     for (const method of ["float", "qat-2", "qgt-2"] as const) {
       for (const th of threads > 1 ? [1, threads] : [1]) {
-        const r = await trainSpeed(th, warmup, steps, b, method, net, true);
-        printProfile(r, log);
-        out.push(r);
+        for (
+          const k of net === "mobilenet" && method === "float" ? GRAD_KERNELS : ["tfjs" as const]
+        ) {
+          const r = await trainSpeed(th, warmup, steps, b, method, net, true, k);
+          printProfile(r, log);
+          out.push(r);
+        }
       }
     }
   }
@@ -445,6 +453,16 @@ await runMain(async () => {
       } ms/step of ${steps})`,
     );
   }
+  // the same float steps with qgt's wasm gradient kernels (train.gradKernels: "qgt")
+  const fast1 = await trainSpeed(1, warmup, steps, batch, "float", "mobilenet", false, "qgt");
+  const fastN = threads > 1
+    ? await trainSpeed(threads, warmup, steps, batch, "float", "mobilenet", false, "qgt")
+    : fast1;
+  log(
+    `wasm train, qgt gradient kernels: ${fast1.samplesPerSecond.toFixed(1)} samples/s (1 thread), ${
+      fastN.samplesPerSecond.toFixed(1)
+    } (${threads} threads)`,
+  );
   const quant: Awaited<ReturnType<typeof trainSpeed>>[] = [];
   for (const method of ["qat-2", "qgt-2"] as const) {
     const q = await trainSpeed(threads, warmup, steps, batch, method);
@@ -512,6 +530,8 @@ await runMain(async () => {
     ratios = {
       trainVsTorchSameThreads: trainN.samplesPerSecond / tN.train_samples_per_s,
       trainVsTorch1Thread: trainN.samplesPerSecond / t1.train_samples_per_s,
+      trainQgtKernelsVsTorchSameThreads: fastN.samplesPerSecond / tN.train_samples_per_s,
+      trainQgtKernelsVsTorch1Thread1: fast1.samplesPerSecond / t1.train_samples_per_s,
       inferSpeedVsTorchSameThreads: tN.infer_ms_per_batch / inferFolded,
     };
     log(
@@ -526,9 +546,11 @@ await runMain(async () => {
         ratios.trainVsTorchSameThreads.toFixed(2)
       }x (${threads} threads each), ${
         ratios.trainVsTorch1Thread.toFixed(2)
-      }x (qgt ${threads} threads vs PyTorch 1); inference speed ${
-        ratios.inferSpeedVsTorchSameThreads.toFixed(2)
-      }x`,
+      }x (qgt ${threads} threads vs PyTorch 1); with qgt's gradient kernels ${
+        ratios.trainQgtKernelsVsTorchSameThreads.toFixed(2)
+      }x (${threads} threads each), ${
+        ratios.trainQgtKernelsVsTorch1Thread1.toFixed(2)
+      }x (1 thread each); inference speed ${ratios.inferSpeedVsTorchSameThreads.toFixed(2)}x`,
     );
   } else {
     log(`PyTorch peer skipped: ${torch.skipped}`);
@@ -565,7 +587,12 @@ await runMain(async () => {
       batch: 32,
       tfjs: tf.version.tfjs,
       deno: Deno.version.deno,
-      train: { threads1: train1, threadsN: trainN, quantized: quant },
+      train: {
+        threads1: train1,
+        threadsN: trainN,
+        qgtKernels: { threads1: fast1, threadsN: fastN },
+        quantized: quant,
+      },
       inferMsPerBatch: { folded: inferFolded, unfolded: inferFloat },
       cpu,
       vwwLoad: vww,

@@ -70,6 +70,7 @@ const trainShape = {
   augment: v.optional(augment),
   threads: v.optional(int(1, 8)),
   bnMomentum: v.optional(num(0, 1)),
+  gradKernels: v.optional(v.picklist(["tfjs", "qgt"])),
 };
 const train = v.strictObject(trainShape);
 

@@ -228,6 +228,7 @@ async function trainPhase(
       seed: deriveSeed(ctx.seed, q.mode === "float" ? `${v.name}/${ph.name}` : `finetune/${pi}`),
       threads: v.train.threads,
       bnMomentum: v.train.bnMomentum,
+      gradKernels: v.train.gradKernels,
     },
     setup: setup ? { module: QGT_SETUP_MODULE, options: setup } : undefined,
     stepVars: lam ? (step, _e, total) => ({ lambda: lambdaAt(lam, step / total) }) : undefined,

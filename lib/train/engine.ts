@@ -14,6 +14,7 @@ import type { Model } from "../models/model.ts";
 import { type Batch, splitBatch } from "../data/dataset.ts";
 import type { BackendName } from "../backend/mod.ts";
 import { addPhaseTime, profilePhase, profiling } from "../backend/profile.ts";
+import type { GradKernels } from "../backend/conv_grad_kernel.ts";
 import {
   combineResults,
   computeGrads,
@@ -84,6 +85,7 @@ export type WorkerRequest =
     backend: BackendName;
     setup?: SetupRef;
     stateNames: string[];
+    gradKernels: GradKernels;
   }
   | { type: "step"; batch: Batch; weights: Float32Array[]; vars: Record<string, number> };
 
@@ -149,13 +151,21 @@ export class ParallelEngine implements GradEngine {
     setupRef: SetupRef | undefined,
     threads: number,
     backend: BackendName,
+    gradKernels: GradKernels = "tfjs",
   ): Promise<ParallelEngine> {
     const stateNames = stateVariables(model, setup).map((s) => s.name);
     const workers = Array.from({ length: threads - 1 }, () => new WorkerClient());
     try {
       await Promise.all(
         workers.map((w) =>
-          w.request({ type: "init", arch: model.arch, backend, setup: setupRef, stateNames })
+          w.request({
+            type: "init",
+            arch: model.arch,
+            backend,
+            setup: setupRef,
+            stateNames,
+            gradKernels,
+          })
         ),
       );
     } catch (e) {

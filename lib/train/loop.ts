@@ -18,6 +18,7 @@ import {
 } from "../data/dataset.ts";
 import type { BackendName } from "../backend/mod.ts";
 import { profilePhase } from "../backend/profile.ts";
+import { type GradKernels, setGradKernels } from "../backend/conv_grad_kernel.ts";
 import {
   createOptimizer,
   type Optimizer,
@@ -56,6 +57,12 @@ export interface TrainConfig {
   bnMomentum?: number;
   /** Drop the last incomplete batch (default true). */
   dropLast?: boolean;
+  /**
+   * Gradient kernels of the wasm backend (default "tfjs", the numbers of every
+   * run before the option; "qgt": qgt's faster wasm kernels, see
+   * `lib/backend/conv_grad_kernel.ts`).
+   */
+  gradKernels?: GradKernels;
 }
 
 /** A per-variable gradient transform, applied in place after combining shards. */
@@ -115,6 +122,8 @@ export interface TrainerOptions {
   setup?: StepSetup | SetupRef;
   gradTransforms?: GradTransform[];
   optimizerState?: OptimizerState;
+  /** Gradient kernels of every thread's wasm backend (default "tfjs"). */
+  gradKernels?: GradKernels;
 }
 
 /**
@@ -170,8 +179,10 @@ export class Trainer {
       ];
     });
     const threads = o.threads ?? 1;
+    const kernels = o.gradKernels ?? "tfjs";
+    setGradKernels(kernels);
     const engine: GradEngine = threads > 1
-      ? await ParallelEngine.create(o.model, setup, setupRef, threads, o.backend ?? "wasm")
+      ? await ParallelEngine.create(o.model, setup, setupRef, threads, o.backend ?? "wasm", kernels)
       : new LocalEngine(o.model, setup);
     return new Trainer(
       o.model,
@@ -253,6 +264,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     threads: config.threads,
     bnMomentum: config.bnMomentum,
     backend: opts.backend,
+    gradKernels: config.gradKernels,
     setup: opts.setup,
     gradTransforms: opts.gradTransforms,
     optimizerState: opts.optimizerState,

@@ -3,7 +3,7 @@
  * computes gradients for the shards the main thread sends (see `engine.ts`).
  * @module
  */
-import { initBackend } from "../backend/mod.ts";
+import { initBackend, setGradKernels } from "../backend/mod.ts";
 import { createModel, type Model } from "../models/model.ts";
 import { assignState, type WorkerReply, type WorkerRequest } from "./engine.ts";
 import { computeGrads, loadSetup, stateVariables, type StepSetup } from "./step.ts";
@@ -22,6 +22,7 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
   try {
     if (msg.type === "init") {
       await initBackend(msg.backend);
+      setGradKernels(msg.gradKernels);
       model = createModel(msg.arch, 0);
       setup = await loadSetup(model, msg.setup);
       const names = stateVariables(model, setup).map((s) => s.name);

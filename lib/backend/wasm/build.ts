@@ -15,7 +15,43 @@ export const KERNELS: { src: string; exports: string[] }[] = [
     src: "bn_act.c",
     exports: ["qgt_bn_center", "qgt_bn_norm_act", "qgt_bn_act_grad", "qgt_bn_input_grad"],
   },
+  { src: "conv_grad.c", exports: ["qgt_dw_filter_grad", "qgt_dw_input_grad"] },
 ];
+
+/**
+ * The ids of a wasm binary's top-level sections, in order (11 is data, 12
+ * data count). The kernels that run on tfjs's memory must have no data: it
+ * would be copied into tfjs's heap when they are instantiated.
+ *
+ * @example
+ * ```ts
+ * import { wasmSections } from "./build.ts";
+ * // magic, version, then a type section of 1 byte (0x01 0x01 0x00)
+ * const b = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 1, 0]);
+ * if (wasmSections(b).join() !== "1") throw new Error();
+ * ```
+ */
+export function wasmSections(bytes: Uint8Array): number[] {
+  if (bytes.length < 8 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73) {
+    throw new Error("not a wasm binary");
+  }
+  const ids: number[] = [];
+  let p = 8;
+  while (p < bytes.length) {
+    const id = bytes[p++];
+    let size = 0, shift = 0, b: number;
+    do {
+      if (p >= bytes.length) throw new Error("truncated wasm section header");
+      b = bytes[p++];
+      size += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (b & 0x80);
+    if (p + size > bytes.length) throw new Error("truncated wasm section");
+    ids.push(id);
+    p += size;
+  }
+  return ids;
+}
 
 /** clang's arguments to build `src` (in this folder) into `out`. */
 export function clangArgs(src: string, exports: string[], out: string): string[] {
