@@ -93,7 +93,9 @@ export default defineExperiment({
     // 10 epochs, every variant fine-tuned on all 60,000 (3 epochs at 2 bits, 1 at 3, 4 and 8)
     full: {
       dataset: { options: { trainCount: 60000 } },
-      train: { epochs: 10 },
+      // qgt's gradient kernels: a faster max-pooling gradient (behind ReLU the same parameter
+      // gradients as tfjs's, tests/backend_grad_test.ts)
+      train: { epochs: 10, gradKernels: "qgt" },
     },
   },
 });

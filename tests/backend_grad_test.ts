@@ -3,6 +3,8 @@ import * as tf from "@tensorflow/tfjs";
 import { GRAD_KERNELS, initBackend, setGradKernels } from "../lib/backend/mod.ts";
 import { gradKernelCalls } from "../lib/backend/conv_grad_kernel.ts";
 import { rng } from "../lib/util/random.ts";
+import { createModel, smallCnn } from "../lib/models/mod.ts";
+import { computeGrads } from "../lib/train/step.ts";
 import { assert, maxRelErr } from "./assert.ts";
 
 interface Cfg {
@@ -163,4 +165,89 @@ Deno.test("the loop kernels Maximum, Minimum and Sign give the stock wasm kernel
   );
   x.dispose();
   assert(compared > 500, `compared ${compared} values`);
+});
+
+Deno.test("max-pooling gradient: the qgt kernel matches the cpu backend; ties go to the first maximum", async () => {
+  const r = rng(41);
+  const cfgs: [number[], number, number, "valid" | "same"][] = [
+    [[2, 8, 8, 3], 2, 2, "valid"],
+    [[3, 7, 9, 4], 3, 2, "same"],
+    [[1, 6, 6, 5], 3, 1, "same"],
+    [[2, 5, 5, 2], 2, 1, "valid"],
+  ];
+  const grad = (
+    shape: number[],
+    k: number,
+    s: number,
+    pad: "valid" | "same",
+    xs: Float32Array,
+    ws: Float32Array,
+  ) =>
+    tf.tidy(() => {
+      const x = tf.tensor4d(xs, shape as [number, number, number, number]);
+      const f = (v: tf.Tensor) => {
+        const y = tf.maxPool(v as tf.Tensor4D, k, s, pad);
+        return tf.sum(tf.mul(y, tf.tensor(ws.subarray(0, y.size), y.shape)));
+      };
+      return tf.grad(f)(x).dataSync().slice() as Float32Array;
+    });
+  const calls = gradKernelCalls();
+  for (const [shape, k, s, pad] of cfgs) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    // signed values: windows whose maximum is negative are where tfjs-wasm's own kernel fails
+    const xs = Float32Array.from({ length: n }, () => r.normal());
+    const ws = Float32Array.from({ length: n }, () => r.normal());
+    await initBackend("cpu");
+    const want = grad(shape, k, s, pad, xs, ws);
+    await initBackend("wasm");
+    setGradKernels("qgt");
+    try {
+      const got = grad(shape, k, s, pad, xs, ws);
+      assert.ok(maxRelErr(got, want) < 1e-6, `${shape} k${k} s${s} ${pad}`);
+    } finally {
+      setGradKernels("tfjs");
+    }
+  }
+  assert.equal(gradKernelCalls() - calls, cfgs.length, "the qgt kernel ran once per configuration");
+  // a window of equal values: the gradient goes to its first position
+  setGradKernels("qgt");
+  try {
+    const g = grad(
+      [1, 2, 2, 1],
+      2,
+      2,
+      "valid",
+      new Float32Array([1, 1, 1, 1]),
+      new Float32Array([7]),
+    );
+    assert.deepStrictEqual([...g], [7, 0, 0, 0]);
+  } finally {
+    setGradKernels("tfjs");
+  }
+});
+
+Deno.test("after ReLU, max pooling's gradient kernels give the small CNN the same parameter gradients", async () => {
+  // tfjs-wasm's MaxPoolGrad drops windows whose maximum is <= 0; behind a ReLU those
+  // positions have zero gradient anyway, so qgt's small CNN trains the same with either
+  await initBackend("wasm");
+  const m = createModel(smallCnn({ inputShape: [12, 12, 1], channels: [4, 4, 8, 8] }), 2);
+  const r = rng(5);
+  const b = {
+    x: Float32Array.from({ length: 6 * 144 }, () => r.normal()),
+    y: Int32Array.from({ length: 6 }, () => r.int(0, 9)),
+    n: 6,
+  };
+  const calls = gradKernelCalls();
+  const run = (mode: "tfjs" | "qgt") => {
+    setGradKernels(mode);
+    try {
+      return computeGrads(m, {}, b, {}).grads.map((g) => new Uint32Array(g.slice().buffer));
+    } finally {
+      setGradKernels("tfjs");
+    }
+  };
+  const a = run("tfjs"), q = run("qgt");
+  assert.equal(gradKernelCalls() - calls, 2, "both pools ran the qgt kernel");
+  a.forEach((g, i) => assert.deepStrictEqual(q[i], g, `gradient ${i}`));
+  for (const v of m.params.values()) v.dispose();
 });

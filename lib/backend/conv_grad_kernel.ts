@@ -1,8 +1,9 @@
 /**
- * Depthwise-convolution gradients as qgt's own wasm kernels
+ * Depthwise-convolution and max-pooling gradients as qgt's own wasm kernels
  * (`wasm/conv_grad.c`), in place on tfjs-backend-wasm's memory. They sum in
- * a different order than the tfjs-op versions of `grad_math.ts`, so they are
- * used only when a training run selects them (`train.gradKernels: "qgt"`,
+ * a different order than the tfjs-op versions of `grad_math.ts` (and break
+ * max-pooling ties differently from tfjs's kernel), so they are used only when
+ * a training run selects them (`train.gradKernels: "qgt"`,
  * see {@link setGradKernels}); `tests/backend_grad_test.ts` checks them
  * against tfjs's cpu backend like every gradient kernel.
  * @module
@@ -54,6 +55,7 @@ export function gradKernels(): GradKernels {
 interface Exports {
   qgt_dw_filter_grad(x: number, dy: number, ...geomAndOut: number[]): void;
   qgt_dw_input_grad(dy: number, filter: number, ...geomAndOut: number[]): void;
+  qgt_maxpool_grad(x: number, dy: number, ...geomAndOut: number[]): void;
 }
 
 type ConvInfo = tf.backend_util.Conv2DInfo;
@@ -127,6 +129,27 @@ export function depthwiseInputGradKernel(
   if (!k) return null;
   const dx = be.makeOutput([ci.batchSize, ci.inHeight, ci.inWidth, ci.inChannels], "float32");
   k.exports.qgt_dw_input_grad(k.at(dy), k.at(filter), ...geometry(ci), k.at(dx));
+  calls++;
+  return dx;
+}
+
+/**
+ * dL/dx of max pooling by the wasm kernel (each window's gradient to the
+ * first position of its maximum), or null when the `"qgt"` kernels are not
+ * selected or do not apply.
+ */
+export function maxPoolGradKernel(
+  backend: unknown,
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  pi: ConvInfo,
+): tf.TensorInfo | null {
+  if (mode !== "qgt" || pi.dilationHeight !== 1 || pi.dilationWidth !== 1) return null;
+  const be = backend as WasmBackend;
+  const k = kernels(be);
+  if (!k) return null;
+  const dx = be.makeOutput([pi.batchSize, pi.inHeight, pi.inWidth, pi.inChannels], "float32");
+  k.exports.qgt_maxpool_grad(k.at(x), k.at(dy), ...geometry(pi), k.at(dx));
   calls++;
   return dx;
 }

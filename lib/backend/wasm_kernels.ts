@@ -17,7 +17,11 @@ import {
   sumLeading,
 } from "./grad_math.ts";
 import { binaryLoop, type BinaryOp, broadcastPlan, signLoop } from "./elementwise.ts";
-import { depthwiseFilterGradKernel, depthwiseInputGradKernel } from "./conv_grad_kernel.ts";
+import {
+  depthwiseFilterGradKernel,
+  depthwiseInputGradKernel,
+  maxPoolGradKernel,
+} from "./conv_grad_kernel.ts";
 
 type T4 = tf.Tensor4D;
 // deno-lint-ignore no-explicit-any
@@ -218,5 +222,19 @@ export function registerWasmTrainingKernels(): void {
   replace("Maximum", (k) => loopBinary("max", k));
   replace("Minimum", (k) => loopBinary("min", k));
   replace("Sign", loopSign);
+  replace("MaxPoolGrad", (stock) => (args) => {
+    const { inputs, attrs, backend } = args as unknown as KernelArgs;
+    const { input, dy } = inputs;
+    if (input.dtype !== "float32") return stock(args);
+    const pi = tf.backend_util.computePool2DInfo(
+      input.shape as [number, number, number, number],
+      attrs.filterSize,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+    );
+    return maxPoolGradKernel(backend, input, dy, pi) ?? stock(args);
+  });
   registered = true;
 }

@@ -390,7 +390,9 @@ async function smallCnnSpeed(threads: number, warmup: number, steps: number) {
     : float1;
   const qat1 = await trainSpeed(1, warmup, steps, b, "qat-2", "small-cnn");
   const qgt1 = await trainSpeed(1, warmup, steps, b, "qgt-2", "small-cnn");
-  return { float1, floatN, qat1, qgt1 };
+  // qgt's gradient kernels (its max-pooling gradient; the small CNN has no depthwise layer)
+  const fast1 = await trainSpeed(1, warmup, steps, b, "float", "small-cnn", false, "qgt");
+  return { float1, floatN, qat1, qgt1, fast1 };
 }
 
 await runMain(async () => {
@@ -563,6 +565,7 @@ await runMain(async () => {
     const tN = torchCnn.threads[String(threads)], t1 = torchCnn.threads["1"];
     cnnRatios = {
       floatVsTorch1Thread: cnn.float1.samplesPerSecond / t1.train_samples_per_s,
+      floatQgtKernelsVsTorch1Thread: cnn.fast1.samplesPerSecond / t1.train_samples_per_s,
       floatVsTorchSameThreads: cnn.floatN.samplesPerSecond / tN.train_samples_per_s,
       qat2VsTorchSte2Bit1Thread: cnn.qat1.samplesPerSecond / (t1.train_2bit_samples_per_s ?? NaN),
     };
@@ -574,7 +577,9 @@ await runMain(async () => {
     log(
       `ratios small CNN    : float ${
         cnnRatios.floatVsTorch1Thread.toFixed(2)
-      }x PyTorch (1 thread), ${
+      }x PyTorch (1 thread; ${
+        cnnRatios.floatQgtKernelsVsTorch1Thread.toFixed(2)
+      }x with qgt's gradient kernels), ${
         cnnRatios.floatVsTorchSameThreads.toFixed(2)
       }x (${threads} threads each); QAT-2 ${
         cnnRatios.qat2VsTorchSte2Bit1Thread.toFixed(2)

@@ -15,7 +15,10 @@ export const KERNELS: { src: string; exports: string[] }[] = [
     src: "bn_act.c",
     exports: ["qgt_bn_center", "qgt_bn_norm_act", "qgt_bn_act_grad", "qgt_bn_input_grad"],
   },
-  { src: "conv_grad.c", exports: ["qgt_dw_filter_grad", "qgt_dw_input_grad"] },
+  {
+    src: "conv_grad.c",
+    exports: ["qgt_dw_filter_grad", "qgt_dw_input_grad", "qgt_maxpool_grad"],
+  },
 ];
 
 /**

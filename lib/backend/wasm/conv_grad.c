@@ -65,3 +65,43 @@ void qgt_dw_input_grad(const float *dy, const float *filter, GEOMETRY, float *dx
     }
   }
 }
+
+/*
+ * Max-pooling gradient (NHWC): each window's dy goes to the first position of
+ * its largest input, row by row (NaN never wins); overlapping windows add in
+ * output order. tfjs-backend-wasm 4.22's own kernel takes about 25 ns per
+ * input value, loses the gradient of windows whose maximum is <= 0 (about 6 %
+ * of the windows of signed random inputs; behind a ReLU those positions get
+ * no gradient anyway) and breaks ties otherwise, so this is part of the "qgt"
+ * set.
+ */
+void qgt_maxpool_grad(const float *x, const float *dy, GEOMETRY, float *dx) {
+  const int64_t nx = (int64_t)n * ih * iw * ch;
+  for (int64_t t = 0; t < nx; t++) dx[t] = 0.0f;
+  for (int32_t b = 0; b < n; b++) {
+    for (int32_t y = 0; y < oh; y++) {
+      for (int32_t xo = 0; xo < ow; xo++) {
+        const float *d = dy + (((int64_t)b * oh + y) * ow + xo) * ch;
+        for (int32_t c = 0; c < ch; c++) {
+          int64_t best = -1;
+          float v = 0.0f;
+          for (int32_t i = 0; i < kh; i++) {
+            const int32_t yy = y * sh + i - pt;
+            if (yy < 0 || yy >= ih) continue;
+            for (int32_t j = 0; j < kw; j++) {
+              const int32_t xx = xo * sw + j - pl;
+              if (xx < 0 || xx >= iw) continue;
+              const int64_t at = (((int64_t)b * ih + yy) * iw + xx) * ch + c;
+              if (best < 0 || x[at] > v) {
+                if (x[at] != x[at]) continue; /* NaN */
+                best = at;
+                v = x[at];
+              }
+            }
+          }
+          if (best >= 0) dx[best] += d[c];
+        }
+      }
+    }
+  }
+}
