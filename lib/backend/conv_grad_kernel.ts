@@ -94,6 +94,31 @@ const geometry = (ci: ConvInfo) => [
 ];
 
 /**
+ * Runs kernel `name` of `conv_grad.wasm` on two input tensors and the
+ * geometry of `ci` into a new float32 tensor of `shape`, or returns null when
+ * the `"qgt"` kernels are not selected or `ok` is false.
+ */
+function run(
+  name: keyof Exports,
+  backend: unknown,
+  [a, b]: [tf.TensorInfo, tf.TensorInfo],
+  ci: ConvInfo,
+  shape: number[],
+  ok: boolean,
+): tf.TensorInfo | null {
+  if (mode !== "qgt" || !ok) return null;
+  const be = backend as WasmBackend;
+  const k = kernels(be);
+  if (!k) return null;
+  const out = be.makeOutput(shape, "float32");
+  k.exports[name](k.at(a), k.at(b), ...geometry(ci), k.at(out));
+  calls++;
+  return out;
+}
+
+const inputShape = (ci: ConvInfo) => [ci.batchSize, ci.inHeight, ci.inWidth, ci.inChannels];
+
+/**
  * dL/dW of a depthwise convolution by the wasm kernel, or null when the
  * `"qgt"` kernels are not selected or do not apply.
  */
@@ -103,14 +128,8 @@ export function depthwiseFilterGradKernel(
   dy: tf.TensorInfo,
   ci: ConvInfo,
 ): tf.TensorInfo | null {
-  if (mode !== "qgt" || !handles(ci)) return null;
-  const be = backend as WasmBackend;
-  const k = kernels(be);
-  if (!k) return null;
-  const dw = be.makeOutput([ci.filterHeight, ci.filterWidth, ci.inChannels, 1], "float32");
-  k.exports.qgt_dw_filter_grad(k.at(x), k.at(dy), ...geometry(ci), k.at(dw));
-  calls++;
-  return dw;
+  const shape = [ci.filterHeight, ci.filterWidth, ci.inChannels, 1];
+  return run("qgt_dw_filter_grad", backend, [x, dy], ci, shape, handles(ci));
 }
 
 /**
@@ -123,14 +142,7 @@ export function depthwiseInputGradKernel(
   filter: tf.TensorInfo,
   ci: ConvInfo,
 ): tf.TensorInfo | null {
-  if (mode !== "qgt" || !handles(ci)) return null;
-  const be = backend as WasmBackend;
-  const k = kernels(be);
-  if (!k) return null;
-  const dx = be.makeOutput([ci.batchSize, ci.inHeight, ci.inWidth, ci.inChannels], "float32");
-  k.exports.qgt_dw_input_grad(k.at(dy), k.at(filter), ...geometry(ci), k.at(dx));
-  calls++;
-  return dx;
+  return run("qgt_dw_input_grad", backend, [dy, filter], ci, inputShape(ci), handles(ci));
 }
 
 /**
@@ -144,12 +156,6 @@ export function maxPoolGradKernel(
   dy: tf.TensorInfo,
   pi: ConvInfo,
 ): tf.TensorInfo | null {
-  if (mode !== "qgt" || pi.dilationHeight !== 1 || pi.dilationWidth !== 1) return null;
-  const be = backend as WasmBackend;
-  const k = kernels(be);
-  if (!k) return null;
-  const dx = be.makeOutput([pi.batchSize, pi.inHeight, pi.inWidth, pi.inChannels], "float32");
-  k.exports.qgt_maxpool_grad(k.at(x), k.at(dy), ...geometry(pi), k.at(dx));
-  calls++;
-  return dx;
+  const ok = pi.dilationHeight === 1 && pi.dilationWidth === 1;
+  return run("qgt_maxpool_grad", backend, [x, dy], pi, inputShape(pi), ok);
 }
