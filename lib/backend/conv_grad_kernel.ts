@@ -1,5 +1,6 @@
 /**
- * Depthwise-convolution and max-pooling gradients as qgt's own wasm kernels
+ * The depthwise-convolution filter gradient and the max-pooling gradient as
+ * qgt's own wasm kernels
  * (`wasm/conv_grad.c`), in place on tfjs-backend-wasm's memory. They sum in
  * a different order than the tfjs-op versions of `grad_math.ts` (and break
  * max-pooling ties differently from tfjs's kernel), so they are used only when
@@ -54,7 +55,6 @@ export function gradKernels(): GradKernels {
 
 interface Exports {
   qgt_dw_filter_grad(x: number, dy: number, ...geomAndOut: number[]): void;
-  qgt_dw_input_grad(dy: number, filter: number, ...geomAndOut: number[]): void;
   qgt_maxpool_grad(x: number, dy: number, ...geomAndOut: number[]): void;
 }
 
@@ -130,19 +130,6 @@ export function depthwiseFilterGradKernel(
 ): tf.TensorInfo | null {
   const shape = [ci.filterHeight, ci.filterWidth, ci.inChannels, 1];
   return run("qgt_dw_filter_grad", backend, [x, dy], ci, shape, handles(ci));
-}
-
-/**
- * dL/dx of a depthwise convolution by the wasm kernel, or null when the
- * `"qgt"` kernels are not selected or do not apply.
- */
-export function depthwiseInputGradKernel(
-  backend: unknown,
-  dy: tf.TensorInfo,
-  filter: tf.TensorInfo,
-  ci: ConvInfo,
-): tf.TensorInfo | null {
-  return run("qgt_dw_input_grad", backend, [dy, filter], ci, inputShape(ci), handles(ci));
 }
 
 /**

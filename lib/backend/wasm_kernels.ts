@@ -17,11 +17,7 @@ import {
   sumLeading,
 } from "./grad_math.ts";
 import { binaryLoop, type BinaryOp, broadcastPlan, signLoop } from "./elementwise.ts";
-import {
-  depthwiseFilterGradKernel,
-  depthwiseInputGradKernel,
-  maxPoolGradKernel,
-} from "./conv_grad_kernel.ts";
+import { depthwiseFilterGradKernel, maxPoolGradKernel } from "./conv_grad_kernel.ts";
 
 type T4 = tf.Tensor4D;
 // deno-lint-ignore no-explicit-any
@@ -85,7 +81,7 @@ function depthwiseBackpropFilter({ inputs, attrs, backend }: KernelArgs): tf.Ten
     depthwiseFilterGrad(x, dy, ci, attrs.filterShape[3]);
 }
 
-function depthwiseBackpropInput({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo {
+function depthwiseBackpropInput({ inputs, attrs }: KernelArgs): tf.TensorInfo {
   const dy = asTensor(inputs.dy) as T4, filter = asTensor(inputs.filter) as T4;
   const ci = tf.backend_util.computeConv2DInfo(
     attrs.inputShape,
@@ -96,7 +92,7 @@ function depthwiseBackpropInput({ inputs, attrs, backend }: KernelArgs): tf.Tens
     attrs.dimRoundingMode,
     true,
   );
-  return depthwiseInputGradKernel(backend, dy, filter, ci) ?? depthwiseInputGrad(dy, filter, ci);
+  return depthwiseInputGrad(dy, filter, ci);
 }
 
 /** Sum/Mean over leading axes through average pooling; other reductions go to the stock kernel. */

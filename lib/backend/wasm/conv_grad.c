@@ -1,7 +1,9 @@
 /*
- * Gradients of a depthwise convolution (NHWC, depth multiplier 1, dilation
- * 1), in place on tfjs-backend-wasm's memory like bn_act.c (no data, no
- * stack). Plain loops vectorized over channels. They sum in their own order,
+ * The filter gradient of a depthwise convolution (NHWC, depth multiplier 1,
+ * dilation 1) and the max-pooling gradient, in place on tfjs-backend-wasm's
+ * memory like bn_act.c (no data, no stack). (An input-gradient kernel for the
+ * depthwise convolution and a 1x1-convolution filter gradient were written
+ * too and measured slower than the tfjs paths, so they are not here.) Plain loops vectorized over channels. They sum in their own order,
  * not in the order of the tfjs-op implementations in lib/backend/grad_math.ts
  * (which sum through average pooling), so they give slightly different
  * float32 results: experiments select them with `train.gradKernels: "qgt"`.
@@ -35,30 +37,6 @@ void qgt_dw_filter_grad(const float *input, const float *dy, GEOMETRY, float *dw
             const float *in = input + (((int64_t)b * ih + yy) * iw + xx) * ch;
             float *w = dw + (i * kw + j) * ch;
             for (int32_t c = 0; c < ch; c++) w[c] += in[c] * d[c];
-          }
-        }
-      }
-    }
-  }
-}
-
-/* dx[n, y sh + i - pt, x sw + j - pl, c] += dy[n, y, x, c] filter[i, j, c] */
-void qgt_dw_input_grad(const float *dy, const float *filter, GEOMETRY, float *dx) {
-  const int64_t nx = (int64_t)n * ih * iw * ch;
-  for (int64_t t = 0; t < nx; t++) dx[t] = 0.0f;
-  for (int32_t b = 0; b < n; b++) {
-    for (int32_t y = 0; y < oh; y++) {
-      for (int32_t x = 0; x < ow; x++) {
-        const float *d = dy + (((int64_t)b * oh + y) * ow + x) * ch;
-        for (int32_t i = 0; i < kh; i++) {
-          const int32_t yy = y * sh + i - pt;
-          if (yy < 0 || yy >= ih) continue;
-          for (int32_t j = 0; j < kw; j++) {
-            const int32_t xx = x * sw + j - pl;
-            if (xx < 0 || xx >= iw) continue;
-            float *o = dx + (((int64_t)b * ih + yy) * iw + xx) * ch;
-            const float *w = filter + (i * kw + j) * ch;
-            for (int32_t c = 0; c < ch; c++) o[c] += d[c] * w[c];
           }
         }
       }
