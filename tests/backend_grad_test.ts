@@ -251,3 +251,42 @@ Deno.test("after ReLU, max pooling's gradient kernels give the small CNN the sam
   a.forEach((g, i) => assert.deepStrictEqual(q[i], g, `gradient ${i}`));
   for (const v of m.params.values()) v.dispose();
 });
+
+Deno.test("the pointwise filter-gradient kernel gives the matrix product's bits (the default path)", async () => {
+  const { conv2dFilterGrad } = await import("../lib/backend/grad_math.ts");
+  await initBackend("wasm");
+  const r = rng(43);
+  let values = 0;
+  for (let t = 0; t < 40; t++) {
+    const n = r.int(1, 4), h = r.int(1, 12), w = r.int(1, 12);
+    const cin = r.int(1, 40), cout = r.int(1, 40);
+    const x = tf.tensor4d(Float32Array.from({ length: n * h * w * cin }, () => r.normal()), [
+      n,
+      h,
+      w,
+      cin,
+    ]);
+    const dy = tf.tensor4d(Float32Array.from({ length: n * h * w * cout }, () => r.normal()), [
+      n,
+      h,
+      w,
+      cout,
+    ]);
+    const ci = tf.backend_util.computeConv2DInfo(x.shape, [1, 1, cin, cout], 1, 1, "same");
+    const want = tf.tidy(() => conv2dFilterGrad(x, dy, ci).dataSync().slice());
+    const got = tf.tidy(() =>
+      (tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, {
+        strides: 1,
+        pad: "same",
+        dataFormat: "NHWC",
+        filterShape: [1, 1, cin, cout],
+      }) as tf.Tensor).dataSync().slice()
+    );
+    const a = new Uint32Array(want.buffer), b = new Uint32Array(got.buffer);
+    const bad = [...a.keys()].filter((i) => a[i] !== b[i]).length;
+    assert.equal(bad, 0, `n${n} ${h}x${w} cin ${cin} cout ${cout}: ${bad} of ${a.length} differ`);
+    values += a.length;
+    tf.dispose([x, dy]);
+  }
+  assert.ok(values > 5000, `${values} values`);
+});

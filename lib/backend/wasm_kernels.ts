@@ -17,7 +17,11 @@ import {
   sumLeading,
 } from "./grad_math.ts";
 import { binaryLoop, type BinaryOp, broadcastPlan, signLoop } from "./elementwise.ts";
-import { depthwiseFilterGradKernel, maxPoolGradKernel } from "./conv_grad_kernel.ts";
+import {
+  depthwiseFilterGradKernel,
+  maxPoolGradKernel,
+  pointwiseFilterGradKernel,
+} from "./conv_grad_kernel.ts";
 
 type T4 = tf.Tensor4D;
 // deno-lint-ignore no-explicit-any
@@ -38,7 +42,7 @@ function dilationsOf(a: Attrs): [number, number] | number {
   return a.dilations ?? 1;
 }
 
-function conv2DBackpropFilter({ inputs, attrs }: KernelArgs): tf.TensorInfo {
+function conv2DBackpropFilter({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo {
   const x = asTensor(inputs.x) as T4, dy = asTensor(inputs.dy) as T4;
   if (attrs.dataFormat && attrs.dataFormat !== "NHWC") throw new Error("qgt: NHWC only");
   const ci = tf.backend_util.computeConv2DInfo(
@@ -49,7 +53,7 @@ function conv2DBackpropFilter({ inputs, attrs }: KernelArgs): tf.TensorInfo {
     attrs.pad,
     attrs.dimRoundingMode,
   );
-  return conv2dFilterGrad(x, dy, ci);
+  return pointwiseFilterGradKernel(backend, x, dy, ci) ?? conv2dFilterGrad(x, dy, ci);
 }
 
 function conv2DBackpropInput({ inputs, attrs }: KernelArgs): tf.TensorInfo {

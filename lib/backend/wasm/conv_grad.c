@@ -10,6 +10,7 @@
  * Reference for the tests: tfjs's cpu backend.
  */
 #include <stdint.h>
+#include <wasm_simd128.h>
 
 /* The geometry, as scalar arguments: batch, input height and width, channels, output height and
  * width, filter height and width, strides, padding at the top and left. */
@@ -80,6 +81,55 @@ void qgt_maxpool_grad(const float *x, const float *dy, GEOMETRY, float *dx) {
           if (best >= 0) dx[best] += d[c];
         }
       }
+    }
+  }
+}
+
+/*
+ * The filter gradient of a 1x1, stride-1 convolution: dw[ci][co] = sum over
+ * p of x[p][ci] dy[p][co], x [P, cin], dy [P, cout]. Blocks of 4 input x 8
+ * output channels stay in registers for the whole sum. Each output is summed
+ * over p in order with a separate multiply and add, as XNNPACK's matrix
+ * product (the tfjs path of grad_math.ts) does, so the bits are the same and
+ * this kernel is the default for that case (tests/backend_grad_test.ts).
+ */
+static float dot_column(const float *x, const float *dy, int32_t P, int32_t cin, int32_t cout) {
+  float s = 0.0f;
+  for (int32_t p = 0; p < P; p++) s += x[(int64_t)p * cin] * dy[(int64_t)p * cout];
+  return s;
+}
+
+void qgt_pw_filter_grad(const float *x, const float *dy, int32_t P, int32_t cin, int32_t cout,
+                        float *dw) {
+  int32_t ci = 0;
+  for (; ci + 4 <= cin; ci += 4) {
+    int32_t co = 0;
+    for (; co + 8 <= cout; co += 8) {
+      v128_t a[4][2];
+      for (int32_t k = 0; k < 4; k++) a[k][0] = a[k][1] = wasm_f32x4_splat(0.0f);
+      const float *xp = x + ci, *dp = dy + co;
+      for (int32_t p = 0; p < P; p++, xp += cin, dp += cout) {
+        const v128_t d0 = wasm_v128_load(dp), d1 = wasm_v128_load(dp + 4);
+        for (int32_t k = 0; k < 4; k++) {
+          const v128_t xv = wasm_f32x4_splat(xp[k]);
+          a[k][0] = wasm_f32x4_add(a[k][0], wasm_f32x4_mul(xv, d0));
+          a[k][1] = wasm_f32x4_add(a[k][1], wasm_f32x4_mul(xv, d1));
+        }
+      }
+      for (int32_t k = 0; k < 4; k++) {
+        wasm_v128_store(dw + (int64_t)(ci + k) * cout + co, a[k][0]);
+        wasm_v128_store(dw + (int64_t)(ci + k) * cout + co + 4, a[k][1]);
+      }
+    }
+    for (; co < cout; co++) {
+      for (int32_t k = 0; k < 4; k++) {
+        dw[(int64_t)(ci + k) * cout + co] = dot_column(x + ci + k, dy + co, P, cin, cout);
+      }
+    }
+  }
+  for (; ci < cin; ci++) {
+    for (int32_t co = 0; co < cout; co++) {
+      dw[(int64_t)ci * cout + co] = dot_column(x + ci, dy + co, P, cin, cout);
     }
   }
 }
