@@ -206,12 +206,6 @@ export function registerWasmTrainingKernels(): void {
   reg("Conv2DBackpropInput", conv2DBackpropInput);
   reg("DepthwiseConv2dNativeBackpropFilter", depthwiseBackpropFilter);
   reg("DepthwiseConv2dNativeBackpropInput", depthwiseBackpropInput);
-  for (const name of ["Sum", "Mean"] as const) {
-    const stock = tf.getKernel(name, "wasm");
-    if (!stock) throw new Error(`qgt: wasm backend has no ${name} kernel`);
-    tf.unregisterKernel(name, "wasm");
-    tf.registerKernel({ ...stock, kernelFunc: leadingReduce(name, stock.kernelFunc) });
-  }
   const replace = (name: string, f: (stock: tf.KernelFunc) => tf.KernelFunc) => {
     const stock = tf.getKernel(name, "wasm");
     if (!stock) throw new Error(`qgt: wasm backend has no ${name} kernel`);
@@ -219,6 +213,7 @@ export function registerWasmTrainingKernels(): void {
     tf.unregisterKernel(name, "wasm");
     tf.registerKernel({ ...stock, kernelFunc: f(stock.kernelFunc) });
   };
+  for (const name of ["Sum", "Mean"] as const) replace(name, (k) => leadingReduce(name, k));
   replace("Maximum", (k) => loopBinary("max", k));
   replace("Minimum", (k) => loopBinary("min", k));
   replace("Sign", loopSign);

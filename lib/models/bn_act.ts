@@ -18,8 +18,31 @@ import type { Activation } from "./spec.ts";
 import { sumLeading } from "../backend/grad_math.ts";
 import { type BnActKernels, bnActKernels } from "../backend/bn_act_kernel.ts";
 
-/** The activations the wasm kernel fuses. */
-const KERNEL_ACTS = { none: 0, relu: 1, relu6: 2 } as const;
+/**
+ * The elementwise passes with tfjs ops: the reference the wasm kernel
+ * (`bnActKernels`) gives the same bits as, and the path of other backends.
+ */
+const tensorPasses: BnActKernels = {
+  center(x, mean) {
+    const xc = tf.sub(x, mean);
+    return [xc, tf.square(xc)];
+  },
+  normAct(xc, rstd, g, b, act) {
+    const xhat = tf.mul(xc, rstd);
+    const y = tf.add(tf.mul(xhat, g), b);
+    const z = act === "relu6" ? tf.clipByValue(y, 0, 6) : act === "relu" ? tf.relu(y) : y;
+    return [xhat, y, z];
+  },
+  actGrad(dz, y, xh, act) {
+    let dy = dz;
+    if (act === "relu6") dy = tf.mul(dz, tf.sub(tf.step(y), tf.step(tf.sub(y, 6))));
+    else if (act === "relu") dy = tf.mul(dz, tf.step(y));
+    return [dy, tf.mul(dy, xh)];
+  },
+  inputGrad(dy, xh, dbm, dgm, k) {
+    return tf.mul(tf.sub(tf.sub(dy, dbm), tf.mul(xh, dgm)), k);
+  },
+};
 
 /**
  * Fused training-mode BatchNorm + activation on NHWC input. `onStats` receives
@@ -46,55 +69,7 @@ export function batchNormActTrain(
   onStats?: (mean: tf.Tensor1D, variance: tf.Tensor1D) => void,
   reference = false,
 ): tf.Tensor {
-  const k = reference || !(act in KERNEL_ACTS) ? null : bnActKernels();
-  if (k) return fusedBatchNormAct(k, x, gamma, beta, act as keyof typeof KERNEL_ACTS, eps, onStats);
-  const c = x.shape[x.shape.length - 1];
-  const m = x.size / c;
-  const fn = (xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-    const mean = tf.div(sumLeading(xi), m);
-    const xc = tf.sub(xi, mean);
-    const variance = tf.div(sumLeading(tf.square(xc)), m);
-    onStats?.(tf.keep(mean) as tf.Tensor1D, tf.keep(variance) as tf.Tensor1D);
-    const rstd = tf.rsqrt(tf.add(variance, eps));
-    const xhat = tf.mul(xc, rstd);
-    const y = tf.add(tf.mul(xhat, g), b);
-    const z = act === "relu6" ? tf.clipByValue(y, 0, 6) : act === "relu" ? tf.relu(y) : y;
-    save([xhat, y, rstd, g]);
-    return {
-      value: z,
-      gradFunc: (dz: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xh, yv, rs, gm] = saved;
-        let dy = dz;
-        if (act === "relu6") dy = tf.mul(dz, tf.sub(tf.step(yv), tf.step(tf.sub(yv, 6))));
-        else if (act === "relu") dy = tf.mul(dz, tf.step(yv));
-        const dbeta = sumLeading(dy);
-        const dgamma = sumLeading(tf.mul(dy, xh));
-        const dx = tf.mul(
-          tf.sub(tf.sub(dy, tf.div(dbeta, m)), tf.mul(xh, tf.div(dgamma, m))),
-          tf.mul(gm, rs),
-        );
-        return [dx, dgamma, dbeta];
-      },
-    };
-  };
-  const f = tf.customGrad(fn as unknown as Parameters<typeof tf.customGrad>[0]);
-  return f(x, gamma, beta);
-}
-
-/**
- * {@link batchNormActTrain} with its elementwise passes in the wasm kernel:
- * the same formulas and float32 operations, four passes over the activation
- * instead of about sixteen kernels; the sums stay {@link sumLeading}.
- */
-function fusedBatchNormAct(
-  k: BnActKernels,
-  x: tf.Tensor,
-  gamma: tf.Tensor,
-  beta: tf.Tensor,
-  act: keyof typeof KERNEL_ACTS,
-  eps: number,
-  onStats?: (mean: tf.Tensor1D, variance: tf.Tensor1D) => void,
-): tf.Tensor {
+  const k = (reference ? null : bnActKernels()) ?? tensorPasses;
   const m = x.size / x.shape[x.shape.length - 1];
   const fn = (xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
     const mean = tf.div(sumLeading(xi), m);
