@@ -22,6 +22,8 @@ export { defineExperiment, resolveExperiment } from "./lib/experiment/define.ts"
 export { runExperiment } from "./lib/experiment/runner.ts";
 export * from "./lib/run/mod.ts";
 export { collectSeeds, defaultPairs, pairRow, variantSeedRows } from "./lib/analysis/seeds.ts";
+export { writeSeedsReport } from "./lib/analysis/seeds_report.ts";
+export { planSweep, runLocal, runSlurm } from "./lib/sweep/mod.ts";
 export {
   compareSummaries,
   pickRuns,

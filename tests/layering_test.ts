@@ -21,6 +21,7 @@ export const LAYERS = [
   "report",
   "experiment",
   "analysis",
+  "sweep",
   "cli",
 ];
 

@@ -15,6 +15,7 @@ import {
   newestFirst,
   readSummary,
   RUN_FILES,
+  type RunRecord,
   variantFiles,
   type VariantSummaryRow,
 } from "../run/run_dir.ts";
@@ -74,6 +75,23 @@ export interface PairRow {
   losses: number;
 }
 
+/** Which runs {@link collectSeeds} may take. */
+export interface SeedFilter {
+  /** The experiment version (default: the newest found). */
+  version?: number;
+  /** The profile (default "default"). */
+  profile?: string;
+  /** Only these seeds (default: every seed found). */
+  seeds?: number[];
+  /** Only runs this accepts (e.g. a sweep's: every variant hash one of the sweep's). */
+  accept?: (record: RunRecord) => boolean;
+  /**
+   * Variants in this order first (default: the order of the run with the most
+   * variants), so that runs of one variant each report in a fixed order.
+   */
+  order?: string[];
+}
+
 const r4 = (x: number): number | null => (Number.isFinite(x) ? Math.round(x * 1e4) / 1e4 : null);
 
 /**
@@ -91,11 +109,14 @@ const r4 = (x: number): number | null => (Number.isFinite(x) ? Math.round(x * 1e
 export async function collectSeeds(
   roots: string[],
   id: string,
-  opts: { version?: number; profile?: string } = {},
+  opts: SeedFilter = {},
 ): Promise<SeedSelection> {
   const profile = opts.profile ?? "default";
   const all = (await Promise.all(roots.map((r) => listRunDirs(r, id)))).flat()
-    .filter((r) => r.record.status === "complete" && r.record.experiment.profile === profile)
+    .filter((r) =>
+      r.record.status === "complete" && r.record.experiment.profile === profile &&
+      (!opts.seeds || opts.seeds.includes(r.record.seed)) && (!opts.accept || opts.accept(r.record))
+    )
     .sort(newestFirst);
   if (!all.length) {
     throw new Error(
@@ -116,9 +137,15 @@ export async function collectSeeds(
   const runs = ofVersion.filter((r) => JSON.stringify(r.record.dataset) === dataset);
   const tables: VariantSummaryRow[][] = [];
   for (const run of runs) tables.push(await readSummary(run.dir));
-  // variants in the order of the run with the most of them, then any others
+  // variants in the order asked for, then the order of the run with the most of them, then others
   const widest = tables.reduce((w, t) => (t.length > w.length ? t : w), [] as typeof tables[0]);
-  const variants = [...new Set([...widest, ...tables.flat()].map((r) => String(r.variant)))];
+  const found = new Set(tables.flat().map((r) => String(r.variant)));
+  const variants = [
+    ...new Set([
+      ...(opts.order ?? []).filter((v) => found.has(v)),
+      ...[...widest, ...tables.flat()].map((r) => String(r.variant)),
+    ]),
+  ];
   const samples = new Map<string, SeedSample>();
   const used: LocatedRun[] = [];
   runs.forEach((run, i) => {

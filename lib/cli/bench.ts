@@ -35,9 +35,10 @@ import { buildQgt } from "../export/format.ts";
 import { exportSource } from "../export/export.ts";
 import { loadInterpreter, runInterpreter } from "../export/interpreter.ts";
 import { loadNative, nativeUnavailable } from "../export/native.ts";
+import { benchSweep } from "./bench_sweep.ts";
 
 const USAGE =
-  "usage: deno task bench [--json] [--steps N] [--warmup N] [--threads N] [--no-torch] [--no-cpu] [--vww-images N] [--runtime-only] [--profile]";
+  "usage: deno task bench [--json] [--steps N] [--warmup N] [--threads N] [--no-torch] [--no-cpu] [--vww-images N] [--runtime-only] [--profile] [--sweep]";
 
 const native = (ms: number, why: string) => why ? `unavailable (${why})` : `${ms.toFixed(2)} ms`;
 
@@ -406,6 +407,7 @@ await runMain(async () => {
     "vww-images": { type: "string", default: "1000" },
     "runtime-only": { type: "boolean" },
     profile: { type: "boolean" },
+    sweep: { type: "boolean" },
   });
   if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}\n${USAGE}`);
   const steps = intFlag("--steps", f.steps, 10, 10000);
@@ -415,6 +417,11 @@ await runMain(async () => {
   const log = (s: string) => !f.json && console.log(s);
   const batch = randomBatch(32, 5);
 
+  if (f.sweep) {
+    const r = await benchSweep(log);
+    if (f.json) console.log(JSON.stringify({ sweep: r }));
+    return;
+  }
   await initBackend("wasm");
   if (f.profile) {
     const p = await profiles(threads, warmup, steps, log);

@@ -3,7 +3,7 @@
  * prints where its results are and the headline table.
  * @module
  */
-import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
+import { intFlag, parseFlags, runMain, shellQuote, UsageError } from "../util/cli.ts";
 import { runExperiment } from "../experiment/runner.ts";
 import { type BackendName, BACKENDS } from "../backend/mod.ts";
 import { consoleProgress } from "../util/progress.ts";
@@ -13,11 +13,6 @@ import { exists } from "../util/fs.ts";
 const USAGE =
   `usage: deno task run <experiment.ts> [--seed N] [--quick | --full] [--data DIR] [--out DIR]
        [--backend wasm|cpu] [--set key=value ...] [--variants a,b] [--resume [--run-id ID]] [--quiet]`;
-
-/** Quotes a word for a POSIX shell unless it is plain. */
-function shellQuote(a: string): string {
-  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`;
-}
 
 await runMain(async () => {
   const { values: f, positionals } = parseFlags(Deno.args, {

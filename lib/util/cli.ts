@@ -71,6 +71,49 @@ export function intFlag(name: string, v: unknown, min = -Infinity, max = Infinit
 }
 
 /**
+ * Parses a seed list: `3`, `1-5`, `1,4,7` or `1-3,8` (ascending, no
+ * repeats), naming the flag in the error.
+ *
+ * @example
+ * ```ts
+ * import { parseSeeds } from "./cli.ts";
+ * if (parseSeeds("--seeds", "1-3,8").join() !== "1,2,3,8") throw new Error();
+ * ```
+ */
+export function parseSeeds(name: string, v: unknown): number[] {
+  const bad = () =>
+    new UsageError(
+      `${name}: expected seeds like 1-5 or 1,3,4 (integers >= 0, ascending), got ${
+        JSON.stringify(v)
+      }`,
+    );
+  if (typeof v !== "string" || !/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(v)) throw bad();
+  const out: number[] = [];
+  for (const part of v.split(",")) {
+    const [a, b = a] = part.split("-").map(Number);
+    if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b) || b < a || b - a > 10000) throw bad();
+    for (let s = a; s <= b; s++) out.push(s);
+  }
+  if (out.some((s, i) => i > 0 && s <= out[i - 1])) throw bad();
+  return out;
+}
+
+/**
+ * Quotes one argument for a POSIX shell (as printed in "continue with"
+ * hints and written into batch scripts).
+ *
+ * @example
+ * ```ts
+ * import { shellQuote } from "./cli.ts";
+ * if (shellQuote("a b") !== "'a b'" || shellQuote("x.ts") !== "x.ts") throw new Error();
+ * if (shellQuote("it's") !== "'it'\\''s'") throw new Error();
+ * ```
+ */
+export function shellQuote(a: string): string {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`;
+}
+
+/**
  * Runs a CLI main function: a {@link UsageError} or any other error is printed
  * as one line `qgt: <message>` and the process exits non-zero (2 for usage).
  *

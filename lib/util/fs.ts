@@ -1,16 +1,24 @@
 /**
  * Atomic file writes: every result file qgt writes goes to a temporary file in
  * the same directory and is renamed into place, so a killed run never leaves a
- * half-written table.
+ * half-written table, and several processes writing the same file at once
+ * leave one of their versions whole (tests/sweep_concurrency_test.ts).
  * @module
  */
 import { dirname } from "node:path";
 
 let counter = 0;
+// process ids repeat across the hosts of a cluster sharing one run root: add random bits
+const PROCESS_TAG = `${Deno.pid}-${crypto.getRandomValues(new Uint32Array(1))[0].toString(16)}`;
 
+/**
+ * A temporary name beside `path`, unique to this process and write: several
+ * processes (on several hosts) may write the same file at once, each through
+ * its own temporary file, and the last rename wins whole.
+ */
 function tmpName(path: string): string {
   counter++;
-  return `${path}.${Deno.pid}.${counter}.tmp`;
+  return `${path}.${PROCESS_TAG}.${counter}.tmp`;
 }
 
 /**
