@@ -5,6 +5,7 @@
  * one cpu-backend step for reference, peak RSS, and, when python3 with torch
  * is installed, the PyTorch peer measured in the same run with ratios; and
  * how fast VWW-layout JPEGs load (decode and resize, then from the cache).
+ * `--sweep` instead times the local sweep executor (`bench_sweep.ts`).
  * @module
  */
 import { REPO_ROOT } from "../util/path.ts";
