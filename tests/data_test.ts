@@ -394,3 +394,130 @@ Deno.test("contact sheet is a PNG of the right size", async () => {
   const v = new DataView(png.buffer, png.byteOffset);
   assert.equal(v.getUint32(16), 120 + 3 * 36); // width: label column + 3 tiles of 32 + 4 padding
 });
+
+/** An RGBA image of one colour. */
+function colour(w: number, h: number, rgb: [number, number, number]) {
+  const d = new Uint8Array(w * h * 4);
+  for (let i = 0; i < w * h; i++) d.set([...rgb, 255], i * 4);
+  return { width: w, height: h, data: d };
+}
+
+Deno.test("image folder: classes from subfolders, any size and format, RGB, split, valDir, bad files", async () => {
+  const root = await Deno.makeTempDir();
+  const cache = join(root, "cache");
+  // three classes, each a colour; PNG and JPEG of several sizes; a hidden folder and a text file
+  const classes: [string, [number, number, number]][] = [
+    ["cat", [200, 30, 30]],
+    ["bird", [30, 200, 30]],
+    ["dog", [30, 30, 200]],
+  ];
+  for (const [c, rgb] of classes) {
+    await Deno.mkdir(join(root, "train", c), { recursive: true });
+    await Deno.mkdir(join(root, "val", c), { recursive: true });
+    for (let i = 0; i < 8; i++) {
+      const img = colour(20 + 7 * i, 16 + 5 * i, rgb);
+      await Deno.writeFile(
+        join(root, "train", c, `${i}.${i % 2 ? "png" : "jpg"}`),
+        i % 2 ? encodePng(img) : encodeJpeg(img, 95),
+      );
+    }
+    await Deno.writeFile(join(root, "val", c, "v.png"), encodePng(colour(40, 30, rgb)));
+  }
+  await Deno.mkdir(join(root, "train", ".thumbs"));
+  await Deno.writeTextFile(join(root, "train", "bird", "README.txt"), "not an image");
+
+  const dir = join(root, "train");
+  const r = await loadDataset("folder", {
+    cacheRoot: cache,
+    dir,
+    size: 12,
+    channels: 3,
+    valFraction: 0.25,
+  });
+  // class names are the subfolders, sorted; labels follow them
+  assert.deepStrictEqual(r.train.classNames, ["bird", "cat", "dog"]);
+  assert.deepStrictEqual(r.train.shape, [12, 12, 3]);
+  assert.equal(r.train.labels.length + r.val.labels.length, 24);
+  // the split is the path hash (exactly the files hashing below 0.25 are validation images)
+  const all = ["bird", "cat", "dog"].flatMap((c) =>
+    [...Array(8).keys()].map((i) => `${c}/${i}.${i % 2 ? "png" : "jpg"}`)
+  );
+  assert.equal(r.val.labels.length, all.filter((p) => pathFraction(p) < 0.25).length);
+  // every image keeps its class's colour through decode and resize (JPEG within a few levels)
+  for (const ds of [r.train, r.val]) {
+    for (let i = 0; i < ds.labels.length; i++) {
+      const want = classes.find(([c]) => c === ds.classNames[ds.labels[i]])![1];
+      const px = ds.images.subarray(i * 432 + 3 * 66, i * 432 + 3 * 66 + 3);
+      for (let k = 0; k < 3; k++) {
+        assert.ok(Math.abs(px[k] - want[k]) <= 6, `${ds.name} ${i}: ${px}`);
+      }
+    }
+  }
+  // a deterministic split: loading again (from the cache) gives the same bytes
+  const again = await loadDataset("folder", {
+    cacheRoot: cache,
+    dir,
+    size: 12,
+    channels: 3,
+    valFraction: 0.25,
+  });
+  assert.deepStrictEqual(again.val.images, r.val.images);
+  assert.deepStrictEqual(again.train.labels, r.train.labels);
+  // valDir: all of dir trains, the other folder validates; grayscale
+  const v = await loadDataset("folder", {
+    cacheRoot: cache,
+    dir,
+    valDir: join(root, "val"),
+    size: 8,
+  });
+  assert.equal(v.train.labels.length, 24);
+  assert.deepStrictEqual([...v.val.labels], [0, 1, 2]);
+  assert.deepStrictEqual(v.val.shape, [8, 8, 1]);
+  // classes given: their order is the label order, other folders are left out
+  const two = await loadDataset("folder", {
+    cacheRoot: cache,
+    dir,
+    classes: ["dog", "cat"],
+    size: 8,
+    valFraction: 0.3,
+  });
+  assert.deepStrictEqual(two.train.classNames, ["dog", "cat"]);
+  assert.equal(two.train.labels.length + two.val.labels.length, 16);
+
+  // bad input: one line naming the file or folder
+  await Deno.writeFile(
+    join(dir, "dog", "broken.png"),
+    encodePng(colour(9, 9, [1, 2, 3])).subarray(0, 30),
+  );
+  await assert.rejects(
+    () => loadDataset("folder", { cacheRoot: cache, dir, size: 8 }),
+    (e: Error) =>
+      /dog\/broken\.png: cannot decode image/.test(e.message) && !e.message.includes("\n"),
+  );
+  const skipped = await loadDataset("folder", {
+    cacheRoot: cache,
+    dir,
+    size: 8,
+    skipBadImages: true,
+  });
+  assert.match(skipped.notes[0], /folder: skipped 1 unreadable images, e\.g\. .*broken\.png/);
+  await assert.rejects(
+    () => loadDataset("folder", { cacheRoot: cache, dir: join(root, "nope") }),
+    /dataset folder: .*nope not found/,
+  );
+  await assert.rejects(
+    () => loadDataset("folder", { cacheRoot: cache }),
+    /dataset folder: needs options\.dir/,
+  );
+  await Deno.mkdir(join(root, "one", "only"), { recursive: true });
+  await assert.rejects(
+    () => loadDataset("folder", { cacheRoot: cache, dir: join(root, "one") }),
+    /has 1 class folder\(s\) \(only\); expected at least 2/,
+  );
+  await Deno.mkdir(join(root, "val", "fish"));
+  await assert.rejects(
+    () => loadDataset("folder", { cacheRoot: cache, dir, valDir: join(root, "val") }),
+    /val\/fish is not a class of/,
+  );
+  await Deno.remove(root, { recursive: true });
+});

@@ -1,18 +1,20 @@
 /**
  * Datasets by name, as experiments declare them: `synthetic-person` (the
- * embedded default), `vww` (Visual Wake Words from a directory) and
- * `fashion-mnist` (Debian's IDX files). Each returns a train and a validation
+ * embedded default), `vww` (Visual Wake Words from a directory),
+ * `fashion-mnist` (Debian's IDX files) and `folder` (your images, one
+ * subfolder per class). Each returns a train and a validation
  * set (Fashion-MNIST's validation set is its 10,000-image test split).
  * @module
  */
 import { type Dataset, firstImages, imageRange } from "./dataset.ts";
 import { loadSyntheticPerson } from "./synthetic_person.ts";
 import { loadVww } from "./vww.ts";
+import { type FolderData, loadImageFolder } from "./folder.ts";
 import { FASHION_MNIST_DIR, loadFashionMnist } from "./fashion_mnist.ts";
 import { DATA_DIR } from "./cache.ts";
 
 /** Dataset names. */
-export const DATASETS = ["synthetic-person", "vww", "fashion-mnist"] as const;
+export const DATASETS = ["synthetic-person", "vww", "fashion-mnist", "folder"] as const;
 /** A dataset name. */
 export type DatasetName = typeof DATASETS[number];
 
@@ -51,11 +53,15 @@ export interface DatasetOptions {
   channels?: 1 | 3;
   /** vww / fashion-mnist: data directory. */
   dir?: string;
-  /** vww: validation fraction (default 0.1). */
+  /** vww, folder: validation fraction (default 0.1). */
   valFraction?: number;
-  /** vww: file listing validation images. */
+  /** vww, folder: file listing validation images. */
   splitFile?: string;
-  /** vww: skip unreadable images. */
+  /** folder: a folder of the same layout with the validation images. */
+  valDir?: string;
+  /** folder: the class folders in label order (default: every subfolder, sorted). */
+  classes?: string[];
+  /** vww, folder: skip unreadable images. */
   skipBadImages?: boolean;
   /** Cache root (default `data/`). */
   cacheRoot?: string;
@@ -75,7 +81,35 @@ export const DATASET_OPTIONS: Record<DatasetName, readonly (keyof DatasetOptions
     "skipBadImages",
   ],
   "fashion-mnist": ["dir", "trainCount", "holdout"],
+  folder: [
+    "dir",
+    "classes",
+    "trainCount",
+    "valCount",
+    "size",
+    "channels",
+    "valFraction",
+    "valDir",
+    "splitFile",
+    "skipBadImages",
+  ],
 };
+
+/** The notes of an image-folder load: skipped files and capped splits. */
+function folderNotes(name: string, r: FolderData, o: DatasetOptions): string[] {
+  const notes = r.skipped.length
+    ? [`${name}: skipped ${r.skipped.length} unreadable images, e.g. ${r.skipped[0]}`]
+    : [];
+  const { train: at, val: av } = r.available;
+  if ((o.trainCount ?? Infinity) < at || (o.valCount ?? Infinity) < av) {
+    notes.push(
+      `${name}: ${Math.min(at, o.trainCount ?? at)} of ${at} training and ${
+        Math.min(av, o.valCount ?? av)
+      } of ${av} validation images (options.trainCount / valCount; a fixed subset by path hash)`,
+    );
+  }
+  return notes;
+}
 
 /**
  * The first field of `options` set (not undefined) that dataset `name` does
@@ -158,14 +192,19 @@ export async function loadDataset(name: string, o: DatasetOptions = {}): Promise
         ],
       };
     }
-    case "vww": {
+    case "vww":
+    case "folder": {
       if (!o.dir) {
-        throw new Error("dataset vww: needs a directory (--data DIR with person/ and non_person/)");
+        throw new Error(
+          name === "vww"
+            ? "dataset vww: needs a directory (--data DIR with person/ and non_person/)"
+            : "dataset folder: needs options.dir (or --data DIR): a folder with one subfolder of images per class",
+        );
       }
       const size = o.size ?? 96;
-      const r = await loadVww({
+      const common = {
         dir: o.dir,
-        size: [size, size],
+        size: [size, size] as [number, number],
         channels: o.channels ?? 1,
         valFraction: o.valFraction,
         splitFile: o.splitFile,
@@ -173,19 +212,11 @@ export async function loadDataset(name: string, o: DatasetOptions = {}): Promise
         trainCount: o.trainCount,
         valCount: o.valCount,
         cacheRoot: o.cacheRoot ?? DATA_DIR,
-      });
-      const notes = r.skipped.length
-        ? [`vww: skipped ${r.skipped.length} unreadable images, e.g. ${r.skipped[0]}`]
-        : [];
-      const { train: at, val: av } = r.available;
-      if ((o.trainCount ?? Infinity) < at || (o.valCount ?? Infinity) < av) {
-        notes.push(
-          `vww: ${Math.min(at, o.trainCount ?? at)} of ${at} training and ${
-            Math.min(av, o.valCount ?? av)
-          } of ${av} validation images (options.trainCount / valCount; a fixed subset by path hash)`,
-        );
-      }
-      return { train: r.train, val: r.val, notes };
+      };
+      const r = name === "vww"
+        ? await loadVww(common)
+        : await loadImageFolder({ ...common, valDir: o.valDir, classes: o.classes });
+      return { train: r.train, val: r.val, notes: folderNotes(name, r, o) };
     }
     case "fashion-mnist": {
       const { train, test } = await loadFashionMnist(o.dir ?? FASHION_MNIST_DIR);

@@ -85,6 +85,8 @@ const datasetOptions = v.strictObject({
   dir: v.optional(v.string()),
   valFraction: v.optional(num(0, 0.99)),
   splitFile: v.optional(v.string()),
+  valDir: v.optional(v.string()),
+  classes: v.optional(v.pipe(v.array(v.pipe(v.string(), v.minLength(1))), v.minLength(2))),
   skipBadImages: v.optional(v.boolean()),
 });
 const datasetShape = {
