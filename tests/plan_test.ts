@@ -277,3 +277,115 @@ Deno.test("preflightRun: no validation images, a batch larger than the data, per
     { conv1: 2, conv2: 3, conv3: 4, conv4: 4, fc: 4 },
   );
 });
+
+/** The smoke experiment with its own network declared as a layer list. */
+function declared(layers: unknown[]): Record<string, unknown> {
+  const e = structuredClone(smoke) as unknown as Record<string, unknown>;
+  e.architecture = { name: "mine", layers };
+  return e;
+}
+const LAYERS = [
+  { type: "conv2d", name: "c1", filters: 8, kernel: 3, stride: 2, bn: true, act: "relu6" },
+  { type: "depthwise2d", name: "d1", kernel: 3, bn: true, act: "relu6" },
+  { type: "maxpool", name: "p1", size: 2 },
+  { type: "gap", name: "g" },
+  { type: "dense", name: "fc", units: 2 },
+];
+const data = (size: number, classes = 2) => ({
+  name: "folder/train",
+  shape: [size, size, 1] as [number, number, number],
+  classNames: Array.from({ length: classes }, (_, i) => `c${i}`),
+  images: new Uint8Array(0),
+  labels: new Uint8Array(0),
+});
+
+Deno.test("architectures as data: a layer list with Keras-like defaults, its shapes checked against the data", async () => {
+  const { variantArch } = await import("../lib/experiment/plan.ts");
+  const r = resolveExperiment(declared(LAYERS), { where: "x.ts" });
+  const arch = variantArch(r.variants[0], data(32));
+  assert.deepStrictEqual(arch.inputShape, [32, 32, 1]);
+  assert.strictEqual(arch.name, "mine");
+  // defaults filled in: written out explicitly, the same settings hash
+  assert.deepStrictEqual(arch.layers[1], {
+    type: "depthwise2d",
+    name: "d1",
+    kernel: 3,
+    stride: 1,
+    padding: "same",
+    bn: true,
+    bias: false,
+    act: "relu6",
+  });
+  assert.deepStrictEqual(arch.layers[2], { type: "maxpool", name: "p1", size: 2, stride: 2 });
+  assert.deepStrictEqual(arch.layers[4], {
+    type: "dense",
+    name: "fc",
+    units: 2,
+    bias: true,
+    act: "none",
+  });
+  const explicit = resolveExperiment(declared(arch.layers), { where: "x.ts" });
+  assert.strictEqual(explicit.variants[0].hash, r.variants[0].hash);
+  // the built-in networks are layer lists too: smallCnn written out trains as the same network
+  const own = resolveExperiment(
+    declared(smallCnn({ channels: [8, 16, 16, 32], classes: 2 }).layers),
+    {
+      where: "x.ts",
+    },
+  );
+  const builtin = variantArch(resolveExperiment(smoke).variants[0], data(32));
+  assert.deepStrictEqual(variantArch(own.variants[0], data(32)).layers, builtin.layers);
+
+  // errors name the layer and the field, before anything trains
+  const err = (layers: unknown[], size = 32, classes = 2) => {
+    try {
+      variantArch(
+        resolveExperiment(declared(layers), { where: "x.ts" }).variants[0],
+        data(size, classes),
+      );
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return "no error";
+  };
+  const w = (i: number, over: Record<string, unknown>) =>
+    LAYERS.map((l, k) => (k === i ? { ...l, ...over } : l));
+  assert.match(
+    err(w(1, { type: "conv3d" })),
+    /^x\.ts: architecture\.layers\.1\.type: Invalid type/,
+  );
+  assert.match(err(w(0, { filters: undefined })), /^x\.ts: architecture\.layers\.0\.filters: /);
+  assert.match(
+    err(w(0, { dilation: 2 })),
+    /^x\.ts: architecture\.layers\.0\.dilation: unknown key/,
+  );
+  assert.match(
+    err(w(2, { name: "c1" })),
+    /architecture\.layers\.2\.name: "c1" names an earlier layer/,
+  );
+  assert.match(
+    err(w(0, { kernel: 7, padding: "valid", stride: 8 }), 6),
+    /^architecture\.layers\.0 \(conv2d c1\): output would be empty \(6x6 in\)/,
+  );
+  assert.match(
+    err(LAYERS, 32, 3),
+    /^architecture\.layers\.4 \(dense fc\)\.units: 2, but dataset folder\/train has 3 classes/,
+  );
+  assert.match(
+    err([LAYERS[0], LAYERS[4]]),
+    /^architecture\.layers\.1 \(dense fc\): expects a flat input, got 16,16,8/,
+  );
+  assert.match(
+    err(LAYERS.slice(0, 4)),
+    /layers\.3 \(gap g\): the last layer must be a dense layer/,
+  );
+  const withOptions = declared(LAYERS);
+  (withOptions.architecture as Record<string, unknown>).options = { alpha: 0.5 };
+  assert.throws(() => resolveExperiment(withOptions, { where: "x.ts" }), /architecture\.options: /);
+  const unknown = structuredClone(smoke) as unknown as Record<string, unknown>;
+  unknown.architecture = { name: "resnet8" };
+  assert.throws(
+    () => resolveExperiment(unknown, { where: "x.ts" }),
+    /^Error: x\.ts: architecture\.name: expected one of mobilenet_v1, small_cnn, tiny_cnn, or your own network as architecture\.layers, got "resnet8"$/,
+  );
+});

@@ -20,6 +20,8 @@ import type { ArchitectureDef } from "./schema.ts";
 import { DATASET_OPTIONS, unreadOption } from "../data/registry.ts";
 import { endsWithLiveBatchNorm } from "./phases.ts";
 import { UsageError } from "../util/cli.ts";
+import { ARCHITECTURES } from "../models/zoo.ts";
+import { completeLayer, type LayerInput } from "../models/spec.ts";
 
 export type { ExperimentDef } from "./schema.ts";
 
@@ -141,6 +143,7 @@ type SchemaNode = {
   wrapped?: SchemaNode;
   options?: SchemaNode[];
   value?: SchemaNode;
+  item?: SchemaNode;
 };
 
 /**
@@ -178,6 +181,20 @@ export function checkSetPath(def: Obj, path: string): void {
         ...(opts.length ? opts : node.options).map((o) => o.entries),
       );
       node = { type: "strict_object", entries };
+    }
+    if (node.type === "array" && node.item) {
+      // an existing element by its index (a layer of architecture.layers); --set adds none
+      const n = Array.isArray(value) ? value.length : 0;
+      if (!/^\d+$/.test(k) || Number(k) >= n) {
+        throw new UsageError(
+          `--set ${path}: ${at} is a list of ${n}; expected an index 0..${n - 1}, got ${
+            JSON.stringify(k)
+          }`,
+        );
+      }
+      node = node.item;
+      value = (value as unknown[])[Number(k)];
+      continue;
     }
     if (node.type === "record" && node.value) {
       const isVariants = keys[i - 1] === "variants";
@@ -237,7 +254,7 @@ export function setPath(obj: Obj, assignment: string): void {
   }
   let o = obj;
   for (const k of path.slice(0, -1)) {
-    if (!isObj(o[k])) o[k] = {};
+    if (!isObj(o[k]) && !Array.isArray(o[k])) o[k] = {};
     o = o[k] as Obj;
   }
   o[path[path.length - 1]] = value;
@@ -251,7 +268,12 @@ function withDefaults(
   const quantized = q.mode !== "float";
   return {
     dataset: { ...r.dataset, options: { ...(r.dataset.options ?? {}) } },
-    architecture: { ...r.architecture, options: { ...(r.architecture.options ?? {}) } },
+    architecture: r.architecture.layers
+      ? {
+        name: r.architecture.name ?? "custom",
+        layers: r.architecture.layers.map((l) => completeLayer(l as LayerInput)),
+      }
+      : { ...r.architecture, options: { ...(r.architecture.options ?? {}) } },
     train: { threads: 1, augment: {}, ...r.train },
     qgt: quantized
       ? {
@@ -305,6 +327,7 @@ export function resolveExperiment(def: unknown, o: ResolveOptions = {}): Resolve
   const profile = o.profile ?? "default";
   const ex = validate(ExperimentSchema, applyOverrides(def, o, where), where);
   checkDataset(ex, o, where);
+  checkArchitecture(ex.architecture, where);
   const names = Object.keys(ex.variants);
   for (const n of o.variants ?? []) {
     if (!names.includes(n)) {
@@ -363,6 +386,39 @@ function applyOverrides(def: unknown, o: ResolveOptions, where: string): Obj {
     ds.options = { ...(ds.options as Obj ?? {}), dir: o.dataDir };
   }
   return e;
+}
+
+/**
+ * A built-in network by name, or a layer list with unique layer names (the
+ * shapes are checked against the data before anything trains: plan.ts).
+ */
+function checkArchitecture(a: ExperimentDef["architecture"], where: string): void {
+  if (a.layers) {
+    if (a.options) {
+      throw new Error(
+        `${where}: architecture.options: options shape a built-in network; a layer list (architecture.layers) says everything itself`,
+      );
+    }
+    const seen = new Set<string>();
+    a.layers.forEach((l, i) => {
+      if (seen.has(l.name)) {
+        throw new Error(
+          `${where}: architecture.layers.${i}.name: ${
+            JSON.stringify(l.name)
+          } names an earlier layer too`,
+        );
+      }
+      seen.add(l.name);
+    });
+    return;
+  }
+  if (!(ARCHITECTURES as readonly string[]).includes(a.name ?? "")) {
+    throw new Error(
+      `${where}: architecture.name: expected one of ${
+        ARCHITECTURES.join(", ")
+      }, or your own network as architecture.layers, got ${JSON.stringify(a.name)}`,
+    );
+  }
 }
 
 /** The dataset reads every option given, and a directory when `--data` gives one. */

@@ -6,7 +6,7 @@
  * in seconds rather than after the float network.
  * @module
  */
-import type { ArchSpec } from "../models/spec.ts";
+import { type ArchSpec, layerShapes, type LayerSpec } from "../models/spec.ts";
 import { buildArchitecture } from "../models/zoo.ts";
 import { foldedArch } from "../models/fold.ts";
 import type { Dataset } from "../data/dataset.ts";
@@ -82,8 +82,10 @@ export function planRun(
  * ```
  */
 export function variantArch(v: ResolvedVariant, train: Dataset): ArchSpec {
-  const o = v.architecture.options ?? {};
-  const arch = buildArchitecture(v.architecture.name, train.shape, {
+  const a = v.architecture;
+  if (a.layers) return declaredArch(a.name ?? "custom", a.layers as LayerSpec[], train);
+  const o = a.options ?? {};
+  const arch = buildArchitecture(a.name!, train.shape, {
     alpha: o.alpha,
     classes: o.classes ?? train.classNames.length,
     channels: o.channels,
@@ -92,6 +94,42 @@ export function variantArch(v: ResolvedVariant, train: Dataset): ArchSpec {
     throw new Error(
       `architecture.options.classes: ${arch.classes}, but dataset ${train.name} has ${train.classNames.length} classes`,
     );
+  }
+  return arch;
+}
+
+/**
+ * An experiment's own network on the data: its layers on the data's image
+ * shape, walked once so that a layer that does not fit is an error naming
+ * it and its field, before anything trains.
+ */
+function declaredArch(name: string, layers: LayerSpec[], train: Dataset): ArchSpec {
+  const classes = train.classNames.length;
+  const arch: ArchSpec = { name, inputShape: [...train.shape], classes, layers };
+  const at = (l: LayerSpec) => `architecture.layers.${layers.indexOf(l)} (${l.type} ${l.name})`;
+  const last = layers[layers.length - 1];
+  if (last.type !== "dense") {
+    throw new Error(
+      `${
+        at(last)
+      }: the last layer must be a dense layer with one unit per class (${classes} for ${train.name})`,
+    );
+  }
+  try {
+    layerShapes(arch);
+  } catch (e) {
+    const msg = (e as Error).message;
+    const m = msg.match(/^layer (\S+): (.*)$/);
+    const l = m && layers.find((x) => x.name === m[1]);
+    if (l) throw new Error(`${at(l)}: ${m![2]}`);
+    if (/output shape/.test(msg)) {
+      throw new Error(
+        `${at(last)}.units: ${
+          (last as { units: number }).units
+        }, but dataset ${train.name} has ${classes} classes`,
+      );
+    }
+    throw new Error(`architecture.layers: ${msg}`);
   }
   return arch;
 }

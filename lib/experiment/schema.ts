@@ -7,7 +7,6 @@ import * as v from "valibot";
 import { DATASETS } from "../data/registry.ts";
 import { REGULARIZER_NAMES } from "../qgt/regularizers.ts";
 import { REDUCTIONS } from "../qgt/setup.ts";
-import { ARCHITECTURES } from "../models/zoo.ts";
 
 /** The training modes: float training, post-training quantization, STE QAT, QGT. */
 export type Mode = "float" | "ptq" | "qat" | "qgt";
@@ -97,13 +96,56 @@ const datasetShape = {
 };
 const dataset = v.strictObject(datasetShape);
 
+const layerName = v.pipe(
+  v.string(),
+  v.regex(
+    /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/,
+    "expected a name of letters, digits, _ . - (at most 64)",
+  ),
+);
+const act = v.optional(v.picklist(["none", "relu", "relu6"]));
+const convCommon = {
+  name: layerName,
+  kernel: int(1, 15),
+  stride: v.optional(int(1, 8)),
+  padding: v.optional(v.picklist(["same", "valid"])),
+  bias: v.optional(v.boolean()),
+  bn: v.optional(v.boolean()),
+  act,
+};
+/** One layer of a declared network: the LayerSpec vocabulary (lib/models/spec.ts), defaults optional. */
+const layer = v.variant("type", [
+  v.strictObject({ type: v.literal("conv2d"), filters: int(1, 4096), ...convCommon }),
+  v.strictObject({ type: v.literal("depthwise2d"), ...convCommon }),
+  v.strictObject({
+    type: v.literal("maxpool"),
+    name: layerName,
+    size: int(1, 15),
+    stride: v.optional(int(1, 15)),
+  }),
+  v.strictObject({ type: v.literal("gap"), name: layerName }),
+  v.strictObject({
+    type: v.literal("dense"),
+    name: layerName,
+    units: int(1, 100000),
+    bias: v.optional(v.boolean()),
+    act,
+  }),
+]);
+
+/**
+ * A built-in network by `name` (with `options`), or the experiment's own
+ * network as a `layers` list (`name` then only names it); which of the two is
+ * checked by `checkArchitecture` in define.ts.
+ */
 const architecture = v.strictObject({
-  name: v.picklist(ARCHITECTURES),
+  name: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(64))),
   options: v.optional(v.strictObject({
     alpha: v.optional(num(0.05, 4)),
     classes: v.optional(int(2, 10000)),
     channels: v.optional(v.array(int(1, 4096))),
   })),
+  layers: v.optional(v.pipe(v.array(layer), v.minLength(1), v.maxLength(512))),
 });
 
 const lambda = v.variant("type", [

@@ -73,6 +73,52 @@ export interface ArchSpec {
   layers: LayerSpec[];
 }
 
+/** A layer as an experiment may declare it: {@link LayerSpec} with the defaults left out. */
+export type LayerInput =
+  | (Pick<Conv2DSpec, "type" | "name" | "filters" | "kernel"> & Partial<Conv2DSpec>)
+  | (Pick<DepthwiseSpec, "type" | "name" | "kernel"> & Partial<DepthwiseSpec>)
+  | (Pick<MaxPoolSpec, "type" | "name" | "size"> & Partial<MaxPoolSpec>)
+  | GlobalAvgPoolSpec
+  | (Pick<DenseSpec, "type" | "name" | "units"> & Partial<DenseSpec>);
+
+/**
+ * A declared layer with its defaults filled in, as Keras would read it:
+ * convolutions stride 1, padding "same", no BatchNorm, a bias unless
+ * BatchNorm follows, no activation; max pooling with stride = size; dense
+ * layers with a bias and no activation.
+ *
+ * @example
+ * ```ts
+ * import { completeLayer } from "./spec.ts";
+ * const c = completeLayer({ type: "conv2d", name: "c", filters: 8, kernel: 3, bn: true, act: "relu" });
+ * if (c.type !== "conv2d" || c.stride !== 1 || c.padding !== "same" || c.bias) throw new Error();
+ * const p = completeLayer({ type: "maxpool", name: "p", size: 2 });
+ * if (p.type !== "maxpool" || p.stride !== 2) throw new Error();
+ * ```
+ */
+export function completeLayer(l: LayerInput): LayerSpec {
+  switch (l.type) {
+    case "conv2d":
+    case "depthwise2d": {
+      const bn = l.bn ?? false;
+      return {
+        stride: 1,
+        padding: "same",
+        bn,
+        bias: !bn,
+        act: "none",
+        ...l,
+      } as LayerSpec;
+    }
+    case "maxpool":
+      return { stride: l.size, ...l } as MaxPoolSpec;
+    case "dense":
+      return { bias: true, act: "none", ...l } as DenseSpec;
+    default:
+      return { ...l };
+  }
+}
+
 /**
  * True for layers with a weight kernel.
  *
