@@ -290,3 +290,49 @@ Deno.test("the pointwise filter-gradient kernel gives the matrix product's bits 
   }
   assert.ok(values > 5000, `${values} values`);
 });
+
+Deno.test("the convolution filter-gradient kernel gives the XNNPACK convolution's bits (the default path)", async () => {
+  const { conv2dFilterGrad } = await import("../lib/backend/grad_math.ts");
+  await initBackend("wasm");
+  const r = rng(47);
+  let values = 0;
+  for (let t = 0; t < 40; t++) {
+    const n = r.int(1, 5), h = r.int(3, 14), w = r.int(3, 14);
+    const cin = r.int(1, 13), cout = r.int(1, 20);
+    const k = r.int(2, 5), s = r.int(1, 3);
+    const kw = r.int(0, 3) ? k : r.int(1, 4); // some non-square kernels
+    const pad = r.int(0, 1) ? "same" : "valid";
+    const x = tf.tensor4d(
+      Float32Array.from({ length: n * h * w * cin }, () => r.normal()),
+      [n, h, w, cin],
+    );
+    const ci = tf.backend_util.computeConv2DInfo(x.shape, [k, kw, cin, cout], s, 1, pad);
+    if (ci.outHeight < 1 || ci.outWidth < 1) {
+      x.dispose();
+      continue;
+    }
+    const dy = tf.tensor4d(
+      Float32Array.from({ length: n * ci.outHeight * ci.outWidth * cout }, () => r.normal()),
+      [n, ci.outHeight, ci.outWidth, cout],
+    );
+    const want = tf.tidy(() => conv2dFilterGrad(x, dy, ci).dataSync().slice());
+    const got = tf.tidy(() =>
+      (tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, {
+        strides: s,
+        pad,
+        dataFormat: "NHWC",
+        filterShape: [k, kw, cin, cout],
+      }) as tf.Tensor).dataSync().slice()
+    );
+    const a = new Uint32Array(want.buffer), b = new Uint32Array(got.buffer);
+    const bad = [...a.keys()].filter((i) => a[i] !== b[i]).length;
+    assert.equal(
+      bad,
+      0,
+      `n${n} ${h}x${w} cin ${cin} cout ${cout} kernel ${k}x${kw} stride ${s} ${pad}: ${bad} of ${a.length} differ`,
+    );
+    values += a.length;
+    tf.dispose([x, dy]);
+  }
+  assert.ok(values > 5000, `${values} values`);
+});

@@ -57,6 +57,7 @@ interface Exports {
   qgt_dw_filter_grad(x: number, dy: number, ...geomAndOut: number[]): void;
   qgt_maxpool_grad(x: number, dy: number, ...geomAndOut: number[]): void;
   qgt_pw_filter_grad(x: number, dy: number, p: number, cin: number, cout: number, dw: number): void;
+  qgt_conv_filter_grad(x: number, dy: number, ...geomAndOut: number[]): void;
 }
 
 type ConvInfo = tf.backend_util.Conv2DInfo;
@@ -172,5 +173,50 @@ export function pointwiseFilterGradKernel(
   const p = ci.batchSize * ci.outHeight * ci.outWidth;
   const dw = be.makeOutput([1, 1, ci.inChannels, ci.outChannels], "float32");
   k.exports.qgt_pw_filter_grad(k.at(x), k.at(dy), p, ci.inChannels, ci.outChannels, k.at(dw));
+  return dw;
+}
+
+/**
+ * dL/dW of a regular convolution with a kernel larger than 1x1 (no dilation)
+ * by the wasm kernel (`qgt_conv_filter_grad`: blocks of 4 x 8 channels in
+ * registers), whatever kernels are selected: it sums each output over kernel
+ * rows, columns and then the batch, as the XNNPACK convolution of
+ * `grad_math.ts` it replaces does, so it gives the same bits (tested). Null
+ * when it does not apply.
+ */
+export function convFilterGradKernel(
+  backend: unknown,
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  ci: ConvInfo,
+): tf.TensorInfo | null {
+  const ok = (ci.filterHeight > 1 || ci.filterWidth > 1) && ci.dilationHeight === 1 &&
+    ci.dilationWidth === 1 && ci.dataFormat === "channelsLast";
+  if (!ok) return null;
+  const be = backend as WasmBackend;
+  const k = kernels(be);
+  if (!k) return null;
+  const dw = be.makeOutput(
+    [ci.filterHeight, ci.filterWidth, ci.inChannels, ci.outChannels],
+    "float32",
+  );
+  k.exports.qgt_conv_filter_grad(
+    k.at(x),
+    k.at(dy),
+    ci.batchSize,
+    ci.inHeight,
+    ci.inWidth,
+    ci.inChannels,
+    ci.outHeight,
+    ci.outWidth,
+    ci.outChannels,
+    ci.filterHeight,
+    ci.filterWidth,
+    ci.strideHeight,
+    ci.strideWidth,
+    ci.padInfo.top,
+    ci.padInfo.left,
+    k.at(dw),
+  );
   return dw;
 }

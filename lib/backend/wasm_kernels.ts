@@ -18,6 +18,7 @@ import {
 } from "./grad_math.ts";
 import { binaryLoop, type BinaryOp, broadcastPlan, signLoop } from "./elementwise.ts";
 import {
+  convFilterGradKernel,
   depthwiseFilterGradKernel,
   maxPoolGradKernel,
   pointwiseFilterGradKernel,
@@ -53,7 +54,9 @@ function conv2DBackpropFilter({ inputs, attrs, backend }: KernelArgs): tf.Tensor
     attrs.pad,
     attrs.dimRoundingMode,
   );
-  return pointwiseFilterGradKernel(backend, x, dy, ci) ?? conv2dFilterGrad(x, dy, ci);
+  return pointwiseFilterGradKernel(backend, x, dy, ci) ??
+    convFilterGradKernel(backend, x, dy, ci) ??
+    conv2dFilterGrad(x, dy, ci);
 }
 
 function conv2DBackpropInput({ inputs, attrs }: KernelArgs): tf.TensorInfo {

@@ -17,7 +17,12 @@ export const KERNELS: { src: string; exports: string[] }[] = [
   },
   {
     src: "conv_grad.c",
-    exports: ["qgt_dw_filter_grad", "qgt_maxpool_grad", "qgt_pw_filter_grad"],
+    exports: [
+      "qgt_dw_filter_grad",
+      "qgt_maxpool_grad",
+      "qgt_pw_filter_grad",
+      "qgt_conv_filter_grad",
+    ],
   },
 ];
 

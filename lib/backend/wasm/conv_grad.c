@@ -133,3 +133,119 @@ void qgt_pw_filter_grad(const float *x, const float *dy, int32_t P, int32_t cin,
     }
   }
 }
+
+/*
+ * The filter gradient of a regular convolution (NHWC input, any kernel, stride and padding, no
+ * dilation): dw[i][j][ci][co] = sum over y, x, b of x[b, y sh + i - pt, x sw + j - pl, ci]
+ * dy[b, y, x, co], taps outside the input counting as 0 * dy. tfjs computes it (grad_math.ts) as
+ * one XNNPACK convolution of the transposed, padded input with the transposed dy as a dilated
+ * kernel, whose indirect matrix product sums each output over kernel rows y, then columns x, then
+ * channels b, one separate multiply and add at a time. This kernel sums in that order too, so its
+ * bits are the same (tests/backend_grad_test.ts), with blocks of 4 input x 8 output channels
+ * accumulated in registers over a few output columns x at a time (as many as keep their input
+ * and dy rows in about 32 KiB) and kept in dw in between.
+ */
+#define FG_ARGS                                                                                  \
+  const float *x, const float *dy, int32_t n, int32_t ih, int32_t iw, int32_t cin, int32_t oh, \
+      int32_t ow, int32_t cout, int32_t sh, int32_t sw, int32_t yy, int32_t j, int32_t pl,       \
+      int32_t y, int32_t x0, int32_t x1
+/* 4 input x 8 output channels at (ci, co): one output row y added to acc. */
+static void fg_block4x8(FG_ARGS, int32_t ci, int32_t co, float *out) {
+  v128_t a[4][2];
+  for (int32_t k = 0; k < 4; k++) {
+    a[k][0] = wasm_v128_load(out + (int64_t)k * cout);
+    a[k][1] = wasm_v128_load(out + (int64_t)k * cout + 4);
+  }
+  const int64_t xs = (int64_t)ih * iw * cin, ds = (int64_t)oh * ow * cout;
+  const int inrow = yy >= 0 && yy < ih;
+  for (int32_t xo = x0; xo < x1; xo++) {
+    const int32_t xx = xo * sw + j - pl;
+    const int in = inrow && xx >= 0 && xx < iw;
+    const float *xp = x + (((int64_t)0 * ih + (in ? yy : 0)) * iw + (in ? xx : 0)) * cin + ci;
+    const float *dp = dy + ((int64_t)y * ow + xo) * cout + co;
+    for (int32_t b = 0; b < n; b++, xp += xs, dp += ds) {
+      const v128_t d0 = wasm_v128_load(dp), d1 = wasm_v128_load(dp + 4);
+      for (int32_t k = 0; k < 4; k++) {
+        const v128_t xv = wasm_f32x4_splat(in ? xp[k] : 0.0f);
+        a[k][0] = wasm_f32x4_add(a[k][0], wasm_f32x4_mul(xv, d0));
+        a[k][1] = wasm_f32x4_add(a[k][1], wasm_f32x4_mul(xv, d1));
+      }
+    }
+  }
+  for (int32_t k = 0; k < 4; k++) {
+    wasm_v128_store(out + (int64_t)k * cout, a[k][0]);
+    wasm_v128_store(out + (int64_t)k * cout + 4, a[k][1]);
+  }
+}
+
+/* 1 input x 8 output channels. */
+static void fg_block1x8(FG_ARGS, int32_t ci, int32_t co, float *out) {
+  v128_t a0 = wasm_v128_load(out), a1 = wasm_v128_load(out + 4);
+  const int64_t xs = (int64_t)ih * iw * cin, ds = (int64_t)oh * ow * cout;
+  const int inrow = yy >= 0 && yy < ih;
+  for (int32_t xo = x0; xo < x1; xo++) {
+    const int32_t xx = xo * sw + j - pl;
+    const int in = inrow && xx >= 0 && xx < iw;
+    const float *xp = x + ((int64_t)(in ? yy : 0) * iw + (in ? xx : 0)) * cin + ci;
+    const float *dp = dy + ((int64_t)y * ow + xo) * cout + co;
+    for (int32_t b = 0; b < n; b++, xp += xs, dp += ds) {
+      const v128_t xv = wasm_f32x4_splat(in ? xp[0] : 0.0f);
+      a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(xv, wasm_v128_load(dp)));
+      a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(xv, wasm_v128_load(dp + 4)));
+    }
+  }
+  wasm_v128_store(out, a0);
+  wasm_v128_store(out + 4, a1);
+}
+
+/* One input and one output channel (the tails). */
+static void fg_scalar(FG_ARGS, int32_t ci, int32_t co, float *out) {
+  float s = out[0];
+  const int64_t xs = (int64_t)ih * iw * cin, ds = (int64_t)oh * ow * cout;
+  const int inrow = yy >= 0 && yy < ih;
+  for (int32_t xo = x0; xo < x1; xo++) {
+    const int32_t xx = xo * sw + j - pl;
+    const int in = inrow && xx >= 0 && xx < iw;
+    const float *xp = x + ((int64_t)(in ? yy : 0) * iw + (in ? xx : 0)) * cin + ci;
+    const float *dp = dy + ((int64_t)y * ow + xo) * cout + co;
+    for (int32_t b = 0; b < n; b++, xp += xs, dp += ds) s += (in ? xp[0] : 0.0f) * dp[0];
+  }
+  out[0] = s;
+}
+
+void qgt_conv_filter_grad(const float *x, const float *dy, int32_t n, int32_t ih, int32_t iw,
+                          int32_t cin, int32_t oh, int32_t ow, int32_t cout, int32_t kh,
+                          int32_t kw, int32_t sh, int32_t sw, int32_t pt, int32_t pl, float *dw) {
+  const int64_t total = (int64_t)kh * kw * cin * cout;
+  for (int64_t t = 0; t < total; t++) dw[t] = 0.0f;
+  /* output columns per pass: their inputs and dy over the batch stay in about 32 KiB */
+  int32_t xc = (int32_t)(32768 / ((int64_t)n * (cin + cout) * 4));
+  if (xc < 1) xc = 1;
+  for (int32_t y = 0; y < oh; y++) {
+    for (int32_t i = 0; i < kh; i++) {
+      const int32_t yy = y * sh + i - pt;
+      for (int32_t j = 0; j < kw; j++) {
+        float *o = dw + ((int64_t)i * kw + j) * cin * cout;
+        for (int32_t x0 = 0; x0 < ow; x0 += xc) {
+          const int32_t x1 = x0 + xc < ow ? x0 + xc : ow;
+#define FG_CALL(f, c, d) \
+  f(x, dy, n, ih, iw, cin, oh, ow, cout, sh, sw, yy, j, pl, y, x0, x1, c, d, o + (int64_t)(c) * cout + (d))
+          int32_t ci = 0;
+          for (; ci + 4 <= cin; ci += 4) {
+            int32_t co = 0;
+            for (; co + 8 <= cout; co += 8) FG_CALL(fg_block4x8, ci, co);
+            for (; co < cout; co++) {
+              for (int32_t k = 0; k < 4; k++) FG_CALL(fg_scalar, ci + k, co);
+            }
+          }
+          for (; ci < cin; ci++) {
+            int32_t co = 0;
+            for (; co + 8 <= cout; co += 8) FG_CALL(fg_block1x8, ci, co);
+            for (; co < cout; co++) FG_CALL(fg_scalar, ci, co);
+          }
+#undef FG_CALL
+        }
+      }
+    }
+  }
+}
