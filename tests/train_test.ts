@@ -290,3 +290,26 @@ Deno.test('train.gradKernels "qgt" reaches the worker: a 2-thread step equals it
     for (const v of m.params.values()) v.dispose();
   }
 });
+
+Deno.test("training gives the event loop a turn every step (so Ctrl-C acts within a step)", async () => {
+  await initBackend("wasm");
+  const m = createModel(tinyArch(), 2);
+  // a timer set during step s fires before step s + 1 starts: as a signal listener would
+  const fired: number[] = [];
+  let timerOf = -1;
+  await train({
+    model: m,
+    train: toyDataset(64, 3),
+    config: cfg({ epochs: 1, batchSize: 8 }),
+    stepVars: (step, _epoch, total) => {
+      if (step >= total) return {};
+      if (timerOf >= 0) fired.push(timerOf);
+      timerOf = -1;
+      setTimeout(() => (timerOf = step), 0);
+      return {};
+    },
+    progress: quiet,
+  });
+  assert.deepStrictEqual(fired, [0, 1, 2, 3, 4, 5, 6]);
+  for (const v of m.params.values()) v.dispose();
+});

@@ -305,6 +305,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         const vars = opts.stepVars?.(step, epoch, totalSteps) ?? {};
         lr = learningRate(config.schedule, step, totalSteps);
         const r = await trainer.step(batch, lr, vars);
+        // one turn of the event loop per step, so that Ctrl-C (a signal listener) acts within a
+        // step, not at the end of the epoch (a one-thread step never waits on anything else)
+        await new Promise((resolve) => setTimeout(resolve, 0));
         lossSum += r.loss * r.n;
         correct += r.correct;
         seen += r.n;
