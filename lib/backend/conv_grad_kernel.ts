@@ -200,23 +200,6 @@ export function convFilterGradKernel(
     [ci.filterHeight, ci.filterWidth, ci.inChannels, ci.outChannels],
     "float32",
   );
-  k.exports.qgt_conv_filter_grad(
-    k.at(x),
-    k.at(dy),
-    ci.batchSize,
-    ci.inHeight,
-    ci.inWidth,
-    ci.inChannels,
-    ci.outHeight,
-    ci.outWidth,
-    ci.outChannels,
-    ci.filterHeight,
-    ci.filterWidth,
-    ci.strideHeight,
-    ci.strideWidth,
-    ci.padInfo.top,
-    ci.padInfo.left,
-    k.at(dw),
-  );
+  k.exports.qgt_conv_filter_grad(k.at(x), k.at(dy), ...geometry(ci), ci.outChannels, k.at(dw));
   return dw;
 }

@@ -149,7 +149,15 @@ void qgt_pw_filter_grad(const float *x, const float *dy, int32_t P, int32_t cin,
   const float *x, const float *dy, int32_t n, int32_t ih, int32_t iw, int32_t cin, int32_t oh, \
       int32_t ow, int32_t cout, int32_t sh, int32_t sw, int32_t yy, int32_t j, int32_t pl,       \
       int32_t y, int32_t x0, int32_t x1
-/* 4 input x 8 output channels at (ci, co): one output row y added to acc. */
+/* Output column xo of row y: whether tap (yy, xx) is inside the input, where its input channels
+ * ci.. (of batch 0) and dy's channels co.. are; taps outside read nothing and count as 0 * dy. */
+#define FG_ROW                                                                          \
+  const int32_t xx = xo * sw + j - pl;                                                  \
+  const int in = inrow && xx >= 0 && xx < iw;                                           \
+  const float *xp = x + ((int64_t)(in ? yy : 0) * iw + (in ? xx : 0)) * cin + ci;       \
+  const float *dp = dy + ((int64_t)y * ow + xo) * cout + co;
+
+/* 4 input x 8 output channels at (ci, co): output columns x0..x1 of row y added to out. */
 static void fg_block4x8(FG_ARGS, int32_t ci, int32_t co, float *out) {
   v128_t a[4][2];
   for (int32_t k = 0; k < 4; k++) {
@@ -159,10 +167,7 @@ static void fg_block4x8(FG_ARGS, int32_t ci, int32_t co, float *out) {
   const int64_t xs = (int64_t)ih * iw * cin, ds = (int64_t)oh * ow * cout;
   const int inrow = yy >= 0 && yy < ih;
   for (int32_t xo = x0; xo < x1; xo++) {
-    const int32_t xx = xo * sw + j - pl;
-    const int in = inrow && xx >= 0 && xx < iw;
-    const float *xp = x + (((int64_t)0 * ih + (in ? yy : 0)) * iw + (in ? xx : 0)) * cin + ci;
-    const float *dp = dy + ((int64_t)y * ow + xo) * cout + co;
+    FG_ROW
     for (int32_t b = 0; b < n; b++, xp += xs, dp += ds) {
       const v128_t d0 = wasm_v128_load(dp), d1 = wasm_v128_load(dp + 4);
       for (int32_t k = 0; k < 4; k++) {
@@ -184,10 +189,7 @@ static void fg_block1x8(FG_ARGS, int32_t ci, int32_t co, float *out) {
   const int64_t xs = (int64_t)ih * iw * cin, ds = (int64_t)oh * ow * cout;
   const int inrow = yy >= 0 && yy < ih;
   for (int32_t xo = x0; xo < x1; xo++) {
-    const int32_t xx = xo * sw + j - pl;
-    const int in = inrow && xx >= 0 && xx < iw;
-    const float *xp = x + ((int64_t)(in ? yy : 0) * iw + (in ? xx : 0)) * cin + ci;
-    const float *dp = dy + ((int64_t)y * ow + xo) * cout + co;
+    FG_ROW
     for (int32_t b = 0; b < n; b++, xp += xs, dp += ds) {
       const v128_t xv = wasm_f32x4_splat(in ? xp[0] : 0.0f);
       a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(xv, wasm_v128_load(dp)));
@@ -204,18 +206,16 @@ static void fg_scalar(FG_ARGS, int32_t ci, int32_t co, float *out) {
   const int64_t xs = (int64_t)ih * iw * cin, ds = (int64_t)oh * ow * cout;
   const int inrow = yy >= 0 && yy < ih;
   for (int32_t xo = x0; xo < x1; xo++) {
-    const int32_t xx = xo * sw + j - pl;
-    const int in = inrow && xx >= 0 && xx < iw;
-    const float *xp = x + ((int64_t)(in ? yy : 0) * iw + (in ? xx : 0)) * cin + ci;
-    const float *dp = dy + ((int64_t)y * ow + xo) * cout + co;
+    FG_ROW
     for (int32_t b = 0; b < n; b++, xp += xs, dp += ds) s += (in ? xp[0] : 0.0f) * dp[0];
   }
   out[0] = s;
 }
 
+/* GEOMETRY's ch is the input channels; cout the output channels. */
 void qgt_conv_filter_grad(const float *x, const float *dy, int32_t n, int32_t ih, int32_t iw,
-                          int32_t cin, int32_t oh, int32_t ow, int32_t cout, int32_t kh,
-                          int32_t kw, int32_t sh, int32_t sw, int32_t pt, int32_t pl, float *dw) {
+                          int32_t cin, int32_t oh, int32_t ow, int32_t kh, int32_t kw, int32_t sh,
+                          int32_t sw, int32_t pt, int32_t pl, int32_t cout, float *dw) {
   const int64_t total = (int64_t)kh * kw * cin * cout;
   for (int64_t t = 0; t < total; t++) dw[t] = 0.0f;
   /* output columns per pass: their inputs and dy over the batch stay in about 32 KiB */
