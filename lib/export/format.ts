@@ -219,6 +219,11 @@ export function buildQgt(src: ExportSource, version = QGT_VERSION): Uint8Array {
   const layers: HeaderLayer[] = arch.layers.map((l, idx): HeaderLayer => {
     if (l.type === "maxpool") return { name: l.name, type: l.type, size: l.size, stride: l.stride };
     if (l.type === "gap") return { name: l.name, type: l.type };
+    if (l.type === "add" || l.inputs) {
+      throw new Error(
+        `export: layer ${l.name}: residual connections are not exported yet (format v3)`,
+      );
+    }
     const s = shapes.get(l.name)!;
     const r = weightLayerEntry(
       src,
