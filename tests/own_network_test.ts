@@ -93,13 +93,6 @@ export default defineExperiment({
       // eval-model reads the run's own folder and split back from the model's provenance
       const acc = Number(e.stdout.match(/accuracy ([\d.]+) ?%/)?.[1]);
       assert(Math.abs(acc / 100 - Number(by[v].accuracy)) <= 5e-5, `${v}: ${e.stdout}`);
-      console.log(
-        v,
-        by[v].accuracy,
-        by[v].prediction_agreement,
-        by.float.accuracy,
-        e.stdout.trim(),
-      );
     }
   } finally {
     await Deno.remove(tmp, { recursive: true });

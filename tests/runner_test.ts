@@ -307,7 +307,7 @@ Deno.test("CLI: bad flags and bad config give one clear line, exit non-zero and 
       PD,
       ["--quick", "--data", vww],
       1,
-      `qgt: vww: ${
+      `qgt: dataset vww: ${
         join(vww, "non_person")
       } not found; expected ${vww}/{person,non_person}/*.jpg (the MLPerf Tiny layout)`,
     ],

@@ -307,11 +307,7 @@ function split(
   name: string,
   rest: Pick<FolderData, "skipped" | "available">,
 ): FolderData {
-  if (!val.some((v) => v)) {
-    throw new Error(
-      `dataset ${name}: no validation images (${rest.available.train} training images; raise valFraction, or give valDir or splitFile)`,
-    );
-  }
+  // an empty validation split is the runner's error to report (it names the options)
   const per = ds.shape.reduce((a, b) => a * b, 1);
   const pick = (want: boolean, set: string): Dataset => {
     const idx = val.flatMap((v, i) => (v === want ? [i] : []));
