@@ -104,8 +104,10 @@ const layerName = v.pipe(
   ),
 );
 const act = v.optional(v.picklist(["none", "relu", "relu6"]));
+const oneInput = { inputs: v.optional(v.tuple([layerName])) };
 const convCommon = {
   name: layerName,
+  ...oneInput,
   kernel: int(1, 15),
   stride: v.optional(int(1, 8)),
   padding: v.optional(v.picklist(["same", "valid"])),
@@ -120,15 +122,23 @@ const layer = v.variant("type", [
   v.strictObject({
     type: v.literal("maxpool"),
     name: layerName,
+    ...oneInput,
     size: int(1, 15),
     stride: v.optional(int(1, 15)),
   }),
-  v.strictObject({ type: v.literal("gap"), name: layerName }),
+  v.strictObject({ type: v.literal("gap"), name: layerName, ...oneInput }),
   v.strictObject({
     type: v.literal("dense"),
     name: layerName,
+    ...oneInput,
     units: int(1, 100000),
     bias: v.optional(v.boolean()),
+    act,
+  }),
+  v.strictObject({
+    type: v.literal("add"),
+    name: layerName,
+    inputs: v.tuple([layerName, layerName]),
     act,
   }),
 ]);

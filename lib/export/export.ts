@@ -12,8 +12,8 @@ import { join } from "node:path";
 import type { Dataset } from "../data/dataset.ts";
 import { DEFAULT_NORMALIZATION, firstImages } from "../data/dataset.ts";
 import type { Model } from "../models/model.ts";
-import type { ArchSpec } from "../models/spec.ts";
-import { isWeightLayer } from "../models/spec.ts";
+import type { AddSpec, ArchSpec, LayerSpec } from "../models/spec.ts";
+import { isWeightLayer, layerInputs, NETWORK_INPUT } from "../models/spec.ts";
 import { writeFileAtomic, writeJsonAtomic, writeTextAtomic } from "../util/fs.ts";
 import { buildQgt, type ExportSource, parseQgt } from "./format.ts";
 import { loadInterpreter, pixelsToInt8 } from "./interpreter.ts";
@@ -103,6 +103,56 @@ const size_t ${name}_len = ${bytes.length};
   return { h, c };
 }
 
+/** The Keras layer of one qgt layer (not add), with `input` (the first layer's input shape). */
+function kerasLayer(
+  l: Exclude<LayerSpec, AddSpec>,
+  input: { inputShape?: [number, number, number] },
+): tf.layers.Layer {
+  const act = (a: string) => (a === "none" ? "linear" : a) as "linear" | "relu" | "relu6";
+  switch (l.type) {
+    case "conv2d":
+      return tf.layers.conv2d({
+        ...input,
+        name: l.name,
+        filters: l.filters,
+        kernelSize: l.kernel,
+        strides: l.stride,
+        padding: l.padding,
+        useBias: true,
+        activation: act(l.act),
+      });
+    case "depthwise2d":
+      return tf.layers.depthwiseConv2d({
+        ...input,
+        name: l.name,
+        kernelSize: l.kernel,
+        strides: l.stride,
+        padding: l.padding,
+        depthMultiplier: 1,
+        useBias: true,
+        activation: act(l.act),
+      });
+    case "maxpool":
+      return tf.layers.maxPooling2d({
+        ...input,
+        name: l.name,
+        poolSize: l.size,
+        strides: l.stride,
+        padding: "valid",
+      });
+    case "gap":
+      return tf.layers.globalAveragePooling2d({ ...input, name: l.name });
+    case "dense":
+      return tf.layers.dense({
+        ...input,
+        name: l.name,
+        units: l.units,
+        useBias: true,
+        activation: act(l.act),
+      });
+  }
+}
+
 /**
  * A tfjs LayersModel with the model's (dequantized, folded) weights; explicit
  * layer names keep `model.json` identical between exports.
@@ -118,66 +168,42 @@ const size_t ${name}_len = ${bytes.length};
  */
 export function toLayersModel(model: Model): tf.LayersModel {
   const arch: ArchSpec = model.arch;
-  const m = tf.sequential({ name: arch.name });
-  const act = (a: string) => (a === "none" ? "linear" : a) as "linear" | "relu" | "relu6";
-  arch.layers.forEach((l, i) => {
-    const input = i === 0 ? { inputShape: arch.inputShape } : {};
-    switch (l.type) {
-      case "conv2d":
-        m.add(
-          tf.layers.conv2d({
-            ...input,
-            name: l.name,
-            filters: l.filters,
-            kernelSize: l.kernel,
-            strides: l.stride,
-            padding: l.padding,
-            useBias: true,
-            activation: act(l.act),
-          }),
-        );
-        break;
-      case "depthwise2d":
-        m.add(
-          tf.layers.depthwiseConv2d({
-            ...input,
-            name: l.name,
-            kernelSize: l.kernel,
-            strides: l.stride,
-            padding: l.padding,
-            depthMultiplier: 1,
-            useBias: true,
-            activation: act(l.act),
-          }),
-        );
-        break;
-      case "maxpool":
-        m.add(
-          tf.layers.maxPooling2d({
-            ...input,
-            name: l.name,
-            poolSize: l.size,
-            strides: l.stride,
-            padding: "valid",
-          }),
-        );
-        break;
-      case "gap":
-        m.add(tf.layers.globalAveragePooling2d({ ...input, name: l.name }));
-        break;
-      case "dense":
-        m.add(
-          tf.layers.dense({
-            ...input,
-            name: l.name,
-            units: l.units,
-            useBias: true,
-            activation: act(l.act),
-          }),
-        );
-        break;
+  let m: tf.LayersModel;
+  if (arch.layers.some((l) => l.inputs || l.type === "add")) {
+    // residual connections: a functional model, each layer applied to the outputs it reads
+    const inputs = layerInputs(arch);
+    const outs = new Map<string, tf.SymbolicTensor>([
+      [NETWORK_INPUT, tf.input({ shape: arch.inputShape, name: NETWORK_INPUT })],
+    ]);
+    for (const l of arch.layers) {
+      const from = inputs.get(l.name)!.map((n) => outs.get(n)!);
+      let y: tf.SymbolicTensor;
+      if (l.type === "add") {
+        y = tf.layers.add({ name: l.name }).apply(from) as tf.SymbolicTensor;
+        if (l.act !== "none") {
+          y = tf.layers.activation({ name: `${l.name}_${l.act}`, activation: l.act })
+            .apply(y) as tf.SymbolicTensor;
+        }
+      } else y = kerasLayer(l, {}).apply(from[0]) as tf.SymbolicTensor;
+      outs.set(l.name, y);
     }
-  });
+    m = tf.model({
+      name: arch.name,
+      inputs: outs.get(NETWORK_INPUT)!,
+      outputs: outs.get(arch.layers[arch.layers.length - 1].name)!,
+    });
+  } else {
+    const seq = tf.sequential({ name: arch.name });
+    arch.layers.forEach((l, i) => {
+      seq.add(
+        kerasLayer(
+          l as Exclude<LayerSpec, AddSpec>,
+          i === 0 ? { inputShape: arch.inputShape } : {},
+        ),
+      );
+    });
+    m = seq;
+  }
   for (const l of arch.layers) {
     if (!isWeightLayer(l)) continue;
     const k = model.params.get(`${l.name}/kernel`), b = model.params.get(`${l.name}/bias`);

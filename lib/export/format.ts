@@ -13,7 +13,7 @@
  * @module
  */
 import type { ArchSpec } from "../models/spec.ts";
-import { layerShapes } from "../models/spec.ts";
+import { layerInputs, layerShapes, NETWORK_INPUT } from "../models/spec.ts";
 import { levelRange, type QuantSpec } from "../quant/spec.ts";
 import type { QuantizedTensor } from "../quant/quantizer.ts";
 import { rangeParams } from "../quant/activation.ts";
@@ -35,8 +35,10 @@ export type { HeaderLayer, Provenance, QgtHeader, ShapedLayer } from "./header.t
 /** File magic and the version this writer writes. */
 export const QGT_MAGIC = "QGTM";
 export const QGT_VERSION = 2;
+/** The version written for networks with residual connections (layer inputs, add layers). */
+export const QGT_VERSION_GRAPH = 3;
 /** The versions this reader reads. */
-export const QGT_READS = [1, 2];
+export const QGT_READS = [1, 2, 3];
 
 /** Preamble length by version: magic, version, flags, header length (and, from 2, the CRC-32). */
 const preambleOf = (version: number) => (version >= 2 ? 16 : 12);
@@ -215,21 +217,42 @@ export function buildQgt(src: ExportSource, version = QGT_VERSION): Uint8Array {
     zp: Math.round(zpIn),
   };
   const w = new PayloadWriter();
-  let inScale = input.scale;
+  // a network with residual connections is a graph: version 3 names each layer's inputs
+  const graph = arch.layers.some((l) => l.type === "add" || l.inputs);
+  if (graph && version < QGT_VERSION_GRAPH) version = QGT_VERSION_GRAPH;
+  const inputs = layerInputs(arch);
+  const outScale = new Map<string, number>([[NETWORK_INPUT, input.scale]]);
   const layers: HeaderLayer[] = arch.layers.map((l, idx): HeaderLayer => {
-    if (l.type === "maxpool") return { name: l.name, type: l.type, size: l.size, stride: l.stride };
-    if (l.type === "gap") return { name: l.name, type: l.type };
-    const s = shapes.get(l.name)!;
-    const r = weightLayerEntry(
-      src,
-      l,
-      s.out[s.out.length - 1],
-      idx === arch.layers.length - 1,
-      inScale,
-      w,
-    );
-    inScale = r.outScale;
-    return r.entry;
+    const from = inputs.get(l.name)!;
+    const named = l.inputs ? { inputs: [...l.inputs] } : {};
+    const inScale = outScale.get(from[0])!;
+    let entry: HeaderLayer;
+    if (l.type === "maxpool" || l.type === "gap") {
+      entry = l.type === "maxpool"
+        ? { name: l.name, type: l.type, ...named, size: l.size, stride: l.stride }
+        : { name: l.name, type: l.type, ...named };
+      outScale.set(l.name, inScale);
+    } else if (l.type === "add") {
+      const r = src.activationRanges[l.name];
+      if (!r) throw new Error(`export: layer ${l.name} has no activation range (calibrate first)`);
+      const p = rangeParams(r[0], r[1], 8);
+      const out: [number, number] = [f32Text(p.scale), p.zeroPoint - 128];
+      entry = { name: l.name, type: "add", inputs: [...l.inputs], act: l.act, out };
+      outScale.set(l.name, out[0]);
+    } else {
+      const s = shapes.get(l.name)!;
+      const r = weightLayerEntry(
+        src,
+        l,
+        s.out[s.out.length - 1],
+        idx === arch.layers.length - 1,
+        inScale,
+        w,
+      );
+      entry = graph ? { ...named, ...r.entry } : r.entry;
+      outScale.set(l.name, r.outScale);
+    }
+    return entry;
   });
   const header: QgtHeader = {
     format: "qgt",
@@ -302,13 +325,18 @@ export function exportOverheadBound(
     src.activationRanges[l.name] = [0, 1]; // output zero point -128, the longest
     padding += 3 + (n % 2) * 2; // codes pad to 4 by up to 3; float16 scales by 2 when odd; int32 sections never
   }
+  // residual sums carry an output quantization too
+  const sums = arch.layers.filter((l) => l.type === "add");
+  for (const l of sums) src.activationRanges[l.name] = [0, 1];
   const bytes = buildQgt(src);
   const hlen = new DataView(bytes.buffer).getUint32(8, true);
   // the dummy's scale texts (input, and `out` of each layer but possibly the last) may be shorter
   // than real ones, and asymmetric 8-bit `qmin` is "0" where 1-bit's is "-1"
-  const textRoom = (MAX_SCALE_TEXT - JSON.stringify(f32Text(1 / 255)).length) * (sizes.length + 1) +
+  const textRoom = (MAX_SCALE_TEXT - JSON.stringify(f32Text(1 / 255)).length) *
+      (sizes.length + sums.length + 1) +
     (spec.symmetric ? 0 : sizes.length);
-  return preambleOf(QGT_VERSION) + align4(hlen + textRoom) + padding;
+  const version = new DataView(bytes.buffer).getUint16(4, true);
+  return preambleOf(version) + align4(hlen + textRoom) + padding;
 }
 
 /** A parsed file: header, derived shapes and payload. */
@@ -356,7 +384,7 @@ function checkPreamble(
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = dv.getUint16(4, true);
   if (!QGT_READS.includes(version)) {
-    fail(`unsupported format version ${version} (this reader knows ${QGT_READS.join(" and ")})`);
+    fail(`unsupported format version ${version} (this reader knows ${QGT_READS.join(", ")})`);
   }
   const flags = dv.getUint16(6, true);
   if (flags !== 0) fail(`flags: expected 0 (reserved), got ${flags}`);
@@ -385,7 +413,7 @@ function checkPreamble(
 const hex = (x: number) => "0x" + x.toString(16).padStart(8, "0");
 
 /**
- * Parses and validates `model.qgt` bytes (versions 1 and 2); errors are one
+ * Parses and validates `model.qgt` bytes (versions 1 to 3); errors are one
  * line starting with `file` naming the layer and field (truncation, magic,
  * version, checksum, unknown or missing keys, bad values, offsets out of
  * range or overlapping the next section).

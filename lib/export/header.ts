@@ -12,7 +12,12 @@ import { outSize } from "../models/spec.ts";
 /** One layer in the header (see docs/format.md for every key). */
 export interface HeaderLayer {
   name: string;
-  type: "conv2d" | "depthwise2d" | "dense" | "maxpool" | "gap";
+  type: "conv2d" | "depthwise2d" | "dense" | "maxpool" | "gap" | "add";
+  /**
+   * Version 3: the layers this one reads ("input": the network input), when
+   * not the one before it; an add layer names its two.
+   */
+  inputs?: string[];
   /** conv2d: output channels; dense: units. */
   filters?: number;
   units?: number;
@@ -90,6 +95,7 @@ const KEYS: Record<HeaderLayer["type"], { required: string[]; optional: string[]
   dense: { required: ["name", "type", "units", ...WEIGHT_KEYS], optional: WEIGHT_OPTIONAL },
   maxpool: { required: ["name", "type", "size", "stride"], optional: [] },
   gap: { required: ["name", "type"], optional: [] },
+  add: { required: ["name", "type", "inputs", "act", "out"], optional: [] },
 };
 const TOP_KEYS = ["format", "version", "name", "classes", "input", "layers", "payload"];
 const PROVENANCE_KEYS = [
@@ -239,7 +245,9 @@ function checkWeightFields(l: Obj, where: string, last: boolean, fail: Fail): vo
 function shapeLayer(
   l: unknown,
   i: number,
-  inShape: number[],
+  shapeOf: (name: string, where: string) => number[],
+  previous: string,
+  version: number,
   last: boolean,
   fail: Fail,
 ): ShapedLayer {
@@ -249,8 +257,26 @@ function shapeLayer(
     ? o.name
     : fail(`layer ${i}: name: expected a non-empty string`);
   const where = `layer ${name}`;
-  const type = oneOf(o.type, `${where}.type`, Object.keys(KEYS) as HeaderLayer["type"][], fail);
-  keysOf(o, where, KEYS[type].required, KEYS[type].optional, fail);
+  const types = (Object.keys(KEYS) as HeaderLayer["type"][]).filter((t) =>
+    t !== "add" || version >= 3
+  );
+  const type = oneOf(o.type, `${where}.type`, types, fail);
+  const optional = version >= 3 && type !== "add"
+    ? [...KEYS[type].optional, "inputs"]
+    : KEYS[type].optional;
+  keysOf(o, where, KEYS[type].required, optional, fail);
+  const want = type === "add" ? 2 : 1;
+  if (
+    "inputs" in o &&
+    (!Array.isArray(o.inputs) || o.inputs.length !== want ||
+      o.inputs.some((x) => typeof x !== "string"))
+  ) {
+    fail(`${where}.inputs: expected ${want} layer name${want > 1 ? "s" : ""}`);
+  }
+  const ins = ((o.inputs as string[] | undefined) ?? [previous]).map((n) =>
+    shapeOf(n, `${where}.inputs`)
+  );
+  const inShape = ins[0];
   const image = (what: string) => {
     if (inShape.length !== 3) {
       fail(`${where}: ${what} needs an image input, got shape [${inShape}]`);
@@ -280,6 +306,16 @@ function shapeLayer(
       outSize(inShape[1], size, s, "valid"),
       inShape[2],
     ];
+  } else if (type === "add") {
+    if (ins[0].join() !== ins[1].join()) {
+      fail(`${where}.inputs: adds two outputs of the same shape, got [${ins[0]}] and [${ins[1]}]`);
+    }
+    oneOf(o.act, `${where}.act`, ["none", "relu", "relu6"] as const, fail);
+    const out = o.out;
+    if (!Array.isArray(out) || out.length !== 2) fail(`${where}.out: expected [scale, zeroPoint]`);
+    scale((out as unknown[])[0], `${where}.out[0]`, fail);
+    int((out as unknown[])[1], `${where}.out[1]`, -128, 127, fail);
+    outShape = ins[0];
   } else {
     image("gap");
     outShape = [inShape[2]];
@@ -327,13 +363,17 @@ export function checkHeader(
   fail: Fail,
 ): { header: QgtHeader; layers: ShapedLayer[] } {
   const header = checkTop(h, version, fail);
-  const names = new Set<string>();
-  let shape: number[] = [...header.input.shape];
+  const shapes = new Map<string, number[]>([["input", [...header.input.shape]]]);
+  const shapeOf = (n: string, where: string) =>
+    shapes.get(n) ??
+      fail(`${where}: ${JSON.stringify(n)} is not an earlier layer (or "input")`);
+  let shape: number[] = [...header.input.shape], previous = "input";
   const layers = header.layers.map((l, i) => {
-    const sl = shapeLayer(l, i, shape, i === header.layers.length - 1, fail);
-    if (names.has(sl.name)) fail(`layer ${sl.name}: the name is used twice`);
-    names.add(sl.name);
+    const sl = shapeLayer(l, i, shapeOf, previous, version, i === header.layers.length - 1, fail);
+    if (shapes.has(sl.name)) fail(`layer ${sl.name}: the name is used twice`);
+    shapes.set(sl.name, sl.outShape);
     shape = sl.outShape;
+    previous = sl.name;
     return sl;
   });
   if (shape.length !== 1 || shape[0] !== header.classes.length) {

@@ -141,6 +141,40 @@ interface RtLayer {
   weightScale?: Float64Array;
   /** The input scale s_in. */
   inScale?: number;
+  /** The layers it reads (their names, "input" for the network input). */
+  inputs: string[];
+  /** add: the second input's zero point, and the multipliers of both inputs and of the sum. */
+  in2Zp?: number;
+  addM?: [number, number, number, number, number, number];
+}
+
+/** The left shift of an int8 add's inputs before rescaling (TFLite's ADD kernel uses 20). */
+export const ADD_LEFT_SHIFT = 20;
+
+/**
+ * The multipliers of an int8 add as TFLite's ADD kernel prepares them:
+ * each input rescaled by s_i / (2 max(s_1, s_2)) after a left shift of
+ * {@link ADD_LEFT_SHIFT} bits, the sum by 2 max(s_1, s_2) / (2^20 s_out);
+ * each as [m0, shift] (see {@link quantizeMultiplier}).
+ *
+ * @example
+ * ```ts
+ * import { addMultipliers } from "./interpreter.ts";
+ * const [m1, , m2] = addMultipliers(0.5, 0.25, 1);
+ * if (m1 !== 2 ** 30 || m2 !== 2 ** 30) throw new Error(); // 1/2 and 1/4: the same mantissa
+ * ```
+ */
+export function addMultipliers(
+  s1: number,
+  s2: number,
+  sOut: number,
+): [number, number, number, number, number, number] {
+  const twiceMax = 2 * Math.max(s1, s2);
+  return [
+    ...quantizeMultiplier(s1 / twiceMax),
+    ...quantizeMultiplier(s2 / twiceMax),
+    ...quantizeMultiplier(twiceMax / (2 ** ADD_LEFT_SHIFT * sOut)),
+  ] as [number, number, number, number, number, number];
 }
 
 /** A loaded model ready to run. */
@@ -254,8 +288,14 @@ function weightLayer(
  */
 export function loadInterpreter(bytes: Uint8Array, file = "model.qgt"): Interpreter {
   const f = parseQgt(bytes, file);
-  let inQ = { scale: f.header.input.scale, zeroPoint: f.header.input.zp };
+  // each output's quantization, by layer name (pooling keeps its input's)
+  const quant = new Map<string, { scale: number; zeroPoint: number }>([
+    ["input", { scale: f.header.input.scale, zeroPoint: f.header.input.zp }],
+  ]);
+  let previous = "input";
   const layers: RtLayer[] = f.layers.map((l) => {
+    const inputs = l.inputs ?? [previous];
+    const inQ = quant.get(inputs[0])!;
     const rt: RtLayer = {
       name: l.name,
       type: l.type,
@@ -265,6 +305,7 @@ export function loadInterpreter(bytes: Uint8Array, file = "model.qgt"): Interpre
       outZp: l.out ? l.out[1] : inQ.zeroPoint,
       actMin: -128,
       actMax: 127,
+      inputs,
     };
     const fail = (m: string): never => {
       throw new Error(`${file}: layer ${l.name}: ${m}`);
@@ -274,10 +315,39 @@ export function loadInterpreter(bytes: Uint8Array, file = "model.qgt"): Interpre
       rt.size = l.size;
       rt.stride = l.stride;
     }
-    if (l.out) inQ = { scale: l.out[0], zeroPoint: l.out[1] };
+    if (l.type === "add") {
+      const in2 = quant.get(inputs[1])!, [s, z] = l.out!;
+      rt.in2Zp = in2.zeroPoint;
+      rt.addM = addMultipliers(inQ.scale, in2.scale, s);
+      if (l.act === "relu" || l.act === "relu6") rt.actMin = z;
+      if (l.act === "relu6") rt.actMax = relu6Max(z, s);
+    }
+    quant.set(l.name, l.out ? { scale: l.out[0], zeroPoint: l.out[1] } : inQ);
+    previous = l.name;
     return rt;
   });
   return { header: f.header, file: f, layers };
+}
+
+/**
+ * An int8 add: both inputs less their zero points, shifted left by
+ * {@link ADD_LEFT_SHIFT} bits and rescaled to a common scale, summed,
+ * rescaled to the output scale, plus its zero point, clamped to the
+ * activation (TFLite's ADD kernel, with qgt's single rounding).
+ */
+function addLayer(rt: RtLayer, a: Int8Array, b: Int8Array): Int8Array {
+  const [m1, s1, m2, s2, mo, so] = rt.addM!;
+  const out = new Int8Array(a.length);
+  const shift = 2 ** ADD_LEFT_SHIFT;
+  for (let i = 0; i < a.length; i++) {
+    const x1 = multiplyByQuantizedMultiplierSingleRounding((a[i] - rt.inZp) * shift, m1, s1);
+    const x2 = multiplyByQuantizedMultiplierSingleRounding((b[i] - rt.in2Zp!) * shift, m2, s2);
+    let v = multiplyByQuantizedMultiplierSingleRounding(x1 + x2, mo, so) + rt.outZp;
+    if (v < rt.actMin) v = rt.actMin;
+    if (v > rt.actMax) v = rt.actMax;
+    out[i] = v;
+  }
+  return out;
 }
 
 function requant(rt: RtLayer, acc: number, c: number): number {
@@ -341,8 +411,18 @@ export function runInterpreter(
   let x: Int8Array = input;
   let acc: Int32Array = new Int32Array(0);
   let scale: Float64Array = new Float64Array(0);
+  // a graph (version 3) keeps every output a later layer reads; a chain only the last
+  const graph = it.layers.some((rt, i) =>
+    rt.inputs.length > 1 || (i > 0 && rt.inputs[0] !== it.layers[i - 1].name) ||
+    (i === 0 && rt.inputs[0] !== "input")
+  );
+  const outputs = new Map<string, Int8Array>([["input", input]]);
   for (const rt of it.layers) {
+    if (graph) x = outputs.get(rt.inputs[0])!;
     switch (rt.type) {
+      case "add":
+        x = addLayer(rt, x, outputs.get(rt.inputs[1])!);
+        break;
       case "conv2d":
         x = conv(rt, x, false);
         break;
@@ -405,6 +485,7 @@ export function runInterpreter(
       }
     }
     onLayer?.(rt.name, x, rt.outZp);
+    if (graph) outputs.set(rt.name, x);
   }
   const logits = new Float64Array(acc.length);
   for (let c = 0; c < acc.length; c++) logits[c] = acc[c] * scale[c];

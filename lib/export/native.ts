@@ -152,7 +152,9 @@ export interface NativeModel {
 
 /**
  * Loads model bytes into the C runtime; a file the runtime rejects is an
- * error naming `file` and the runtime's reason.
+ * error naming `file` and the runtime's reason. Null when the runtime is not
+ * available here, or for format version 3 (residual networks), which it does
+ * not read yet.
  *
  * @example
  * ```ts ignore
@@ -165,6 +167,9 @@ export async function loadNative(
   file = "model.qgt",
   o: NativeOptions = {},
 ): Promise<NativeModel | null> {
+  // the C runtime reads format versions 1 and 2: residual networks (version 3) run in the
+  // TypeScript interpreter until it reads them too
+  if (bytes.length >= 6 && (bytes[4] | (bytes[5] << 8)) > 2) return null;
   const lib = await nativeRuntime(o);
   if (!lib) return null;
   const s = lib.symbols;

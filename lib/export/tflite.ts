@@ -158,6 +158,11 @@ export function qgtToTflite(
   file = "model.qgt",
 ): TfliteExport {
   const it = loadInterpreter(bytes, file);
+  if (it.header.version >= 3) {
+    throw new TfliteUnsupportedError(
+      `${file}: residual connections (format version 3) are not converted to TFLite yet`,
+    );
+  }
   const h = it.header, mb = new ModelBuilder();
   const int4Layers: string[] = [];
   const [H, W, C] = h.input.shape;

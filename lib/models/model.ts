@@ -10,7 +10,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { deriveSeed, rng } from "../util/random.ts";
 import { batchNormActTrain } from "./bn_act.ts";
-import { type Activation, type ArchSpec, isWeightLayer, layerShapes } from "./spec.ts";
+import {
+  type Activation,
+  type ArchSpec,
+  isWeightLayer,
+  layerInputs,
+  layerShapes,
+  NETWORK_INPUT,
+} from "./spec.ts";
 
 /** BatchNorm epsilon (the Keras default). */
 export const BN_EPSILON = 1e-3;
@@ -164,7 +171,12 @@ function activate(x: tf.Tensor, act: Activation): tf.Tensor {
 export function forward(model: Model, x: tf.Tensor, opts: ForwardOptions = {}): tf.Tensor2D {
   const p = model.params;
   let h = x;
+  // a chain reads the layer before; a layer naming its inputs (a residual block) reads those
+  const branches = model.arch.layers.some((l) => l.inputs);
+  const inputs = branches ? layerInputs(model.arch) : null;
+  const outputs = new Map<string, tf.Tensor>([[NETWORK_INPUT, x]]);
   for (const l of model.arch.layers) {
+    if (inputs) h = outputs.get(inputs.get(l.name)![0])!;
     switch (l.type) {
       case "conv2d":
       case "depthwise2d": {
@@ -221,8 +233,15 @@ export function forward(model: Model, x: tf.Tensor, opts: ForwardOptions = {}): 
         if (opts.activationTransform && l.act !== "none") h = opts.activationTransform(l.name, h);
         break;
       }
+      case "add": {
+        const [a, b] = inputs!.get(l.name)!.map((n) => outputs.get(n)!);
+        h = activate(tf.add(a, b), l.act);
+        if (opts.activationTransform) h = opts.activationTransform(l.name, h);
+        break;
+      }
     }
     opts.onLayerOutput?.(l.name, h);
+    if (inputs) outputs.set(l.name, h);
   }
   return h as tf.Tensor2D;
 }

@@ -15,6 +15,8 @@ export type Padding = "same" | "valid";
 export interface Conv2DSpec {
   type: "conv2d";
   name: string;
+  /** The layer this one reads (default: the one before it; "input": the network input). */
+  inputs?: [string];
   filters: number;
   kernel: number;
   stride: number;
@@ -28,6 +30,8 @@ export interface Conv2DSpec {
 export interface DepthwiseSpec {
   type: "depthwise2d";
   name: string;
+  /** The layer this one reads (default: the one before it; "input": the network input). */
+  inputs?: [string];
   kernel: number;
   stride: number;
   padding: Padding;
@@ -40,6 +44,8 @@ export interface DepthwiseSpec {
 export interface MaxPoolSpec {
   type: "maxpool";
   name: string;
+  /** The layer this one reads (default: the one before it; "input": the network input). */
+  inputs?: [string];
   size: number;
   stride: number;
 }
@@ -48,19 +54,80 @@ export interface MaxPoolSpec {
 export interface GlobalAvgPoolSpec {
   type: "gap";
   name: string;
+  /** The layer this one reads (default: the one before it; "input": the network input). */
+  inputs?: [string];
 }
 
 /** Fully connected layer on [N, C]. */
 export interface DenseSpec {
   type: "dense";
   name: string;
+  /** The layer this one reads (default: the one before it; "input": the network input). */
+  inputs?: [string];
   units: number;
   bias: boolean;
   act: Activation;
 }
 
+/**
+ * Elementwise sum of two earlier outputs of the same shape (a residual
+ * connection), then an activation.
+ */
+export interface AddSpec {
+  type: "add";
+  name: string;
+  /** The two layers added ("input": the network input). */
+  inputs: [string, string];
+  act: Activation;
+}
+
 /** One layer. */
-export type LayerSpec = Conv2DSpec | DepthwiseSpec | MaxPoolSpec | GlobalAvgPoolSpec | DenseSpec;
+export type LayerSpec =
+  | Conv2DSpec
+  | DepthwiseSpec
+  | MaxPoolSpec
+  | GlobalAvgPoolSpec
+  | DenseSpec
+  | AddSpec;
+
+/** The name a layer's `inputs` use for the network input. */
+export const NETWORK_INPUT = "input";
+
+/**
+ * What each layer reads, in layer order: the names of earlier layers (or
+ * {@link NETWORK_INPUT}); a layer without `inputs` reads the one before it.
+ * Throws, naming the layer, when an input is not an earlier layer.
+ *
+ * @example
+ * ```ts
+ * import { layerInputs } from "./spec.ts";
+ * const m = layerInputs({ layers: [
+ *   { type: "conv2d", name: "a", filters: 4, kernel: 3, stride: 1, padding: "same", bias: true, bn: false, act: "relu" },
+ *   { type: "conv2d", name: "b", filters: 4, kernel: 3, stride: 1, padding: "same", bias: true, bn: false, act: "none" },
+ *   { type: "add", name: "s", inputs: ["a", "b"], act: "relu" },
+ * ] });
+ * if (m.get("a")!.join() !== "input" || m.get("b")!.join() !== "a" || m.get("s")!.join() !== "a,b") throw new Error();
+ * ```
+ */
+export function layerInputs(arch: { layers: LayerSpec[] }): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let prev = NETWORK_INPUT;
+  for (const l of arch.layers) {
+    const ins = l.inputs ?? [prev];
+    for (const i of ins) {
+      if (i !== NETWORK_INPUT && !out.has(i)) {
+        throw new Error(
+          `layer ${l.name}: inputs: ${
+            JSON.stringify(i)
+          } is not an earlier layer (layers read outputs of layers before them, or "${NETWORK_INPUT}")`,
+        );
+      }
+    }
+    out.set(l.name, ins);
+    prev = l.name;
+  }
+  return out;
+}
 
 /** Layers that carry a weight kernel (the ones quantization acts on). */
 export type WeightLayerSpec = Conv2DSpec | DepthwiseSpec | DenseSpec;
@@ -79,7 +146,8 @@ export type LayerInput =
   | (Pick<DepthwiseSpec, "type" | "name" | "kernel"> & Partial<DepthwiseSpec>)
   | (Pick<MaxPoolSpec, "type" | "name" | "size"> & Partial<MaxPoolSpec>)
   | GlobalAvgPoolSpec
-  | (Pick<DenseSpec, "type" | "name" | "units"> & Partial<DenseSpec>);
+  | (Pick<DenseSpec, "type" | "name" | "units"> & Partial<DenseSpec>)
+  | (Pick<AddSpec, "type" | "name" | "inputs"> & Partial<AddSpec>);
 
 /**
  * A declared layer with its defaults filled in, as Keras would read it:
@@ -114,6 +182,8 @@ export function completeLayer(l: LayerInput): LayerSpec {
       return { stride: l.size, ...l } as MaxPoolSpec;
     case "dense":
       return { bias: true, act: "none", ...l } as DenseSpec;
+    case "add":
+      return { act: "none", ...l } as AddSpec;
     default:
       return { ...l };
   }
@@ -172,13 +242,19 @@ export function layerShapes(
   arch: ArchSpec,
 ): Map<string, { params: ParamShapes; in: number[]; out: number[] }> {
   const res = new Map<string, { params: ParamShapes; in: number[]; out: number[] }>();
-  let shape: number[] = [...arch.inputShape];
   const names = new Set<string>();
   for (const l of arch.layers) {
-    if (names.has(l.name)) {
+    if (names.has(l.name) || l.name === NETWORK_INPUT) {
       throw new Error(`architecture ${arch.name}: duplicate layer name ${l.name}`);
     }
     names.add(l.name);
+  }
+  const inputs = layerInputs(arch);
+  const outs = new Map<string, number[]>([[NETWORK_INPUT, [...arch.inputShape]]]);
+  let shape: number[] = [...arch.inputShape];
+  for (const l of arch.layers) {
+    const ins = inputs.get(l.name)!.map((n) => outs.get(n)!);
+    shape = ins[0];
     const inShape = shape;
     switch (l.type) {
       case "conv2d":
@@ -205,13 +281,30 @@ export function layerShapes(
         break;
       }
       case "maxpool": {
+        if (shape.length !== 3) {
+          throw new Error(`layer ${l.name}: expects an image input, got ${shape}`);
+        }
         const [h, w, c] = shape;
         shape = [outSize(h, l.size, l.stride, "valid"), outSize(w, l.size, l.stride, "valid"), c];
+        if (shape[0] < 1 || shape[1] < 1) {
+          throw new Error(`layer ${l.name}: output would be empty (${h}x${w} in)`);
+        }
         break;
       }
       case "gap":
         shape = [shape[shape.length - 1]];
         break;
+      case "add": {
+        if (ins.length !== 2 || ins[0].join() !== ins[1].join()) {
+          throw new Error(
+            `layer ${l.name}: inputs: adds two outputs of the same shape, got ${
+              ins.map((x) => `[${x}]`).join(" and ")
+            }`,
+          );
+        }
+        shape = ins[0];
+        break;
+      }
       case "dense": {
         if (shape.length !== 1) {
           throw new Error(`layer ${l.name}: expects a flat input, got ${shape}`);
@@ -225,6 +318,7 @@ export function layerShapes(
         break;
       }
     }
+    outs.set(l.name, shape);
   }
   if (shape.length !== 1 || shape[0] !== arch.classes) {
     throw new Error(

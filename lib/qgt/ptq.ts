@@ -10,7 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { forward, type Model } from "../models/model.ts";
-import { isWeightLayer } from "../models/spec.ts";
+import { isWeightLayer, layerInputs, type LayerSpec } from "../models/spec.ts";
 import {
   type Dataset,
   datasetSize,
@@ -46,7 +46,11 @@ export function calibrateActivations(
   } = {},
 ): Record<string, [number, number]> {
   const ema = opts.method === "ema";
-  const layers = model.arch.layers.filter(isWeightLayer).filter((l) => l.act !== "none");
+  // every output an integer model keeps in int8: weight layers' and residual sums' (not the logits)
+  const all = model.arch.layers;
+  const layers = all.filter((l) =>
+    (isWeightLayer(l) || l.type === "add") && l !== all[all.length - 1]
+  ) as { name: string; act: string }[];
   const ranges: Record<string, [number, number]> = {};
   const observe = layers.filter((l) => l.act !== "relu6").map((l) => l.name);
   for (const l of layers) if (l.act === "relu6") ranges[l.name] = [0, 6];
@@ -165,8 +169,9 @@ export function quantizeModel(
   if (bits !== "float") {
     if (o.ranges) ranges = o.ranges;
     else {
-      const observed = folded.arch.layers.some((l) =>
-        isWeightLayer(l) && l.act !== "none" && l.act !== "relu6"
+      const all = folded.arch.layers;
+      const observed = all.some((l) =>
+        (isWeightLayer(l) || l.type === "add") && l !== all[all.length - 1] && l.act !== "relu6"
       );
       if (observed && !o.calibration) {
         throw new Error("quantizeModel: activation ranges need calibration images or ranges");
@@ -211,15 +216,14 @@ const EMPTY: Dataset = {
  * ```
  */
 export function withPassThroughRanges(
-  arch: { layers: { type: string; name: string }[] },
+  arch: { layers: LayerSpec[] },
   ranges: Record<string, [number, number]>,
 ): Record<string, [number, number]> {
   const out = { ...ranges };
-  let last: [number, number] | undefined;
+  const inputs = layerInputs(arch);
   for (const l of arch.layers) {
-    if (out[l.name] && (l.type === "conv2d" || l.type === "depthwise2d" || l.type === "dense")) {
-      last = out[l.name];
-    } else if ((l.type === "gap" || l.type === "maxpool") && last) out[l.name] = last;
+    const from = out[inputs.get(l.name)![0]];
+    if ((l.type === "gap" || l.type === "maxpool") && from) out[l.name] = from;
   }
   return out;
 }
@@ -242,9 +246,15 @@ export function snapBiases(
   inputScale: number,
   activationBits = 8,
 ): void {
-  let sIn = Math.fround(inputScale);
+  const inputs = layerInputs(model.arch);
+  const all = withPassThroughRanges(model.arch, ranges);
   for (const l of model.arch.layers) {
     if (!isWeightLayer(l)) continue;
+    // the scale of the int8 tensor this layer reads: the network input's or its producer's range
+    const from = all[inputs.get(l.name)![0]];
+    const sIn = from
+      ? Math.fround(rangeParams(from[0], from[1], activationBits).scale)
+      : Math.fround(inputScale);
     const q = weights[l.name];
     const b = model.params.get(`${l.name}/bias`);
     if (q && b) {
@@ -256,7 +266,5 @@ export function snapBiases(
       }
       tf.tidy(() => b.assign(tf.tensor(out, b.shape)));
     }
-    const r = ranges[l.name];
-    if (r) sIn = Math.fround(rangeParams(r[0], r[1], activationBits).scale);
   }
 }
