@@ -1,7 +1,8 @@
 // experiments/resnet8-example.ts end to end at a tiny size: a ResNet-8 declared only in the
 // experiment module, on an image folder this test makes (4 classes of 16x16 RGB PNGs), trained
 // in float, QAT-2, QGT-2 and mixed precision, exported (model.qgt format version 3, with its
-// residual sums), and the exported models evaluated again by `deno task eval-model`.
+// residual sums; model.tflite with ADD operators, run in LiteRT), and the exported models
+// evaluated again by `deno task eval-model`.
 import { join } from "node:path";
 import { encodePng } from "../lib/data/image.ts";
 import { readCsv, rowsOf } from "../lib/util/tables.ts";
@@ -71,6 +72,9 @@ Deno.test("resnet8-example: a declared residual network on an image folder, to 2
       assert.match(e.stdout, /format version 3/);
       const acc = Number(e.stdout.match(/accuracy ([\d.]+) ?%/)?.[1]);
       assert(Math.abs(acc / 100 - Number(by[v].accuracy)) <= 5e-5, `${v}: ${e.stdout}`);
+      // model.tflite (with TFLite ADD ops) in LiteRT predicts what model.qgt predicts
+      assert(Number(by[v].tflite_bytes) > 0, `${v}: no model.tflite`);
+      assert(Number(by[v].tflite_agreement) >= 0.98, `${v}: LiteRT ${by[v].tflite_agreement}`);
     }
     assert(Number(by["qgt-mixed"].bytes) <= 24000, `mixed ${by["qgt-mixed"].bytes} bytes`);
   } finally {

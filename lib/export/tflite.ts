@@ -72,6 +72,7 @@ const VERSIONS: Record<string, [number, number]> = {
   [BuiltinOperator.FULLY_CONNECTED]: [4, 10],
   [BuiltinOperator.MAX_POOL_2D]: [2, 2],
   [BuiltinOperator.MEAN]: [2, 2],
+  [BuiltinOperator.ADD]: [2, 2],
 };
 
 const ACT: Record<string, number> = {
@@ -158,11 +159,6 @@ export function qgtToTflite(
   file = "model.qgt",
 ): TfliteExport {
   const it = loadInterpreter(bytes, file);
-  if (it.header.version >= 3) {
-    throw new TfliteUnsupportedError(
-      `${file}: residual connections (format version 3) are not converted to TFLite yet`,
-    );
-  }
   const h = it.header, mb = new ModelBuilder();
   const int4Layers: string[] = [];
   const [H, W, C] = h.input.shape;
@@ -174,9 +170,27 @@ export function qgtToTflite(
   });
   let q = { scale: h.input.scale, zeroPoint: h.input.zp };
   const outQ = outputParams(o);
+  // every layer's output tensor and quantization, by name: residual networks read earlier ones
+  const made = new Map<string, { x: number; q: typeof q }>([["input", { x, q }]]);
   it.file.layers.forEach((l, i) => {
     const rt = it.layers[i];
     const shape = [1, ...rt.outShape];
+    ({ x, q } = made.get(rt.inputs[0])!);
+    const done = () => made.set(l.name, { x, q });
+    if (l.type === "add") {
+      const other = made.get(rt.inputs[1])!;
+      const out = { scale: l.out![0], zeroPoint: l.out![1] };
+      const y = mb.tensor({
+        name: l.name,
+        shape,
+        type: TensorType.INT8,
+        quant: tensorQuant(out.scale, out.zeroPoint),
+      });
+      mb.op(BuiltinOperator.ADD, 2, [x, other.x], [y], { kind: "add", act: ACT[l.act ?? "none"] });
+      [x, q] = [y, out];
+      done();
+      return;
+    }
     if (l.type === "maxpool") {
       const y = mb.tensor({
         name: l.name,
@@ -194,6 +208,7 @@ export function qgtToTflite(
         act: Activation.NONE,
       });
       x = y;
+      done();
       return;
     }
     if (l.type === "gap") {
@@ -209,6 +224,7 @@ export function qgtToTflite(
       });
       mb.op(BuiltinOperator.MEAN, 2, [x, axes], [y], { kind: "reducer", keepDims: false });
       x = y;
+      done();
       return;
     }
     const last = i === it.file.layers.length - 1;
@@ -259,6 +275,7 @@ export function qgtToTflite(
     mb.op(builtin, version, [x, packed.filter, packed.bias], [y], options);
     x = y;
     q = out;
+    done();
   });
   const meta = new TextEncoder().encode(JSON.stringify({
     name: h.name,

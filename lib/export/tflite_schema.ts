@@ -20,6 +20,7 @@ export const TFLITE_IDENTIFIER = "TFL3";
 export const TensorType = { FLOAT32: 0, INT32: 2, INT64: 4, INT16: 7, INT8: 9, INT4: 17 } as const;
 /** `BuiltinOperator` values used here. */
 export const BuiltinOperator = {
+  ADD: 0,
   AVERAGE_POOL_2D: 1,
   CONV_2D: 3,
   DEPTHWISE_CONV_2D: 4,
@@ -35,7 +36,7 @@ export const Padding = { SAME: 0, VALID: 1 } as const;
 export const Activation = { NONE: 0, RELU: 1, RELU6: 3 } as const;
 
 /** `BuiltinOptions` union indices of the option tables used here. */
-const OPTIONS_INDEX = { conv2d: 1, depthwise: 2, pool: 5, fc: 8, reducer: 27 } as const;
+const OPTIONS_INDEX = { conv2d: 1, depthwise: 2, pool: 5, fc: 8, add: 11, reducer: 27 } as const;
 
 /** The builtin options of one operator (the union member, as plain data). */
 export type TfOptions =
@@ -58,6 +59,7 @@ export type TfOptions =
     act: number;
   }
   | { kind: "fc"; act: number; quantizedBiasType?: number }
+  | { kind: "add"; act: number }
   | { kind: "reducer"; keepDims: boolean };
 
 /** Affine quantization: real = scale[i] * (q - zeroPoint[i]) along `dim`. */
@@ -177,6 +179,10 @@ function optionsTable(b: Builder, o: TfOptions): number {
       b.startObject(5); // fused_activation_function, weights_format, keep_num_dims, asymmetric_quantize_inputs, quantized_bias_type
       b.addFieldInt8(0, o.act, 0);
       if (o.quantizedBiasType) b.addFieldInt8(4, o.quantizedBiasType, 0);
+      return b.endObject();
+    case "add":
+      b.startObject(2); // fused_activation_function, pot_scale_int16
+      b.addFieldInt8(0, o.act, 0);
       return b.endObject();
     case "reducer":
       b.startObject(1); // keep_dims
@@ -404,6 +410,8 @@ function readOptions(t: Table): TfOptions | undefined {
       const quantizedBiasType = b(4);
       return { kind: "fc", act: b(0), ...(quantizedBiasType ? { quantizedBiasType } : {}) };
     }
+    case OPTIONS_INDEX.add:
+      return { kind: "add", act: b(0) };
     case OPTIONS_INDEX.reducer:
       return { kind: "reducer", keepDims: b(0) !== 0 };
     default:
