@@ -25,15 +25,7 @@ const USAGE =
 const PROFILES = ["default", "quick", "full"] as const;
 
 await runMain(async () => {
-  // `--slurm-args "--time=1:00:00 -p cpu"`: a value that starts with "-" is still the value
-  const args = Deno.args.flatMap((a, i, all) =>
-    all[i - 1] === "--slurm-args"
-      ? []
-      : a === "--slurm-args" && i + 1 < all.length
-      ? [`--slurm-args=${all[i + 1]}`]
-      : [a]
-  );
-  const { values: f, positionals } = parseFlags(args, {
+  const { values: f, positionals } = parseFlags(Deno.args, {
     seeds: { type: "string" },
     variants: { type: "string" },
     profile: { type: "string" },
@@ -41,7 +33,7 @@ await runMain(async () => {
     set: { type: "string", multiple: true },
     executor: { type: "string" },
     jobs: { type: "string" },
-    "slurm-args": { type: "string" },
+    "slurm-args": { type: "string", raw: true },
     plan: { type: "boolean" },
   });
   if (positionals.length !== 1) throw new UsageError(`expected one experiment module\n${USAGE}`);

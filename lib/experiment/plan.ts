@@ -6,7 +6,7 @@
  * in seconds rather than after the float network.
  * @module
  */
-import { type ArchSpec, layerShapes, type LayerSpec } from "../models/spec.ts";
+import { type ArchSpec, LayerShapeError, layerShapes, type LayerSpec } from "../models/spec.ts";
 import { buildArchitecture } from "../models/zoo.ts";
 import { foldedArch } from "../models/fold.ts";
 import type { Dataset } from "../data/dataset.ts";
@@ -115,21 +115,21 @@ function declaredArch(name: string, layers: LayerSpec[], train: Dataset): ArchSp
       }: the last layer must be a dense layer with one unit per class (${classes} for ${train.name})`,
     );
   }
+  if ((last as { units: number }).units !== classes) {
+    throw new Error(
+      `${at(last)}.units: ${
+        (last as { units: number }).units
+      }, but dataset ${train.name} has ${classes} classes`,
+    );
+  }
   try {
     layerShapes(arch);
   } catch (e) {
-    const msg = (e as Error).message;
-    const m = msg.match(/^layer (\S+): (.*)$/);
-    const l = m && layers.find((x) => x.name === m[1]);
-    if (l) throw new Error(`${at(l)}: ${m![2]}`);
-    if (/output shape/.test(msg)) {
-      throw new Error(
-        `${at(last)}.units: ${
-          (last as { units: number }).units
-        }, but dataset ${train.name} has ${classes} classes`,
-      );
+    if (e instanceof LayerShapeError) {
+      const l = layers.find((x) => x.name === e.layer);
+      if (l) throw new Error(`${at(l)}: ${e.reason}`);
     }
-    throw new Error(`architecture.layers: ${msg}`);
+    throw new Error(`architecture.layers: ${(e as Error).message}`);
   }
   return arch;
 }

@@ -411,11 +411,8 @@ export function runInterpreter(
   let x: Int8Array = input;
   let acc: Int32Array = new Int32Array(0);
   let scale: Float64Array = new Float64Array(0);
-  // a graph (version 3) keeps every output a later layer reads; a chain only the last
-  const graph = it.layers.some((rt, i) =>
-    rt.inputs.length > 1 || (i > 0 && rt.inputs[0] !== it.layers[i - 1].name) ||
-    (i === 0 && rt.inputs[0] !== "input")
-  );
+  // a graph (version 3: layers name their inputs) keeps the outputs; a chain only the last
+  const graph = it.header.version >= 3;
   const outputs = new Map<string, Int8Array>([["input", input]]);
   for (const rt of it.layers) {
     if (graph) x = outputs.get(rt.inputs[0])!;

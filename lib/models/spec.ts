@@ -90,6 +90,16 @@ export type LayerSpec =
   | DenseSpec
   | AddSpec;
 
+/**
+ * A layer that does not fit the network: which layer, and why (the message
+ * is `layer <name>: <reason>`), so callers can say where it was declared.
+ */
+export class LayerShapeError extends Error {
+  constructor(readonly layer: string, readonly reason: string) {
+    super(`layer ${layer}: ${reason}`);
+  }
+}
+
 /** The name a layer's `inputs` use for the network input. */
 export const NETWORK_INPUT = "input";
 
@@ -116,8 +126,9 @@ export function layerInputs(arch: { layers: LayerSpec[] }): Map<string, string[]
     const ins = l.inputs ?? [prev];
     for (const i of ins) {
       if (i !== NETWORK_INPUT && !out.has(i)) {
-        throw new Error(
-          `layer ${l.name}: inputs: ${
+        throw new LayerShapeError(
+          l.name,
+          `inputs: ${
             JSON.stringify(i)
           } is not an earlier layer (layers read outputs of layers before them, or "${NETWORK_INPUT}")`,
         );
@@ -260,14 +271,14 @@ export function layerShapes(
       case "conv2d":
       case "depthwise2d": {
         if (shape.length !== 3) {
-          throw new Error(`layer ${l.name}: expects an image input, got ${shape}`);
+          throw new LayerShapeError(l.name, `expects an image input, got ${shape}`);
         }
         const [h, w, c] = shape;
         const cout = l.type === "conv2d" ? l.filters : c;
         const oh = outSize(h, l.kernel, l.stride, l.padding);
         const ow = outSize(w, l.kernel, l.stride, l.padding);
         if (oh < 1 || ow < 1) {
-          throw new Error(`layer ${l.name}: output would be empty (${h}x${w} in)`);
+          throw new LayerShapeError(l.name, `output would be empty (${h}x${w} in)`);
         }
         shape = [oh, ow, cout];
         const kernel = l.type === "conv2d"
@@ -282,12 +293,12 @@ export function layerShapes(
       }
       case "maxpool": {
         if (shape.length !== 3) {
-          throw new Error(`layer ${l.name}: expects an image input, got ${shape}`);
+          throw new LayerShapeError(l.name, `expects an image input, got ${shape}`);
         }
         const [h, w, c] = shape;
         shape = [outSize(h, l.size, l.stride, "valid"), outSize(w, l.size, l.stride, "valid"), c];
         if (shape[0] < 1 || shape[1] < 1) {
-          throw new Error(`layer ${l.name}: output would be empty (${h}x${w} in)`);
+          throw new LayerShapeError(l.name, `output would be empty (${h}x${w} in)`);
         }
         break;
       }
@@ -296,8 +307,9 @@ export function layerShapes(
         break;
       case "add": {
         if (ins.length !== 2 || ins[0].join() !== ins[1].join()) {
-          throw new Error(
-            `layer ${l.name}: inputs: adds two outputs of the same shape, got ${
+          throw new LayerShapeError(
+            l.name,
+            `inputs: adds two outputs of the same shape, got ${
               ins.map((x) => `[${x}]`).join(" and ")
             }`,
           );
@@ -307,7 +319,7 @@ export function layerShapes(
       }
       case "dense": {
         if (shape.length !== 1) {
-          throw new Error(`layer ${l.name}: expects a flat input, got ${shape}`);
+          throw new LayerShapeError(l.name, `expects a flat input, got ${shape}`);
         }
         res.set(l.name, {
           params: { kernel: [shape[0], l.units], bias: l.bias ? [l.units] : undefined },

@@ -13,7 +13,7 @@ import { REPO_ROOT } from "../util/path.ts";
 import { formatDuration } from "../util/progress.ts";
 import { shellQuote } from "../util/cli.ts";
 import type { SweepJob, SweepPlan } from "./plan.ts";
-import { jobArgs, type JobState, sweepStates } from "./status.ts";
+import { assertIdle, jobArgs, type JobState, sweepStates } from "./status.ts";
 
 /** How a local sweep runs. */
 export interface LocalOptions {
@@ -121,6 +121,7 @@ async function start(job: SweepJob, state: JobState, o: LocalOptions): Promise<R
  */
 export async function runLocal(plan: SweepPlan, o: LocalOptions): Promise<SweepOutcome> {
   const states = await sweepStates(plan);
+  assertIdle(plan, states);
   const out: SweepOutcome = { ran: [], skipped: [], failed: [], blocked: [], interrupted: false };
   const finished = new Set<string>();
   const waiting: SweepJob[] = [];
@@ -129,10 +130,6 @@ export async function runLocal(plan: SweepPlan, o: LocalOptions): Promise<SweepO
     if (s.state === "done") {
       out.skipped.push(j.name);
       finished.add(j.name);
-    } else if (s.state === "running") {
-      throw new Error(
-        `${j.name}: run ${s.runId} in ${plan.spec.out} is still running in another process; wait for it or stop it first`,
-      );
     } else waiting.push(j);
   }
   const total = plan.jobs.length;

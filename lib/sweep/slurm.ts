@@ -17,7 +17,7 @@ import { REPO_ROOT } from "../util/path.ts";
 import { shellQuote } from "../util/cli.ts";
 import { exists, writeJsonAtomic, writeTextAtomic } from "../util/fs.ts";
 import type { SweepJob, SweepPlan } from "./plan.ts";
-import { jobArgs, type JobState, sweepStates } from "./status.ts";
+import { assertIdle, jobArgs, type JobState, sweepStates } from "./status.ts";
 import { jobLog, logTail, type SweepOutcome } from "./local.ts";
 
 /** How a Slurm sweep is submitted and followed. */
@@ -201,15 +201,8 @@ export async function runSlurm(plan: SweepPlan, o: SlurmOptions): Promise<SweepO
     subs = active;
   } else {
     subs = [];
+    assertIdle(plan, before);
     const todo = plan.jobs.filter((j) => before.get(j.name)!.state !== "done");
-    const busy = todo.find((j) => before.get(j.name)!.state === "running");
-    if (busy) {
-      throw new Error(
-        `${busy.name}: run ${
-          (before.get(busy.name) as { runId: string }).runId
-        } is still running in another process; wait for it or stop it first`,
-      );
-    }
     await Deno.mkdir(join(o.dir, "logs"), { recursive: true });
     const deno = o.deno ?? Deno.execPath();
     for (const level of [0, 1]) {

@@ -65,6 +65,30 @@ export async function sweepStates(plan: SweepPlan): Promise<Map<string, JobState
 }
 
 /**
+ * Throws one line naming the job and run when a job's run is still running
+ * in another process: a sweep does not start a job twice.
+ *
+ * @example
+ * ```ts
+ * import { assertIdle } from "./status.ts";
+ * const plan = { spec: { out: "r" } } as never;
+ * assertIdle(plan, new Map([["seed1-float", { state: "done", runId: "a" }]]));
+ * let msg = "";
+ * try { assertIdle(plan, new Map([["j", { state: "running", runId: "b" }]])); } catch (e) { msg = (e as Error).message; }
+ * if (!msg.startsWith("j: run b in r is still running")) throw new Error(msg);
+ * ```
+ */
+export function assertIdle(plan: SweepPlan, states: Map<string, JobState>): void {
+  for (const [name, s] of states) {
+    if (s.state === "running") {
+      throw new Error(
+        `${name}: run ${s.runId} in ${plan.spec.out} is still running in another process; wait for it or stop it first`,
+      );
+    }
+  }
+}
+
+/**
  * The arguments that run `job` given its state: as planned, or resuming the
  * run it left part-way.
  *

@@ -9,7 +9,14 @@ import { parseArgs as nodeParseArgs } from "node:util";
 /** Flag declarations: name -> type (and optional short alias / multiple). */
 export type FlagSpec = Record<
   string,
-  { type: "string" | "boolean"; short?: string; multiple?: boolean; default?: string | boolean }
+  {
+    type: "string" | "boolean";
+    short?: string;
+    multiple?: boolean;
+    default?: string | boolean;
+    /** The next argument is the value even when it starts with "-" (options for another tool). */
+    raw?: boolean;
+  }
 >;
 
 /** Parsed flags and positional arguments. */
@@ -35,17 +42,22 @@ export class UsageError extends Error {
  * ```
  */
 export function parseFlags(args: string[], spec: FlagSpec): ParsedArgs {
-  // "--seed -1": a value that looks like a flag would be taken as one; join negative numbers
+  // "--seed -1": a value that looks like a flag would be taken as one; join negative numbers, and
+  // any value of a `raw` flag (`--slurm-args "--time=1:00:00"`)
   const joined: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const name = args[i].startsWith("--") ? args[i].slice(2) : "";
-    if (spec[name]?.type === "string" && /^-\d/.test(args[i + 1] ?? "")) {
+    const next = args[i + 1] ?? "";
+    if (spec[name]?.type === "string" && (/^-\d/.test(next) || (spec[name].raw && next))) {
       joined.push(`${args[i]}=${args[++i]}`);
     } else joined.push(args[i]);
   }
   args = joined;
+  const options = Object.fromEntries(
+    Object.entries(spec).map(([k, { raw: _, ...o }]) => [k, o]),
+  );
   try {
-    const r = nodeParseArgs({ args, options: spec, allowPositionals: true, strict: true });
+    const r = nodeParseArgs({ args, options, allowPositionals: true, strict: true });
     return { values: r.values as ParsedArgs["values"], positionals: r.positionals };
   } catch (e) {
     throw new UsageError((e as Error).message.split("\n")[0]);
