@@ -183,6 +183,23 @@ static int requant_multiplier(uint32_t s_in, uint32_t s_w16, uint32_t s_out, int
   return 1;
 }
 
+/* The float32 bits of 2 s, for a positive float32 s below 2^24 (no overflow). */
+static uint32_t f32_twice(uint32_t bits) { return (bits >> 23) ? bits + (1u << 23) : bits << 1; }
+
+#define F16_ONE 0x3c00u      /* 1.0 as float16 bits */
+#define F16_2_POW_M20 0x10u  /* 2^-20 as float16 bits (a subnormal: 16 * 2^-24) */
+#define ADD_LEFT_SHIFT 20    /* TFLite's int8 ADD shifts its inputs left by 20 bits */
+
+/* docs/format.md, "add": twice = 2 max(s1, s2); m[0..1] = s1 / twice, m[2..3] = s2 / twice,
+ * m[4..5] = twice / (2^20 s_out), each an exact multiplier like a layer's. 0 when the last is
+ * >= 2^30 (the first two are at most 1/2). */
+static int add_multipliers(uint32_t s1, uint32_t s2, uint32_t s_out, int32_t *m) {
+  uint32_t twice = f32_twice(s1 >= s2 ? s1 : s2); /* positive float32 bits order as the values */
+  requant_multiplier(s1, F16_ONE, twice, &m[0], &m[1]);
+  requant_multiplier(s2, F16_ONE, twice, &m[2], &m[3]);
+  return requant_multiplier(twice, F16_2_POW_M20, s_out, &m[4], &m[5]);
+}
+
 /* zp + floor(6 / s + 1/2), exactly, clamped to 127 (s a positive float32). */
 static int32_t relu6_max(int32_t zp, uint32_t s) {
   uint64_t m, n, d, q;
@@ -492,14 +509,37 @@ static uint32_t out_size(uint32_t in, uint32_t k, uint32_t s, int same) {
 enum {
   F_NAME = 1, F_TYPE = 2, F_FILTERS = 4, F_UNITS = 8, F_KERNEL = 16, F_STRIDE = 32,
   F_PADDING = 64, F_SIZE = 128, F_ACT = 256, F_BITS = 512, F_QMIN = 1024, F_PERTENSOR = 2048,
-  F_CODES = 4096, F_SCALES = 8192, F_ZP = 16384, F_BIAS = 32768, F_OUT = 65536
+  F_CODES = 4096, F_SCALES = 8192, F_ZP = 16384, F_BIAS = 32768, F_OUT = 65536, F_INPUTS = 131072
 };
 
-static qgt_status parse_layer(qgt_model *m, jcur *c, qgt_layer *l) {
+/* "inputs" (version 3): a list of names of earlier layers or "input" (-1), compared as written.
+ * Sets in1 (and in2) and returns how many names there were (0 on a syntax error). */
+static int parse_inputs(qgt_model *m, jcur *c, qgt_layer *l, uint32_t idx) {
+  int n = 0;
+  if (!lit(c, '[')) return 0;
+  do {
+    const char *s;
+    uint32_t sl, j;
+    int16_t at = -2;
+    if (n == 2 || !jstring(c, &s, &sl)) return 0;
+    if (key_is(s, sl, "input")) at = -1;
+    for (j = 0; j < idx && at == -2; j++)
+      if (m->layers[j].name_len == sl && !memcmp(m->layers[j].name, s, sl)) at = (int16_t)j;
+    if (at == -2) return -1;
+    if (n++ == 0) l->in1 = at;
+    else l->in2 = at;
+  } while (lit(c, ','));
+  return lit(c, ']') ? n : 0;
+}
+
+static qgt_status parse_layer(qgt_model *m, jcur *c, qgt_layer *l, uint32_t idx) {
   uint32_t seen = 0, need, allowed;
   int64_t v;
   int64_t qmin = 0;
+  int n_inputs = 1;
   memset(l, 0, sizeof *l);
+  l->in1 = (int16_t)((int32_t)idx - 1); /* the layer before, or the input */
+  l->in2 = -1;
   if (!lit(c, '{')) FAIL(QGT_ERR_HEADER, 0, "header: a layer is not an object");
   if (!lit(c, '}')) {
     do {
@@ -520,6 +560,7 @@ static qgt_status parse_layer(qgt_model *m, jcur *c, qgt_layer *l) {
                   : key_is(t, tl, "dense")       ? QGT_DENSE
                   : key_is(t, tl, "maxpool")     ? QGT_MAXPOOL
                   : key_is(t, tl, "gap")         ? QGT_GAP
+                  : key_is(t, tl, "add") && m->version >= 3 ? QGT_ADD
                                                  : 0;
         if (!l->type) FAIL(QGT_ERR_HEADER, l, "type: unknown layer type");
       } else if (KEY("filters") || KEY("units")) {
@@ -568,6 +609,11 @@ static qgt_status parse_layer(qgt_model *m, jcur *c, qgt_layer *l) {
         if (!jint(c, 0, 0xffffffffll, &v)) FAIL(QGT_ERR_HEADER, l, "section offset: expected a non-negative integer");
         *dst = (uint32_t)v;
         if (bit == F_ZP) l->has_zero_points = 1;
+      } else if (KEY("inputs") && m->version >= 3) {
+        bit = F_INPUTS;
+        n_inputs = parse_inputs(m, c, l, idx);
+        if (n_inputs < 0) FAIL(QGT_ERR_HEADER, l, "inputs: a name that is not an earlier layer or \"input\"");
+        if (!n_inputs) FAIL(QGT_ERR_HEADER, l, "inputs: expected a list of one or two layer names");
       } else if (KEY("out")) {
         bit = F_OUT;
         if (!lit(c, '[') || !jscale(c, &l->out_scale))
@@ -599,16 +645,22 @@ static qgt_status parse_layer(qgt_model *m, jcur *c, qgt_layer *l) {
     case QGT_MAXPOOL:
       need = F_NAME | F_TYPE | F_SIZE | F_STRIDE;
       break;
+    case QGT_ADD:
+      need = F_NAME | F_TYPE | F_INPUTS | F_ACT | F_OUT;
+      break;
     default:
       need = F_NAME | F_TYPE;
   }
-  allowed = need;
+  allowed = need | (m->version >= 3 ? F_INPUTS : 0u);
   if (l->type <= QGT_DENSE) {
     need |= F_ACT | F_BITS | F_QMIN | F_CODES | F_SCALES | F_BIAS;
-    allowed = need | F_PERTENSOR | F_ZP | F_OUT;
+    allowed |= need | F_PERTENSOR | F_ZP | F_OUT;
   }
   if (seen & ~allowed) FAIL(QGT_ERR_HEADER, l, "unknown key for its layer type");
   if ((seen & need) != need) FAIL(QGT_ERR_HEADER, l, "missing key");
+  if ((seen & F_INPUTS) && n_inputs != (l->type == QGT_ADD ? 2 : 1))
+    FAIL(QGT_ERR_HEADER, l, l->type == QGT_ADD ? "inputs: an add reads two layers" : "inputs: expected one layer name");
+  if (key_is(l->name, l->name_len, "input")) FAIL(QGT_ERR_HEADER, l, "the name is used twice (\"input\" is the network input)");
   if (l->type <= QGT_DENSE) {
     int b = l->bits;
     int ok = b == 1 ? qmin == -1
@@ -697,7 +749,7 @@ static qgt_status parse_header(qgt_model *m, const uint8_t *h, uint32_t hlen, ui
       m->n_layers = 0;
       do {
         if (m->n_layers >= QGT_MAX_LAYERS) FAILV(QGT_ERR_LIMIT, 0, "more layers than QGT_MAX_LAYERS = ", QGT_MAX_LAYERS);
-        if ((st = parse_layer(m, &c, &m->layers[m->n_layers])) != QGT_OK) return st;
+        if ((st = parse_layer(m, &c, &m->layers[m->n_layers], m->n_layers)) != QGT_OK) return st;
         m->n_layers++;
       } while (lit(&c, ','));
       if (!lit(&c, ']')) FAIL(QGT_ERR_HEADER, 0, "header.layers: corrupt list");
@@ -724,23 +776,60 @@ static qgt_status parse_header(qgt_model *m, const uint8_t *h, uint32_t hlen, ui
 
 /* ------------------------------------------------------------------ shapes, sections, values */
 
+/* The shape and quantization of what layer `at` (-1: the network input) outputs. */
+typedef struct {
+  uint32_t h, w, c, rank, scale;
+  int32_t zp;
+} qgt_tensor;
+
+static qgt_tensor tensor_of(const qgt_model *m, int at) {
+  qgt_tensor t;
+  if (at < 0) {
+    t.h = m->in_h;
+    t.w = m->in_w;
+    t.c = m->in_c;
+    t.rank = 3;
+    t.scale = m->in_scale;
+    t.zp = m->in_zp;
+  } else {
+    const qgt_layer *p = &m->layers[at];
+    t.h = p->out_h;
+    t.w = p->out_w;
+    t.c = p->out_c;
+    t.rank = p->out_rank;
+    t.scale = p->out_scale;
+    t.zp = p->out_zp;
+  }
+  return t;
+}
+
 static qgt_status shape_layers(qgt_model *m) {
-  uint32_t h = m->in_h, w = m->in_w, ch = m->in_c, rank = 3, i, j;
-  uint32_t scale = m->in_scale;
-  int32_t zp = m->in_zp;
+  uint32_t h, w, ch, rank = 3, i, j;
   for (i = 0; i < m->n_layers; i++) {
     qgt_layer *l = &m->layers[i];
     int last = i + 1 == m->n_layers;
+    qgt_tensor in = tensor_of(m, l->in1);
     for (j = 0; j < i; j++)
       if (m->layers[j].name_len == l->name_len && !memcmp(m->layers[j].name, l->name, l->name_len))
         FAIL(QGT_ERR_HEADER, l, "the name is used twice");
+    h = in.h;
+    w = in.w;
+    ch = in.c;
+    rank = in.rank;
     l->in_h = h;
     l->in_w = w;
     l->in_c = ch;
     l->in_rank = rank;
-    l->in_scale = scale;
-    l->in_zp = zp;
-    if (l->type != QGT_DENSE && rank != 3) FAIL(QGT_ERR_SHAPE, l, "needs an image input");
+    l->in_scale = in.scale;
+    l->in_zp = in.zp;
+    if (l->type == QGT_ADD) {
+      qgt_tensor b = tensor_of(m, l->in2);
+      if (b.h != h || b.w != w || b.c != ch || b.rank != rank)
+        FAIL(QGT_ERR_SHAPE, l, "inputs: an add needs two outputs of the same shape");
+      l->in2_scale = b.scale;
+      l->in2_zp = b.zp;
+    }
+    if (l->type != QGT_DENSE && l->type != QGT_ADD && rank != 3) FAIL(QGT_ERR_SHAPE, l, "needs an image input");
     if (l->type == QGT_DENSE && rank != 1) FAIL(QGT_ERR_SHAPE, l, "dense needs a flat input (after gap or dense)");
     switch (l->type) {
       case QGT_CONV2D:
@@ -771,6 +860,12 @@ static qgt_status shape_layers(qgt_model *m) {
         l->out_c = ch;
         l->out_rank = 3;
         break;
+      case QGT_ADD:
+        l->out_h = h;
+        l->out_w = w;
+        l->out_c = ch;
+        l->out_rank = rank;
+        break;
       default: /* gap */
         l->out_h = l->out_w = 1;
         l->out_c = ch;
@@ -779,24 +874,19 @@ static qgt_status shape_layers(qgt_model *m) {
     if (!l->out_h || !l->out_w) FAIL(QGT_ERR_SHAPE, l, "empty output");
     if ((uint64_t)l->out_h * l->out_w * l->out_c > 0x10000000u)
       FAIL(QGT_ERR_LIMIT, l, "tensor larger than 2^28 elements");
-    if (l->type <= QGT_DENSE) {
+    if (l->type <= QGT_DENSE || l->type == QGT_ADD) {
       if (last && (l->act != QGT_ACT_NONE || l->has_out || l->type != QGT_DENSE))
         FAIL(QGT_ERR_SHAPE, l, "the last layer must be dense with act none and no out");
       if (!last && !l->has_out) FAIL(QGT_ERR_SHAPE, l, "out: missing (every weight layer but the last has one)");
-      if (l->has_out) {
-        scale = l->out_scale;
-        zp = l->out_zp;
-      }
       l->act_min = l->act != QGT_ACT_NONE ? l->out_zp : -128;
       l->act_max = l->act == QGT_ACT_RELU6 ? relu6_max(l->out_zp, l->out_scale) : 127;
     } else {
       if (last) FAIL(QGT_ERR_SHAPE, l, "the last layer must be dense");
-      l->out_zp = zp;
+      l->out_scale = in.scale; /* pooling keeps its input's quantization */
+      l->out_zp = in.zp;
     }
-    h = l->out_h;
-    w = l->out_w;
-    ch = l->out_c;
     rank = l->out_rank;
+    ch = l->out_c;
   }
   if (rank != 1 || ch != m->n_classes) FAIL(QGT_ERR_SHAPE, 0, "the network's outputs differ from the number of classes");
   return QGT_OK;
@@ -852,6 +942,12 @@ static qgt_status check_values(qgt_model *m) {
     uint32_t ns, window;
     int64_t wmax = 0, bmax = 0;
     const uint8_t *p = m->payload;
+    if (l->type == QGT_ADD) {
+      int32_t mm[6];
+      if (!add_multipliers(l->in_scale, l->in2_scale, l->out_scale, mm))
+        FAIL(QGT_ERR_VALUE, l, "the add's output multiplier is >= 2^30");
+      continue;
+    }
     if (l->type > QGT_DENSE) continue;
     ns = l->per_tensor ? 1u : l->out_c;
     for (c = 0; c < ns; c++) {
@@ -886,11 +982,16 @@ static qgt_status check_values(qgt_model *m) {
   return QGT_OK;
 }
 
-/* The arena: one activation region where each layer reads from one end and writes to the
- * other (so its size is the largest input + output), then per-channel scratch. */
-static void plan_arena(qgt_model *m) {
+/* The arena: an activation region, then per-block weight scratch. A chain (no layer names its
+ * inputs) ping-pongs: the input at the start of one region of max(input + output) bytes, each
+ * layer writing to the other end, so the next layer's input is already in place. A graph keeps
+ * each tensor alive from the layer that writes it to the last layer that reads it, and places
+ * the tensors largest first, each at the lowest offset where it overlaps no tensor alive at the
+ * same time (TFLite Micro's greedy planner). */
+static qgt_status plan_arena(qgt_model *m) {
   size_t act = 0, scratch = 0;
-  uint32_t i;
+  uint32_t i, j, n = m->n_layers + 1; /* tensor 0 is the input, tensor i + 1 layer i's output */
+  int graph = 0;
   for (i = 0; i < m->n_layers; i++) {
     const qgt_layer *l = &m->layers[i];
     size_t in = (size_t)l->in_h * l->in_w * l->in_c, out = (size_t)l->out_h * l->out_w * l->out_c;
@@ -902,9 +1003,65 @@ static void plan_arena(qgt_model *m) {
       s = ((QGT_BLOCK * per * sizeof(int16_t) + 7u) & ~(size_t)7u) + QGT_BLOCK * taps * sizeof(int32_t);
     }
     if (s > scratch) scratch = s;
+    if (l->in1 != (int32_t)i - 1 || l->type == QGT_ADD) graph = 1;
   }
-  m->act_bytes = (act + 7u) & ~(size_t)7u;
   m->scratch_bytes = ((scratch + 7u) & ~(size_t)7u) + 8u; /* + 8: the scratch is aligned inside */
+  if (!graph) {
+    m->act_bytes = (act + 7u) & ~(size_t)7u;
+    m->in_off = 0;
+    for (i = 0; i < m->n_layers; i++) {
+      qgt_layer *l = &m->layers[i];
+      l->out_off = i % 2u ? 0u : m->act_bytes - (size_t)l->out_h * l->out_w * l->out_c;
+    }
+    return QGT_OK;
+  } else {
+    size_t size[QGT_MAX_LAYERS + 1], off[QGT_MAX_LAYERS + 1];
+    uint16_t first[QGT_MAX_LAYERS + 1], last[QGT_MAX_LAYERS + 1];
+    uint8_t placed[QGT_MAX_LAYERS + 1];
+    uint64_t total = 0;
+    size[0] = (size_t)m->in_h * m->in_w * m->in_c;
+    first[0] = last[0] = 0;
+    for (i = 0; i < m->n_layers; i++) {
+      const qgt_layer *l = &m->layers[i];
+      /* the last layer writes the logits, not the arena */
+      size[i + 1] = i + 1 == m->n_layers ? 0u : (size_t)l->out_h * l->out_w * l->out_c;
+      first[i + 1] = last[i + 1] = (uint16_t)(i + 1);
+    }
+    for (i = 0; i < m->n_layers; i++) { /* layer i reads at step i + 1 */
+      const qgt_layer *l = &m->layers[i];
+      last[l->in1 + 1] = (uint16_t)(i + 1);
+      if (l->type == QGT_ADD) last[l->in2 + 1] = (uint16_t)(i + 1);
+    }
+    for (i = 0; i < n; i++) {
+      total += size[i];
+      placed[i] = 0;
+    }
+    if (total > 0x7fffffffu) FAIL(QGT_ERR_LIMIT, 0, "activations larger than 2^31 bytes");
+    act = 0;
+    for (i = 0; i < n; i++) {
+      uint32_t t = n;
+      size_t o = 0;
+      int moved;
+      for (j = 0; j < n; j++) /* the largest unplaced tensor, the first of equals */
+        if (!placed[j] && (t == n || size[j] > size[t])) t = j;
+      do { /* bump past every placed tensor alive at the same time that it would overlap */
+        moved = 0;
+        for (j = 0; j < n; j++)
+          if (placed[j] && size[j] && size[t] && first[j] <= last[t] && first[t] <= last[j] &&
+              o < off[j] + size[j] && off[j] < o + size[t]) {
+            o = off[j] + size[j];
+            moved = 1;
+          }
+      } while (moved);
+      off[t] = o;
+      placed[t] = 1;
+      if (o + size[t] > act) act = o + size[t];
+    }
+    m->act_bytes = (act + 7u) & ~(size_t)7u;
+    m->in_off = off[0];
+    for (i = 0; i < m->n_layers; i++) m->layers[i].out_off = off[i + 1];
+    return QGT_OK;
+  }
 }
 
 qgt_status qgt_load(qgt_model *m, const uint8_t *b, size_t size) {
@@ -916,7 +1073,7 @@ qgt_status qgt_load(qgt_model *m, const uint8_t *b, size_t size) {
   if (size < 12) FAIL(QGT_ERR_TRUNCATED, 0, "truncated: shorter than the 12-byte preamble");
   if (memcmp(b, "QGTM", 4)) FAIL(QGT_ERR_MAGIC, 0, "wrong magic (not a qgt model)");
   version = rd_u16(b + 4);
-  if (version != 1 && version != 2) FAILV(QGT_ERR_VERSION, 0, "unsupported format version ", version);
+  if (version < 1 || version > 3) FAILV(QGT_ERR_VERSION, 0, "unsupported format version ", version);
   flags = rd_u16(b + 6);
   if (flags) FAILV(QGT_ERR_FLAGS, 0, "flags: expected 0, got ", flags);
   pre = version >= 2 ? 16u : 12u;
@@ -935,24 +1092,31 @@ qgt_status qgt_load(qgt_model *m, const uint8_t *b, size_t size) {
   if ((st = shape_layers(m)) != QGT_OK) return st;
   if ((st = check_sections(m)) != QGT_OK) return st;
   if ((st = check_values(m)) != QGT_OK) return st;
-  plan_arena(m);
-  return QGT_OK;
+  return plan_arena(m);
 }
 
 size_t qgt_arena_bytes(const qgt_model *m) { return m ? m->act_bytes + m->scratch_bytes : 0; }
 
+size_t qgt_activation_bytes(const qgt_model *m) { return m ? m->act_bytes : 0; }
+
 /* ------------------------------------------------------------------ kernels */
 
-/* q = clamp(floor((acc m0 + 2^(t-1)) / 2^t) + zp, lo, hi), t = 31 - shift, saturating to int32.
- * |acc m0| < 2^62, so adding 2^62 (a multiple of 2^t) makes the sum positive: the shift is then
- * exact floor division without a branch (C leaves >> of negative numbers to the compiler). */
-static int8_t requant(int32_t acc, int32_t m0, int32_t shift, const qgt_layer *l) {
+/* floor((acc m0 + 2^(t-1)) / 2^t), t = 31 - shift in 1..62, saturated to int32: the product
+ * rounded once, half up. |acc m0| < 2^62; in unsigned arithmetic with 2^63 (a multiple of 2^t)
+ * added, the sum is positive and below 2^64, so the shift is exact floor division (C leaves >>
+ * of negative numbers to the compiler, and signed overflow undefined). */
+static int32_t mul_q(int32_t acc, int32_t m0, int32_t shift) {
   int t = 31 - shift;
-  const int64_t off = (int64_t)1 << 62;
-  int64_t v = (((int64_t)acc * m0 + ((int64_t)1 << (t - 1)) + off) >> t) - (off >> t);
+  uint64_t u = (uint64_t)((int64_t)acc * m0) + ((uint64_t)1 << (t - 1)) + ((uint64_t)1 << 63);
+  int64_t v = (int64_t)(u >> t) - ((int64_t)1 << (63 - t));
   v = v > 2147483647 ? 2147483647 : v;
   v = v < -2147483647 - 1 ? -2147483647 - 1 : v;
-  v += l->out_zp;
+  return (int32_t)v;
+}
+
+/* q = clamp(mul_q(acc) + zp, lo, hi): the layer's requantized int8 output. */
+static int8_t requant(int32_t acc, int32_t m0, int32_t shift, const qgt_layer *l) {
+  int64_t v = (int64_t)mul_q(acc, m0, shift) + l->out_zp;
   v = v < l->act_min ? l->act_min : v;
   v = v > l->act_max ? l->act_max : v;
   return (int8_t)v;
@@ -1303,27 +1467,37 @@ static void gap(const qgt_layer *l, const int8_t *x, int8_t *y) {
   }
 }
 
+/* TFLite's int8 ADD: both inputs less their zero points, shifted left 20 bits, rescaled to the
+ * common scale 2 max(s1, s2), summed, and requantized to the output (docs/format.md). */
+static void add(const qgt_layer *l, const int8_t *a, const int8_t *b, int8_t *y) {
+  int32_t mm[6];
+  size_t i, n = (size_t)l->out_h * l->out_w * l->out_c;
+  add_multipliers(l->in_scale, l->in2_scale, l->out_scale, mm);
+  for (i = 0; i < n; i++) {
+    /* |q - zp| <= 255, so the shifted differences fit in 29 bits and their rescaled sum in 29 */
+    int32_t x1 = mul_q((a[i] - l->in_zp) * ((int32_t)1 << ADD_LEFT_SHIFT), mm[0], mm[1]);
+    int32_t x2 = mul_q((b[i] - l->in2_zp) * ((int32_t)1 << ADD_LEFT_SHIFT), mm[2], mm[3]);
+    y[i] = requant(x1 + x2, mm[4], mm[5], l);
+  }
+}
+
 qgt_status qgt_invoke(const qgt_model *m, const int8_t *input, size_t input_len, uint8_t *arena,
                       size_t arena_len, int32_t *logits) {
   uint32_t i;
-  size_t act;
-  int8_t *buf, *x;
+  int8_t *buf;
   uint8_t *scr;
-  int at_start = 1;
   if (!m || !m->n_layers || !input || !arena || !logits) return QGT_ERR_ARGUMENT;
   if (input_len != (size_t)m->in_h * m->in_w * m->in_c) return QGT_ERR_ARGUMENT;
   if (arena_len < qgt_arena_bytes(m)) return QGT_ERR_ARENA;
-  act = m->act_bytes;
   buf = (int8_t *)arena;
-  scr = arena + act;
+  scr = arena + m->act_bytes;
   scr += (8u - ((uintptr_t)scr & 7u)) & 7u; /* int16 / int32 scratch, 8-byte aligned */
-  /* the input goes at the start of the activation region; each layer writes to the other end */
-  memcpy(buf, input, input_len);
-  x = buf;
+  /* every tensor at its planned offset (plan_arena) */
+  memcpy(buf + m->in_off, input, input_len);
   for (i = 0; i < m->n_layers; i++) {
     const qgt_layer *l = &m->layers[i];
-    size_t out = (size_t)l->out_h * l->out_w * l->out_c;
-    int8_t *y = at_start ? buf + act - out : buf;
+    const int8_t *x = buf + (l->in1 < 0 ? m->in_off : m->layers[l->in1].out_off);
+    int8_t *y = buf + l->out_off;
     switch (l->type) {
       case QGT_CONV2D:
       case QGT_DEPTHWISE2D:
@@ -1335,11 +1509,12 @@ qgt_status qgt_invoke(const qgt_model *m, const int8_t *input, size_t input_len,
       case QGT_MAXPOOL:
         maxpool(l, x, y);
         break;
+      case QGT_ADD:
+        add(l, x, buf + (l->in2 < 0 ? m->in_off : m->layers[l->in2].out_off), y);
+        break;
       default:
         gap(l, x, y);
     }
-    x = y;
-    at_start = !at_start;
   }
   return QGT_OK;
 }

@@ -1,5 +1,5 @@
 /*
- * qgt_runtime: runs a model.qgt (format versions 1 and 2, docs/format.md) in place from a
+ * qgt_runtime: runs a model.qgt (format versions 1-3, docs/format.md) in place from a
  * const byte array. Portable C99, no heap, no floating point: the caller passes one arena
  * (qgt_arena_bytes says how big), every input is validated before it is used, and the
  * results are bit-exact with qgt's TypeScript interpreter (lib/export/interpreter.ts).
@@ -50,7 +50,7 @@ typedef enum {
   QGT_ERR_ARENA      /* the arena passed to qgt_invoke is smaller than qgt_arena_bytes */
 } qgt_status;
 
-enum { QGT_CONV2D = 1, QGT_DEPTHWISE2D, QGT_DENSE, QGT_MAXPOOL, QGT_GAP };
+enum { QGT_CONV2D = 1, QGT_DEPTHWISE2D, QGT_DENSE, QGT_MAXPOOL, QGT_GAP, QGT_ADD };
 enum { QGT_ACT_NONE = 0, QGT_ACT_RELU, QGT_ACT_RELU6 };
 
 /* One layer as the header describes it, with its derived shapes and quantization. */
@@ -67,6 +67,10 @@ typedef struct {
   uint32_t in_scale;                /* float32 bits of the input's scale */
   int32_t in_zp, act_min, act_max;
   uint32_t n_weights;               /* kernel elements */
+  int16_t in1, in2;                 /* the layers read (-1: the network input); in2 for add */
+  uint32_t in2_scale;               /* add: float32 bits of the second input's scale */
+  int32_t in2_zp;                   /* add: the second input's zero point */
+  size_t out_off;                   /* where the output lies in the activation region */
   const char *name;                 /* into the header, not terminated */
   uint32_t name_len;
 } qgt_layer;
@@ -79,6 +83,7 @@ typedef struct {
   uint32_t in_h, in_w, in_c;
   uint32_t in_scale;                /* float32 bits */
   int32_t in_zp;
+  size_t in_off;                    /* where the input lies in the activation region */
   size_t act_bytes;                 /* the activation region of the arena */
   size_t scratch_bytes;             /* per-channel weights and accumulators */
   qgt_layer layers[QGT_MAX_LAYERS];
@@ -89,8 +94,11 @@ typedef struct {
  * On failure the model holds a one-line message (qgt_error). The bytes must stay valid. */
 qgt_status qgt_load(qgt_model *m, const uint8_t *bytes, size_t size);
 
-/* The arena qgt_invoke needs: activations (ping-pong within one region) plus scratch. */
+/* The arena qgt_invoke needs: activations (one region, planned by tensor lifetimes) plus scratch. */
 size_t qgt_arena_bytes(const qgt_model *m);
+
+/* The activation region's share of the arena (the rest is per-block weight scratch). */
+size_t qgt_activation_bytes(const qgt_model *m);
 
 /* Runs one image: input is H*W*C int8 (q = pixel - 128 for uint8 pixels); logits receives the
  * last layer's n_classes int32 accumulators. The arena is the caller's scratch memory. */

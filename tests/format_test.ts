@@ -11,7 +11,7 @@ import {
 import type { Provenance } from "../lib/export/header.ts";
 import { rng } from "../lib/util/random.ts";
 import { assert } from "./assert.ts";
-import { handNet } from "./helpers.ts";
+import { handNet, withHeader } from "./helpers.ts";
 
 const PROV: Provenance = {
   experiment: "hand",
@@ -24,25 +24,6 @@ const PROV: Provenance = {
   dataset: { name: "synthetic-person", options: { size: 2 } },
   validation: { count: 4 },
 };
-
-/** A valid version-2 file around `header` (re-serialised) and the payload of `base`. */
-function withHeader(base: Uint8Array, edit: (h: Record<string, unknown>) => void): Uint8Array {
-  const dv = new DataView(base.buffer, base.byteOffset);
-  const hlen = dv.getUint32(8, true);
-  const h = JSON.parse(new TextDecoder().decode(base.subarray(16, 16 + hlen)));
-  edit(h);
-  const json = new TextEncoder().encode(JSON.stringify(h));
-  const padded = (json.length + 3) & ~3;
-  const payload = base.subarray(16 + hlen);
-  const out = new Uint8Array(16 + padded + payload.length);
-  out.set(base.subarray(0, 12));
-  new DataView(out.buffer).setUint32(8, padded, true);
-  out.set(json, 16);
-  out.fill(0x20, 16 + json.length, 16 + padded);
-  out.set(payload, 16 + padded);
-  new DataView(out.buffer).setUint32(12, fileChecksum(out), true);
-  return out;
-}
 
 /** The same file with its checksum recomputed after `edit` changed bytes. */
 function resealed(base: Uint8Array, edit: (b: Uint8Array) => void): Uint8Array {

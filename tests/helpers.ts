@@ -1,7 +1,7 @@
 /** Small data and models the tests make. */
 import type { Dataset } from "../lib/data/dataset.ts";
 import type { ArchSpec } from "../lib/models/spec.ts";
-import type { ExportSource } from "../lib/export/format.ts";
+import { type ExportSource, fileChecksum } from "../lib/export/format.ts";
 import { layerShapes } from "../lib/models/spec.ts";
 import { levelRange } from "../lib/quant/spec.ts";
 import { rng } from "../lib/util/random.ts";
@@ -325,6 +325,88 @@ export function randomExport(seed: number): ExportSource {
     classes: (layers[layers.length - 1] as { units: number }).units,
     layers,
   };
+  return randomWeights(arch, r);
+}
+
+/**
+ * A random residual network (format version 3): a stem and a 1x1 branch from the network input
+ * summed, an identity block, a strided block whose shortcut is a strided 1x1 convolution (or a
+ * maxpool then a 1x1) reading the block's input, sometimes a tensor added to itself, then gap
+ * and dense layers; add inputs in either order, every weight width and activation. Tensors stay
+ * alive across branches of different lengths, so the C runtime's memory plan is exercised.
+ */
+export function randomResidualExport(seed: number): ExportSource {
+  const r = rng(1000 + seed);
+  const pick = <T>(xs: T[]): T => xs[r.int(0, xs.length - 1)];
+  const acts = ["relu6", "relu", "none"] as const;
+  const size = 2 * r.int(3, 6), cin = r.int(1, 3), f = r.int(2, 10);
+  type L = ArchSpec["layers"][number];
+  const conv = (name: string, filters: number, o: Partial<L> = {}): L =>
+    ({
+      type: "conv2d",
+      name,
+      filters,
+      kernel: pick([1, 3]),
+      stride: 1,
+      padding: "same",
+      bias: true,
+      bn: false,
+      act: pick([...acts]),
+      ...o,
+    }) as L;
+  const add = (name: string, a: string, b: string): L =>
+    ({ type: "add", name, inputs: r.next() < 0.5 ? [a, b] : [b, a], act: pick([...acts]) }) as L;
+  const pool = r.next() < 0.5;
+  const layers: L[] = [
+    conv("stem", f, { kernel: 3 }),
+    conv("side", f, { kernel: 1, inputs: ["input"] }),
+    add("s0", "stem", "side"),
+    conv("a1", f),
+    {
+      type: "depthwise2d",
+      name: "a2",
+      kernel: 3,
+      stride: 1,
+      padding: "same",
+      bias: true,
+      bn: false,
+      act: pick([...acts]),
+    } as L,
+    add("s1", "a2", "s0"),
+    conv("b1", 2 * f, { kernel: 3, stride: 2 }),
+    conv("b2", 2 * f),
+    ...(pool
+      ? [
+        { type: "maxpool", name: "bp", size: 2, stride: 2, inputs: ["s1"] } as L,
+        conv("bs", 2 * f, { kernel: 1 }),
+      ]
+      : [
+        conv("bs", 2 * f, {
+          kernel: 1,
+          stride: 2,
+          padding: pick(["same", "valid"]),
+          inputs: ["s1"],
+        }),
+      ]),
+    add("s2", "b2", "bs"),
+    ...(r.next() < 0.4 ? [add("s3", "s2", "s2")] : []),
+    { type: "gap", name: "gap" } as L,
+    ...(r.next() < 0.5
+      ? [{ type: "dense", name: "h", units: r.int(3, 9), bias: true, act: pick([...acts]) } as L]
+      : []),
+    { type: "dense", name: "fc", units: r.int(2, 5), bias: true, act: "none" } as L,
+  ];
+  const arch: ArchSpec = {
+    name: `residual${seed}`,
+    inputShape: [size, size, cin],
+    classes: (layers[layers.length - 1] as { units: number }).units,
+    layers,
+  };
+  return randomWeights(arch, r);
+}
+
+/** Random codes, scales, zero points, biases and activation ranges for every layer of `arch`. */
+export function randomWeights(arch: ArchSpec, r: ReturnType<typeof rng>): ExportSource {
   const shapes = layerShapes(arch);
   const src: ExportSource = {
     arch,
@@ -335,7 +417,12 @@ export function randomExport(seed: number): ExportSource {
     activationRanges: {},
     normalize: { mean: 128 / 255, std: r.next() * 0.3 + 0.2 },
   };
-  for (const l of layers) {
+  for (const l of arch.layers) {
+    if (l.type === "add") {
+      const top = r.next() * 8 + 0.5;
+      src.activationRanges[l.name] = l.act === "none" ? [-top * r.next(), top] : [0, top];
+      continue;
+    }
     if (l.type !== "conv2d" && l.type !== "depthwise2d" && l.type !== "dense") continue;
     const s = shapes.get(l.name)!;
     const cout = s.out[s.out.length - 1];
@@ -405,4 +492,33 @@ export async function assertEnginesAgree(
     }
   }
   return n;
+}
+
+/**
+ * A version 2 or 3 model.qgt with its JSON header edited by `edit` (lengths and the checksum
+ * made consistent again, and the preamble's version set when `version` is given), so that the
+ * checks behind the checksum see the edit.
+ */
+export function withHeader(
+  base: Uint8Array,
+  edit: (h: Record<string, unknown>) => void,
+  version?: number,
+): Uint8Array {
+  const dv = new DataView(base.buffer, base.byteOffset);
+  const hlen = dv.getUint32(8, true);
+  const h = JSON.parse(new TextDecoder().decode(base.subarray(16, 16 + hlen)));
+  edit(h);
+  const json = new TextEncoder().encode(JSON.stringify(h));
+  const padded = (json.length + 3) & ~3;
+  const payload = base.subarray(16 + hlen);
+  const out = new Uint8Array(16 + padded + payload.length);
+  out.set(base.subarray(0, 12));
+  const odv = new DataView(out.buffer);
+  if (version !== undefined) odv.setUint16(4, version, true);
+  odv.setUint32(8, padded, true);
+  out.set(json, 16);
+  out.fill(0x20, 16 + json.length, 16 + padded);
+  out.set(payload, 16 + padded);
+  odv.setUint32(12, fileChecksum(out), true);
+  return out;
 }

@@ -9,7 +9,8 @@ import { readCsv, rowsOf } from "../lib/util/tables.ts";
 import { REPO_ROOT } from "../lib/util/path.ts";
 import { rng } from "../lib/util/random.ts";
 import { assert } from "./assert.ts";
-import { cli } from "./helpers.ts";
+import { assertEnginesAgree, cli } from "./helpers.ts";
+import { loadDataset } from "../lib/data/registry.ts";
 
 const CLASSES = ["across", "down", "diagonal", "none"];
 
@@ -63,6 +64,8 @@ Deno.test("resnet8-example: a declared residual network on an image folder, to 2
     const by = Object.fromEntries(rows.map((s) => [String(s.variant), s]));
     assert.deepStrictEqual(Object.keys(by), ["float", "qat-2", "qgt-2", "qgt-mixed"]);
     assert(Number(by.float.accuracy) > 0.4, `float ${by.float.accuracy} (chance 0.25)`);
+    const record = JSON.parse(await Deno.readTextFile(join(run, "run.json")));
+    const { val } = await loadDataset(record.dataset.name, record.dataset.options);
     for (const v of ["qat-2", "qgt-2", "qgt-mixed"]) {
       // the integer interpreter (int8 residual sums) agrees with the fake-quantized simulation
       assert(Number(by[v].prediction_agreement) >= 0.99, `${v}: ${by[v].prediction_agreement}`);
@@ -70,6 +73,10 @@ Deno.test("resnet8-example: a declared residual network on an image folder, to 2
       const e = await cli([join(REPO_ROOT, "lib/cli/eval_model.ts"), model]);
       assert.strictEqual(e.code, 0, e.stderr);
       assert.match(e.stdout, /format version 3/);
+      // the C runtime reads version 3: it measured the run, and equals the interpreter bit for bit
+      assert.equal(record.variants[v].evaluator, "c-runtime", v);
+      const bytes = await Deno.readFile(model);
+      assert.equal(await assertEnginesAgree(bytes, val, model), val.labels.length, v);
       const acc = Number(e.stdout.match(/accuracy ([\d.]+) ?%/)?.[1]);
       assert(Math.abs(acc / 100 - Number(by[v].accuracy)) <= 5e-5, `${v}: ${e.stdout}`);
       // model.tflite (with TFLite ADD ops) in LiteRT predicts what model.qgt predicts

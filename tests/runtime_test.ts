@@ -8,7 +8,14 @@ import { findCompiler, loadNative } from "../lib/export/native.ts";
 import { REPO_ROOT } from "../lib/util/path.ts";
 import { rng } from "../lib/util/random.ts";
 import { assert } from "./assert.ts";
-import { handNet, randomExport } from "./helpers.ts";
+import {
+  handNet,
+  randomExport,
+  randomResidualExport,
+  randomWeights,
+  withHeader,
+} from "./helpers.ts";
+import type { ArchSpec } from "../lib/models/spec.ts";
 
 const cc = await findCompiler();
 const has = async (cmd: string) => {
@@ -102,6 +109,132 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "residual networks (format version 3): the C runtime equals the interpreter bit for bit, SIMD and reference",
+  ignore: !cc,
+  fn: async () => {
+    const r = rng(29);
+    let adds = 0, selfAdds = 0;
+    for (let seed = 0; seed < 24; seed++) {
+      const src = randomResidualExport(seed);
+      const bytes = buildQgt(src);
+      assert.equal(bytes[4], 3);
+      const it = loadInterpreter(bytes, `res${seed}.qgt`);
+      const simd = (await loadNative(bytes, `res${seed}.qgt`))!;
+      const ref = (await loadNative(bytes, `res${seed}.qgt`, { simd: false }))!;
+      adds += it.layers.filter((l) => l.type === "add").length;
+      selfAdds += it.layers.some((l) => l.name === "s3") ? 1 : 0;
+      const [h, w, c] = it.header.input.shape;
+      for (let k = 0; k < 8; k++) {
+        const x = Int8Array.from({ length: h * w * c }, () => r.int(-128, 127));
+        const want = [...runInterpreter(it, x).acc];
+        assert.deepStrictEqual([...simd.invoke(x)], want, `seed ${seed} image ${k}`);
+        assert.deepStrictEqual([...ref.invoke(x)], want, `seed ${seed} image ${k} (reference)`);
+        assert.equal(simd.predict(x), predict(it, x));
+      }
+    }
+    assert.ok(adds >= 72 && selfAdds > 0, `${adds} adds, ${selfAdds} self-adds`);
+  },
+});
+
+Deno.test({
+  name:
+    "the memory plan keeps a branch alive: activations = the largest set of tensors alive at once (worked by hand)",
+  ignore: !cc,
+  fn: async () => {
+    // 8x8x1 input (64 bytes), three 3x3 convolutions of 4 filters (256 bytes each), gap, dense
+    const conv = (name: string) => ({
+      type: "conv2d" as const,
+      name,
+      filters: 4,
+      kernel: 3,
+      stride: 1,
+      padding: "same" as const,
+      bias: true,
+      bn: false,
+      act: "relu" as const,
+    });
+    const tail = [
+      { type: "gap" as const, name: "gap" },
+      { type: "dense" as const, name: "fc", units: 2, bias: true, act: "none" as const },
+    ];
+    const arch = (layers: ArchSpec["layers"]): ArchSpec => ({
+      name: "plan",
+      inputShape: [8, 8, 1],
+      classes: 2,
+      layers,
+    });
+    const chain = arch([conv("stem"), conv("a"), conv("b"), ...tail]);
+    const residual = arch([
+      conv("stem"),
+      conv("a"),
+      conv("b"),
+      { type: "add", name: "sum", inputs: ["stem", "b"], act: "relu" },
+      ...tail,
+    ]);
+    const c = (await loadNative(buildQgt(randomWeights(chain, rng(1)))))!;
+    const g = (await loadNative(buildQgt(randomWeights(residual, rng(1)))))!;
+    // a chain ping-pongs: the largest input + output, 256 + 256
+    assert.equal(c.activationBytes, 512);
+    // stem stays alive while a and b run (and while the sum reads it): 3 x 256 at once
+    assert.equal(g.activationBytes, 768);
+    // same weights layers, same scratch: the arenas differ by the activations only
+    assert.equal(g.arenaBytes - c.arenaBytes, 256);
+  },
+});
+
+Deno.test({
+  name:
+    "residual headers the runtime rejects as the interpreter does: later inputs, shapes that do not add, version 2 with inputs",
+  ignore: !cc,
+  fn: async () => {
+    const base = buildQgt(randomResidualExport(2));
+    type H = { layers: Record<string, unknown>[] };
+    const layer = (h: unknown, name: string) => (h as H).layers.find((l) => l.name === name)!;
+    const cases: [string, (h: Record<string, unknown>) => void, RegExp, number?][] = [
+      [
+        "an input read before it is written",
+        (h) => (layer(h, "s0").inputs = ["stem", "a1"]),
+        /layer s0: inputs: a name that is not an earlier layer or "input" \(C runtime: header\)$/,
+      ],
+      [
+        "an add of two shapes",
+        (h) => (layer(h, "s2").inputs = ["b2", "s1"]),
+        /layer s2: inputs: an add needs two outputs of the same shape \(C runtime: shape\)$/,
+      ],
+      [
+        "an add of one input",
+        (h) => (layer(h, "s1").inputs = ["a2"]),
+        /layer s1: inputs: an add reads two layers \(C runtime: header\)$/,
+      ],
+      [
+        "a layer named input",
+        (h) => (layer(h, "a1").name = "input"),
+        /the name is used twice.*\(C runtime: header\)$/,
+      ],
+      [
+        "inputs in a version 2 file",
+        (h) => (h.version = 2),
+        /unknown key.* \(C runtime: header\)$/,
+        2,
+      ],
+    ];
+    assert.ok(await loadNative(base));
+    for (const [what, edit, want, version] of cases) {
+      const bad = withHeader(base, edit, version);
+      assert.throws(() => loadInterpreter(bad, "m.qgt"), Error);
+      let msg = "loaded";
+      try {
+        await loadNative(bad, "m.qgt");
+      } catch (e) {
+        msg = (e as Error).message;
+      }
+      assert.match(msg, want, what);
+    }
+  },
+});
+
+Deno.test({
   name: "runtime rejects damaged files with the right status and one line",
   ignore: !cc,
   fn: async () => {
@@ -164,8 +297,11 @@ Deno.test({
       parts.push(len, b);
     };
     let n = 0;
-    for (let seed = 0; seed < 6; seed++) {
-      const base = buildQgt(randomExport(100 + seed), seed % 3 === 0 ? 1 : 2);
+    for (let seed = 0; seed < 8; seed++) {
+      // six chains (versions 1 and 2) and two residual networks (version 3)
+      const base = seed >= 6
+        ? buildQgt(randomResidualExport(100 + seed))
+        : buildQgt(randomExport(100 + seed), seed % 3 === 0 ? 1 : 2);
       const hlen = new DataView(base.buffer).getUint32(8, true), pre = base[4] === 1 ? 12 : 16;
       add(base);
       for (let k = 0; k < 700; k++, n++) {
@@ -179,7 +315,7 @@ Deno.test({
           for (let f = r.int(1, 6); f > 0; f--) b[r.int(lo, hi)] ^= 1 << r.int(0, 7);
         }
         // most of them resealed with a valid checksum, so the parser and checks behind it run
-        if (b.length >= 16 && b[4] === 2 && r.next() < 0.8) {
+        if (b.length >= 16 && b[4] >= 2 && r.next() < 0.8) {
           new DataView(b.buffer, b.byteOffset).setUint32(12, fileChecksum(b), true);
         }
         add(b);
@@ -201,7 +337,7 @@ Deno.test({
     assert.equal(out.code, 0, stderr.slice(0, 2000));
     assert.equal(stderr, "");
     const ran = Number(stdout.match(/^ran (\d+)/)![1]);
-    assert.ok(n >= 4000 && ran >= 6 && ran < n / 2, stdout);
+    assert.ok(n >= 5600 && ran >= 8 && ran < n / 2, stdout);
     assert.match(stdout, /header \d+/); // the header check saw resealed damage
     await Deno.remove(dir, { recursive: true });
   },
@@ -290,7 +426,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "on an emulated Cortex-M4: the firmware's outputs equal the host runtime's; flash, RAM and instructions reported",
+    "on an emulated Cortex-M4: the firmware's outputs equal the host runtime's (a chain and a residual network); flash, RAM and instructions reported",
   ignore: !cc,
   fn: async () => {
     const { mcuToolsMissing, runOnMcu } = await import("../lib/export/mcu.ts");
@@ -317,6 +453,16 @@ Deno.test({
     assert.equal(rep.arena, (await loadNative(bytes))!.arenaBytes);
     const saved = JSON.parse(await Deno.readTextFile(join(dir, "mcu.json")));
     assert.deepStrictEqual(saved, rep);
+    // a residual network (format version 3) on the board: its sums and kept branches
+    const res = randomResidualExport(5), resBytes = buildQgt(res);
+    const [rh, rw, rc] = res.arch.inputShape;
+    const resImages = Array.from(
+      { length: 3 },
+      () => Int8Array.from({ length: rh * rw * rc }, () => r.int(-128, 127)),
+    );
+    const resRep = await runOnMcu(resBytes, "res5.qgt", resImages, dir);
+    assert.equal(resRep.matching, 3);
+    assert.equal(resRep.arena, (await loadNative(resBytes))!.arenaBytes);
     await Deno.remove(dir, { recursive: true });
   },
 });

@@ -155,7 +155,9 @@ export const ADD_LEFT_SHIFT = 20;
  * The multipliers of an int8 add as TFLite's ADD kernel prepares them:
  * each input rescaled by s_i / (2 max(s_1, s_2)) after a left shift of
  * {@link ADD_LEFT_SHIFT} bits, the sum by 2 max(s_1, s_2) / (2^20 s_out);
- * each as [m0, shift] (see {@link quantizeMultiplier}).
+ * each as [m0, shift] from the exact value of the float32 scales, rounded
+ * once, as a layer's multiplier (`requantMultiplier`; TFLite rounds through
+ * doubles, which can differ in the last bit of m0).
  *
  * @example
  * ```ts
@@ -169,11 +171,12 @@ export function addMultipliers(
   s2: number,
   sOut: number,
 ): [number, number, number, number, number, number] {
+  // each the exact rational of float32 scales rounded once (2 max(s1, s2) is exact in float32)
   const twiceMax = 2 * Math.max(s1, s2);
   return [
-    ...quantizeMultiplier(s1 / twiceMax),
-    ...quantizeMultiplier(s2 / twiceMax),
-    ...quantizeMultiplier(twiceMax / (2 ** ADD_LEFT_SHIFT * sOut)),
+    ...requantMultiplier(s1, 1, twiceMax),
+    ...requantMultiplier(s2, 1, twiceMax),
+    ...requantMultiplier(twiceMax, 2 ** -ADD_LEFT_SHIFT, sOut),
   ] as [number, number, number, number, number, number];
 }
 
@@ -319,6 +322,7 @@ export function loadInterpreter(bytes: Uint8Array, file = "model.qgt"): Interpre
       const in2 = quant.get(inputs[1])!, [s, z] = l.out!;
       rt.in2Zp = in2.zeroPoint;
       rt.addM = addMultipliers(inQ.scale, in2.scale, s);
+      if (rt.addM[5] > 30) fail("out: the add's output multiplier is >= 2^30");
       if (l.act === "relu" || l.act === "relu6") rt.actMin = z;
       if (l.act === "relu6") rt.actMax = relu6Max(z, s);
     }

@@ -14,6 +14,7 @@ const SYMBOLS = {
   qgt_model_size: { parameters: [], result: "usize" },
   qgt_load: { parameters: ["buffer", "buffer", "usize"], result: "i32" },
   qgt_arena_bytes: { parameters: ["buffer"], result: "usize" },
+  qgt_activation_bytes: { parameters: ["buffer"], result: "usize" },
   qgt_invoke: {
     parameters: ["buffer", "buffer", "usize", "buffer", "usize", "buffer"],
     result: "i32",
@@ -147,14 +148,16 @@ export interface NativeModel {
   invoke(input: Int8Array): Int32Array;
   /** The predicted class of one int8 image (exact argmax, ties to the lowest). */
   predict(input: Int8Array): number;
+  /** The arena `qgt_invoke` needs: activations plus weight scratch. */
   arenaBytes: number;
+  /** The activation region of the arena (planned by tensor lifetimes). */
+  activationBytes: number;
 }
 
 /**
  * Loads model bytes into the C runtime; a file the runtime rejects is an
  * error naming `file` and the runtime's reason. Null when the runtime is not
- * available here, or for format version 3 (residual networks), which it does
- * not read yet.
+ * available here (no C compiler).
  *
  * @example
  * ```ts ignore
@@ -167,9 +170,6 @@ export async function loadNative(
   file = "model.qgt",
   o: NativeOptions = {},
 ): Promise<NativeModel | null> {
-  // the C runtime reads format versions 1 and 2: residual networks (version 3) run in the
-  // TypeScript interpreter until it reads them too
-  if (bytes.length >= 6 && (bytes[4] | (bytes[5] << 8)) > 2) return null;
   const lib = await nativeRuntime(o);
   if (!lib) return null;
   const s = lib.symbols;
@@ -190,6 +190,7 @@ export async function loadNative(
   };
   return {
     arenaBytes: arena.length,
+    activationBytes: Number(s.qgt_activation_bytes(model)),
     invoke(input) {
       run(input);
       return logits.slice();
