@@ -6,7 +6,8 @@
  * on an image folder (one subfolder per class). Run it on yours with
  * `deno task run experiments/resnet8-example.ts --data DIR` (the images are
  * resized to 32x32 RGB; the classes are DIR's subfolders). Float, QAT-2,
- * QGT-2 and a mixed-precision QGT model within 24 KB.
+ * QGT-2 and a mixed-precision QGT model within 32,000 bytes (version 2: the
+ * 24,000 of version 1 was below the all-2-bit model of ten classes, 24,118).
  */
 import { defineExperiment } from "../lib/experiment/define.ts";
 
@@ -49,7 +50,7 @@ const qgt2 = {
 
 export default defineExperiment({
   id: "resnet8-example",
-  version: 1,
+  version: 2,
   description:
     "A ResNet-8 declared in the experiment on an image folder: float, QAT-2, QGT-2 and mixed precision.",
   seed: 1,
@@ -80,7 +81,7 @@ export default defineExperiment({
     "qgt-mixed": {
       qgt: {
         ...qgt2,
-        mixed: { budgetBytes: 24000, candidates: [2, 4, 8], sensitivitySamples: 256 },
+        mixed: { budgetBytes: 32000, candidates: [2, 4, 8], sensitivitySamples: 256 },
       },
     },
   },
