@@ -982,6 +982,20 @@ static qgt_status check_values(qgt_model *m) {
   return QGT_OK;
 }
 
+/* Tensor t of the memory plan: 0 is the input, t > 0 layer t - 1's output (the last layer's
+ * output is the logits, outside the arena: 0 bytes). */
+static size_t tensor_bytes(const qgt_model *m, uint32_t t) {
+  const qgt_layer *l;
+  if (t == 0) return (size_t)m->in_h * m->in_w * m->in_c;
+  if (t == m->n_layers) return 0;
+  l = &m->layers[t - 1];
+  return (size_t)l->out_h * l->out_w * l->out_c;
+}
+
+static size_t *tensor_off(qgt_model *m, uint32_t t) {
+  return t == 0 ? &m->in_off : &m->layers[t - 1].out_off;
+}
+
 /* The arena: an activation region, then per-block weight scratch. A chain (no layer names its
  * inputs) ping-pongs: the input at the start of one region of max(input + output) bytes, each
  * layer writing to the other end, so the next layer's input is already in place. A graph keeps
@@ -1015,51 +1029,45 @@ static qgt_status plan_arena(qgt_model *m) {
     }
     return QGT_OK;
   } else {
-    size_t size[QGT_MAX_LAYERS + 1], off[QGT_MAX_LAYERS + 1];
-    uint16_t first[QGT_MAX_LAYERS + 1], last[QGT_MAX_LAYERS + 1];
+    /* little stack (qgt_load's frame may hold this inlined): offsets go straight into the
+     * model, sizes come from the shapes, and only the last reader of each tensor is kept */
+    uint16_t last[QGT_MAX_LAYERS + 1];
     uint8_t placed[QGT_MAX_LAYERS + 1];
     uint64_t total = 0;
-    size[0] = (size_t)m->in_h * m->in_w * m->in_c;
-    first[0] = last[0] = 0;
-    for (i = 0; i < m->n_layers; i++) {
-      const qgt_layer *l = &m->layers[i];
-      /* the last layer writes the logits, not the arena */
-      size[i + 1] = i + 1 == m->n_layers ? 0u : (size_t)l->out_h * l->out_w * l->out_c;
-      first[i + 1] = last[i + 1] = (uint16_t)(i + 1);
+    for (i = 0; i < n; i++) {
+      last[i] = (uint16_t)i; /* tensor i is written at step i (the input at step 0) */
+      placed[i] = 0;
+      total += tensor_bytes(m, i);
     }
     for (i = 0; i < m->n_layers; i++) { /* layer i reads at step i + 1 */
       const qgt_layer *l = &m->layers[i];
       last[l->in1 + 1] = (uint16_t)(i + 1);
       if (l->type == QGT_ADD) last[l->in2 + 1] = (uint16_t)(i + 1);
     }
-    for (i = 0; i < n; i++) {
-      total += size[i];
-      placed[i] = 0;
-    }
     if (total > 0x7fffffffu) FAIL(QGT_ERR_LIMIT, 0, "activations larger than 2^31 bytes");
     act = 0;
     for (i = 0; i < n; i++) {
       uint32_t t = n;
-      size_t o = 0;
+      size_t o = 0, size;
       int moved;
       for (j = 0; j < n; j++) /* the largest unplaced tensor, the first of equals */
-        if (!placed[j] && (t == n || size[j] > size[t])) t = j;
+        if (!placed[j] && (t == n || tensor_bytes(m, j) > tensor_bytes(m, t))) t = j;
+      size = tensor_bytes(m, t);
       do { /* bump past every placed tensor alive at the same time that it would overlap */
         moved = 0;
-        for (j = 0; j < n; j++)
-          if (placed[j] && size[j] && size[t] && first[j] <= last[t] && first[t] <= last[j] &&
-              o < off[j] + size[j] && off[j] < o + size[t]) {
-            o = off[j] + size[j];
+        for (j = 0; j < n; j++) {
+          size_t sj = tensor_bytes(m, j), oj = *tensor_off(m, j);
+          if (placed[j] && sj && size && j <= last[t] && t <= last[j] && o < oj + sj && oj < o + size) {
+            o = oj + sj;
             moved = 1;
           }
+        }
       } while (moved);
-      off[t] = o;
+      *tensor_off(m, t) = o;
       placed[t] = 1;
-      if (o + size[t] > act) act = o + size[t];
+      if (o + size > act) act = o + size;
     }
     m->act_bytes = (act + 7u) & ~(size_t)7u;
-    m->in_off = off[0];
-    for (i = 0; i < m->n_layers; i++) m->layers[i].out_off = off[i + 1];
     return QGT_OK;
   }
 }

@@ -79,6 +79,12 @@ Deno.test("resnet8-example: a declared residual network on an image folder, to 2
       assert.equal(await assertEnginesAgree(bytes, val, model), val.labels.length, v);
       const acc = Number(e.stdout.match(/accuracy ([\d.]+) ?%/)?.[1]);
       assert(Math.abs(acc / 100 - Number(by[v].accuracy)) <= 5e-5, `${v}: ${e.stdout}`);
+      if (v === "qgt-2") {
+        // --data points at the folder again: the recorded dataset (folder) is kept, not guessed
+        const d = await cli([join(REPO_ROOT, "lib/cli/eval_model.ts"), model, "--data", images]);
+        assert.strictEqual(d.code, 0, d.stderr);
+        assert.match(d.stdout, new RegExp(`accuracy ${acc.toFixed(2)} ?%`));
+      }
       // model.tflite (with TFLite ADD ops) in LiteRT predicts what model.qgt predicts
       assert(Number(by[v].tflite_bytes) > 0, `${v}: no model.tflite`);
       assert(Number(by[v].tflite_agreement) >= 0.98, `${v}: LiteRT ${by[v].tflite_agreement}`);

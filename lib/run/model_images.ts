@@ -43,44 +43,51 @@ export async function modelImages(
   // the model's input size and channels, for the datasets that render or resize to them
   const shaped = (name: string) =>
     DATASET_OPTIONS[name as DatasetName]?.includes("size") ? { size, channels } : {};
+  const recorded = await recordedImages(path, h);
   if (f.dataset || f.data) {
-    const name = f.dataset ?? (h.classes.length === 10 ? "fashion-mnist" : "vww");
+    // the flags change the recorded dataset (or the guess): --dataset its name, --data its folder
+    const name = f.dataset ?? recorded?.name ?? (h.classes.length === 10 ? "fashion-mnist" : "vww");
     if (!(DATASETS as readonly string[]).includes(name)) {
       throw new UsageError(
         `--dataset: expected one of ${DATASETS.join(", ")}, got ${JSON.stringify(name)}`,
       );
     }
+    const same = recorded?.name === name;
     return {
       name,
       options: {
-        ...shaped(name),
+        ...(same ? recorded.options : shaped(name)),
         ...(f.data ? { dir: f.data } : {}),
         ...(f["skip-bad-images"] ? { skipBadImages: true } : {}),
       },
-      why: "as the flags say",
+      why: same ? `${recorded.why}, as the flags change it` : "as the flags say",
     };
   }
-  const run = await enclosingRun(path);
-  if (run) {
-    const rec = await readRunRecord(run);
-    return { ...rec.dataset, why: `the validation set of run ${rec.runId}` };
-  }
-  const p = h.provenance;
-  if (p) {
-    return {
-      ...p.dataset,
-      why:
-        `the validation set its provenance names (${p.experiment} v${p.version}, seed ${p.seed}, variant ${p.variant}, commit ${
-          p.commit.slice(0, 7)
-        })`,
-    };
-  }
+  if (recorded) return recorded;
   const name = h.classes.length === 10 ? "fashion-mnist" : "synthetic-person";
   return {
     name,
     options: shaped(name),
     why:
       "a guess from its classes (a version-1 file records no dataset; --dataset / --data choose)",
+  };
+}
+
+/** The images a model's run record (or else its provenance) names, if any. */
+async function recordedImages(path: string, h: QgtHeader): Promise<ModelImages | null> {
+  const run = await enclosingRun(path);
+  if (run) {
+    const rec = await readRunRecord(run);
+    return { ...rec.dataset, why: `the validation set of run ${rec.runId}` };
+  }
+  const p = h.provenance;
+  if (!p) return null;
+  return {
+    ...p.dataset,
+    why:
+      `the validation set its provenance names (${p.experiment} v${p.version}, seed ${p.seed}, variant ${p.variant}, commit ${
+        p.commit.slice(0, 7)
+      })`,
   };
 }
 
