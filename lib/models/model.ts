@@ -207,7 +207,9 @@ export function forward(model: Model, x: tf.Tensor, opts: ForwardOptions = {}): 
             p.get(`${l.name}/beta`)!,
             l.act,
             BN_EPSILON,
-            (m, v) => opts.onBatchStats ? opts.onBatchStats(l.name, m, v) : tf.dispose([m, v]),
+            // without a listener the statistics are not kept (disposing them here would free the
+            // variance batchNormActTrain still normalises with)
+            opts.onBatchStats ? (m, v) => opts.onBatchStats!(l.name, m, v) : undefined,
           );
         } else {
           if (l.bn) h = batchNormInfer(model, l.name, h);
