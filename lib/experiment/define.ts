@@ -18,7 +18,7 @@ import {
 } from "./schema.ts";
 import type { ArchitectureDef } from "./schema.ts";
 import { DATASET_OPTIONS, unreadOption } from "../data/registry.ts";
-import { endsWithLiveBatchNorm } from "./phases.ts";
+import { endsWithLiveBatchNorm, planPhases } from "./phases.ts";
 import { UsageError } from "../util/cli.ts";
 import { ARCHITECTURES } from "../models/zoo.ts";
 import { completeLayer, type LayerInput } from "../models/spec.ts";
@@ -463,6 +463,31 @@ function resolveVariant(ex: ExperimentDef, name: string, where: string): Resolve
         JSON.stringify(q.mode)
       }${q.mode === "qgt" ? " without fakeQuant" : ""}`,
     );
+  }
+  if (q.scale === "lsq") {
+    const at = `${where}: variants.${name}.qgt.scale: "lsq"`;
+    if (!(q.mode === "qat" || (q.mode === "qgt" && q.fakeQuant))) {
+      throw new Error(
+        `${at} learns the step in fake-quantized training: needs mode "qat", or "qgt" with fakeQuant true, got mode ${
+          JSON.stringify(q.mode)
+        }${q.mode === "qgt" ? " without fakeQuant" : ""}`,
+      );
+    }
+    if (q.symmetric === false) throw new Error(`${at} needs symmetric weights`);
+    const widths = [
+      q.bits,
+      ...Object.values(q.layers ?? {}).map((l) => l.bits),
+      ...(q.mixed?.candidates ?? []),
+    ];
+    if (widths.some((b) => b === 1)) {
+      throw new Error(`${at} needs 2-8 bits (1-bit layers have no step)`);
+    }
+    if (q.freeze) throw new Error(`${at} cannot be combined with freeze`);
+    if (q.perChannel === false && planPhases(r).some((p) => !p.folded && p.setup?.fakeQuant)) {
+      throw new Error(
+        `${at} with BatchNorm live needs perChannel (a per-tensor step cannot follow the per-channel fold)`,
+      );
+    }
   }
   if (q.bnReestimate && !endsWithLiveBatchNorm(r)) {
     throw new Error(

@@ -8,7 +8,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { disposeModel, type Model } from "../models/model.ts";
-import { foldBatchNorm, foldedArch } from "../models/fold.ts";
+import { foldBatchNorm, foldedArch, foldFactors } from "../models/fold.ts";
 import type { ArchSpec } from "../models/spec.ts";
 import { type Dataset, firstImages } from "../data/dataset.ts";
 import { type EvalResult, evaluate } from "../eval/evaluate.ts";
@@ -17,6 +17,7 @@ import type { QuantSpec } from "../quant/spec.ts";
 import { fakeQuantOp, type QuantizedTensor } from "../quant/quantizer.ts";
 import { fakeQuantRange } from "../quant/activation.ts";
 import { quantizeModel } from "../qgt/ptq.ts";
+import { foldSteps, withSteps } from "../qgt/setup.ts";
 import { layerErrors } from "../qgt/analysis.ts";
 import { type ModelSummary, modelSummary } from "../qgt/summary.ts";
 import { reestimateBatchNorm } from "../train/bn_reestimate.ts";
@@ -54,7 +55,7 @@ export interface VariantOutcome {
 /** What the end of a variant reads of its training state. */
 export type FinishState = Pick<
   VariantState,
-  "folded" | "specs" | "activationRanges" | "sensitivity" | "metrics" | "layerEpochs"
+  "folded" | "specs" | "activationRanges" | "sensitivity" | "metrics" | "layerEpochs" | "steps"
 >;
 
 /**
@@ -111,13 +112,17 @@ export function quantizeAndEvaluate(
       layers: [],
     };
   }
-  const specs = state.specs ?? {};
   if (q.bnReestimate) reestimate(v, trained, state, data.train, progress);
   let model = trained;
+  let steps = state.steps;
   if (!state.folded) {
+    // learned steps (LSQ) follow the kernels through the fold
+    if (steps) steps = foldSteps(steps, foldFactors(trained));
     model = foldBatchNorm(trained);
     disposeModel(trained);
   }
+  // the deployed grid: with LSQ the learned steps, else the spec's scale method on the weights
+  const specs = withSteps(state.specs ?? {}, steps);
   const actBits: number | "float" = q.activationBits ?? 8;
   const errs = layerErrors(model, specs, q.regularizer ?? "grid");
   const quant = quantizeModel(model, specs, {
@@ -176,7 +181,7 @@ function reestimate(
   progress: ProgressSink,
 ): void {
   if (state.folded) throw new Error(`internal: ${v.name}: bnReestimate on a folded network`);
-  const specs = state.specs ?? {};
+  const specs = withSteps(state.specs ?? {}, state.steps);
   const r = reestimateBatchNorm(trained, firstImages(train, v.qgt.bnReestimate!.images), {
     batchSize: v.train.batchSize,
     kernelTransform: (l, k) => specs[l] ? fakeQuantOp(k, specs[l]) : k,

@@ -182,7 +182,7 @@ const qgtShape = {
   symmetric: v.optional(v.boolean()),
   narrowRange: v.optional(v.boolean()),
   perChannel: v.optional(v.boolean()),
-  scale: v.optional(v.picklist(["maxabs", "mse"])),
+  scale: v.optional(v.picklist(["maxabs", "mse", "lsq"])),
   layers: v.optional(v.record(
     v.string(),
     v.strictObject({

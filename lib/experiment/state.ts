@@ -24,6 +24,8 @@ export interface VariantState {
   activationRanges?: Record<string, [number, number]>;
   /** Per-layer sensitivity measured for mixed precision (loss increase per layer and width). */
   sensitivity?: { layer: string; bits: number; score: number }[];
+  /** LSQ: each quantized layer's learned steps (of the kernels `weights` holds). */
+  steps?: Record<string, Float32Array>;
   metrics: MetricRow[];
   layerEpochs: LayerEpochRow[];
 }
@@ -54,6 +56,9 @@ export function stateToCheckpoint(
   (s.optimizer?.setup ?? []).forEach((data, i) =>
     arrays.push({ name: `setup:${i}`, shape: [data.length], data })
   );
+  for (const [layer, data] of Object.entries(s.steps ?? {})) {
+    arrays.push({ name: `lsq:${layer}`, shape: [data.length], data });
+  }
   const meta = {
     phase: s.phase,
     epochDone: s.epochDone,
@@ -85,8 +90,10 @@ export function checkpointToState(
   const weights: Record<string, Float32Array> = {};
   const slots: Float32Array[] = [];
   const setup: Float32Array[] = [];
+  const steps: Record<string, Float32Array> = {};
   for (const a of c.arrays) {
-    if (a.name.startsWith("w:")) weights[a.name.slice(2)] = a.data;
+    if (a.name.startsWith("lsq:")) steps[a.name.slice(4)] = a.data;
+    else if (a.name.startsWith("w:")) weights[a.name.slice(2)] = a.data;
     else if (a.name.startsWith("opt:")) slots[Number(a.name.slice(4))] = a.data;
     else if (a.name.startsWith("setup:")) setup[Number(a.name.slice(6))] = a.data;
   }
@@ -101,6 +108,7 @@ export function checkpointToState(
     specs: m.specs as VariantState["specs"],
     activationRanges: m.activationRanges as VariantState["activationRanges"],
     sensitivity: m.sensitivity as VariantState["sensitivity"],
+    ...(Object.keys(steps).length ? { steps } : {}),
     metrics: (m.metrics as MetricRow[]) ?? [],
     layerEpochs: (m.layerEpochs as LayerEpochRow[]) ?? [],
   };

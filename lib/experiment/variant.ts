@@ -7,7 +7,7 @@
  * @module
  */
 import { createModel, disposeModel, getWeights, type Model, setWeights } from "../models/model.ts";
-import { foldBatchNorm, foldedArch } from "../models/fold.ts";
+import { foldBatchNorm, foldedArch, foldFactors } from "../models/fold.ts";
 import type { ArchSpec } from "../models/spec.ts";
 import { type Dataset, firstImages } from "../data/dataset.ts";
 import type { BackendName } from "../backend/mod.ts";
@@ -15,7 +15,16 @@ import { type EpochMetrics, train } from "../train/loop.ts";
 import { evaluate } from "../eval/evaluate.ts";
 import { weightLayerSizes } from "../quant/layers.ts";
 import { calibrateActivations, withPassThroughRanges } from "../qgt/ptq.ts";
-import { QGT_SETUP_MODULE, type QgtSetupOptions } from "../qgt/setup.ts";
+import type { QuantSpec } from "../quant/spec.ts";
+import {
+  foldSteps,
+  lsqStepName,
+  QGT_SETUP_MODULE,
+  type QgtSetupOptions,
+  withSteps,
+} from "../qgt/setup.ts";
+import { quantParams } from "../quant/quantizer.ts";
+import * as tf from "@tensorflow/tfjs";
 import { lambdaAt } from "../qgt/lambda.ts";
 import { assignMixedPrecision, layerErrors, layerSensitivity } from "../qgt/analysis.ts";
 import { exportOverheadBound, type Provenance } from "../export/format.ts";
@@ -169,7 +178,28 @@ function phaseSetup(
     activations: ph.setup.activations && actBits !== "float"
       ? { bits: actBits, ranges: state.activationRanges ?? {} }
       : undefined,
+    lsq: ph.setup.fakeQuant && state.steps
+      ? Object.fromEntries(Object.entries(state.steps).map(([l, st]) => [l, Array.from(st)]))
+      : undefined,
   };
+}
+
+/**
+ * LSQ's starting steps (Esser et al. 2020: 2 mean|w| / sqrt(qmax) per scale)
+ * of every quantized layer, from the kernels `model` holds now.
+ */
+function initialSteps(
+  model: Model,
+  specs: Record<string, QuantSpec>,
+): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  for (const [layer, spec] of Object.entries(specs)) {
+    const k = model.params.get(`${layer}/kernel`)!;
+    out[layer] = tf.tidy(() =>
+      quantParams(k, { ...spec, scale: "lsq" }).scale.dataSync() as Float32Array
+    );
+  }
+  return out;
 }
 
 /**
@@ -185,10 +215,15 @@ function enterPhase(
 ): Model {
   if (state.epochDone !== 0) return model;
   if (ph.folded && !state.folded) {
+    // steps learned on the unfolded kernels follow them through the fold
+    if (state.steps) state.steps = foldSteps(state.steps, foldFactors(model));
     const f = foldBatchNorm(model);
     disposeModel(model);
     model = f;
     state.folded = true;
+  }
+  if (ctx.variant.qgt.scale === "lsq" && ph.setup?.fakeQuant && !state.steps) {
+    state.steps = initialSteps(model, state.specs ?? {});
   }
   const actBits = ctx.variant.qgt.mode === "float" ? "float" : ctx.variant.qgt.activationBits ?? 8;
   if (ph.setup?.activations && actBits !== "float" && !state.activationRanges) {
@@ -236,13 +271,20 @@ async function trainPhase(
     optimizerState: state.optimizer,
     label: `${v.name}/${ph.name}`,
     progress: ctx.progress,
-    onEpochEnd: async (m, opt) => {
+    onEpochEnd: async (m, opt, extras) => {
       const epoch = state.metrics.filter((r) => r.metric === "loss" && r.split === "train")
         .length + 1;
       state.metrics.push(...epochRows(v.name, ph.name, epoch, m));
+      if (state.steps) {
+        for (const layer of Object.keys(state.steps)) {
+          const st = extras[lsqStepName(layer)];
+          if (st) state.steps[layer] = st;
+        }
+      }
       if (state.specs && Object.keys(state.specs).length) {
         const kind = ph.setup?.regularizer ?? q.regularizer ?? "grid";
-        for (const e of layerErrors(model, state.specs, kind)) {
+        // measured against the grid the network trains on (with LSQ, the learned steps)
+        for (const e of layerErrors(model, withSteps(state.specs, state.steps), kind)) {
           state.layerEpochs.push({
             variant: v.name,
             phase: ph.name,

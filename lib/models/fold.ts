@@ -87,3 +87,29 @@ export function foldBatchNorm(model: Model): Model {
   }
   return { arch, params };
 }
+
+/**
+ * The per-output-channel factors {@link foldBatchNorm} multiplies each
+ * BatchNorm layer's kernel by, a = gamma / sqrt(var + eps), computed with the
+ * same float32 ops; layers without BatchNorm are absent. A per-channel
+ * quantization step learned on the unfolded kernel maps to the folded one as
+ * s |a| (the same integer levels, negated where a < 0).
+ *
+ * @example
+ * ```ts
+ * import { createModel, foldFactors, smallCnn } from "./mod.ts";
+ * const f = foldFactors(createModel(smallCnn(), 1)); // fresh BatchNorm: gamma 1, variance 1
+ * if (Math.abs(f.conv1[0] - 1 / Math.sqrt(1 + 1e-3)) > 1e-6 || f.fc) throw new Error();
+ * ```
+ */
+export function foldFactors(model: Model): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  for (const l of model.arch.layers) {
+    if (!("bn" in l) || !l.bn) continue;
+    const get = (n: string) => model.params.get(`${l.name}/${n}`)!;
+    out[l.name] = tf.tidy(() =>
+      tf.div(get("gamma"), tf.sqrt(tf.add(get("variance"), BN_EPSILON))).dataSync() as Float32Array
+    );
+  }
+  return out;
+}

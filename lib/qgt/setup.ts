@@ -23,7 +23,13 @@
  *   and `oscillating` (fraction that oscillated in the step) with its loss terms
  *   (so the epoch metrics hold their means over the epoch's steps);
  * - `activations`: fake-quantizes each weight layer's output on a fixed range
- *   (ReLU6 layers [0, 6]; others as calibrated).
+ *   (ReLU6 layers [0, 6]; others as calibrated);
+ * - `lsq`: learned step sizes (Esser et al., ICLR 2020) for the listed layers:
+ *   one trainable step per scale (`<layer>/lsq_step`, trained by the same
+ *   optimizer, gradient scale 1 / sqrt(N qmax), see `lsqQuantize`), starting
+ *   from the given values and kept >= MIN_SCALE after each optimizer step. The
+ *   grid regularizer and the decoupled pull use the current learned step as the
+ *   grid and move the weights only: the step gets no gradient from them.
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -31,7 +37,7 @@ import type { Model } from "../models/model.ts";
 import { profilePhase } from "../backend/profile.ts";
 import type { StepSetup } from "../train/step.ts";
 import type { QuantSpec } from "../quant/spec.ts";
-import { fakeQuantOp, fakeQuantValues } from "../quant/quantizer.ts";
+import { fakeQuantOp, fakeQuantValues, lsqQuantize, MIN_SCALE } from "../quant/quantizer.ts";
 import { fakeQuantRange } from "../quant/activation.ts";
 import { regularizer, type RegularizerKind } from "./regularizers.ts";
 import {
@@ -71,6 +77,75 @@ export interface QgtSetupOptions {
   freeze?: FreezeOptions;
   /** Activation fake quantization: bits and [lo, hi] per layer. */
   activations?: { bits: number; ranges: Record<string, [number, number]> };
+  /** Learned step sizes: each listed layer's starting steps (one per scale of its spec). */
+  lsq?: Record<string, number[]>;
+}
+
+/** The variable name of a layer's learned step sizes. */
+export function lsqStepName(layer: string): string {
+  return `${layer}/lsq_step`;
+}
+
+/**
+ * Specs whose scales are the given learned steps (explicit values) where a
+ * layer has them; other layers' specs unchanged.
+ *
+ * @example
+ * ```ts
+ * import { withSteps } from "./setup.ts";
+ * const spec = { bits: 2, symmetric: true, perChannel: false, scale: "lsq" as const };
+ * const s = withSteps({ a: spec, b: spec }, { a: [0.5] });
+ * if ((s.a.scale as number[])[0] !== 0.5 || s.b.scale !== "lsq") throw new Error();
+ * ```
+ */
+export function withSteps(
+  specs: Record<string, QuantSpec>,
+  steps: Record<string, ArrayLike<number>> | undefined,
+): Record<string, QuantSpec> {
+  if (!steps) return specs;
+  return Object.fromEntries(
+    Object.entries(specs).map(([l, spec]) => [
+      l,
+      steps[l] ? { ...spec, scale: Array.from(steps[l]) } : spec,
+    ]),
+  );
+}
+
+/**
+ * Learned steps of the unfolded kernels mapped onto the folded ones: per
+ * output channel s |a| with a the fold factor (the same levels; per-tensor
+ * steps cannot follow a per-channel fold and are an error).
+ *
+ * @example
+ * ```ts
+ * import { foldSteps } from "./setup.ts";
+ * const f = foldSteps({ c: Float32Array.of(0.5, 0.5), d: Float32Array.of(1) }, { c: Float32Array.of(2, -0.5) });
+ * if (f.c.join() !== "1,0.25" || f.d[0] !== 1) throw new Error();
+ * ```
+ */
+export function foldSteps(
+  steps: Record<string, Float32Array>,
+  factors: Record<string, Float32Array>,
+): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  for (const [layer, st] of Object.entries(steps)) {
+    const a = factors[layer];
+    if (!a) {
+      out[layer] = st;
+      continue;
+    }
+    if (st.length !== a.length) {
+      throw new Error(
+        `lsq: layer ${layer} has ${st.length} learned steps but ${a.length} BatchNorm channels ` +
+          `(a per-tensor step cannot be folded: use perChannel or train the folded network)`,
+      );
+    }
+    out[layer] = Float32Array.from(
+      st,
+      (x, c) => Math.max(Math.fround(x * Math.abs(a[c])), MIN_SCALE),
+    );
+  }
+  return out;
 }
 
 /**
@@ -166,10 +241,37 @@ export function createStepSetup(model: Model, opts: QgtSetupOptions): StepSetup 
     }
   }
   const setup: StepSetup = {};
+  const lsq = opts.lsq ?? {};
+  const stepVars = new Map<string, tf.Variable>();
+  for (const [layer, values] of Object.entries(lsq)) {
+    const spec = opts.specs[layer];
+    if (!spec) throw new Error(`qgt setup: lsq steps for ${layer}, which is not quantized`);
+    if (values.some((x) => !(x > 0))) throw new Error(`qgt setup: ${layer}: lsq steps must be > 0`);
+    stepVars.set(layer, tf.variable(tf.tensor1d(values), true));
+  }
+  if (stepVars.size) {
+    if (!opts.fakeQuant) throw new Error("qgt setup: lsq needs fakeQuant");
+    if (opts.freeze) throw new Error("qgt setup: lsq and freeze cannot be combined");
+    setup.extraVars = [...stepVars].map(([l, v]) => [lsqStepName(l), v]);
+    setup.dispose = () => stepVars.forEach((v) => v.dispose());
+  }
+  // the grid the regularizer measures against: the current learned steps (held constant)
+  const gridSpecs = (): Record<string, QuantSpec> =>
+    stepVars.size
+      ? withSteps(
+        opts.specs,
+        Object.fromEntries([...stepVars].map(([l, v]) => [l, v.dataSync() as Float32Array])),
+      )
+      : opts.specs;
   if (opts.fakeQuant) {
     setup.kernelTransform = (layer, k) => {
       const spec = opts.specs[layer];
-      return spec ? profilePhase("fake-quant", () => fakeQuantOp(k, spec)) : k;
+      if (!spec) return k;
+      const step = stepVars.get(layer);
+      return profilePhase(
+        "fake-quant",
+        () => step ? lsqQuantize(k, step, spec) : fakeQuantOp(k, spec),
+      );
     };
   }
   if (opts.activations) {
@@ -188,10 +290,18 @@ export function createStepSetup(model: Model, opts: QgtSetupOptions): StepSetup 
   }
   if (opts.freeze && !opts.fakeQuant) throw new Error("qgt setup: freeze needs fakeQuant");
   const freezer = opts.freeze ? weightFreezer(opts.specs, shapes, opts.freeze) : undefined;
-  if (pull || freezer) {
+  if (pull || freezer || stepVars.size) {
     setup.postStep = (params, lr, vars) => {
+      // learned steps stay positive (the optimizer could step one below zero)
+      const steps: Record<string, Float32Array> = {};
+      for (const layer of stepVars.keys()) {
+        const st = params.get(lsqStepName(layer))!;
+        for (let i = 0; i < st.length; i++) if (!(st[i] >= MIN_SCALE)) st[i] = MIN_SCALE;
+        steps[layer] = st;
+      }
       if (pull) {
-        decoupledGridPull(params, opts.specs, shapes, lr, opts.layerLambda ?? {}, vars.lambda ?? 0);
+        const specs = withSteps(opts.specs, steps);
+        decoupledGridPull(params, specs, shapes, lr, opts.layerLambda ?? {}, vars.lambda ?? 0);
       }
       return freezer?.step(params);
     };
@@ -205,7 +315,7 @@ export function createStepSetup(model: Model, opts: QgtSetupOptions): StepSetup 
       reg: ({ vars }) => {
         const lambda = vars.lambda ?? 0;
         if (lambda === 0) return tf.scalar(0);
-        return tf.mul(regularizationLoss(model, opts).total, lambda);
+        return tf.mul(regularizationLoss(model, { ...opts, specs: gridSpecs() }).total, lambda);
       },
     };
   }

@@ -95,6 +95,12 @@ export function quantParams(
       if (spec.bits === 1) {
         return { scale: tf.maximum(tf.mean(tf.abs(x), axes, true), MIN_SCALE), zeroPoint: null };
       }
+      if (spec.scale === "lsq") {
+        if (!spec.symmetric) throw new Error('quant spec: scale "lsq" needs a symmetric quantizer');
+        // LSQ's initial step (Esser et al. 2020): 2 mean|w| / sqrt(qmax)
+        const s = tf.div(tf.mul(tf.mean(tf.abs(x), axes, true), 2), Math.sqrt(qmax));
+        return { scale: tf.maximum(s, MIN_SCALE), zeroPoint: null };
+      }
       const mse = spec.scale === "mse";
       if (spec.symmetric) {
         const m = tf.max(tf.abs(x), axes, true);

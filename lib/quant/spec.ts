@@ -3,8 +3,13 @@
  * @module
  */
 
-/** How the quantization scale is chosen. */
-export type ScaleMethod = "maxabs" | "mse";
+/**
+ * How the quantization scale is chosen: from the weights ("maxabs", "mse"),
+ * or learned ("lsq": Learned Step Size Quantization, Esser et al., ICLR 2020;
+ * trained as a variable, and where no learned value is at hand its initial
+ * value 2 mean|w| / sqrt(qmax), as the paper initialises it).
+ */
+export type ScaleMethod = "maxabs" | "mse" | "lsq";
 
 /**
  * A uniform quantizer.
@@ -15,8 +20,9 @@ export type ScaleMethod = "maxabs" | "mse";
  * - `perChannel` with `axis` (default: the last axis; conv kernels
  *   [kh,kw,cin,cout] use 3, depthwise [kh,kw,c,1] use 2, dense [in,out] 1).
  * - `scale`: "maxabs" (default), "mse" (clipping ratio minimising the squared
- *   error, searched over 0.15..1 of the range), or explicit values (one per
- *   tensor or per channel).
+ *   error, searched over 0.15..1 of the range), "lsq" (a learned step; from
+ *   the weights alone, its initial value 2 mean|w| / sqrt(qmax); symmetric
+ *   2-8 bits only), or explicit values (one per tensor or per channel).
  */
 export interface QuantSpec {
   bits: number;
@@ -60,8 +66,13 @@ export function validateQuantSpec(spec: QuantSpec, rank?: number, where = "quant
     }
   }
   const s = spec.scale;
-  if (typeof s === "string" && s !== "maxabs" && s !== "mse") {
-    throw new Error(`${where}: scale must be "maxabs", "mse" or numbers, got ${JSON.stringify(s)}`);
+  if (typeof s === "string" && s !== "maxabs" && s !== "mse" && s !== "lsq") {
+    throw new Error(
+      `${where}: scale must be "maxabs", "mse", "lsq" or numbers, got ${JSON.stringify(s)}`,
+    );
+  }
+  if (s === "lsq" && (!spec.symmetric || spec.bits < 2)) {
+    throw new Error(`${where}: scale "lsq" needs a symmetric quantizer of 2-8 bits`);
   }
   if (typeof s === "number" && !(s > 0)) throw new Error(`${where}: scale must be > 0, got ${s}`);
   if (s !== undefined && typeof s === "object" && [...s].some((v) => !(v > 0))) {

@@ -95,8 +95,15 @@ export interface TrainOptions {
   /** Epoch to start from (resuming); the model must hold that epoch's weights. */
   startEpoch?: number;
   optimizerState?: OptimizerState;
-  /** Called after each epoch (after evaluation) with the optimizer state, for checkpoints. */
-  onEpochEnd?: (m: EpochMetrics, optimizerState: OptimizerState) => void | Promise<void>;
+  /**
+   * Called after each epoch (after evaluation) with the optimizer state and the
+   * values of the setup's extra variables by name (e.g. learned step sizes), for checkpoints.
+   */
+  onEpochEnd?: (
+    m: EpochMetrics,
+    optimizerState: OptimizerState,
+    extraVars: Record<string, Float32Array>,
+  ) => void | Promise<void>;
   progress?: ProgressSink;
   /** Label for progress lines (e.g. the variant). */
   label?: string;
@@ -153,6 +160,7 @@ export class Trainer {
     private bnIdx: [number, number, number][],
     private bnMomentum: number,
     private gradTransforms: GradTransform[],
+    private ownsSetup: boolean,
   ) {}
 
   static async create(o: TrainerOptions): Promise<Trainer> {
@@ -195,6 +203,7 @@ export class Trainer {
       bnIdx,
       o.bnMomentum ?? BN_MOMENTUM,
       o.gradTransforms ?? [],
+      setupRef !== undefined,
     );
   }
 
@@ -234,6 +243,15 @@ export class Trainer {
     assignState(this.model, this.setup, this.weights);
   }
 
+  /** Copies of the host values of the setup's extra variables, by name. */
+  extraValues(): Record<string, Float32Array> {
+    const out: Record<string, Float32Array> = {};
+    for (const [name] of this.setup.extraVars ?? []) {
+      out[name] = this.weights[this.names.indexOf(name)].slice();
+    }
+    return out;
+  }
+
   optimizerState(): OptimizerState {
     const s = this.opt.getState();
     const setup = this.setup.state?.();
@@ -241,6 +259,8 @@ export class Trainer {
   }
 
   close(): Promise<void> {
+    // a setup the trainer built from a reference is its own to free
+    if (this.ownsSetup) this.setup.dispose?.();
     return this.engine.close();
   }
 }
@@ -349,7 +369,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           (m.val ? ` val_acc ${(m.val.accuracy * 100).toFixed(2)}%` : "") +
           ` ${m.samplesPerSecond.toFixed(0)} samples/s ${formatDuration(seconds)}`,
       );
-      await opts.onEpochEnd?.(m, trainer.optimizerState());
+      await opts.onEpochEnd?.(m, trainer.optimizerState(), trainer.extraValues());
     }
   } finally {
     await trainer.close();
