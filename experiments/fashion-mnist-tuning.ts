@@ -26,7 +26,7 @@ const dec = { decoupled: true };
 export default defineExperiment({
   ...base,
   id: "fashion-mnist-tuning",
-  version: 2,
+  version: 3,
   description:
     "QGT-2 settings against QAT-2 on a Fashion-MNIST holdout (train on the first 10,000 training images, validate on the last 10,000).",
   dataset: { name: "fashion-mnist", options: { trainCount: 10000, holdout: 10000 } },
@@ -47,6 +47,10 @@ export default defineExperiment({
     "qat-2-e3": { qgt: { mode: "qat", bits: 2, epochs: 3, liveBatchNorm: true } },
     "qgt-2-dec30-e3": qgt(ramp(30), { ...dec, epochs: 3 }),
     "qgt-2-dec300-e3": qgt(ramp(300), { ...dec, epochs: 3 }),
+    // version 3: learned step sizes (LSQ) for the 3-epoch pair, nothing else changed (a check
+    // that LSQ works here before the reported runs, not a search: no LSQ setting is tuned)
+    "lsq-qat-2-e3": { qgt: { mode: "qat", bits: 2, epochs: 3, liveBatchNorm: true, scale: "lsq" } },
+    "lsq-qgt-2-dec30-e3": { qgt: { ...qgt(ramp(30), { ...dec, epochs: 3 }).qgt, scale: "lsq" } },
   } as never,
   export: { evalCount: 1000 },
   profiles: {},
