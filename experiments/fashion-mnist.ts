@@ -20,6 +20,10 @@
  * the default runs are unchanged) trains at the PyTorch anchors' budget: all
  * 60,000 training images, float 10 epochs, every variant fine-tuned on all
  * of them.
+ * Version 5 adds lsq-qat-2 and lsq-qgt-2: the 2-bit pair with learned step
+ * sizes (`scale: "lsq"`, docs/lsq.md) and every other setting as qat-2 and
+ * qgt-2 (written down before any reported run; nothing LSQ-specific is
+ * tuned), so the pairs differ only by how the step is chosen.
  * Evaluated on the full 10,000-image test set.
  */
 import { defineExperiment } from "../lib/experiment/define.ts";
@@ -63,9 +67,13 @@ for (const b of BITS) {
   };
 }
 
+// version 5: the 2-bit pair with learned step sizes, everything else as qat-2 / qgt-2
+variants["lsq-qat-2"] = { qgt: { ...variants["qat-2"].qgt, scale: "lsq" } };
+variants["lsq-qgt-2"] = { qgt: { ...variants["qgt-2"].qgt, scale: "lsq" } };
+
 export default defineExperiment({
   id: "fashion-mnist",
-  version: 4,
+  version: 5,
   description:
     "Small CNN on Fashion-MNIST: float and PTQ / QAT / QGT at 2, 3, 4 and 8 bits (per-channel weights, 8-bit activations).",
   seed: 1,

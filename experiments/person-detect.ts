@@ -15,6 +15,11 @@
  * experiments/fashion-mnist-tuning.ts; version 2 had lambda 3 in the loss).
  * Both get 2 epochs at 2 bits and 1 epoch at 4 and 8 bits, on the same
  * batches, so each QAT / QGT pair differs only by the pull.
+ *
+ * Version 4 adds lsq-qat-2 and lsq-qgt-2: qat-2 and qgt-2 with learned step
+ * sizes (`scale: "lsq"`, docs/lsq.md), every other setting unchanged (written
+ * down before any reported run; nothing LSQ-specific is tuned). A mixed LSQ
+ * model is left out of the budget.
  */
 import { defineExperiment } from "../lib/experiment/define.ts";
 
@@ -36,10 +41,23 @@ export const qgtSettings = (bits: number) => ({
   lambda: { type: "linear" as const, from: 0, to: 30, start: 0.5 },
 });
 const qgt = (bits: number) => ({ qgt: qgtSettings(bits) });
+const lsq = (v: { qgt: Record<string, unknown> }) => ({ qgt: { ...v.qgt, scale: "lsq" as const } });
+/** The fine-tuned variants the profiles adjust. */
+const TUNED = [
+  "qat-8",
+  "qat-4",
+  "qat-2",
+  "qgt-8",
+  "qgt-4",
+  "qgt-2",
+  "qgt-mixed",
+  "lsq-qat-2",
+  "lsq-qgt-2",
+];
 
 export default defineExperiment({
   id: "person-detect",
-  version: 3,
+  version: 4,
   description:
     "MobileNetV1 (alpha 0.33, 96x96x1) person detection: float, PTQ, QAT and QGT at 8/4/2 bits and a " +
     "bottleneck-guided mixed-precision QGT model within 81 KB.",
@@ -70,6 +88,8 @@ export default defineExperiment({
     "qgt-8": qgt(8),
     "qgt-4": qgt(4),
     "qgt-2": qgt(2),
+    "lsq-qat-2": lsq(qat(2)),
+    "lsq-qgt-2": lsq(qgt(2)),
     "qgt-mixed": {
       qgt: {
         ...qgt(2).qgt,
@@ -85,7 +105,7 @@ export default defineExperiment({
       dataset: { options: { trainCount: 2000, valCount: 400 } },
       train: { epochs: 5, schedule: { type: "cosine", lr: 4e-3, warmupSteps: 100 } },
       variants: Object.fromEntries(
-        ["qat-8", "qat-4", "qat-2", "qgt-8", "qgt-4", "qgt-2", "qgt-mixed"].map((n) => [n, {
+        TUNED.map((n) => [n, {
           train: { batchSize: 64 },
           qgt: {
             epochs: 1,
@@ -101,7 +121,7 @@ export default defineExperiment({
       dataset: { options: { trainCount: 40000, valCount: 4000 } },
       train: { epochs: 30 },
       variants: Object.fromEntries(
-        ["qat-8", "qat-4", "qat-2", "qgt-8", "qgt-4", "qgt-2", "qgt-mixed"].map((n) => [n, {
+        TUNED.map((n) => [n, {
           qgt: { epochs: 6 },
         }]),
       ),

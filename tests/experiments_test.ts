@@ -22,8 +22,21 @@ import { assertEnginesAgree } from "./helpers.ts";
 import { loadDataset } from "../lib/data/registry.ts";
 
 Deno.test("experiment modules resolve in every profile", () => {
-  assert.equal(resolveExperiment(fashion).variants.length, 13);
-  assert.equal(resolveExperiment(fashion, { profile: "quick" }).variants.length, 13);
+  assert.equal(resolveExperiment(fashion).variants.length, 15);
+  assert.equal(resolveExperiment(fashion, { profile: "quick" }).variants.length, 15);
+  // the LSQ pairs differ from the fixed-scale pairs by the scale method alone
+  for (const ex of [fashion, personDetect]) {
+    const vs = resolveExperiment(ex).variants;
+    for (const n of ["qat-2", "qgt-2"]) {
+      const fixed = vs.find((v) => v.name === n)!, learned = vs.find((v) => v.name === `lsq-${n}`)!;
+      assert.deepStrictEqual(
+        { ...learned.qgt, scale: fixed.qgt.scale },
+        fixed.qgt,
+        `${ex.id} lsq-${n}`,
+      );
+      assert.equal(learned.qgt.scale, "lsq");
+    }
+  }
   assert.equal(resolveExperiment(bottleneck).variants.length, 4);
   assert.equal(resolveExperiment(tuning).variants.length, 9);
   // the bottleneck study trains exactly person-detect's 2-bit QAT and QGT
@@ -89,6 +102,10 @@ Deno.test("person-detect --quick: every variant trains, exports and is measured 
         "train.epochs=1",
         "export.tfliteCount=50", // LiteRT's INT4 kernels are slow (~50 ms per image)
       ],
+      // the LSQ variants are fixed-scale ones with a learned step: tests/lsq_test.ts runs those
+      variants: resolveExperiment(personDetect).variants.map((v) => v.name).filter((n) =>
+        !n.startsWith("lsq-")
+      ),
     },
     outRoot: out,
     progress: consoleProgress({ quiet: true }),
