@@ -67,7 +67,7 @@ export function foldBatchNorm(model: Model): Model {
       if (l.bias) params.set(`${l.name}/bias`, newVariable(() => get("bias").clone()));
       continue;
     }
-    const a = () => tf.div(get("gamma"), tf.sqrt(tf.add(get("variance"), BN_EPSILON)));
+    const a = () => foldFactor(model, l.name);
     params.set(
       `${l.name}/kernel`,
       newVariable(() =>
@@ -106,10 +106,13 @@ export function foldFactors(model: Model): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = {};
   for (const l of model.arch.layers) {
     if (!("bn" in l) || !l.bn) continue;
-    const get = (n: string) => model.params.get(`${l.name}/${n}`)!;
-    out[l.name] = tf.tidy(() =>
-      tf.div(get("gamma"), tf.sqrt(tf.add(get("variance"), BN_EPSILON))).dataSync() as Float32Array
-    );
+    out[l.name] = tf.tidy(() => foldFactor(model, l.name).dataSync() as Float32Array);
   }
   return out;
+}
+
+/** a = gamma / sqrt(var + eps) of one BatchNorm layer, the one formula both folds use. */
+function foldFactor(model: Model, layer: string): tf.Tensor {
+  const get = (n: string) => model.params.get(`${layer}/${n}`)!;
+  return tf.div(get("gamma"), tf.sqrt(tf.add(get("variance"), BN_EPSILON)));
 }
