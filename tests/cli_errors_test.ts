@@ -234,3 +234,42 @@ Deno.test("summary.csv: accuracies as fractions to 1e-4, points to 0.01, no floa
   assert.equal(c.stdout.match(/accuracy [\d.]+%/)![0], e.stdout.match(/accuracy [\d.]+%/)![0]);
   await Deno.remove(tmp, { recursive: true });
 });
+
+Deno.test("--help / -h: every task's usage on stdout, exit 0, even beside bad flags; nothing written", async () => {
+  // the tasks come from deno.json, so a new command line tool is covered when it is added there
+  const tasks = (JSON.parse(await Deno.readTextFile("deno.json")).tasks ?? {}) as Record<
+    string,
+    string
+  >;
+  const tools = Object.entries(tasks)
+    .map(([name, cmd]) => [name, /^deno run -A (lib\/\S+\.ts)$/.exec(cmd)?.[1]] as const)
+    .filter((t): t is readonly [string, string] => t[1] !== undefined);
+  assert(tools.length >= 13, `expected the CLI tasks in deno.json, found ${tools.length}`);
+  const tmp = await Deno.makeTempDir();
+  const results = await Promise.all(tools.flatMap(([name, file]) => [
+    cli([file, "--help"]).then((r) => ({ name, how: "--help", r })),
+    // -h wins over what else is wrong on the line (an unknown flag, a missing file)
+    cli([file, join(tmp, "missing.ts"), "-h", "--no-such-flag"]).then((r) => ({
+      name,
+      how: "-h",
+      r,
+    })),
+  ]));
+  for (const { name, how, r } of results) {
+    assert(r.code === 0, `${name} ${how}: exit ${r.code}: ${r.stderr}`);
+    assert(
+      r.stdout.startsWith(`usage: deno task ${name} `) ||
+        r.stdout.startsWith(`usage: deno task ${name}\n`),
+      `${name} ${how}: stdout ${JSON.stringify(r.stdout.slice(0, 80))}`,
+    );
+    // (deno itself may say it waits for the node_modules lock while other tests run)
+    const said = r.stderr.split("\n").filter((l) => l && !l.startsWith("Blocking waiting"));
+    assert(said.length === 0, `${name} ${how}: stderr ${JSON.stringify(r.stderr)}`);
+  }
+  // a "-h" that is another flag's value or after "--" is no request for help
+  for (const args of [["--", "-h"], ["--out", "-h", "x.ts"]]) {
+    const v = await cli(["lib/cli/run.ts", ...args]);
+    assert(v.code === 2 && v.stdout === "", `run ${args.join(" ")}: ${v.code} ${v.stdout}`);
+  }
+  assert((await Array.fromAsync(Deno.readDir(tmp))).length === 0, "--help wrote files");
+});

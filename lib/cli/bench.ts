@@ -409,7 +409,7 @@ await runMain(async () => {
     "runtime-only": { type: "boolean" },
     profile: { type: "boolean" },
     sweep: { type: "boolean" },
-  });
+  }, USAGE);
   if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}\n${USAGE}`);
   const steps = intFlag("--steps", f.steps, 10, 10000);
   const warmup = intFlag("--warmup", f.warmup, 1, 1000);

@@ -22,6 +22,9 @@ import { formatRows, tableOf, writeCsv } from "../util/tables.ts";
 import { renderSvg } from "../report/vega.ts";
 import { writeJsonAtomic, writeTextAtomic } from "../util/fs.ts";
 
+const USAGE =
+  "usage: deno task compare [REV_A] [REV_B] [--experiment ID] [--seed N] [--profile P] [--out DIR] [--fail-on-regression PCT] [--report-dir DIR]";
+
 await runMain(async () => {
   const { values: f, positionals } = parseFlags(Deno.args, {
     experiment: { type: "string" },
@@ -30,11 +33,9 @@ await runMain(async () => {
     out: { type: "string" },
     "fail-on-regression": { type: "string" },
     "report-dir": { type: "string" },
-  });
+  }, USAGE);
   if (positionals.length > 2) {
-    throw new UsageError(
-      "usage: deno task compare [REV_A] [REV_B] [--experiment ID] [--seed N] [--profile P] [--fail-on-regression PCT]",
-    );
+    throw new UsageError(USAGE);
   }
   let pct: number | undefined;
   if (f["fail-on-regression"] !== undefined) {

@@ -21,7 +21,7 @@ await runMain(async () => {
     "per-class": { type: "string", default: "12" },
     zoom: { type: "string", default: "1" },
     "skip-bad-images": { type: "boolean" },
-  });
+  }, USAGE);
   if (positionals.length !== 1) throw new UsageError(USAGE);
   const name = positionals[0];
   if (!(DATASETS as readonly string[]).includes(name)) {

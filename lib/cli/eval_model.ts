@@ -20,7 +20,7 @@ await runMain(async () => {
     dataset: { type: "string" },
     data: { type: "string" },
     "skip-bad-images": { type: "boolean" },
-  });
+  }, USAGE);
   if (positionals.length !== 1) throw new UsageError(USAGE);
   const path = positionals[0];
   const { bytes, file } = await readModel(path);

@@ -18,13 +18,15 @@ import { provenanceOf, readRunRecord, readSummary, variantFiles } from "../run/r
 import { loadDeployed } from "../run/final.ts";
 import { activationTransform } from "../experiment/outcome.ts";
 
+const USAGE = "usage: deno task export <run-dir> [--variant NAME] [--out DIR]";
+
 await runMain(async () => {
   const { values: f, positionals } = parseFlags(Deno.args, {
     variant: { type: "string" },
     out: { type: "string" },
-  });
+  }, USAGE);
   if (positionals.length !== 1) {
-    throw new UsageError("usage: deno task export <run-dir> [--variant NAME] [--out DIR]");
+    throw new UsageError(USAGE);
   }
   const runDir = positionals[0];
   const rec = await readRunRecord(runDir);

@@ -15,13 +15,15 @@ import { writeTextAtomic } from "../util/fs.ts";
 import { runExperiment } from "../experiment/runner.ts";
 import { initBackend } from "../backend/mod.ts";
 
+const USAGE = "usage: deno task figures [--run] [--out DIR] [--runs DIR] [--layer NAME]";
+
 await runMain(async () => {
   const { values: f } = parseFlags(Deno.args, {
     run: { type: "boolean" },
     out: { type: "string" },
     runs: { type: "string" },
     layer: { type: "string", default: PAPER_FIGURES.main.histogram.layer },
-  });
+  }, USAGE);
   const outRoot = (f.runs as string | undefined) ?? DEFAULT_RUNS_ROOT;
   const dir = (f.out as string | undefined) ?? join(REPO_ROOT, "reports", "figures");
   if (f.run) {

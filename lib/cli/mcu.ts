@@ -23,7 +23,7 @@ await runMain(async () => {
     out: { type: "string" },
     dataset: { type: "string" },
     data: { type: "string" },
-  });
+  }, USAGE);
   if (positionals.length !== 1) throw new UsageError(USAGE);
   const path = positionals[0];
   const n = f.images === undefined ? 10 : intFlag("--images", f.images, 1, 100000);

@@ -27,12 +27,7 @@ await runMain(async () => {
     resume: { type: "boolean" },
     "run-id": { type: "string" },
     quiet: { type: "boolean" },
-    help: { type: "boolean", short: "h" },
-  });
-  if (f.help) {
-    console.log(USAGE);
-    return;
-  }
+  }, USAGE);
   if (positionals.length !== 1) throw new UsageError(`expected one experiment module\n${USAGE}`);
   const path = positionals[0];
   if (!(await exists(path))) throw new UsageError(`${path}: experiment file not found`);

@@ -19,11 +19,13 @@ import { formatDuration } from "../util/progress.ts";
 /** Bytes as kilobytes, one decimal below 10 KB. */
 const kb = (b: number) => (b / 1000).toFixed(b < 10000 ? 1 : 0);
 
+const USAGE = "usage: deno task runs [--experiment ID] [--out DIR]";
+
 await runMain(async () => {
   const { values: f } = parseFlags(Deno.args, {
     experiment: { type: "string" },
     out: { type: "string" },
-  });
+  }, USAGE);
   const outRoot = (f.out as string | undefined) ?? DEFAULT_RUNS_ROOT;
   const damaged: { dir: string; reason: string }[] = [];
   const runs = await listRunDirs(

@@ -37,7 +37,7 @@ await runMain(async () => {
     "val-count": { type: "string" },
     "val-offset": { type: "string" },
     "report-dir": { type: "string" },
-  });
+  }, USAGE);
   const valCount = f["val-count"] === undefined
     ? undefined
     : intFlag("--val-count", f["val-count"], 1);

@@ -35,7 +35,7 @@ await runMain(async () => {
     jobs: { type: "string" },
     "slurm-args": { type: "string", raw: true },
     plan: { type: "boolean" },
-  });
+  }, USAGE);
   if (positionals.length !== 1) throw new UsageError(`expected one experiment module\n${USAGE}`);
   const path = positionals[0];
   if (!(await exists(path))) throw new UsageError(`${path}: experiment file not found`);

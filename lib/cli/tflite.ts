@@ -36,7 +36,7 @@ await runMain(async () => {
     "skip-bad-images": { type: "boolean" },
     layers: { type: "boolean" },
     "int8-logits": { type: "boolean" },
-  });
+  }, USAGE);
   const output = f["int8-logits"] ? "int8" as const : "int16" as const;
   if (positionals.length !== 1) throw new UsageError(USAGE);
   const path = positionals[0];

@@ -30,18 +30,31 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
+/** `--help` / `-h` was given: {@link runMain} prints the message (the usage) and exits 0. */
+export class HelpRequested extends Error {
+  override name = "HelpRequested";
+}
+
 /**
  * Parses `args` against `spec`; an unknown flag or a missing value throws a
- * {@link UsageError} whose message names the flag.
+ * {@link UsageError} whose message names the flag. `--help` or `-h` (before
+ * a `--`, not as another flag's value) throws {@link HelpRequested} carrying
+ * `usage`, whatever else the line holds.
  *
  * @example
  * ```ts
- * import { parseFlags } from "./cli.ts";
+ * import { HelpRequested, parseFlags } from "./cli.ts";
  * const a = parseFlags(["--seed", "3", "x.ts"], { seed: { type: "string" } });
  * if (a.values.seed !== "3" || a.positionals[0] !== "x.ts") throw new Error();
+ * try {
+ *   parseFlags(["x.ts", "-h"], {}, "usage: x");
+ *   throw new Error("no help");
+ * } catch (e) {
+ *   if (!(e instanceof HelpRequested) || e.message !== "usage: x") throw e;
+ * }
  * ```
  */
-export function parseFlags(args: string[], spec: FlagSpec): ParsedArgs {
+export function parseFlags(args: string[], spec: FlagSpec, usage = ""): ParsedArgs {
   // "--seed -1": a value that looks like a flag would be taken as one; join negative numbers, and
   // any value of a `raw` flag (`--slurm-args "--time=1:00:00"`)
   const joined: string[] = [];
@@ -53,6 +66,11 @@ export function parseFlags(args: string[], spec: FlagSpec): ParsedArgs {
     } else joined.push(args[i]);
   }
   args = joined;
+  for (let i = 0; i < args.length && args[i] !== "--"; i++) {
+    const name = args[i].startsWith("--") ? args[i].slice(2) : "";
+    if (args[i] === "--help" || args[i] === "-h") throw new HelpRequested(usage);
+    if (spec[name]?.type === "string") i++; // "--out -h": a value, not a flag
+  }
   const options = Object.fromEntries(
     Object.entries(spec).map(([k, { raw: _, ...o }]) => [k, o]),
   );
@@ -127,7 +145,8 @@ export function shellQuote(a: string): string {
 
 /**
  * Runs a CLI main function: a {@link UsageError} or any other error is printed
- * as one line `qgt: <message>` and the process exits non-zero (2 for usage).
+ * as one line `qgt: <message>` and the process exits non-zero (2 for usage);
+ * {@link HelpRequested} prints its usage to stdout and exits 0.
  *
  * @example
  * ```ts ignore
@@ -139,6 +158,10 @@ export async function runMain(main: () => Promise<void>): Promise<void> {
   try {
     await main();
   } catch (e) {
+    if (e instanceof HelpRequested) {
+      console.log(e.message);
+      return;
+    }
     const err = e as Error;
     console.error(`qgt: ${err.message}`);
     if (Deno.env.get("QGT_DEBUG")) console.error(err.stack);

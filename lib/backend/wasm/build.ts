@@ -7,6 +7,7 @@
  * checks the committed bytes are what this source gives.
  * @module
  */
+import { parseFlags, runMain, UsageError } from "../../util/cli.ts";
 
 /** The kernels: source and exported functions. */
 export const KERNELS: { src: string; exports: string[] }[] = [
@@ -98,10 +99,9 @@ export async function buildKernels(dir?: string): Promise<string[]> {
 }
 
 if (import.meta.main) {
-  try {
+  await runMain(async () => {
+    const usage = "usage: deno task kernels";
+    if (parseFlags(Deno.args, {}, usage).positionals.length) throw new UsageError(usage);
     for (const out of await buildKernels()) console.log(`built ${out}`);
-  } catch (e) {
-    console.error(`qgt: ${(e as Error).message}`);
-    Deno.exit(1);
-  }
+  });
 }
