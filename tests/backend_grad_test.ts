@@ -226,6 +226,92 @@ Deno.test("max-pooling gradient: the qgt kernel matches the cpu backend; ties go
   }
 });
 
+Deno.test("the default max-pooling gradient kernel gives tfjs-wasm's own MaxPoolGrad bits, quirks included", async () => {
+  const { stockWasmKernel } = await import("../lib/backend/wasm_kernels.ts");
+  await initBackend("wasm");
+  const stock = stockWasmKernel("MaxPoolGrad")!;
+  const mine = tf.getKernel("MaxPoolGrad", "wasm")!.kernelFunc;
+  const r = rng(53);
+  const FLT_MIN = 2 ** -126;
+  // ties (small integers), zeros and negatives (windows tfjs's kernel mishandles), values at
+  // and around FLT_MIN (its starting value), NaN; dy with -0, infinities and NaN now and then
+  const xValue = () => {
+    const u = r.uniform(0, 1);
+    if (u < 0.3) return r.int(-2, 2);
+    if (u < 0.35) return [FLT_MIN, FLT_MIN * 2, 1e-45, -1e-45, -0, NaN][r.int(0, 5)];
+    return r.normal();
+  };
+  const dyValue = () => {
+    const u = r.uniform(0, 1);
+    return u < 0.02 ? [-0, Infinity, -Infinity, NaN][r.int(0, 3)] : r.normal();
+  };
+  const bits = (t: tf.TensorInfo) =>
+    new Uint32Array(
+      (tf.engine().makeTensorFromTensorInfo(t).dataSync() as Float32Array).slice().buffer,
+    );
+  const calls = gradKernelCalls();
+  let values = 0, cases = 0;
+  for (let t = 0; t < 60; t++) {
+    // the last case: the small CNN's first pool (2x2, stride 2 on 28x28x32)
+    const last = t === 59;
+    const kh = last ? 2 : r.int(1, 4), kw = last || t % 2 ? kh : r.int(1, 4);
+    const n = r.int(1, 3), h = last ? 28 : r.int(kh, 13), w = last ? 28 : r.int(kw, 13);
+    const c = last ? 32 : r.int(1, 9);
+    const strides: [number, number] = last ? [2, 2] : [r.int(1, 3), r.int(1, 3)];
+    const pad = t % 3 === 0 || last ? "valid" : "same";
+    const x = tf.tensor4d(Float32Array.from({ length: n * h * w * c }, xValue), [n, h, w, c]);
+    const info = tf.backend_util.computePool2DInfo(x.shape, [kh, kw], strides, 1, pad);
+    const dyShape = [n, info.outHeight, info.outWidth, c];
+    const dy = tf.tensor4d(
+      Float32Array.from({ length: tf.util.sizeFromShape(dyShape) }, dyValue),
+      dyShape as [number, number, number, number],
+    );
+    const args = {
+      inputs: { input: x, dy },
+      attrs: { filterSize: [kh, kw], strides, pad },
+      backend: tf.backend(),
+    };
+    const want = bits(stock(args as never) as tf.TensorInfo);
+    const got = bits(mine(args as never) as tf.TensorInfo);
+    const nan = (b: number) => (b & 0x7f800000) === 0x7f800000 && (b & 0x7fffff) !== 0;
+    const bad = [...want.keys()].filter((i) =>
+      want[i] !== got[i] && !(nan(want[i]) && nan(got[i]))
+    );
+    assert.equal(
+      bad.length,
+      0,
+      `${n}x${h}x${w}x${c} k${kh}x${kw} s${strides} ${pad}: ${bad.length} of ${want.length} differ`,
+    );
+    values += want.length;
+    cases++;
+    tf.dispose([x, dy]);
+  }
+  assert.equal(gradKernelCalls() - calls, cases, "the wasm kernel ran, not the stock one");
+  assert.ok(values > 10000, `${values} values`);
+  // the quirk itself, worked by hand: a window of zeros gives its gradient to flat offset 0 when
+  // it covers it, and to nowhere otherwise; ties among positive values go to the last position
+  const x = tf.tensor4d([0, 0, 5, 5, 0, 0, 5, 5], [1, 2, 4, 1]);
+  const dy = tf.tensor4d([7, 9], [1, 1, 2, 1]);
+  const out = mine(
+    {
+      inputs: { input: x, dy },
+      attrs: { filterSize: 2, strides: 2, pad: "valid" },
+      backend: tf.backend(),
+    } as never,
+  ) as tf.TensorInfo;
+  assert.deepStrictEqual([...tf.engine().makeTensorFromTensorInfo(out).dataSync()], [
+    7,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    9,
+  ]);
+  tf.dispose([x, dy]);
+});
+
 Deno.test("after ReLU, max pooling's gradient kernels give the small CNN the same parameter gradients", async () => {
   // tfjs-wasm's MaxPoolGrad drops windows whose maximum is <= 0; behind a ReLU those
   // positions have zero gradient anyway, so qgt's small CNN trains the same with either
@@ -247,7 +333,7 @@ Deno.test("after ReLU, max pooling's gradient kernels give the small CNN the sam
     }
   };
   const a = run("tfjs"), q = run("qgt");
-  assert.equal(gradKernelCalls() - calls, 2, "both pools ran the qgt kernel");
+  assert.equal(gradKernelCalls() - calls, 4, "both pools ran a wasm kernel in either mode");
   a.forEach((g, i) => assert.deepStrictEqual(q[i], g, `gradient ${i}`));
   for (const v of m.params.values()) v.dispose();
 });

@@ -1,12 +1,14 @@
 /**
- * The depthwise-convolution filter gradient and the max-pooling gradient as
- * qgt's own wasm kernels
- * (`wasm/conv_grad.c`), in place on tfjs-backend-wasm's memory. They sum in
- * a different order than the tfjs-op versions of `grad_math.ts` (and break
- * max-pooling ties differently from tfjs's kernel), so they are used only when
- * a training run selects them (`train.gradKernels: "qgt"`,
- * see {@link setGradKernels}); `tests/backend_grad_test.ts` checks them
- * against tfjs's cpu backend like every gradient kernel.
+ * qgt's own wasm kernels for convolution and pooling gradients
+ * (`wasm/conv_grad.c`), in place on tfjs-backend-wasm's memory. Two kinds:
+ * the default path's (the pointwise and regular convolution filter gradients,
+ * and tfjs's max-pooling gradient, each giving the bits of what it replaces),
+ * and the `"qgt"` set (the depthwise filter gradient and a max-pooling
+ * gradient with its own tie rule), which sum in another order than the tfjs-op
+ * versions of `grad_math.ts`, so they run only when a training run selects
+ * them (`train.gradKernels: "qgt"`, see {@link setGradKernels});
+ * `tests/backend_grad_test.ts` checks every one against tfjs's cpu backend,
+ * and the default path's against the bits of the kernels they replace.
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
@@ -56,6 +58,7 @@ export function gradKernels(): GradKernels {
 interface Exports {
   qgt_dw_filter_grad(x: number, dy: number, ...geomAndOut: number[]): void;
   qgt_maxpool_grad(x: number, dy: number, ...geomAndOut: number[]): void;
+  qgt_maxpool_grad_tfjs(x: number, dy: number, ...geomAndOut: number[]): void;
   qgt_pw_filter_grad(x: number, dy: number, p: number, cin: number, cout: number, dw: number): void;
   qgt_conv_filter_grad(x: number, dy: number, ...geomAndOut: number[]): void;
 }
@@ -98,17 +101,19 @@ const geometry = (ci: ConvInfo) => [
 /**
  * Runs kernel `name` of `conv_grad.wasm` on two input tensors and the
  * geometry of `ci` into a new float32 tensor of `shape`, or returns null when
- * the `"qgt"` kernels are not selected or `ok` is false.
+ * `ok` is false or the kernel belongs to the `"qgt"` set (`qgtOnly`) and
+ * that set is not selected.
  */
 function run(
-  name: "qgt_dw_filter_grad" | "qgt_maxpool_grad",
+  name: "qgt_dw_filter_grad" | "qgt_maxpool_grad" | "qgt_maxpool_grad_tfjs",
   backend: unknown,
   [a, b]: [tf.TensorInfo, tf.TensorInfo],
   ci: ConvInfo,
   shape: number[],
   ok: boolean,
+  qgtOnly = true,
 ): tf.TensorInfo | null {
-  if (mode !== "qgt" || !ok) return null;
+  if ((qgtOnly && mode !== "qgt") || !ok) return null;
   const be = backend as WasmBackend;
   const k = kernels(be);
   if (!k) return null;
@@ -135,9 +140,11 @@ export function depthwiseFilterGradKernel(
 }
 
 /**
- * dL/dx of max pooling by the wasm kernel (each window's gradient to the
- * first position of its maximum), or null when the `"qgt"` kernels are not
- * selected or do not apply.
+ * dL/dx of max pooling by a wasm kernel: with the `"qgt"` kernels, each
+ * window's gradient to the first position of its maximum
+ * (`qgt_maxpool_grad`); otherwise tfjs-backend-wasm's own MaxPoolGrad bit for
+ * bit, quirks included (`qgt_maxpool_grad_tfjs`, several times faster). Null
+ * for dilated pooling (the stock kernel then runs).
  */
 export function maxPoolGradKernel(
   backend: unknown,
@@ -146,7 +153,8 @@ export function maxPoolGradKernel(
   pi: ConvInfo,
 ): tf.TensorInfo | null {
   const ok = pi.dilationHeight === 1 && pi.dilationWidth === 1;
-  return run("qgt_maxpool_grad", backend, [x, dy], pi, inputShape(pi), ok);
+  const name = mode === "qgt" ? "qgt_maxpool_grad" : "qgt_maxpool_grad_tfjs";
+  return run(name, backend, [x, dy], pi, inputShape(pi), ok, false);
 }
 
 /**

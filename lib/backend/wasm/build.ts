@@ -21,6 +21,7 @@ export const KERNELS: { src: string; exports: string[] }[] = [
     exports: [
       "qgt_dw_filter_grad",
       "qgt_maxpool_grad",
+      "qgt_maxpool_grad_tfjs",
       "qgt_pw_filter_grad",
       "qgt_conv_filter_grad",
     ],

@@ -1,13 +1,15 @@
 /*
- * The filter gradient of a depthwise convolution (NHWC, depth multiplier 1,
- * dilation 1) and the max-pooling gradient, in place on tfjs-backend-wasm's
- * memory like bn_act.c (no data, no stack). (An input-gradient kernel for the
- * depthwise convolution and a 1x1-convolution filter gradient were written
- * too and measured slower than the tfjs paths, so they are not here.) Plain loops vectorized over channels. They sum in their own order,
- * not in the order of the tfjs-op implementations in lib/backend/grad_math.ts
- * (which sum through average pooling), so they give slightly different
- * float32 results: experiments select them with `train.gradKernels: "qgt"`.
- * Reference for the tests: tfjs's cpu backend.
+ * Gradient kernels for convolutions and pooling (NHWC, dilation 1), in place on
+ * tfjs-backend-wasm's memory like bn_act.c (no data, no stack). Two kinds:
+ * those of the default path (qgt_pw_filter_grad, qgt_conv_filter_grad,
+ * qgt_maxpool_grad_tfjs), which give the bits of the tfjs paths they replace,
+ * and the "qgt" set (qgt_dw_filter_grad, qgt_maxpool_grad), which sum or break
+ * ties in their own way, so experiments select them with
+ * `train.gradKernels: "qgt"`. (An input-gradient kernel for the depthwise
+ * convolution and a plain 1x1-convolution filter gradient were written too and
+ * measured slower than the tfjs paths, so they are not here.) Reference for
+ * the tests: tfjs's cpu backend, and for the default path the replaced
+ * kernels' bits.
  */
 #include <stdint.h>
 #include <wasm_simd128.h>
@@ -80,6 +82,85 @@ void qgt_maxpool_grad(const float *x, const float *dy, GEOMETRY, float *dx) {
           }
           if (best >= 0) dx[best] += d[c];
         }
+      }
+    }
+  }
+}
+
+/* One channel of a window as tfjs-backend-wasm's MaxPoolGrad (see below); the remainder path. */
+static void maxpool_grad_tfjs_channel(const float *x, float *dx, float d, int32_t base, int32_t r0,
+                                      int32_t r1, int32_t c0, int32_t c1, int32_t iw, int32_t ch) {
+  float v = 0x1p-126f; /* FLT_MIN, tfjs's starting value */
+  int32_t best = 0;
+  for (int32_t r = r0; r < r1; r++) {
+    for (int32_t q = c0; q < c1; q++) {
+      const int32_t at = base + (r * iw + q) * ch;
+      if (x[at] >= v) {
+        v = x[at];
+        best = at;
+      }
+    }
+  }
+  for (int32_t r = r0; r < r1; r++) {
+    for (int32_t q = c0; q < c1; q++) {
+      const int32_t at = base + (r * iw + q) * ch;
+      dx[at] += d * (at == best ? 1.0f : 0.0f);
+    }
+  }
+}
+
+/*
+ * tfjs-backend-wasm 4.22's own max-pooling gradient (its MaxPoolGrad), bit for
+ * bit, in one pass instead of its per-input search over every covering window:
+ * each window's maximum is found as that kernel finds it (a running value
+ * starting at FLT_MIN with flat offset 0, replaced by any later value >= it, so
+ * ties go to the last position, NaN never wins), and every input position a
+ * window covers adds dy * (1 if it is that offset, else 0), windows in output
+ * order, onto +0. So a window whose values all lie below FLT_MIN (zeros behind
+ * a ReLU, negatives) sends its gradient to flat offset 0 when it covers it and
+ * nowhere otherwise, and a NaN or infinite dy spreads NaN over its window, all
+ * as tfjs does: this kernel is the default path ("tfjs" kernels), so it must
+ * keep every earlier run's numbers (tests/backend_grad_test.ts compares bits
+ * with the stock kernel). Offsets are 32-bit as tfjs's. Four channels at a
+ * time: the same comparisons, selects, products and sums per lane.
+ */
+void qgt_maxpool_grad_tfjs(const float *x, const float *dy, GEOMETRY, float *dx) {
+  const int64_t nx = (int64_t)n * ih * iw * ch;
+  for (int64_t t = 0; t < nx; t++) dx[t] = 0.0f;
+  const v128_t lane = wasm_i32x4_make(0, 1, 2, 3), one = wasm_f32x4_splat(1.0f);
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  for (int32_t b = 0; b < n; b++) {
+    for (int32_t y = 0; y < oh; y++) {
+      const int32_t r1 = y * sh - pt + kh < ih ? y * sh - pt + kh : ih;
+      const int32_t r0 = y * sh - pt > 0 ? y * sh - pt : 0;
+      for (int32_t xo = 0; xo < ow; xo++) {
+        const int32_t c1 = xo * sw - pl + kw < iw ? xo * sw - pl + kw : iw;
+        const int32_t c0 = xo * sw - pl > 0 ? xo * sw - pl : 0;
+        const float *d = dy + (((int64_t)b * oh + y) * ow + xo) * ch;
+        const int32_t img = b * ih * iw * ch;
+        int32_t c = 0;
+        for (; c + 4 <= ch; c += 4) {
+          v128_t v = wasm_f32x4_splat(0x1p-126f), best = wasm_i32x4_splat(0);
+          for (int32_t r = r0; r < r1; r++) {
+            for (int32_t q = c0; q < c1; q++) {
+              const int32_t at = img + (r * iw + q) * ch + c;
+              const v128_t xv = wasm_v128_load(x + at);
+              const v128_t ge = wasm_f32x4_ge(xv, v);
+              v = wasm_v128_bitselect(xv, v, ge);
+              best = wasm_v128_bitselect(wasm_i32x4_add(wasm_i32x4_splat(at), lane), best, ge);
+            }
+          }
+          const v128_t dv = wasm_v128_load(d + c);
+          for (int32_t r = r0; r < r1; r++) {
+            for (int32_t q = c0; q < c1; q++) {
+              const int32_t at = img + (r * iw + q) * ch + c;
+              const v128_t hit = wasm_i32x4_eq(wasm_i32x4_add(wasm_i32x4_splat(at), lane), best);
+              const v128_t m = wasm_v128_bitselect(one, zero, hit);
+              wasm_v128_store(dx + at, wasm_f32x4_add(wasm_v128_load(dx + at), wasm_f32x4_mul(dv, m)));
+            }
+          }
+        }
+        for (; c < ch; c++) maxpool_grad_tfjs_channel(x, dx, d[c], img + c, r0, r1, c0, c1, iw, ch);
       }
     }
   }
