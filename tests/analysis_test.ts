@@ -141,6 +141,7 @@ Deno.test("runs: status (an unfinished run whose process is gone is incomplete),
     "1h02m", // 3000 s + 725 s
     "1/2 variants done",
   ]);
+  assert.ok(r.stdout.includes("\ntotal compute: 1h02m over 2 runs\n"), r.stdout);
   const none = await cli(["lib/cli/runs.ts", "--out", out, "--experiment", "nope"]);
   assert.equal(none.stdout.trim(), `no runs of nope in ${out}`);
 });

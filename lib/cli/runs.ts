@@ -1,6 +1,7 @@
 /**
  * `deno task runs [--experiment ID] [--out DIR]`: lists recorded runs with
- * their commit, status, compute time and headline figures.
+ * their commit, status, compute time and headline figures, then the compute
+ * time of all of them together.
  * @module
  */
 import { join } from "node:path";
@@ -34,6 +35,7 @@ await runMain(async () => {
     (dir, reason) => damaged.push({ dir, reason }),
   );
   const rows = [];
+  let total = 0;
   for (const r of runs) {
     const rec = r.record;
     const status = runStatus(rec);
@@ -48,6 +50,7 @@ await runMain(async () => {
       headline = `${done}/${Object.keys(rec.variants).length} variants done`;
     }
     const timed = Object.values(rec.variants).flatMap((v) => v.seconds ?? []);
+    total += timed.reduce((t, s) => t + s, 0);
     rows.push({
       experiment: rec.experiment.id,
       run: rec.runId,
@@ -65,5 +68,9 @@ await runMain(async () => {
   }
   const of = f.experiment ? ` of ${f.experiment}` : "";
   console.log(rows.length ? formatRows(rows) : `no runs${of} in ${outRoot}`);
+  // what the listed runs cost together (e.g. a sweep's run root): the figure results state
+  if (rows.length) {
+    console.log(`\ntotal compute: ${formatDuration(total)} over ${rows.length} runs`);
+  }
   for (const d of damaged) console.error(`note: damaged run skipped: ${d.reason}`);
 });
