@@ -50,7 +50,8 @@ await runMain(async () => {
       headline = `${done}/${Object.keys(rec.variants).length} variants done`;
     }
     const timed = Object.values(rec.variants).flatMap((v) => v.seconds ?? []);
-    total += timed.reduce((t, s) => t + s, 0);
+    const seconds = timed.reduce((t, s) => t + s, 0);
+    total += seconds;
     rows.push({
       experiment: rec.experiment.id,
       run: rec.runId,
@@ -62,7 +63,7 @@ await runMain(async () => {
       status,
       profile: rec.experiment.profile,
       // compute time summed over variants and resumes (a running variant up to its last checkpoint)
-      compute: timed.length ? formatDuration(timed.reduce((t, s) => t + s, 0)) : "-",
+      compute: timed.length ? formatDuration(seconds) : "-",
       headline: headline.length > 110 ? headline.slice(0, 107) + "..." : headline,
     });
   }
