@@ -1,5 +1,6 @@
 // Cross-run analysis over fabricated run directories: compare, and the runs listing.
 import { join } from "node:path";
+import { tempDir } from "./tmp.ts";
 import { exists } from "../lib/util/fs.ts";
 import { assert } from "./assert.ts";
 import { cli, fabricateRun } from "./helpers.ts";
@@ -15,7 +16,7 @@ const runAtA = (out: string) =>
   });
 
 Deno.test("compare: deltas between two fabricated runs and --fail-on-regression", async () => {
-  const out = await Deno.makeTempDir();
+  const out = await tempDir();
   const B = "b".repeat(40);
   await runAtA(out);
   await fabricateRun(out, {
@@ -23,7 +24,7 @@ Deno.test("compare: deltas between two fabricated runs and --fail-on-regression"
     started: "2026-01-02T00:00:00Z",
     rows: "float,float,32,0.9,0.3,1000,1000,1,0\nq2,qgt,2,0.85,0.5,110,1000,9.0909,5\n",
   });
-  const rep = await Deno.makeTempDir();
+  const rep = await tempDir();
   const r = await cli(["lib/cli/compare.ts", "aaaa", "bbbb", "--out", out, "--report-dir", rep]);
   assert.equal(r.code, 0, r.stderr);
   // a row per variant: accuracy A %, B %, change in points, bytes A, B, change
@@ -95,7 +96,7 @@ Deno.test("compare: deltas between two fabricated runs and --fail-on-regression"
 });
 
 Deno.test("runs: status (an unfinished run whose process is gone is incomplete), commits, headline", async () => {
-  const out = await Deno.makeTempDir();
+  const out = await tempDir();
   const A = "a".repeat(40), B = "b".repeat(40);
   await runAtA(out);
   const dir = await fabricateRun(out, {

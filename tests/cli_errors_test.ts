@@ -2,6 +2,7 @@
 // exit 2 for bad flags and usage and 1 for bad data or files, and nothing on disk; no tfjs
 // banner; summary tables in one unit per quantity, rounded; eval-model says which images.
 import { join } from "node:path";
+import { tempDir } from "./tmp.ts";
 import { gzipSync } from "node:zlib";
 import { buildQgt } from "../lib/export/format.ts";
 import { encodePng } from "../lib/data/image.ts";
@@ -28,13 +29,13 @@ async function truncatedIdx(dir: string): Promise<string> {
 }
 
 Deno.test("bad inputs: one line naming what is wrong, exit 2 (usage) or 1 (data), nothing written", async () => {
-  const tmp = await Deno.makeTempDir(), out = join(tmp, "out");
+  const tmp = await tempDir(), out = join(tmp, "out");
   await Deno.mkdir(out);
   const file = join(tmp, "a-file");
   await Deno.writeTextFile(file, "x");
   const syntax = join(tmp, "broken.ts");
   await Deno.writeTextFile(syntax, 'export default {\n  id: "x",\n  version: 1 x\n};\n');
-  const fm = await truncatedIdx(await Deno.makeTempDir());
+  const fm = await truncatedIdx(await tempDir());
   const fmExp = join(tmp, "fm.ts");
   await Deno.writeTextFile(
     fmExp,
@@ -187,7 +188,7 @@ Deno.test("no tfjs banner: the CPU backend's 'install our node backend' notice s
 });
 
 Deno.test("summary.csv: accuracies as fractions to 1e-4, points to 0.01, no float noise; eval-model names its images", async () => {
-  const tmp = await Deno.makeTempDir();
+  const tmp = await tempDir();
   const r = await cli([
     "lib/cli/run.ts",
     SMOKE,
@@ -245,7 +246,7 @@ Deno.test("--help / -h: every task's usage on stdout, exit 0, even beside bad fl
     .map(([name, cmd]) => [name, /^deno run -A (lib\/\S+\.ts)$/.exec(cmd)?.[1]] as const)
     .filter((t): t is readonly [string, string] => t[1] !== undefined);
   assert(tools.length >= 13, `expected the CLI tasks in deno.json, found ${tools.length}`);
-  const tmp = await Deno.makeTempDir();
+  const tmp = await tempDir();
   const results = await Promise.all(tools.flatMap(([name, file]) => [
     cli([file, "--help"]).then((r) => ({ name, how: "--help", r })),
     // -h wins over what else is wrong on the line (an unknown flag, a missing file)

@@ -1,6 +1,7 @@
 // Datasets: synthetic-person determinism and balance, the VWW loader on files the
 // test writes, the IDX reader on small and broken files, and the real Fashion-MNIST.
 import { join } from "node:path";
+import { tempDir } from "./tmp.ts";
 import { gzipSync } from "node:zlib";
 import {
   generateSyntheticPerson,
@@ -48,7 +49,7 @@ Deno.test("synthetic-person: same seed same bytes, other seed other images, bala
 });
 
 Deno.test("synthetic-person cache: built once with a manifest, reloaded identically, damage detected", async () => {
-  const root = await Deno.makeTempDir();
+  const root = await tempDir();
   const a = await loadSyntheticPerson({ count: 6, seed: 2, size: 32 }, root);
   const dir = join(root, "synthetic-person", `v${GENERATOR_VERSION}-s2-o0-n6-32x32x1`);
   const manifest = JSON.parse(await Deno.readTextFile(join(dir, "manifest.json")));
@@ -91,7 +92,7 @@ async function writeVww(root: string) {
 }
 
 Deno.test("vww loader: layout, resizing, labels, split, corrupt files and empty folders", async () => {
-  const root = await Deno.makeTempDir();
+  const root = await tempDir();
   await writeVww(root);
   // by default a corrupt file fails the load, naming it
   await assert.rejects(() => loadVww({ dir: root }), /broken\.jpg: cannot decode image: truncated/);
@@ -128,7 +129,7 @@ Deno.test("vww loader: layout, resizing, labels, split, corrupt files and empty 
     /1 listed images not in/,
   );
   // an empty class folder and a missing one
-  const empty = await Deno.makeTempDir();
+  const empty = await tempDir();
   await Deno.mkdir(join(empty, "person"));
   await Deno.mkdir(join(empty, "non_person"));
   await Deno.writeFile(join(empty, "person", "a.png"), encodePng(solid(8, 8, 1)));
@@ -142,7 +143,7 @@ Deno.test("vww loader: layout, resizing, labels, split, corrupt files and empty 
 });
 
 Deno.test("vww cache: second load reads the cache and gives the same arrays", async () => {
-  const root = await Deno.makeTempDir(), cache = await Deno.makeTempDir();
+  const root = await tempDir(), cache = await tempDir();
   await writeVww(root);
   const a = await loadVww({ dir: root, skipBadImages: true, cacheRoot: cache, size: [16, 16] });
   assert.ok(await exists(join(cache, "vww")));
@@ -155,7 +156,7 @@ Deno.test("vww cache: second load reads the cache and gives the same arrays", as
 
 Deno.test("vww trainCount / valCount: a fixed subset by path hash, decoded alone, cached apart", async () => {
   // 60 images, each a distinct gray level, so a pixel tells which file it came from
-  const root = await Deno.makeTempDir(), cache = await Deno.makeTempDir();
+  const root = await tempDir(), cache = await tempDir();
   const level = new Map<string, number>();
   for (const [cls, base] of [["person", 100], ["non_person", 20]] as const) {
     await Deno.mkdir(join(root, cls));
@@ -236,7 +237,7 @@ Deno.test("datasets reject options they do not read, naming the option and the o
     /^Error: dataset fashion-mnist: options\.skipBadImages is not an option of fashion-mnist \(its options: dir, trainCount, holdout\)$/,
   );
   // an option left undefined is not set
-  const d = await Deno.makeTempDir();
+  const d = await tempDir();
   const r = await loadDataset("synthetic-person", {
     trainCount: 4,
     valCount: 2,
@@ -290,7 +291,7 @@ Deno.test("IDX reader: small files, gzip, truncated and wrong magic", () => {
 });
 
 Deno.test("fashion-mnist loader: files the test writes, with mismatched counts and a missing directory", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   const px = Array(3 * 28 * 28).fill(7);
   await Deno.writeFile(
     join(dir, "train-images-idx3-ubyte.gz"),
@@ -361,7 +362,7 @@ Deno.test({
 });
 
 Deno.test("synthetic-person valOffset: a fresh validation range of the same stream, never training images", async () => {
-  const cacheRoot = await Deno.makeTempDir();
+  const cacheRoot = await tempDir();
   try {
     const o = { trainCount: 6, valCount: 4, size: 32, seed: 5, cacheRoot };
     const stream = generateSyntheticPerson({ count: 20, seed: 5, size: 32 });
@@ -403,7 +404,7 @@ function colour(w: number, h: number, rgb: [number, number, number]) {
 }
 
 Deno.test("image folder: classes from subfolders, any size and format, RGB, split, valDir, bad files", async () => {
-  const root = await Deno.makeTempDir();
+  const root = await tempDir();
   const cache = join(root, "cache");
   // three classes, each a colour; PNG and JPEG of several sizes; a hidden folder and a text file
   const classes: [string, [number, number, number]][] = [

@@ -1,6 +1,7 @@
 // The paper's experiments: person-detect --quick end to end (the whole pipeline on a
 // small set, about 3 minutes), its exports, and the figures regenerated from it.
 import { join } from "node:path";
+import { tempDir } from "./tmp.ts";
 import { runExperiment } from "../lib/experiment/runner.ts";
 import { consoleProgress } from "../lib/util/progress.ts";
 import { writeFigures } from "../lib/analysis/figures.ts";
@@ -90,7 +91,7 @@ Deno.test("experiment modules resolve in every profile", () => {
 });
 
 Deno.test("person-detect --quick: every variant trains, exports and is measured from its bytes; figures regenerate", async () => {
-  const out = await Deno.makeTempDir();
+  const out = await tempDir();
   const res = await runExperiment({
     path: "experiments/person-detect.ts",
     // the quick profile, smaller still: this test checks the pipeline, not how well it learns
@@ -162,7 +163,7 @@ Deno.test("person-detect --quick: every variant trains, exports and is measured 
   assert.ok(bytesOf("qgt-mixed") <= 80971, `qgt-mixed is ${bytesOf("qgt-mixed")} bytes`);
   assert.ok(await exists(join(res.runDir, "sensitivity.csv")));
 
-  const figDir = await Deno.makeTempDir();
+  const figDir = await tempDir();
   const figs = await writeFigures(out, figDir, PAPER_FIGURES, "quick");
   const names = figs.map((f) => f.name).sort();
   assert.deepStrictEqual(names, [

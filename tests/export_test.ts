@@ -1,6 +1,7 @@
 // Export: bit packing, the model.qgt format and its validation, the integer interpreter
 // against hand-worked results and against the fake-quantized simulation, C arrays and tfjs.
 import * as tf from "@tensorflow/tfjs";
+import { tempDir } from "./tmp.ts";
 import { join } from "node:path";
 import { initBackend } from "../lib/backend/mod.ts";
 import { packCodes, packedBytes, unpackCodes } from "../lib/export/pack.ts";
@@ -125,7 +126,7 @@ Deno.test("exported model: interpreter agrees with the fake-quantized simulation
   assert.ok(agree / val.labels.length >= 0.99, `agreement ${agree}/${val.labels.length}`);
   assert.ok(sim.accuracy > 0.7, `simulated accuracy ${sim.accuracy}`);
 
-  const d1 = await Deno.makeTempDir(), d2 = await Deno.makeTempDir();
+  const d1 = await tempDir(), d2 = await tempDir();
   const job = {
     variant: "toy",
     src,
@@ -188,7 +189,7 @@ Deno.test({
   ignore: !(await new Deno.Command("sh", { args: ["-c", "command -v cc"] }).output()).success,
   fn: async () => {
     const bytes = buildQgt(handNet());
-    const dir = await Deno.makeTempDir();
+    const dir = await tempDir();
     const { h, c } = cArray(bytes);
     await Deno.writeTextFile(join(dir, "model_data.h"), h);
     await Deno.writeTextFile(join(dir, "model_data.c"), c);

@@ -1,5 +1,6 @@
 // The layering of lib/: a folder imports only from its own layer and the layers below it.
 import { join, relative } from "node:path";
+import { tempDir } from "./tmp.ts";
 import { REPO_ROOT } from "../lib/util/path.ts";
 import { assert } from "./assert.ts";
 
@@ -40,7 +41,7 @@ async function libImports(): Promise<[string, string][]> {
   const lib = join(REPO_ROOT, "lib");
   const files = (await libFiles(lib)).sort();
   // one graph for every file (workers and CLIs are entry points deno info would not reach)
-  const entry = join(await Deno.makeTempDir(), "all.ts");
+  const entry = join(await tempDir(), "all.ts");
   await Deno.writeTextFile(
     entry,
     files.map((f) => `import ${JSON.stringify(`file://${f}`)};`).join("\n") + "\n",

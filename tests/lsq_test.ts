@@ -2,6 +2,7 @@
 // optimizer with LSQ's gradient, kept through BatchNorm folding, checkpointed exactly, and exported
 // as the model's scales; settings LSQ cannot serve are refused before anything trains.
 import * as tf from "@tensorflow/tfjs";
+import { tempDir } from "./tmp.ts";
 import { join } from "node:path";
 import { initBackend } from "../lib/backend/mod.ts";
 import { createModel, forward, tinyCnn } from "../lib/models/mod.ts";
@@ -123,7 +124,7 @@ async function lsqExperiment(dir: string): Promise<string> {
 }
 
 Deno.test("LSQ variants end to end: learned steps become the exported scales; a resumed run is byte-identical", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "qgt-lsq-" });
+  const dir = await tempDir("qgt-lsq-");
   try {
     const path = await lsqExperiment(dir);
     const quiet = consoleProgress({ quiet: true });
@@ -180,7 +181,7 @@ Deno.test("LSQ variants end to end: learned steps become the exported scales; a 
 });
 
 Deno.test("settings LSQ cannot serve are refused before training, naming the field", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "qgt-lsq-" });
+  const dir = await tempDir("qgt-lsq-");
   try {
     const ex = (await import(`file://${await lsqExperiment(dir)}`)).default;
     const bad = (qgt: Record<string, unknown>, want: RegExp) => {

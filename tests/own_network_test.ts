@@ -2,6 +2,7 @@
 // image folder the test makes (PNG files in one subfolder per class), trained in float, QAT-2 and
 // QGT-2, exported, and the exported model.qgt evaluated again by `deno task eval-model`.
 import { join } from "node:path";
+import { tempDir } from "./tmp.ts";
 import { encodePng } from "../lib/data/image.ts";
 import { readCsv, rowsOf } from "../lib/util/tables.ts";
 import { REPO_ROOT } from "../lib/util/path.ts";
@@ -37,7 +38,7 @@ async function writeFolder(dir: string, n: number): Promise<void> {
 }
 
 Deno.test("own network on own images: a layer list and a folder train, quantize to 2 bits, export and evaluate", async () => {
-  const tmp = await Deno.makeTempDir({ prefix: "qgt-own-" });
+  const tmp = await tempDir("qgt-own-");
   try {
     const images = join(tmp, "images");
     await writeFolder(images, 480);

@@ -1,5 +1,6 @@
 // Quantizers against values worked out by hand, STE/LSQ gradients against finite differences.
 import * as tf from "@tensorflow/tfjs";
+import { tempDir } from "./tmp.ts";
 import { initBackend } from "../lib/backend/mod.ts";
 import {
   dequantize,
@@ -290,7 +291,7 @@ Deno.test({
   ignore: !wasmTools,
   fn: async () => {
     const { buildKernels } = await import("../lib/backend/wasm/build.ts");
-    const dir = await Deno.makeTempDir({ prefix: "qgt-kernels-" });
+    const dir = await tempDir("qgt-kernels-");
     try {
       for (const out of await buildKernels(dir)) {
         const name = out.slice(dir.length + 1);

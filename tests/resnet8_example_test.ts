@@ -4,6 +4,7 @@
 // residual sums; model.tflite with ADD operators, run in LiteRT), and the exported models
 // evaluated again by `deno task eval-model`.
 import { join } from "node:path";
+import { tempDir } from "./tmp.ts";
 import { encodePng } from "../lib/data/image.ts";
 import { readCsv, rowsOf } from "../lib/util/tables.ts";
 import { REPO_ROOT } from "../lib/util/path.ts";
@@ -40,7 +41,7 @@ async function writeFolder(dir: string, perClass: number): Promise<void> {
 }
 
 Deno.test("resnet8-example: a declared residual network on an image folder, to 2 bits and mixed, exported and re-evaluated", async () => {
-  const tmp = await Deno.makeTempDir({ prefix: "qgt-resnet8-" });
+  const tmp = await tempDir("qgt-resnet8-");
   try {
     const images = join(tmp, "images");
     await writeFolder(images, 80);

@@ -1,5 +1,6 @@
 // The experiment runner: determinism, float reuse, VWW through a run, resume, concurrent runs, the CLI.
 import { join } from "node:path";
+import { tempDir } from "./tmp.ts";
 import { runExperiment, StopRequested } from "../lib/experiment/runner.ts";
 import type { RunRecord } from "../lib/run/run_dir.ts";
 import { loadCheckpoint, saveCheckpoint } from "../lib/run/checkpoint.ts";
@@ -31,8 +32,8 @@ async function run(
 const read = (dir: string, f: string) => Deno.readTextFile(join(dir, f));
 
 Deno.test("same seed twice gives byte-identical metrics.csv and summary.csv; another seed changes them", async () => {
-  const a = await run(await Deno.makeTempDir());
-  const b = await run(await Deno.makeTempDir());
+  const a = await run(await tempDir());
+  const b = await run(await tempDir());
   for (const f of ["metrics.csv", "summary.csv", "layers.csv", "layer_epochs.csv"]) {
     assert.equal(
       await read(a.runDir, f),
@@ -40,7 +41,7 @@ Deno.test("same seed twice gives byte-identical metrics.csv and summary.csv; ano
       `${f} differs between identical runs`,
     );
   }
-  const c = await run(await Deno.makeTempDir(), { resolve: { set: SMALL, seed: 8 } });
+  const c = await run(await tempDir(), { resolve: { set: SMALL, seed: 8 } });
   assert.notEqual(await read(a.runDir, "metrics.csv"), await read(c.runDir, "metrics.csv"));
   assert.notEqual(await read(a.runDir, "summary.csv"), await read(c.runDir, "summary.csv"));
   // the run directory holds everything the README lists
@@ -66,7 +67,7 @@ Deno.test("same seed twice gives byte-identical metrics.csv and summary.csv; ano
 });
 
 Deno.test("a float baseline with the same resolved config is reused, not retrained", async () => {
-  const out = await Deno.makeTempDir();
+  const out = await tempDir();
   const a = await run(out);
   const b = await run(out);
   const rec = JSON.parse(await read(b.runDir, "run.json")) as RunRecord;
@@ -76,7 +77,7 @@ Deno.test("a float baseline with the same resolved config is reused, not retrain
 
 Deno.test("--data switches to VWW: the real loader through a run, capped by the experiment's counts", async () => {
   // a VWW folder of 32x32 PNGs: bright squares are people, dark ones are not
-  const dir = await Deno.makeTempDir(), vww = join(dir, "vww");
+  const dir = await tempDir(), vww = join(dir, "vww");
   for (const [cls, v] of [["person", 200], ["non_person", 40]] as const) {
     await Deno.mkdir(join(vww, cls), { recursive: true });
     for (let i = 0; i < 24; i++) {
@@ -156,9 +157,9 @@ Deno.test("--data switches to VWW: the real loader through a run, capped by the 
 });
 
 Deno.test("a run stopped after its first epoch and resumed reproduces the uninterrupted tables", async () => {
-  const full = await run(await Deno.makeTempDir());
+  const full = await run(await tempDir());
   for (const stopAfter of [1, 4]) {
-    const out = await Deno.makeTempDir();
+    const out = await tempDir();
     let stopped = false;
     try {
       await run(out, { stopAfterEpochs: stopAfter });
@@ -242,7 +243,7 @@ Deno.test("a run stopped after its first epoch and resumed reproduces the uninte
 });
 
 Deno.test("two runs started at once both land complete", async () => {
-  const out = await Deno.makeTempDir();
+  const out = await tempDir();
   const args = [
     "lib/cli/run.ts",
     SMOKE,
@@ -268,7 +269,7 @@ Deno.test("two runs started at once both land complete", async () => {
 });
 
 Deno.test("CLI: bad flags and bad config give one clear line, exit non-zero and write nothing", async () => {
-  const out = await Deno.makeTempDir(), empty = await Deno.makeTempDir();
+  const out = await tempDir(), empty = await tempDir();
   const vww = join(empty, "vww");
   const PD = "experiments/person-detect.ts";
   // [experiment, extra arguments, exit code, the one stderr line (or a pattern for it)]
@@ -323,7 +324,7 @@ Deno.test("CLI: bad flags and bad config give one clear line, exit non-zero and 
 });
 
 Deno.test("CLI: Ctrl-C stops a run with exit 130 and prints the command that resumes it", async () => {
-  const out = await Deno.makeTempDir();
+  const out = await tempDir();
   const args = [
     SMOKE,
     "--out",

@@ -2,6 +2,7 @@
 // reference builds) on random networks of every layer kind and width, and survives thousands of
 // damaged files under AddressSanitizer and UndefinedBehaviorSanitizer.
 import { join } from "node:path";
+import { tempDir } from "./tmp.ts";
 import { buildQgt, fileChecksum } from "../lib/export/format.ts";
 import { loadInterpreter, predict, runInterpreter } from "../lib/export/interpreter.ts";
 import { findCompiler, loadNative } from "../lib/export/native.ts";
@@ -269,7 +270,7 @@ Deno.test({
     "thousands of damaged models under ASan and UBSan: no crash, no report, every rejection says why",
   ignore: !cc,
   fn: async () => {
-    const dir = await Deno.makeTempDir();
+    const dir = await tempDir();
     const exe = join(dir, "qgt_fuzz");
     const build = await compile("cc", [
       "-std=c99",
@@ -354,7 +355,7 @@ Deno.test({
     const { consoleProgress } = await import("../lib/util/progress.ts");
     const { loadDataset } = await import("../lib/data/registry.ts");
     const { assertEnginesAgree } = await import("./helpers.ts");
-    const dir = await Deno.makeTempDir();
+    const dir = await tempDir();
     const path = join(dir, "fm-runtime.ts");
     const bits = [1, 2, 3, 4, 8];
     const variants: Record<string, unknown> = { float: {} };
@@ -442,7 +443,7 @@ Deno.test({
       { length: 3 },
       () => Int8Array.from({ length: h * w * c }, () => r.int(-128, 127)),
     );
-    const dir = await Deno.makeTempDir();
+    const dir = await tempDir();
     const rep = await runOnMcu(bytes, "r7.qgt", images, dir);
     assert.equal(rep.matching, 3);
     assert.equal(rep.instructionsPerImage.length, 3);

@@ -1,6 +1,7 @@
 // Seed statistics: Student t against closed forms and printed tables, the paired
 // interval worked by hand, and `deno task seeds` on fabricated runs.
 import { join } from "node:path";
+import { tempDir } from "./tmp.ts";
 import { mean, pairedDifference, sampleSd, tCdf, tQuantile } from "../lib/report/stats.ts";
 import { variantSeedRows } from "../lib/analysis/seeds.ts";
 import { readCsv, rowsOf } from "../lib/util/tables.ts";
@@ -78,7 +79,7 @@ Deno.test("variantSeedRows: Arquero's roll-up agrees with mean and sampleSd", ()
 });
 
 Deno.test("deno task seeds: newest run per seed and variant, one version and dataset, two roots", async () => {
-  const out1 = await Deno.makeTempDir(), out2 = await Deno.makeTempDir();
+  const out1 = await tempDir(), out2 = await tempDir();
   const row = (v: string, acc: number) => {
     const [mode, bits] = v === "float" ? ["float", "32"] : v.split("-");
     return `${v},${mode},${bits},${acc},0.3,100,1000,10,0\n`;
@@ -108,7 +109,7 @@ Deno.test("deno task seeds: newest run per seed and variant, one version and dat
   // a newer seed-1 run of qat-2 alone replaces only that sample
   await fm(out2, "s1-qat2", "5", 1, rows({ "qat-2": 0.79 }));
 
-  const rep = join(await Deno.makeTempDir(), "rep");
+  const rep = join(await tempDir(), "rep");
   const r = await cli([
     "lib/cli/seeds.ts",
     "fm",
@@ -164,14 +165,14 @@ Deno.test("deno task seeds: newest run per seed and variant, one version and dat
 });
 
 Deno.test("deno task seeds: bad input is one line naming what is wrong, and writes nothing", async () => {
-  const out = await Deno.makeTempDir();
+  const out = await tempDir();
   await fabricateRun(out, {
     id: "fm",
     commit: "c".repeat(40),
     started: "2026-01-01T00:00:00Z",
     rows: "qat-2,qat,2,0.8,0.3,100,1000,10,0\n",
   });
-  const rep = join(await Deno.makeTempDir(), "rep");
+  const rep = join(await tempDir(), "rep");
   const run = (...args: string[]) =>
     cli(["lib/cli/seeds.ts", "fm", "--out", out, "--report-dir", rep, ...args]);
   const cases: [string[], number, RegExp][] = [
@@ -225,7 +226,7 @@ function constantModel(cls: 0 | 1): Uint8Array {
 }
 
 Deno.test("deno task seeds --val-count: exported models re-evaluated on fresh images, reused from evaluations.csv", async () => {
-  const out = await Deno.makeTempDir(), cacheRoot = await Deno.makeTempDir();
+  const out = await tempDir(), cacheRoot = await tempDir();
   const dataset = {
     name: "synthetic-person",
     options: { trainCount: 10, valCount: 4, size: 8, cacheRoot },
@@ -252,7 +253,7 @@ Deno.test("deno task seeds --val-count: exported models re-evaluated on fresh im
   const labels = generateSyntheticPerson({ count: 44, seed: 1, size: 8 }).labels.subarray(14);
   const p1 = labels.filter((l) => l === 1).length / labels.length;
   assert.ok(p1 > 0 && p1 < 1);
-  const rep = join(await Deno.makeTempDir(), "rep");
+  const rep = join(await tempDir(), "rep");
   const args = ["lib/cli/seeds.ts", "pd", "--out", out, "--val-count", "30", "--report-dir", rep];
   const r = await cli(args);
   assert.equal(r.code, 0, r.stderr);
@@ -281,7 +282,7 @@ Deno.test("deno task seeds --val-count: exported models re-evaluated on fresh im
   assert.equal(await Deno.readTextFile(join(rep, "pairs.csv")), before);
 
   // bad input: one line, nothing written
-  const rep2 = join(await Deno.makeTempDir(), "rep2");
+  const rep2 = join(await tempDir(), "rep2");
   const bad = (...extra: string[]) =>
     cli(["lib/cli/seeds.ts", "pd", "--out", out, "--report-dir", rep2, ...extra]);
   const cases: [string[], number, RegExp][] = [

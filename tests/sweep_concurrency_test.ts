@@ -2,6 +2,7 @@
 // or on a cluster's shared filesystem): each keeps its own run directory whole, and the files
 // they share (the float baseline, the dataset cache) end up as one writer's complete version.
 import { join } from "node:path";
+import { tempDir } from "./tmp.ts";
 import { assert } from "./assert.ts";
 import { REPO_ROOT } from "../lib/util/path.ts";
 import { listRunDirs, readRunRecord } from "../lib/run/run_dir.ts";
@@ -19,7 +20,7 @@ async function allFiles(dir: string): Promise<string[]> {
 }
 
 Deno.test("concurrent jobs in one run root: no run lost, shared files whole, no temporary files left", async () => {
-  const root = await Deno.makeTempDir({ prefix: "qgt-concurrent-" });
+  const root = await tempDir("qgt-concurrent-");
   try {
     const n = 6;
     const at = Date.now() + 4000; // every process started and waiting by then

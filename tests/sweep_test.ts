@@ -3,6 +3,7 @@
 // the same seeds run by plain sequential `deno task run` calls and `deno task seeds`: the
 // aggregated tables must be byte-identical.
 import { join } from "node:path";
+import { tempDir } from "./tmp.ts";
 import { assert } from "./assert.ts";
 import { cli } from "./helpers.ts";
 import { REPO_ROOT } from "../lib/util/path.ts";
@@ -98,8 +99,7 @@ function sequential(root: string): Promise<Record<string, string>> {
   return reference;
 }
 
-const root = await Deno.makeTempDir({ prefix: "qgt-sweep-test-" });
-addEventListener("unload", () => Deno.removeSync(root, { recursive: true }));
+const root = await tempDir("qgt-sweep-test-");
 
 Deno.test("sweep plan: float job first per seed, one job per variant, resume arguments; seed lists", () => {
   const p = planSweep(smoke, {

@@ -1,5 +1,6 @@
 // Training one variant: BatchNorm re-estimation, and the fine-tuning stream QAT and QGT share.
 import { join } from "node:path";
+import { tempDir } from "./tmp.ts";
 import { runExperiment } from "../lib/experiment/runner.ts";
 import { consoleProgress, type ProgressSink } from "../lib/util/progress.ts";
 import { assert } from "./assert.ts";
@@ -13,7 +14,7 @@ async function runSmokeWith(
   variants: Record<string, unknown>,
   progress: ProgressSink = quiet,
 ): Promise<{ r: Awaited<ReturnType<typeof runExperiment>>; metrics: string }> {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   const smokeUrl = new URL("../experiments/smoke.ts", import.meta.url).href;
   const path = join(dir, `${id}.ts`);
   await Deno.writeTextFile(

@@ -120,10 +120,11 @@ export function checkpointToState(
  * @example
  * ```ts
  * import { loadState, saveState } from "./state.ts";
- * const p = `${await Deno.makeTempDir()}/state.qgtw`;
+ * const dir = await Deno.makeTempDir(), p = `${dir}/state.qgtw`;
  * await saveState(p, { phase: 0, epochDone: 1, folded: false, weights: {}, metrics: [], layerEpochs: [] }, 12);
  * const back = await loadState(p);
  * if (back?.seconds !== 12 || back.state.epochDone !== 1) throw new Error();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function saveState(path: string, s: VariantState, seconds: number): Promise<void> {
@@ -138,7 +139,9 @@ export async function saveState(path: string, s: VariantState, seconds: number):
  * @example
  * ```ts
  * import { loadState } from "./state.ts";
- * if (await loadState(`${await Deno.makeTempDir()}/none.qgtw`) !== null) throw new Error();
+ * const dir = await Deno.makeTempDir();
+ * if (await loadState(`${dir}/none.qgtw`) !== null) throw new Error();
+ * await Deno.remove(dir);
  * ```
  */
 export async function loadState(

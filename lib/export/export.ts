@@ -225,6 +225,7 @@ export function toLayersModel(model: Model): tf.LayersModel {
  * const dir = await Deno.makeTempDir();
  * await saveLayersModel(toLayersModel(foldBatchNorm(createModel(tinyCnn(), 1))), dir);
  * if (!(await Deno.stat(`${dir}/weights.bin`)).size) throw new Error();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function saveLayersModel(m: tf.LayersModel, dir: string): Promise<void> {
@@ -262,6 +263,7 @@ export async function saveLayersModel(m: tf.LayersModel, dir: string): Promise<v
  * await saveLayersModel(lm, dir);
  * const back = await tf.loadLayersModel(fileLoader(dir));
  * if (back.countParams() !== lm.countParams()) throw new Error();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export function fileLoader(dir: string): tf.io.IOHandler {

@@ -90,10 +90,11 @@ export function decodeArrays(
  * @example
  * ```ts
  * import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
- * const p = `${await Deno.makeTempDir()}/ckpt.qgtw`;
+ * const dir = await Deno.makeTempDir(), p = `${dir}/ckpt.qgtw`;
  * await saveCheckpoint(p, [{ name: "w", shape: [2], data: new Float32Array([1, 2]) }], { epoch: 3 });
  * const { arrays, meta } = await loadCheckpoint(p);
  * if (arrays[0].data[1] !== 2 || meta.epoch !== 3) throw new Error();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function saveCheckpoint(
@@ -110,9 +111,10 @@ export async function saveCheckpoint(
  * @example
  * ```ts
  * import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
- * const p = `${await Deno.makeTempDir()}/ckpt.qgtw`;
+ * const dir = await Deno.makeTempDir(), p = `${dir}/ckpt.qgtw`;
  * await saveCheckpoint(p, [{ name: "b", shape: [1], data: new Float32Array([0.5]) }], {});
  * if ((await loadCheckpoint(p)).arrays[0].name !== "b") throw new Error();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function loadCheckpoint(

@@ -336,8 +336,10 @@ export type OnDamaged = (dir: string, reason: string) => void;
  * @example
  * ```ts
  * import { listRunDirs } from "./run_dir.ts";
- * const runs = await listRunDirs(await Deno.makeTempDir(), "fashion-mnist");
+ * const dir = await Deno.makeTempDir();
+ * const runs = await listRunDirs(dir, "fashion-mnist");
  * if (runs.length !== 0) throw new Error(); // nothing recorded yet
+ * await Deno.remove(dir);
  * ```
  */
 export async function listRunDirs(
@@ -437,6 +439,7 @@ export function runStatus(
  * let msg = "";
  * try { await readRunRecord(dir); } catch (e) { msg = (e as Error).message; }
  * if (!msg.startsWith(`${dir}/run.json: not valid JSON`)) throw new Error(msg);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function readRunRecord(runDir: string): Promise<RunRecord> {
@@ -486,6 +489,7 @@ export function writeRunRecord(runDir: string, rec: RunRecord): Promise<void> {
  * await writeRunTables(dir, { summary: [row], metrics: [], layers: [], layerEpochs: [], sensitivity: [] });
  * const [back] = await readSummary(dir);
  * if (back.accuracy !== 0.5 || back.bits !== 32) throw new Error();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function readSummary(runDir: string): Promise<VariantSummaryRow[]> {
@@ -530,6 +534,7 @@ export async function readTable(
  * const dir = await Deno.makeTempDir();
  * await writeRunTables(dir, { summary: [], metrics: [], layers: [], layerEpochs: [], sensitivity: [] });
  * if (!(await Deno.readTextFile(`${dir}/metrics.csv`)).startsWith("variant,phase,epoch")) throw new Error();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function writeRunTables(runDir: string, t: RunTables): Promise<void> {
@@ -554,7 +559,9 @@ export async function writeRunTables(runDir: string, t: RunTables): Promise<void
  * @example
  * ```ts
  * import { readVariantResult } from "./run_dir.ts";
- * if (await readVariantResult(await Deno.makeTempDir(), "float") !== null) throw new Error();
+ * const dir = await Deno.makeTempDir();
+ * if (await readVariantResult(dir, "float") !== null) throw new Error();
+ * await Deno.remove(dir);
  * ```
  */
 export function readVariantResult(runDir: string, name: string): Promise<VariantResult | null> {

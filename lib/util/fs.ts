@@ -31,6 +31,7 @@ function tmpName(path: string): string {
  * const p = await Deno.makeTempFile();
  * await writeFileAtomic(p, new Uint8Array([1, 2]));
  * if ((await Deno.readFile(p)).length !== 2) throw new Error();
+ * await Deno.remove(p);
  * ```
  */
 export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
@@ -54,6 +55,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array): Promise<v
  * const p = await Deno.makeTempFile();
  * await writeTextAtomic(p, "a,b\n");
  * if (await Deno.readTextFile(p) !== "a,b\n") throw new Error();
+ * await Deno.remove(p);
  * ```
  */
 export function writeTextAtomic(path: string, text: string): Promise<void> {
@@ -69,6 +71,7 @@ export function writeTextAtomic(path: string, text: string): Promise<void> {
  * const p = await Deno.makeTempFile();
  * await writeJsonAtomic(p, { a: 1 });
  * if (JSON.parse(await Deno.readTextFile(p)).a !== 1) throw new Error();
+ * await Deno.remove(p);
  * ```
  */
 export function writeJsonAtomic(path: string, value: unknown): Promise<void> {

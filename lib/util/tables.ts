@@ -37,6 +37,7 @@ export function tableOf(rows: object[], columns: string[]): Table {
  * const p = await Deno.makeTempFile();
  * await writeCsv(p, tableOf([{ a: 1 }], ["a"]));
  * if (await Deno.readTextFile(p) !== "a\n1\n") throw new Error();
+ * await Deno.remove(p);
  * ```
  */
 export async function writeCsv(path: string, t: Table): Promise<void> {
@@ -53,6 +54,7 @@ export async function writeCsv(path: string, t: Table): Promise<void> {
  * const p = await Deno.makeTempFile();
  * await Deno.writeTextFile(p, "a,b\n1,x\n");
  * if ((await readCsv(p)).get("a", 0) !== 1) throw new Error();
+ * await Deno.remove(p);
  * ```
  */
 export async function readCsv(path: string): Promise<Table> {
