@@ -78,6 +78,27 @@ Deno.test("variantSeedRows: Arquero's roll-up agrees with mean and sampleSd", ()
   assert.deepEqual([rows[0].min_pct, rows[0].max_pct], [85.7, 86.1]);
 });
 
+Deno.test("deno task seeds: samples.csv states summary.csv's accuracies in percent, no float noise", async () => {
+  const out = await tempDir(), rep = join(await tempDir(), "rep");
+  // 0.791 * 100 is 79.10000000000001 in binary floating point, 0.5814 * 100 is 58.14 exactly
+  await fabricateRun(out, {
+    id: "fm",
+    runId: "r1",
+    commit: "c".repeat(40),
+    started: "2026-01-01T00:00:00Z",
+    seed: 1,
+    version: 1,
+    rows: "float,float,32,0.791,0.3,100,1000,10,0\nqat-2,qat,2,0.5814,0.3,100,1000,10,0\n",
+  });
+  const r = await cli(["lib/cli/seeds.ts", "fm", "--out", out, "--report-dir", rep]);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = (await Deno.readTextFile(join(rep, "samples.csv"))).split("\n");
+  assert.deepEqual(lines.slice(1, 3).map((l) => l.split(",").slice(0, 5).join(",")), [
+    "float,float,32,1,79.1",
+    "qat-2,qat,2,1,58.14",
+  ]);
+});
+
 Deno.test("deno task seeds: newest run per seed and variant, one version and dataset, two roots", async () => {
   const out1 = await tempDir(), out2 = await tempDir();
   const row = (v: string, acc: number) => {
@@ -266,7 +287,8 @@ Deno.test("deno task seeds --val-count: exported models re-evaluated on fresh im
     ["always1", 2],
   ]);
   for (const s of samples) {
-    assertAlmostEquals(s.accuracy as number, (s.variant === "always1" ? p1 : 1 - p1) * 100, 1e-9);
+    // percent to 4 decimals
+    assertAlmostEquals(s.accuracy as number, (s.variant === "always1" ? p1 : 1 - p1) * 100, 5e-5);
   }
   const [pair] = rowsOf(await readCsv(join(rep, "pairs.csv")));
   assert.deepEqual([pair.a, pair.b, pair.n], ["always0", "always1", 2]);

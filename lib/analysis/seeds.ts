@@ -164,7 +164,8 @@ export async function collectSeeds(
       samples.set(key, {
         seed: run.record.seed,
         variant,
-        accuracy: acc * 100,
+        // summary.csv holds fractions to 4 decimals: percent to 2, without float noise
+        accuracy: r4(acc * 100)!,
         mode: row.mode ? row.mode : undefined,
         bits: row.bits == null ? undefined : String(row.bits),
         runId: run.record.runId,
@@ -372,7 +373,7 @@ export async function reevaluateSamples(
   }
   const out: SeedSample[] = [];
   for (const { s, path, bytes } of files) {
-    out.push({ ...s, accuracy: (await evaluate(bytes, path, s)) * 100 });
+    out.push({ ...s, accuracy: r4((await evaluate(bytes, path, s)) * 100)! });
   }
   return out;
 }
