@@ -223,8 +223,10 @@ export function variantSeedRows(samples: SeedSample[], variants: string[]): Vari
 }
 
 /**
- * The default pairs: for each weight-bit setting with exactly one `qat` and one
- * `qgt` variant, [qat, qgt].
+ * The default pairs [qat, qgt]: a `qat` variant with the `qgt` variant of the
+ * same weight bits whose name is its name with "qat" replaced by "qgt"
+ * (`qat-2` / `qgt-2`, `lsq-qat-2` / `lsq-qgt-2`); then, among the variants so
+ * left unpaired, any weight-bit setting with exactly one of each.
  *
  * @example
  * ```ts
@@ -232,18 +234,37 @@ export function variantSeedRows(samples: SeedSample[], variants: string[]): Vari
  * const s = (variant: string, mode: string, bits: string) => ({ seed: 1, variant, accuracy: 0, mode, bits, runId: "r", commit: "c" });
  * const p = defaultPairs([s("q2", "qat", "2"), s("g2", "qgt", "2"), s("g4", "qgt", "4")]);
  * if (JSON.stringify(p) !== '[["q2","g2"]]') throw new Error();
+ * const l = defaultPairs([s("qat-2", "qat", "2"), s("lsq-qat-2", "qat", "2"), s("lsq-qgt-2", "qgt", "2"), s("qgt-2", "qgt", "2")]);
+ * if (JSON.stringify(l) !== '[["qat-2","qgt-2"],["lsq-qat-2","lsq-qgt-2"]]') throw new Error();
  * ```
  */
 export function defaultPairs(samples: SeedSample[]): [string, string][] {
-  const byBits = new Map<string, { qat: Set<string>; qgt: Set<string> }>();
+  const quantized = new Map<string, { mode: "qat" | "qgt"; bits: string }>();
   for (const s of samples) {
-    if ((s.mode !== "qat" && s.mode !== "qgt") || s.bits === undefined) continue;
-    const e = byBits.get(s.bits) ?? { qat: new Set(), qgt: new Set() };
-    e[s.mode].add(s.variant);
-    byBits.set(s.bits, e);
+    if ((s.mode === "qat" || s.mode === "qgt") && s.bits !== undefined) {
+      quantized.set(s.variant, { mode: s.mode, bits: s.bits });
+    }
   }
-  return [...byBits.values()].filter((e) => e.qat.size === 1 && e.qgt.size === 1)
-    .map((e) => [[...e.qat][0], [...e.qgt][0]]);
+  const pairs: [string, string][] = [];
+  const paired = new Set<string>();
+  for (const [v, q] of quantized) {
+    const twin = v.replaceAll("qat", "qgt"), t = quantized.get(twin);
+    if (q.mode === "qat" && twin !== v && t?.mode === "qgt" && t.bits === q.bits) {
+      pairs.push([v, twin]);
+      paired.add(v).add(twin);
+    }
+  }
+  const byBits = new Map<string, { qat: string[]; qgt: string[] }>();
+  for (const [v, q] of quantized) {
+    if (paired.has(v)) continue;
+    const e = byBits.get(q.bits) ?? { qat: [], qgt: [] };
+    e[q.mode].push(v);
+    byBits.set(q.bits, e);
+  }
+  for (const e of byBits.values()) {
+    if (e.qat.length === 1 && e.qgt.length === 1) pairs.push([e.qat[0], e.qgt[0]]);
+  }
+  return pairs;
 }
 
 /**

@@ -3,8 +3,8 @@
  * [--seeds 1-5] [--pair A,B]... [--variants A,B,...] [--val-count N [--val-offset N]]
  * [--report-dir DIR]`: each variant's accuracy over the seeds run (the latest complete run per
  * seed of one experiment version, profile and dataset) and paired differences
- * B - A on the shared seeds with a 95 % t interval (default pairs: QAT
- * against QGT at each bit width). Writes `samples.csv`, `seeds.csv`,
+ * B - A on the shared seeds with a 95 % t interval (default pairs: each QAT
+ * variant against the QGT variant named alike, e.g. qat-2 / qgt-2). Writes `samples.csv`, `seeds.csv`,
  * `pairs.csv` and `seeds.svg` to the report directory (default
  * `reports/seeds/<id>-v<version>/`).
  *
