@@ -99,6 +99,29 @@ Deno.test("deno task seeds: samples.csv states summary.csv's accuracies in perce
   ]);
 });
 
+Deno.test("deno task seeds <experiment.ts>: variants report in the order the experiment declares them", async () => {
+  const out = await tempDir(), rep = join(await tempDir(), "rep"), exp = join(out, "fm.ts");
+  await fabricateRun(out, {
+    id: "fm",
+    runId: "r1",
+    commit: "c".repeat(40),
+    started: "2026-01-01T00:00:00Z",
+    seed: 1,
+    version: 1,
+    rows: "float,float,32,0.8,0.3,100,1000,10,0\nqat-2,qat,2,0.7,0.3,100,1000,10,0\n",
+  });
+  await Deno.writeTextFile(
+    exp,
+    `export default { id: "fm", variants: { "qat-2": {}, "qgt-2": {}, float: {} } };\n`,
+  );
+  for (const [arg, want] of [["fm", ["float", "qat-2"]], [exp, ["qat-2", "float"]]]) {
+    const r = await cli(["lib/cli/seeds.ts", arg as string, "--out", out, "--report-dir", rep]);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = rowsOf(await readCsv(join(rep, "seeds.csv")));
+    assert.deepEqual(rows.map((x) => x.variant), want);
+  }
+});
+
 Deno.test("deno task seeds: newest run per seed and variant, one version and dataset, two roots", async () => {
   const out1 = await tempDir(), out2 = await tempDir();
   const row = (v: string, acc: number) => {

@@ -55,10 +55,13 @@ await runMain(async () => {
   if (only && !only.length) throw new UsageError("--variants: expected variant names A,B,...");
   if (positionals.length !== 1) throw new UsageError(USAGE);
   let id = positionals[0];
+  // given the experiment file, its variants report in the order it declares them
+  let order: string[] | undefined;
   if (id.endsWith(".ts")) {
-    const def = await loadExperimentModule(id) as { id?: unknown };
+    const def = await loadExperimentModule(id) as { id?: unknown; variants?: unknown };
     if (typeof def?.id !== "string") throw new Error(`${id}: the experiment has no id`);
     id = def.id;
+    if (def.variants && typeof def.variants === "object") order = Object.keys(def.variants);
   }
   const pairs = ((f.pair as string[] | undefined) ?? []).map((p): [string, string] => {
     const parts = p.split(",");
@@ -74,6 +77,7 @@ await runMain(async () => {
     profile: f.profile as string | undefined,
     seeds: f.seeds === undefined ? undefined : parseSeeds("--seeds", f.seeds),
     pairs,
+    order,
     variants: only,
     valCount,
     valOffset,
