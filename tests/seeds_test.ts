@@ -78,18 +78,22 @@ Deno.test("variantSeedRows: Arquero's roll-up agrees with mean and sampleSd", ()
   assert.deepEqual([rows[0].min_pct, rows[0].max_pct], [85.7, 86.1]);
 });
 
-Deno.test("deno task seeds: samples.csv states summary.csv's accuracies in percent, no float noise", async () => {
-  const out = await tempDir(), rep = join(await tempDir(), "rep");
-  // 0.791 * 100 is 79.10000000000001 in binary floating point, 0.5814 * 100 is 58.14 exactly
-  await fabricateRun(out, {
+/** One seed-1 run of experiment "fm" (version 1) with a float and a qat-2 row. */
+const floatAndQat2 = (out: string, float: number, qat2: number) =>
+  fabricateRun(out, {
     id: "fm",
     runId: "r1",
     commit: "c".repeat(40),
     started: "2026-01-01T00:00:00Z",
     seed: 1,
     version: 1,
-    rows: "float,float,32,0.791,0.3,100,1000,10,0\nqat-2,qat,2,0.5814,0.3,100,1000,10,0\n",
+    rows: `float,float,32,${float},0.3,100,1000,10,0\nqat-2,qat,2,${qat2},0.3,100,1000,10,0\n`,
   });
+
+Deno.test("deno task seeds: samples.csv states summary.csv's accuracies in percent, no float noise", async () => {
+  const out = await tempDir(), rep = join(await tempDir(), "rep");
+  // 0.791 * 100 is 79.10000000000001 in binary floating point, 0.5814 * 100 is 58.14 exactly
+  await floatAndQat2(out, 0.791, 0.5814);
   const r = await cli(["lib/cli/seeds.ts", "fm", "--out", out, "--report-dir", rep]);
   assert.equal(r.code, 0, r.stderr);
   const lines = (await Deno.readTextFile(join(rep, "samples.csv"))).split("\n");
@@ -101,15 +105,7 @@ Deno.test("deno task seeds: samples.csv states summary.csv's accuracies in perce
 
 Deno.test("deno task seeds <experiment.ts>: variants report in the order the experiment declares them", async () => {
   const out = await tempDir(), rep = join(await tempDir(), "rep"), exp = join(out, "fm.ts");
-  await fabricateRun(out, {
-    id: "fm",
-    runId: "r1",
-    commit: "c".repeat(40),
-    started: "2026-01-01T00:00:00Z",
-    seed: 1,
-    version: 1,
-    rows: "float,float,32,0.8,0.3,100,1000,10,0\nqat-2,qat,2,0.7,0.3,100,1000,10,0\n",
-  });
+  await floatAndQat2(out, 0.8, 0.7);
   await Deno.writeTextFile(
     exp,
     `export default { id: "fm", variants: { "qat-2": {}, "qgt-2": {}, float: {} } };\n`,
