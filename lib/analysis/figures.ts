@@ -64,8 +64,10 @@ export interface FigureDefs {
  * @example
  * ```ts
  * import { latestRuns } from "./figures.ts";
- * const runs = await latestRuns(await Deno.makeTempDir(), "person-detect");
+ * const dir = await Deno.makeTempDir();
+ * const runs = await latestRuns(dir, "person-detect");
  * if (runs.size !== 0) throw new Error(); // no runs under an empty root
+ * await Deno.remove(dir);
  * ```
  */
 export async function latestRuns(

@@ -45,11 +45,12 @@ export interface FinalVariant {
  * ```ts
  * import { readFinal, writeFinal } from "./final.ts";
  * import { tinyCnn } from "../models/zoo.ts";
- * const p = `${await Deno.makeTempDir()}/final.qgtw`;
+ * const dir = await Deno.makeTempDir(), p = `${dir}/final.qgtw`;
  * const weights = { "fc/bias": new Float32Array([1, 2]) };
  * await writeFinal(p, { variant: "float", mode: "float", arch: tinyCnn(), classNames: ["a", "b"], weights });
  * const f = await readFinal(p);
  * if (f.weights["fc/bias"][1] !== 2 || f.quantized || f.arch.name !== tinyCnn().name) throw new Error();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function writeFinal(path: string, f: FinalVariant): Promise<void> {
@@ -199,9 +200,10 @@ export interface FloatBaseline {
  * @example
  * ```ts
  * import { readFloatBaseline, writeFloatBaseline } from "./final.ts";
- * const p = `${await Deno.makeTempDir()}/float-x.qgtw`;
+ * const dir = await Deno.makeTempDir(), p = `${dir}/float-x.qgtw`;
  * await writeFloatBaseline(p, { weights: { w: new Float32Array([3]) }, metrics: [], layerEpochs: [], hash: "h" });
  * if ((await readFloatBaseline(p)).weights.w[0] !== 3) throw new Error();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function writeFloatBaseline(path: string, b: FloatBaseline): Promise<void> {
