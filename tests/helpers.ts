@@ -1,4 +1,5 @@
 /** Small data and models the tests make. */
+import { join } from "node:path";
 import type { Dataset } from "../lib/data/dataset.ts";
 import type { ArchSpec } from "../lib/models/spec.ts";
 import { type ExportSource, fileChecksum } from "../lib/export/format.ts";
@@ -520,5 +521,16 @@ export function withHeader(
   out.fill(0x20, 16 + json.length, 16 + padded);
   out.set(payload, 16 + padded);
   odv.setUint32(12, fileChecksum(out), true);
+  return out;
+}
+
+/** Every `.ts` file under `dir`, recursively. */
+export async function tsFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    const p = join(dir, e.name);
+    if (e.isDirectory) out.push(...await tsFiles(p));
+    else if (e.name.endsWith(".ts")) out.push(p);
+  }
   return out;
 }

@@ -3,6 +3,7 @@ import { join, relative } from "node:path";
 import { tempDir } from "./tmp.ts";
 import { REPO_ROOT } from "../lib/util/path.ts";
 import { assert } from "./assert.ts";
+import { tsFiles } from "./helpers.ts";
 
 /**
  * The layers of `lib/`, lowest first: the one place the order is written
@@ -26,20 +27,10 @@ export const LAYERS = [
   "cli",
 ];
 
-async function libFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of Deno.readDir(dir)) {
-    const p = join(dir, e.name);
-    if (e.isDirectory) out.push(...await libFiles(p));
-    else if (e.name.endsWith(".ts")) out.push(p);
-  }
-  return out;
-}
-
 /** Every import edge between two files of lib/, from `deno info --json` over all of them. */
 async function libImports(): Promise<[string, string][]> {
   const lib = join(REPO_ROOT, "lib");
-  const files = (await libFiles(lib)).sort();
+  const files = (await tsFiles(lib)).sort();
   // one graph for every file (workers and CLIs are entry points deno info would not reach)
   const entry = join(await tempDir(), "all.ts");
   await Deno.writeTextFile(

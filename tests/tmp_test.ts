@@ -1,8 +1,10 @@
 // Tests clean up after themselves: tempDir's root goes when its module ends (pass or fail), and
 // no test makes a temporary directory any other way.
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assert } from "./assert.ts";
+import { tsFiles } from "./helpers.ts";
+import { REPO_ROOT } from "../lib/util/path.ts";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 
@@ -65,27 +67,15 @@ Deno.test("no test makes a temporary directory except through tests/tmp.ts", asy
 });
 
 Deno.test("every doc example that makes a temporary directory or file removes it", async () => {
-  const root = join(here, "..");
   const offenders: string[] = [];
-  const walk = async (dir: string): Promise<void> => {
-    for await (const e of Deno.readDir(dir)) {
-      const p = join(dir, e.name);
-      if (e.isDirectory) await walk(p);
-      else if (e.name.endsWith(".ts")) {
-        const src = await Deno.readTextFile(p);
-        for (const m of src.matchAll(/```ts\n([\s\S]*?)```/g)) {
-          const made = (m[1].match(/Deno\.makeTemp(Dir|File)\(/g) ?? []).length;
-          const removed = (m[1].match(/Deno\.remove\(/g) ?? []).length;
-          if (made > removed) {
-            offenders.push(`${p.slice(root.length + 1)}: ${made} made, ${removed} removed`);
-          }
-        }
+  for (const p of [...await tsFiles(join(REPO_ROOT, "lib")), join(REPO_ROOT, "mod.ts")]) {
+    for (const m of (await Deno.readTextFile(p)).matchAll(/```ts\n([\s\S]*?)```/g)) {
+      const made = (m[1].match(/Deno\.makeTemp(Dir|File)\(/g) ?? []).length;
+      const removed = (m[1].match(/Deno\.remove\(/g) ?? []).length;
+      if (made > removed) {
+        offenders.push(`${relative(REPO_ROOT, p)}: ${made} made, ${removed} removed`);
       }
     }
-  };
-  for (const d of ["lib", "mod.ts"]) {
-    const p = join(root, d);
-    if ((await Deno.stat(p)).isDirectory) await walk(p);
   }
   assert.deepStrictEqual(offenders, []);
 });
