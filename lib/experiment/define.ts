@@ -464,6 +464,15 @@ function resolveVariant(ex: ExperimentDef, name: string, where: string): Resolve
       }${q.mode === "qgt" ? " without fakeQuant" : ""}`,
     );
   }
+  for (const key of ["lsqInit", "lsqStepLr"] as const) {
+    if (q[key] !== undefined && q.scale !== "lsq") {
+      throw new Error(
+        `${where}: variants.${name}.qgt.${key}: needs scale "lsq", got scale ${
+          JSON.stringify(q.scale ?? "mse")
+        }`,
+      );
+    }
+  }
   if (q.scale === "lsq") {
     const at = `${where}: variants.${name}.qgt.scale: "lsq"`;
     if (!(q.mode === "qat" || (q.mode === "qgt" && q.fakeQuant))) {

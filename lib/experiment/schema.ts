@@ -183,6 +183,8 @@ const qgtShape = {
   narrowRange: v.optional(v.boolean()),
   perChannel: v.optional(v.boolean()),
   scale: v.optional(v.picklist(["maxabs", "mse", "lsq"])),
+  lsqInit: v.optional(v.picklist(["paper", "mse"])),
+  lsqStepLr: v.optional(num(1e-6, 1e6)),
   layers: v.optional(v.record(
     v.string(),
     v.strictObject({

@@ -84,7 +84,13 @@ function chooseMixedPrecision(
   const v = ctx.variant, mixed = v.qgt.mixed!;
   const m = foldBatchNorm(modelFrom(baseArch, weights));
   const probe = firstImages(ctx.train, mixed.sensitivitySamples ?? 512);
-  const specs = specsFor(v, m.arch);
+  // each candidate width at the step training would start from (with LSQ: its lsqInit)
+  const specs = Object.fromEntries(
+    Object.entries(specsFor(v, m.arch)).map(([l, s]) => [
+      l,
+      s.scale === "lsq" && v.qgt.lsqInit === "mse" ? { ...s, scale: "mse" as const } : s,
+    ]),
+  );
   ctx.progress.line(
     `${v.name}: sensitivity of ${Object.keys(specs).length} layers at ${
       mixed.candidates.join(", ")
@@ -181,23 +187,26 @@ function phaseSetup(
     lsq: ph.setup.fakeQuant && state.steps
       ? Object.fromEntries(Object.entries(state.steps).map(([l, st]) => [l, Array.from(st)]))
       : undefined,
+    lsqStepLr: ph.setup.fakeQuant && state.steps ? q.lsqStepLr : undefined,
   };
 }
 
 /**
- * LSQ's starting steps (Esser et al. 2020: 2 mean|w| / sqrt(qmax) per scale)
- * of every quantized layer, from the kernels `model` holds now.
+ * LSQ's starting steps of every quantized layer, from the kernels `model`
+ * holds now: the paper's 2 mean|w| / sqrt(qmax) per scale (Esser et al.
+ * 2020; `init` "paper"), or the fixed-scale quantizer's squared-error search
+ * ("mse", the step QAT would use).
  */
 function initialSteps(
   model: Model,
   specs: Record<string, QuantSpec>,
+  init: "paper" | "mse",
 ): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = {};
   for (const [layer, spec] of Object.entries(specs)) {
     const k = model.params.get(`${layer}/kernel`)!;
-    out[layer] = tf.tidy(() =>
-      quantParams(k, { ...spec, scale: "lsq" }).scale.dataSync() as Float32Array
-    );
+    const scale = init === "paper" ? "lsq" : "mse";
+    out[layer] = tf.tidy(() => quantParams(k, { ...spec, scale }).scale.dataSync() as Float32Array);
   }
   return out;
 }
@@ -223,7 +232,7 @@ function enterPhase(
     state.folded = true;
   }
   if (ctx.variant.qgt.scale === "lsq" && ph.setup?.fakeQuant && !state.steps) {
-    state.steps = initialSteps(model, state.specs ?? {});
+    state.steps = initialSteps(model, state.specs ?? {}, ctx.variant.qgt.lsqInit ?? "paper");
   }
   const actBits = ctx.variant.qgt.mode === "float" ? "float" : ctx.variant.qgt.activationBits ?? 8;
   if (ph.setup?.activations && actBits !== "float" && !state.activationRanges) {

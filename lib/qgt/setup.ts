@@ -79,6 +79,8 @@ export interface QgtSetupOptions {
   activations?: { bits: number; ranges: Record<string, [number, number]> };
   /** Learned step sizes: each listed layer's starting steps (one per scale of its spec). */
   lsq?: Record<string, number[]>;
+  /** Learning-rate multiplier of the learned steps (default 1: the weights' learning rate). */
+  lsqStepLr?: number;
 }
 
 /** The variable name of a layer's learned step sizes. */
@@ -253,6 +255,10 @@ export function createStepSetup(model: Model, opts: QgtSetupOptions): StepSetup 
     if (!opts.fakeQuant) throw new Error("qgt setup: lsq needs fakeQuant");
     if (opts.freeze) throw new Error("qgt setup: lsq and freeze cannot be combined");
     setup.extraVars = [...stepVars].map(([l, v]) => [lsqStepName(l), v]);
+    if (opts.lsqStepLr !== undefined) {
+      if (!(opts.lsqStepLr > 0)) throw new Error("qgt setup: lsqStepLr must be > 0");
+      setup.extraLrScale = opts.lsqStepLr;
+    }
     setup.dispose = () => stepVars.forEach((v) => v.dispose());
   }
   // the grid the regularizer measures against: the current learned steps (held constant)

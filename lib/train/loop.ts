@@ -169,7 +169,13 @@ export class Trainer {
     const state = stateVariables(o.model, setup);
     const weights = state.map((s) => s.v.dataSync().slice() as Float32Array);
     const trainIdx = state.flatMap((s, i) => (s.trainable ? [i] : []));
-    const opt = createOptimizer(o.optimizer, trainIdx.map((i) => weights[i].length));
+    const extra = new Set((setup.extraVars ?? []).map(([n]) => n));
+    const extraLr = setup.extraLrScale ?? 1;
+    const opt = createOptimizer(
+      o.optimizer,
+      trainIdx.map((i) => weights[i].length),
+      extraLr === 1 ? undefined : trainIdx.map((i) => (extra.has(state[i].name) ? extraLr : 1)),
+    );
     if (o.optimizerState) {
       opt.setState(o.optimizerState);
       if (o.optimizerState.setup?.length) {

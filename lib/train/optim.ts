@@ -32,7 +32,9 @@ export interface Optimizer {
 }
 
 /**
- * Creates an optimizer for parameters of the given sizes.
+ * Creates an optimizer for parameters of the given sizes; `lrScales[i]`
+ * (default 1) multiplies the learning rate of parameter array `i` (weight
+ * decay included, as PyTorch's per-group `lr` does).
  *
  * Adam: m <- b1 m + (1-b1) g; v <- b2 v + (1-b2) g^2;
  * w <- w - lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) - lr wd w (decoupled).
@@ -48,7 +50,14 @@ export interface Optimizer {
  * if (Math.abs(w[0] - 0.8) > 1e-6) throw new Error();
  * ```
  */
-export function createOptimizer(spec: OptimizerSpec, sizes: number[]): Optimizer {
+export function createOptimizer(
+  spec: OptimizerSpec,
+  sizes: number[],
+  lrScales?: number[],
+): Optimizer {
+  if (lrScales && lrScales.length !== sizes.length) {
+    throw new Error(`optimizer: expected ${sizes.length} learning-rate multipliers`);
+  }
   const zeros = () => sizes.map((n) => new Float32Array(n));
   const slots: Float32Array[] = [];
   let t = 0;
@@ -91,7 +100,9 @@ export function createOptimizer(spec: OptimizerSpec, sizes: number[]): Optimizer
         throw new Error(`optimizer: expected ${sizes.length} parameter and gradient arrays`);
       }
       t++;
-      for (let i = 0; i < params.length; i++) update(params[i], grads[i], i, lr);
+      for (let i = 0; i < params.length; i++) {
+        update(params[i], grads[i], i, lrScales ? lr * lrScales[i] : lr);
+      }
     },
     getState: () => ({ steps: t, slots: slots.map((s) => s.slice()) }),
     setState(s) {

@@ -32,6 +32,8 @@ export interface StepSetup {
   activationTransform?: (layer: string, y: tf.Tensor, vars: Record<string, number>) => tf.Tensor;
   extraLoss?: Record<string, LossTerm>;
   extraVars?: [string, tf.Variable][];
+  /** Learning-rate multiplier of the extra variables (default 1; the optimizer's lr times this). */
+  extraLrScale?: number;
   /**
    * Runs on the host after each optimizer step with the updated parameters
    * (by variable name, e.g. `conv1/kernel`), the step's learning rate and
