@@ -11,6 +11,7 @@ import { createStepSetup, lsqStepName } from "../lib/qgt/setup.ts";
 import { train } from "../lib/train/loop.ts";
 import { runExperiment, StopRequested } from "../lib/experiment/runner.ts";
 import { resolveExperiment } from "../lib/experiment/define.ts";
+import { initialSteps } from "../lib/experiment/variant.ts";
 import { readFinal } from "../lib/run/final.ts";
 import { parseQgt } from "../lib/export/format.ts";
 import { roundFloat16, toFloat16Bits } from "../lib/quant/fp16.ts";
@@ -211,7 +212,95 @@ Deno.test("settings LSQ cannot serve are refused before training, naming the fie
       { mode: "qat", bits: 2, scale: "lsq", liveBatchNorm: true, perChannel: false },
       /needs perChannel/,
     );
+    bad(
+      { mode: "qat", bits: 2, lsqInit: "mse" },
+      /variants\.x\.qgt\.lsqInit: needs scale "lsq", got scale "mse"/,
+    );
+    bad(
+      { mode: "qat", bits: 2, scale: "maxabs", lsqStepLr: 10 },
+      /variants\.x\.qgt\.lsqStepLr: needs scale "lsq", got scale "maxabs"/,
+    );
+    bad({ mode: "qat", bits: 2, scale: "lsq", lsqInit: "median" }, /lsqInit/);
+    bad({ mode: "qat", bits: 2, scale: "lsq", lsqStepLr: 0 }, /lsqStepLr/);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("lsqStepLr multiplies the learned steps' learning rate only (SGD step against the same run without it)", async () => {
+  await initBackend("wasm");
+  const spec = { bits: 2, symmetric: true, perChannel: true, axis: 3, scale: "lsq" as const };
+  const start = [0.05, 0.08, 0.11, 0.07, 0.06, 0.09, 0.1, 0.04];
+  const ds = toyDataset(8, 1);
+  // one SGD step from the same weights and steps: the gradients are the same in both runs, so
+  // the steps move 10x as far with lsqStepLr 10 and every weight moves the same (a small lr
+  // keeps every step above 0, where no projection acts)
+  const oneStep = async (lsqStepLr?: number) => {
+    const model = createModel(tinyCnn({ inputShape: [12, 12, 1] }), 3);
+    let steps: Float32Array | undefined;
+    await train({
+      model,
+      train: ds,
+      setup: createStepSetup(model, {
+        specs: { conv1: spec },
+        fakeQuant: true,
+        lsq: { conv1: start },
+        lsqStepLr,
+      }),
+      config: {
+        epochs: 1,
+        batchSize: 8,
+        optimizer: { type: "sgd", momentum: 0 },
+        schedule: { type: "constant", lr: 0.005 },
+        seed: 1,
+        augment: {},
+        normalize: { mean: 0.5, std: 0.25 },
+      },
+      progress: consoleProgress({ quiet: true }),
+      onEpochEnd: (_m, _o, extras) => {
+        steps = extras[lsqStepName("conv1")];
+      },
+    });
+    const kernel = model.params.get("conv1/kernel")!.dataSync().slice();
+    return { steps: steps!, kernel };
+  };
+  const base = await oneStep(), fast = await oneStep(10);
+  assert.deepStrictEqual(fast.kernel, base.kernel);
+  for (let c = 0; c < 8; c++) {
+    const moved = base.steps[c] - start[c];
+    assert.ok(Math.abs(moved) > 1e-6, `channel ${c} did not move`);
+    const want = start[c] + 10 * moved;
+    assert.ok(
+      Math.abs(fast.steps[c] - want) <= 1e-6 + 1e-3 * Math.abs(10 * moved),
+      `channel ${c}: ${fast.steps[c]} vs ${want} (start ${start[c]}, without ${base.steps[c]})`,
+    );
+  }
+});
+
+Deno.test("lsqInit: the paper's 2 mean|w| / sqrt(qmax) per channel, or the fixed-scale MSE search's step", () => {
+  const model = createModel(tinyCnn({ inputShape: [12, 12, 1] }), 3);
+  const k = model.params.get("conv1/kernel")!;
+  const spec = { bits: 3, symmetric: true, perChannel: true, axis: 3, scale: "lsq" as const };
+  const paper = initialSteps(model, { conv1: spec }, "paper").conv1;
+  const mse = initialSteps(model, { conv1: spec }, "mse").conv1;
+  const [h, w, cin, cout] = k.shape, data = k.dataSync(), n = h * w * cin;
+  // squared error of channel c's weights on the 3-bit grid {-4..3} s, computed here by hand
+  const err = (c: number, s: number) => {
+    let e = 0;
+    for (let i = c; i < data.length; i += cout) {
+      e += (data[i] - s * Math.min(3, Math.max(-4, Math.round(data[i] / s)))) ** 2;
+    }
+    return e;
+  };
+  for (let c = 0; c < cout; c++) {
+    let sum = 0;
+    for (let i = c; i < data.length; i += cout) sum += Math.abs(data[i]);
+    const want = (2 * sum) / n / Math.sqrt(3);
+    assert.ok(Math.abs(paper[c] - want) <= 1e-6 * want, `paper ${c}: ${paper[c]} vs ${want}`);
+    // the MSE step leaves no more error than the paper's, and no more than any nearby step
+    assert.ok(err(c, mse[c]) <= err(c, paper[c]) * (1 + 1e-6), `channel ${c}`);
+    for (const f of [0.5, 0.75, 1.25, 1.5]) {
+      assert.ok(err(c, mse[c]) <= err(c, mse[c] * f) * (1 + 1e-6), `channel ${c} x${f}`);
+    }
   }
 });

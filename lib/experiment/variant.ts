@@ -196,8 +196,18 @@ function phaseSetup(
  * holds now: the paper's 2 mean|w| / sqrt(qmax) per scale (Esser et al.
  * 2020; `init` "paper"), or the fixed-scale quantizer's squared-error search
  * ("mse", the step QAT would use).
+ *
+ * @example
+ * ```ts
+ * import { createModel, smallCnn } from "../models/mod.ts";
+ * import { initialSteps } from "./variant.ts";
+ * const m = createModel(smallCnn(), 1);
+ * const spec = { bits: 2, symmetric: true, perChannel: true, axis: 3, scale: "lsq" as const };
+ * const s = initialSteps(m, { conv1: spec }, "paper");
+ * if (s.conv1.length !== m.params.get("conv1/kernel")!.shape[3]) throw new Error();
+ * ```
  */
-function initialSteps(
+export function initialSteps(
   model: Model,
   specs: Record<string, QuantSpec>,
   init: "paper" | "mse",
