@@ -38,6 +38,13 @@ Deno.test("experiment modules resolve in every profile", () => {
       assert.equal(learned.qgt.scale, "lsq");
     }
   }
+  // person-detect v5's LSQ pair: v4's plus the start at the MSE step and 10x the steps' lr
+  const pdv = resolveExperiment(personDetect).variants;
+  for (const n of ["qat-2", "qgt-2"]) {
+    const { lsqInit, lsqStepLr, ...rest } = pdv.find((v) => v.name === `lsq-${n}-mse-lr10`)!.qgt;
+    assert.deepStrictEqual(rest, pdv.find((v) => v.name === `lsq-${n}`)!.qgt, n);
+    assert.deepStrictEqual([lsqInit, lsqStepLr], ["mse", 10]);
+  }
   assert.equal(resolveExperiment(bottleneck).variants.length, 4);
   assert.equal(resolveExperiment(tuning).variants.length, 9);
   // the bottleneck study trains exactly person-detect's 2-bit QAT and QGT
@@ -52,12 +59,25 @@ Deno.test("experiment modules resolve in every profile", () => {
   // person-detect-tuning: person-detect's float training and 2-bit pair, validated on images no
   // person-detect run sees (train 0..7999, validation 8000..9999, seeds --val-count 10000..19999)
   const pt = resolveExperiment(pdTuning).variants;
-  assert.equal(pt.length, 14);
+  assert.equal(pt.length, 18);
   const same = (a: string, b: string) =>
     assert.deepStrictEqual(pt.find((v) => v.name === a)!.qgt, pd.find((v) => v.name === b)!.qgt);
   same("float", "float");
   same("qat-2", "qat-2");
   same("qgt-2-dec30", "qgt-2");
+  same("lsq-qat-2", "lsq-qat-2");
+  same("lsq-qat-2-mse-lr10", "lsq-qat-2-mse-lr10");
+  for (
+    const [name, extra] of [["lsq-qat-2-mse", { lsqInit: "mse" }], ["lsq-qat-2-lr10", {
+      lsqStepLr: 10,
+    }]] as const
+  ) {
+    assert.deepStrictEqual(
+      pt.find((v) => v.name === name)!.qgt,
+      { ...pd.find((v) => v.name === "lsq-qat-2")!.qgt, ...extra },
+      name,
+    );
+  }
   // the freezing variants are the pair plus freezing, nothing else
   const { freeze: f1, ...qatF } = pt.find((v) => v.name === "qat-2-frz02")!.qgt;
   assert.deepStrictEqual(qatF, pd.find((v) => v.name === "qat-2")!.qgt);
