@@ -204,6 +204,57 @@ Deno.test("deno task seeds: newest run per seed and variant, one version and dat
   assert.match(p.stdout, /qat-2\s+qgt-2\s+1\s+1\s+49(\.0+)?\s/);
 });
 
+Deno.test("deno task seeds --also-version: variants a version's runs lack come from the other version's", async () => {
+  const out = await tempDir(), rep = join(await tempDir(), "rep");
+  const run = (runId: string, day: string, seed: number, version: number, rows: string) =>
+    fabricateRun(out, {
+      id: "fm",
+      runId,
+      commit: "c".repeat(40),
+      started: `2026-01-0${day}T00:00:00Z`,
+      seed,
+      version,
+      rows,
+    });
+  const q = (v: string, acc: number) => `${v},qat,2,${acc},0.3,100,1000,10,0\n`;
+  const f = (acc: number) => `float,float,32,${acc},0.3,100,1000,10,0\n`;
+  // version 1 ran float and qat-2; version 2 only its new variant (float again, differently here
+  // so that the rule shows: the chosen version's sample wins)
+  await run("v1-s1", "1", 1, 1, f(0.9) + q("qat-2", 0.8));
+  await run("v1-s2", "2", 2, 1, f(0.9) + q("qat-2", 0.7));
+  await run("v2-s1", "3", 1, 2, f(0.95) + q("new-qat-2", 0.85));
+  await run("v2-s2", "4", 2, 2, q("new-qat-2", 0.72));
+  const seeds = (...extra: string[]) =>
+    cli(["lib/cli/seeds.ts", "fm", "--out", out, "--report-dir", rep, ...extra]);
+  const r = await seeds("--also-version", "1", "--pair", "qat-2,new-qat-2");
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /fm v2\+1 \(default\)/);
+  const samples = rowsOf(await readCsv(join(rep, "samples.csv")))
+    .map((x) => `${x.variant} ${x.seed} ${x.accuracy} ${x.run_id}`).sort();
+  assert.deepEqual(samples, [
+    "float 1 95 v2-s1",
+    "float 2 90 v1-s2",
+    "new-qat-2 1 85 v2-s1",
+    "new-qat-2 2 72 v2-s2",
+    "qat-2 1 80 v1-s1",
+    "qat-2 2 70 v1-s2",
+  ]);
+  // differences +5 and +2 points
+  const [pair] = rowsOf(await readCsv(join(rep, "pairs.csv")));
+  assertAlmostEquals(pair.mean_diff as number, 3.5, 1e-4);
+  assert.equal(pair.n, 2);
+  // without it, version 2 alone has no qat-2
+  const alone = await seeds("--pair", "qat-2,new-qat-2");
+  assert.notEqual(alone.code, 0);
+  assert.match(alone.stderr, /qat-2/);
+  const none = await seeds("--also-version", "7");
+  assert.notEqual(none.code, 0);
+  assert.match(
+    none.stderr,
+    /^qgt: seeds: also version 7: no complete runs of fm at that version \(have 1, 2\)\n$/,
+  );
+});
+
 Deno.test("deno task seeds: bad input is one line naming what is wrong, and writes nothing", async () => {
   const out = await tempDir();
   await fabricateRun(out, {

@@ -39,6 +39,8 @@ export interface SeedSample {
 export interface SeedSelection {
   id: string;
   version: number;
+  /** Earlier versions that supplied variants the chosen version's runs lack (see {@link SeedFilter}). */
+  alsoVersions: number[];
   profile: string;
   /** The dataset all chosen runs used (name and options, as JSON). */
   dataset: string;
@@ -79,6 +81,12 @@ export interface PairRow {
 export interface SeedFilter {
   /** The experiment version (default: the newest found). */
   version?: number;
+  /**
+   * Other versions whose runs supply each seed's variants that the chosen
+   * version's runs lack, in this order (for variants the experiment left
+   * unchanged between versions, e.g. a version that only added variants).
+   */
+  alsoVersions?: number[];
   /** The profile (default "default"). */
   profile?: string;
   /** Only these seeds (default: every seed found). */
@@ -98,7 +106,8 @@ const r4 = (x: number): number | null => (Number.isFinite(x) ? Math.round(x * 1e
  * Picks, under each of `roots`, the complete runs of experiment `id` with the
  * profile (default "default"), the version (default the newest found) and the
  * dataset of the newest such run, and takes each seed's accuracy of each
- * variant from the newest run that has it. Throws a one-line error naming the
+ * variant from the newest run that has it (then from the newest run of
+ * `alsoVersions` that has it, in their order). Throws a one-line error naming the
  * experiment and the roots when nothing matches.
  *
  * @example
@@ -133,8 +142,21 @@ export async function collectSeeds(
       })`,
     );
   }
+  const also = (opts.alsoVersions ?? []).filter((v) => v !== version);
+  for (const v of also) {
+    if (!all.some((r) => r.record.experiment.version === v)) {
+      throw new Error(
+        `seeds: also version ${v}: no complete runs of ${id} at that version (have ${
+          versions.join(", ")
+        })`,
+      );
+    }
+  }
   const dataset = JSON.stringify(ofVersion[0].record.dataset);
-  const runs = ofVersion.filter((r) => JSON.stringify(r.record.dataset) === dataset);
+  // the chosen version's runs first, then each also-version's, each newest first
+  const rank = (r: LocatedRun) => [version, ...also].indexOf(r.record.experiment.version);
+  const runs = all.filter((r) => rank(r) >= 0 && JSON.stringify(r.record.dataset) === dataset)
+    .sort((a, b) => rank(a) - rank(b));
   const tables: VariantSummaryRow[][] = [];
   for (const run of runs) tables.push(await readSummary(run.dir));
   // variants in the order asked for, then the order of the run with the most of them, then others
@@ -178,6 +200,7 @@ export async function collectSeeds(
   return {
     id,
     version,
+    alsoVersions: also,
     profile,
     dataset,
     runs: used,

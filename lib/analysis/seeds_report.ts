@@ -44,7 +44,9 @@ export interface SeedsReportOptions extends SeedFilter {
   valCount?: number;
   /** The first fresh image (default: just after the runs' validation images). */
   valOffset?: number;
-  /** Report directory (default `reports/seeds/<id>-v<version>[-val<offset>-n<count>]/`). */
+  /**
+   * Report directory (default `reports/seeds/<id>-v<version>[+<also>...][-val<offset>-n<count>]/`).
+   */
   reportDir?: string;
   /** Where lines go (default console.log). */
   log?: (line: string) => void;
@@ -141,9 +143,9 @@ function seedsFigure(
 ): Record<string, unknown> {
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: `${sel.id} v${sel.version}: accuracy per seed (points) and mean (tick)${
-      measuredOn === null ? "" : `, ${measuredOn}`
-    }`,
+    title: `${sel.id} v${
+      [sel.version, ...sel.alsoVersions].join("+")
+    }: accuracy per seed (points) and mean (tick)${measuredOn === null ? "" : `, ${measuredOn}`}`,
     data: {
       values: samples.map((s) => ({ variant: s.variant, seed: s.seed, accuracy: s.accuracy })),
     },
@@ -184,8 +186,9 @@ export async function writeSeedsReport(o: SeedsReportOptions): Promise<SeedsRepo
   const only = o.variants;
   requireVariants(sel, only ?? [], "--variants");
   const pairList = o.pairs?.length ? o.pairs : defaultPairs(sel.samples);
+  const ver = [sel.version, ...sel.alsoVersions].join("+");
   const dirFor = (suffix: string) =>
-    o.reportDir ?? join(REPO_ROOT, "reports", "seeds", `${o.id}-v${sel.version}${suffix}`);
+    o.reportDir ?? join(REPO_ROOT, "reports", "seeds", `${o.id}-v${ver}${suffix}`);
   let samples: SeedSample[], measuredOn = "summary.csv", dir: string;
   if (o.valCount === undefined) {
     samples = only ? sel.samples.filter((s) => only.includes(s.variant)) : sel.samples;
@@ -208,10 +211,12 @@ export async function writeSeedsReport(o: SeedsReportOptions): Promise<SeedsRepo
     (o.pairs?.length ? o.pairs : pairList.filter((p) => p.every((v) => variants.includes(v))))
       .map(([a, b]) => pairRow(samples, a, b));
 
-  log(`${o.id} v${sel.version} (${sel.profile}), dataset ${sel.dataset}: ${sel.runs.length} runs`);
+  log(`${o.id} v${ver} (${sel.profile}), dataset ${sel.dataset}: ${sel.runs.length} runs`);
   for (const r of sel.runs) {
     log(
-      `  seed ${r.record.seed}: run ${r.record.runId} (commit ${r.record.git.commit.slice(0, 7)})`,
+      `  seed ${r.record.seed}: run ${r.record.runId} (v${r.record.experiment.version}, commit ${
+        r.record.git.commit.slice(0, 7)
+      })`,
     );
   }
   log("\naccuracy over seeds (%)");

@@ -1,8 +1,10 @@
 /**
- * `deno task seeds <experiment.ts | ID> [--out DIR]... [--version N] [--profile P]
+ * `deno task seeds <experiment.ts | ID> [--out DIR]... [--version N] [--also-version N]... [--profile P]
  * [--seeds 1-5] [--pair A,B]... [--variants A,B,...] [--val-count N [--val-offset N]]
  * [--report-dir DIR]`: each variant's accuracy over the seeds run (the latest complete run per
- * seed of one experiment version, profile and dataset) and paired differences
+ * seed of one experiment version, profile and dataset; `--also-version N` takes the
+ * variants those runs lack from version N's runs, for variants left unchanged between versions)
+ * and paired differences
  * B - A on the shared seeds with a 95 % t interval (default pairs: each QAT
  * variant against the QGT variant named alike, e.g. qat-2 / qgt-2). Writes `samples.csv`, `seeds.csv`,
  * `pairs.csv` and `seeds.svg` to the report directory (default
@@ -24,12 +26,13 @@ import { writeSeedsReport } from "../analysis/seeds_report.ts";
 import { DEFAULT_RUNS_ROOT } from "../run/run_dir.ts";
 
 const USAGE =
-  "usage: deno task seeds <experiment.ts | ID> [--out DIR]... [--version N] [--profile P] [--seeds 1-5] [--pair A,B]... [--variants A,B,...] [--val-count N [--val-offset N]] [--report-dir DIR]";
+  "usage: deno task seeds <experiment.ts | ID> [--out DIR]... [--version N] [--also-version N]... [--profile P] [--seeds 1-5] [--pair A,B]... [--variants A,B,...] [--val-count N [--val-offset N]] [--report-dir DIR]";
 
 await runMain(async () => {
   const { values: f, positionals } = parseFlags(Deno.args, {
     out: { type: "string", multiple: true },
     version: { type: "string" },
+    "also-version": { type: "string", multiple: true },
     profile: { type: "string" },
     seeds: { type: "string" },
     pair: { type: "string", multiple: true },
@@ -74,6 +77,9 @@ await runMain(async () => {
     roots: (f.out as string[] | undefined) ?? [DEFAULT_RUNS_ROOT],
     id,
     version: f.version === undefined ? undefined : intFlag("--version", f.version, 1),
+    alsoVersions: ((f["also-version"] as string[] | undefined) ?? []).map((x) =>
+      intFlag("--also-version", x, 1)
+    ),
     profile: f.profile as string | undefined,
     seeds: f.seeds === undefined ? undefined : parseSeeds("--seeds", f.seeds),
     pairs,
