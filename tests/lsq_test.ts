@@ -5,7 +5,8 @@ import * as tf from "@tensorflow/tfjs";
 import { tempDir } from "./tmp.ts";
 import { join } from "node:path";
 import { initBackend } from "../lib/backend/mod.ts";
-import { createModel, forward, tinyCnn } from "../lib/models/mod.ts";
+import { createModel, forward, type Model, tinyCnn } from "../lib/models/mod.ts";
+import type { StepSetup } from "../lib/train/step.ts";
 import { lsqQuantize } from "../lib/quant/quantizer.ts";
 import { createStepSetup, lsqStepName } from "../lib/qgt/setup.ts";
 import { train } from "../lib/train/loop.ts";
@@ -18,6 +19,30 @@ import { roundFloat16, toFloat16Bits } from "../lib/quant/fp16.ts";
 import { consoleProgress } from "../lib/util/progress.ts";
 import { assert } from "./assert.ts";
 import { toyDataset } from "./helpers.ts";
+
+/** One plain-SGD step (batch = the whole 8-image set) with `setup`; returns conv1's learned steps after it. */
+async function sgdStep(model: Model, setup: StepSetup, lr: number): Promise<Float32Array> {
+  let steps: Float32Array | undefined;
+  await train({
+    model,
+    train: toyDataset(8, 1),
+    setup,
+    config: {
+      epochs: 1,
+      batchSize: 8,
+      optimizer: { type: "sgd", momentum: 0 },
+      schedule: { type: "constant", lr },
+      seed: 1,
+      augment: {},
+      normalize: { mean: 0.5, std: 0.25 },
+    },
+    progress: consoleProgress({ quiet: true }),
+    onEpochEnd: (_m, _o, extras) => {
+      steps = extras[lsqStepName("conv1")];
+    },
+  });
+  return steps!;
+}
 
 Deno.test("an LSQ step is trained by the optimizer with LSQ's gradient (SGD step checked against tf.grad)", async () => {
   await initBackend("wasm");
@@ -39,25 +64,7 @@ Deno.test("an LSQ step is trained by the optimizer with LSQ's gradient (SGD step
       }),
     ) as tf.Scalar;
   const g = tf.grad(loss)(tf.tensor1d(start)).dataSync();
-  let after: Float32Array | undefined;
-  await train({
-    model,
-    train: ds,
-    setup: createStepSetup(model, opts),
-    config: {
-      epochs: 1,
-      batchSize: 8,
-      optimizer: { type: "sgd", momentum: 0 },
-      schedule: { type: "constant", lr },
-      seed: 1,
-      augment: {},
-      normalize: { mean: 0.5, std: 0.25 },
-    },
-    progress: consoleProgress({ quiet: true }),
-    onEpochEnd: (_m, _o, extras) => {
-      after = extras[lsqStepName("conv1")];
-    },
-  });
+  const after = await sgdStep(model, createStepSetup(model, opts), lr);
   assert.ok(after && after.length === 8);
   for (let c = 0; c < 8; c++) {
     assert.ok(g[c] !== 0, `channel ${c}: no gradient`);
@@ -231,38 +238,20 @@ Deno.test("lsqStepLr multiplies the learned steps' learning rate only (SGD step 
   await initBackend("wasm");
   const spec = { bits: 2, symmetric: true, perChannel: true, axis: 3, scale: "lsq" as const };
   const start = [0.05, 0.08, 0.11, 0.07, 0.06, 0.09, 0.1, 0.04];
-  const ds = toyDataset(8, 1);
   // one SGD step from the same weights and steps: the gradients are the same in both runs, so
   // the steps move 10x as far with lsqStepLr 10 and every weight moves the same (a small lr
   // keeps every step above 0, where no projection acts)
   const oneStep = async (lsqStepLr?: number) => {
     const model = createModel(tinyCnn({ inputShape: [12, 12, 1] }), 3);
-    let steps: Float32Array | undefined;
-    await train({
-      model,
-      train: ds,
-      setup: createStepSetup(model, {
-        specs: { conv1: spec },
-        fakeQuant: true,
-        lsq: { conv1: start },
-        lsqStepLr,
-      }),
-      config: {
-        epochs: 1,
-        batchSize: 8,
-        optimizer: { type: "sgd", momentum: 0 },
-        schedule: { type: "constant", lr: 0.005 },
-        seed: 1,
-        augment: {},
-        normalize: { mean: 0.5, std: 0.25 },
-      },
-      progress: consoleProgress({ quiet: true }),
-      onEpochEnd: (_m, _o, extras) => {
-        steps = extras[lsqStepName("conv1")];
-      },
+    const setup = createStepSetup(model, {
+      specs: { conv1: spec },
+      fakeQuant: true,
+      lsq: { conv1: start },
+      lsqStepLr,
     });
+    const steps = await sgdStep(model, setup, 0.005);
     const kernel = model.params.get("conv1/kernel")!.dataSync().slice();
-    return { steps: steps!, kernel };
+    return { steps, kernel };
   };
   const base = await oneStep(), fast = await oneStep(10);
   assert.deepStrictEqual(fast.kernel, base.kernel);
