@@ -86,10 +86,7 @@ function chooseMixedPrecision(
   const probe = firstImages(ctx.train, mixed.sensitivitySamples ?? 512);
   // each candidate width at the step training would start from (with LSQ: its lsqInit)
   const specs = Object.fromEntries(
-    Object.entries(specsFor(v, m.arch)).map(([l, s]) => [
-      l,
-      s.scale === "lsq" && v.qgt.lsqInit === "mse" ? { ...s, scale: "mse" as const } : s,
-    ]),
+    Object.entries(specsFor(v, m.arch)).map(([l, s]) => [l, startSpec(s, v.qgt.lsqInit)]),
   );
   ctx.progress.line(
     `${v.name}: sensitivity of ${Object.keys(specs).length} layers at ${
@@ -192,6 +189,15 @@ function phaseSetup(
 }
 
 /**
+ * A spec whose scale method gives LSQ's starting step: the paper's
+ * (`scale: "lsq"`, the default) or the MSE search's (`init` "mse"); other
+ * specs unchanged.
+ */
+function startSpec(spec: QuantSpec, init: "paper" | "mse" | undefined): QuantSpec {
+  return spec.scale === "lsq" && init === "mse" ? { ...spec, scale: "mse" } : spec;
+}
+
+/**
  * LSQ's starting steps of every quantized layer, from the kernels `model`
  * holds now: the paper's 2 mean|w| / sqrt(qmax) per scale (Esser et al.
  * 2020; `init` "paper"), or the fixed-scale quantizer's squared-error search
@@ -215,8 +221,8 @@ export function initialSteps(
   const out: Record<string, Float32Array> = {};
   for (const [layer, spec] of Object.entries(specs)) {
     const k = model.params.get(`${layer}/kernel`)!;
-    const scale = init === "paper" ? "lsq" : "mse";
-    out[layer] = tf.tidy(() => quantParams(k, { ...spec, scale }).scale.dataSync() as Float32Array);
+    const start = startSpec({ ...spec, scale: "lsq" }, init);
+    out[layer] = tf.tidy(() => quantParams(k, start).scale.dataSync() as Float32Array);
   }
   return out;
 }
