@@ -346,8 +346,15 @@ Deno.test("deno task seeds --val-count: exported models re-evaluated on fresh im
   assert.ok(p1 > 0 && p1 < 1);
   const rep = join(await tempDir(), "rep");
   const args = ["lib/cli/seeds.ts", "pd", "--out", out, "--val-count", "30", "--report-dir", rep];
+  const fromCache = (stdout: string) => stdout.match(/from evaluations\.csv/g)?.length ?? 0;
+  // a narrower invocation first: its two evaluations are reused by the wider one
+  const narrow = await cli([...args, "--variants", "always0"]);
+  assert.equal(narrow.code, 0, narrow.stderr);
+  assert.equal(fromCache(narrow.stdout), 0);
   const r = await cli(args);
   assert.equal(r.code, 0, r.stderr);
+  assert.equal(fromCache(r.stdout), 2);
+  assert.equal((r.stdout.match(/seed \d always0: .*from evaluations\.csv/g) ?? []).length, 2);
   assert.match(r.stdout, /images 14\.\.43 \(interpreter\)/);
   const samples = rowsOf(await readCsv(join(rep, "samples.csv")));
   assert.deepEqual(samples.map((s) => [s.variant, s.seed]), [
@@ -366,12 +373,19 @@ Deno.test("deno task seeds --val-count: exported models re-evaluated on fresh im
   const evals = rowsOf(await readCsv(join(rep, "evaluations.csv")));
   assert.equal(evals.length, 4);
   assert.ok(evals.every((e) => e.images === 30 && /^[0-9a-f]{64}$/.test(String(e.model_sha256))));
+  // a narrower invocation afterwards keeps the other variant's rows in evaluations.csv
+  const pairsBefore = await Deno.readTextFile(join(rep, "pairs.csv"));
+  const evalsBefore = await Deno.readTextFile(join(rep, "evaluations.csv"));
+  const narrow1 = await cli([...args, "--variants", "always1"]);
+  assert.equal(narrow1.code, 0, narrow1.stderr);
+  assert.equal(fromCache(narrow1.stdout), 2);
+  assert.equal(await Deno.readTextFile(join(rep, "evaluations.csv")), evalsBefore);
   // the same command again takes every accuracy from evaluations.csv and writes the same tables
-  const before = await Deno.readTextFile(join(rep, "pairs.csv"));
   const again = await cli(args);
   assert.equal(again.code, 0, again.stderr);
-  assert.equal(again.stdout.match(/from evaluations\.csv/g)?.length, 4);
-  assert.equal(await Deno.readTextFile(join(rep, "pairs.csv")), before);
+  assert.equal(fromCache(again.stdout), 4);
+  assert.equal(await Deno.readTextFile(join(rep, "evaluations.csv")), evalsBefore);
+  assert.equal(await Deno.readTextFile(join(rep, "pairs.csv")), pairsBefore);
 
   // bad input: one line, nothing written
   const rep2 = join(await tempDir(), "rep2");

@@ -99,11 +99,17 @@ async function freshSamples(
   const measuredOn = `images ${offset}..${offset + valCount - 1} (interpreter)`;
   const dir = dirFor(`-val${offset}-n${valCount}`);
   const evalPath = join(dir, "evaluations.csv");
+  // evaluations.csv is the directory's cache of every evaluation made in it: rows of earlier
+  // invocations stay (a narrower invocation does not drop what a wider one measured); a row is one
+  // (run, variant, model bytes, images), and its accuracy is reused wherever the hashes match.
   const known = new Map<string, number>();
-  const evals: Record<string, unknown>[] = [];
+  const evals = new Map<string, Record<string, unknown>>();
+  const rowKey = (r: Record<string, unknown>) =>
+    `${r.run_id}/${r.variant}:${r.model_sha256}:${r.images_sha256}`;
   if (await exists(evalPath)) {
     for (const r of rowsOf(await readCsv(evalPath))) {
       known.set(`${r.model_sha256}:${r.images_sha256}`, Number(r.accuracy));
+      evals.set(rowKey(r), r);
     }
   }
   log(`re-evaluating ${wanted.join(", ")} on synthetic-person ${measuredOn}, ${valCount} images`);
@@ -118,7 +124,7 @@ async function freshSamples(
         cached ? "from evaluations.csv" : formatDuration((performance.now() - t0) / 1000)
       })`,
     );
-    evals.push({
+    const row = {
       seed: s.seed,
       variant: s.variant,
       run_id: s.runId,
@@ -127,8 +133,9 @@ async function freshSamples(
       images_sha256: imagesSha,
       images: valCount,
       accuracy: acc,
-    });
-    await writeCsv(evalPath, tableOf(evals, EVAL_COLUMNS));
+    };
+    evals.set(rowKey(row), row);
+    await writeCsv(evalPath, tableOf([...evals.values()], EVAL_COLUMNS));
     return acc;
   });
   return { samples, dir, measuredOn };
