@@ -19,6 +19,7 @@ import { roundFloat16, toFloat16Bits } from "../lib/quant/fp16.ts";
 import { consoleProgress } from "../lib/util/progress.ts";
 import { assert } from "./assert.ts";
 import { toyDataset } from "./helpers.ts";
+import { readCsv, rowsOf } from "../lib/util/tables.ts";
 
 /** One plain-SGD step (batch = the whole 8-image set) with `setup`; returns conv1's learned steps after it. */
 async function sgdStep(model: Model, setup: StepSetup, lr: number): Promise<Float32Array> {
@@ -291,5 +292,46 @@ Deno.test("lsqInit: the paper's 2 mean|w| / sqrt(qmax) per channel, or the fixed
     for (const f of [0.5, 0.75, 1.25, 1.5]) {
       assert.ok(err(c, mse[c]) <= err(c, mse[c] * f) * (1 + 1e-6), `channel ${c} x${f}`);
     }
+  }
+});
+
+Deno.test("lsqInit mse in a mixed-precision variant: each layer's sensitivity is measured at the fixed-scale MSE step", async () => {
+  const dir = await tempDir("qgt-lsq-");
+  try {
+    const ex = (await import(`file://${await lsqExperiment(dir)}`)).default;
+    const mixed = { budgetBytes: 3000, candidates: [2, 4, 8], sensitivitySamples: 64 };
+    const common = { mode: "qat", bits: 2, epochs: 1, liveBatchNorm: true, mixed };
+    const path = join(dir, "mixed-exp.ts");
+    const e = {
+      ...ex,
+      train: { ...ex.train, epochs: 1 },
+      variants: {
+        float: {},
+        "mse-mixed": { qgt: { ...common, scale: "mse" } },
+        "lsq-mse-mixed": { qgt: { ...common, scale: "lsq", lsqInit: "mse" } },
+        "lsq-paper-mixed": { qgt: { ...common, scale: "lsq" } },
+      },
+    };
+    await Deno.writeTextFile(path, `export default ${JSON.stringify(e)};\n`);
+    const res = await runExperiment({
+      path,
+      outRoot: join(dir, "out"),
+      progress: consoleProgress({ quiet: true }),
+    });
+    const rows = rowsOf(await readCsv(join(res.runDir, "sensitivity.csv")));
+    const of = (v: string) =>
+      rows.filter((r) => r.variant === v).map((r) => [r.layer, r.bits, r.loss_increase]);
+    assert.ok(of("mse-mixed").length >= 3 * 3, "every layer at every candidate width");
+    // the same float network and probe images: the same starting grid gives the same table
+    assert.deepStrictEqual(of("lsq-mse-mixed"), of("mse-mixed"));
+    // the paper's start is a different grid (about 1.5x the MSE step at 2 bits): different losses
+    const paper = of("lsq-paper-mixed"), mse = of("mse-mixed");
+    assert.equal(paper.length, mse.length);
+    assert.ok(
+      paper.some((r, i) => r[1] === 2 && r[2] !== mse[i][2]),
+      "paper start differs at 2 bits",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
