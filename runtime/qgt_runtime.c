@@ -1181,6 +1181,12 @@ static void block_weights(const qgt_model *m, const qgt_layer *l, uint32_t co, u
 #include <emmintrin.h>
 #endif
 
+#ifdef QGT_SSE2
+const char *qgt_kernels(void) { return "sse2"; }
+#else
+const char *qgt_kernels(void) { return "reference"; }
+#endif
+
 static int32_t dot(const int8_t *x, const int16_t *w, uint32_t n) {
   int32_t s = 0;
   uint32_t i;

@@ -118,6 +118,10 @@ uint32_t qgt_num_classes(const qgt_model *m);
 /* sizeof(qgt_model), for callers that allocate it through an FFI. */
 size_t qgt_model_size(void);
 
+/* Which kernels this build runs: "sse2" (x86-64 hosts) or "reference" (the plain C loops, what a
+ * microcontroller runs; -DQGT_NO_SIMD selects them anywhere). Both give the same results. */
+const char *qgt_kernels(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -95,6 +95,9 @@ Deno.test({
         const it = loadInterpreter(bytes, `r${seed}.qgt`);
         const simd = (await loadNative(bytes, `r${seed}.qgt`))!;
         const ref = (await loadNative(bytes, `r${seed}.qgt`, { simd: false }))!;
+        // the two builds really differ: the reference one is compiled with -DQGT_NO_SIMD
+        assert.equal(ref.kernels, "reference");
+        assert.equal(simd.kernels, Deno.build.arch === "x86_64" ? "sse2" : "reference");
         const [h, w, c] = it.header.input.shape;
         for (let k = 0; k < 12; k++) {
           const x = Int8Array.from({ length: h * w * c }, () => r.int(-128, 127));

@@ -23,6 +23,7 @@ const SYMBOLS = {
   qgt_num_classes: { parameters: ["buffer"], result: "u32" },
   qgt_error: { parameters: ["buffer"], result: "pointer" },
   qgt_status_name: { parameters: ["i32"], result: "pointer" },
+  qgt_kernels: { parameters: [], result: "pointer" },
 } as const;
 
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>;
@@ -56,7 +57,10 @@ export async function findCompiler(): Promise<string | null> {
 async function build(flags: string[]): Promise<Lib | null> {
   const cc = await findCompiler();
   if (!cc) return null;
-  const h = createHash("sha256").update(flags.join(" "));
+  const src = join(REPO_ROOT, "runtime", "qgt_runtime.c");
+  const args = ["-std=c99", "-O2", "-fPIC", "-shared", ...flags];
+  // the cached library is keyed by the whole compile command and the sources
+  const h = createHash("sha256").update(JSON.stringify([cc, args]));
   for (const f of RUNTIME_SOURCES) h.update(await Deno.readFile(join(REPO_ROOT, f)));
   const dir = cacheDir();
   const lib = join(dir, `libqgt-${h.digest("hex").slice(0, 16)}.so`);
@@ -65,18 +69,8 @@ async function build(flags: string[]): Promise<Lib | null> {
   } catch {
     await Deno.mkdir(dir, { recursive: true });
     const tmp = `${lib}.${Deno.pid}.tmp`;
-    const out = await new Deno.Command(cc, {
-      args: [
-        "-std=c99",
-        "-O2",
-        "-fPIC",
-        "-shared",
-        "-o",
-        tmp,
-        join(REPO_ROOT, "runtime", "qgt_runtime.c"),
-      ],
-      stderr: "piped",
-    }).output();
+    const out = await new Deno.Command(cc, { args: [...args, "-o", tmp, src], stderr: "piped" })
+      .output();
     if (!out.success) {
       throw new Error(
         `runtime/qgt_runtime.c: ${cc} failed: ${
@@ -152,6 +146,8 @@ export interface NativeModel {
   arenaBytes: number;
   /** The activation region of the arena (planned by tensor lifetimes). */
   activationBytes: number;
+  /** The build's kernels: "sse2", or "reference" (the plain C loops; `simd: false`). */
+  kernels: string;
 }
 
 /**
@@ -191,6 +187,7 @@ export async function loadNative(
   return {
     arenaBytes: arena.length,
     activationBytes: Number(s.qgt_activation_bytes(model)),
+    kernels: cString(s.qgt_kernels()),
     invoke(input) {
       run(input);
       return logits.slice();
