@@ -114,6 +114,54 @@ Deno.test({
 
 Deno.test({
   name:
+    "k x k convolutions over many input channels (the small CNN's shape): SIMD and reference equal the interpreter",
+  ignore: !cc,
+  fn: async () => {
+    // blocks of 8 output channels and a partial last block; input channels below, at and above
+    // multiples of 8 (the SIMD loop's width and its scalar tail); 1-8-bit weights
+    const r = rng(41);
+    const conv = (name: string, filters: number, kernel: number, stride: number) => ({
+      type: "conv2d" as const,
+      name,
+      filters,
+      kernel,
+      stride,
+      padding: (r.next() < 0.5 ? "same" : "valid") as "same" | "valid",
+      bias: true,
+      bn: false,
+      act: "relu" as const,
+    });
+    for (
+      const [seed, cin, f1, f2] of [[1, 8, 16, 9], [2, 9, 17, 8], [3, 16, 8, 24], [4, 33, 12, 16]]
+    ) {
+      const arch: ArchSpec = {
+        name: `kxk${seed}`,
+        inputShape: [r.int(5, 9), r.int(5, 9), cin],
+        classes: 3,
+        layers: [
+          conv("c1", f1, 3, 1),
+          conv("c2", f2, r.next() < 0.5 ? 3 : 5, r.int(1, 2)),
+          { type: "gap", name: "gap" },
+          { type: "dense", name: "fc", units: 3, bias: true, act: "none" },
+        ],
+      };
+      const bytes = buildQgt(randomWeights(arch, r));
+      const it = loadInterpreter(bytes, `kxk${seed}.qgt`);
+      const simd = (await loadNative(bytes, `kxk${seed}.qgt`))!;
+      const ref = (await loadNative(bytes, `kxk${seed}.qgt`, { simd: false }))!;
+      const [h, w, c] = it.header.input.shape;
+      for (let k = 0; k < 6; k++) {
+        const x = Int8Array.from({ length: h * w * c }, () => r.int(-128, 127));
+        const want = [...runInterpreter(it, x).acc];
+        assert.deepStrictEqual([...simd.invoke(x)], want, `net ${seed} image ${k}`);
+        assert.deepStrictEqual([...ref.invoke(x)], want, `net ${seed} image ${k} (reference)`);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name:
     "residual networks (format version 3): the C runtime equals the interpreter bit for bit, SIMD and reference",
   ignore: !cc,
   fn: async () => {

@@ -276,6 +276,22 @@ async function runtimeSpeed(warmup: number, iters: number) {
   const tsMs = perImage((x) => runInterpreter(it, x), Math.max(5, Math.round(iters / 4)));
   const native = await loadNative(bytes);
   const cMs = native ? perImage((x) => native.invoke(x), iters * 8) : NaN;
+  // the Fashion-MNIST small CNN: 3x3 convolutions over 32-64 channels, the other kernel family
+  // (random weights; ReLU ranges given, as speed does not depend on them)
+  const cnn = foldBatchNorm(createModel(smallCnn(), 1));
+  const cnnSpecs = resolveLayerSpecs(cnn.arch, { bits: 2 });
+  const ranges = Object.fromEntries(
+    cnn.arch.layers.map((l) => [l.name, [0, 4] as [number, number]]),
+  );
+  const cq = quantizeModel(cnn, cnnSpecs, { ranges });
+  const classes = Array.from({ length: cnn.arch.classes }, (_, i) => `c${i}`);
+  const cnnBytes = buildQgt(exportSource(cnn, cq.weights, cnnSpecs, cq.activationRanges, classes));
+  disposeModel(cnn);
+  const cnnNative = await loadNative(cnnBytes);
+  // its input: the first 28 x 28 values of each random image
+  const cnnMs = cnnNative
+    ? perImage((x) => cnnNative.invoke(x.subarray(0, 28 * 28)), iters * 8)
+    : NaN;
   const one = randomBatch(1, 9);
   const tfjs1 = inferMs(folded, one, warmup, iters * 4);
   const tfjs32 = inferMs(folded, randomBatch(32, 10), warmup, iters) / 32;
@@ -283,6 +299,7 @@ async function runtimeSpeed(warmup: number, iters: number) {
   return {
     model: "mobilenet_v1_0.33_96x96x1, 2-bit weights, BatchNorm folded",
     modelBytes: bytes.length,
+    smallCnn: { modelBytes: cnnBytes.length, cRuntimeMs: cnnMs },
     msPerImage: {
       tsInterpreter: tsMs,
       cRuntime: cMs,
@@ -440,7 +457,10 @@ await runMain(async () => {
       } ms (batch 32, per image)\n` +
       `  C runtime: ${rt.ratios.cVsTsInterpreter.toFixed(1)}x the interpreter's speed, ${
         rt.ratios.cVsTfjsBatch1.toFixed(2)
-      }x tfjs batch 1, ${rt.ratios.cVsTfjsBatch32.toFixed(2)}x tfjs batch 32`,
+      }x tfjs batch 1, ${rt.ratios.cVsTfjsBatch32.toFixed(2)}x tfjs batch 32\n` +
+      `inference, Fashion-MNIST small CNN (2-bit weights, ${rt.smallCnn.modelBytes} bytes): C runtime ${
+        native(rt.smallCnn.cRuntimeMs, rt.cRuntime)
+      }`,
   );
   if (f["runtime-only"]) {
     if (f.json) console.log(JSON.stringify({ runtime: rt }));
