@@ -1383,7 +1383,7 @@ static void conv_kxk(const qgt_layer *l, const int8_t *x, int8_t *y, const int16
         for (kx = win.kx0; kx < win.kx1; kx++, xp += cin) {
           t = ky * k + kx;
 #ifdef QGT_SSE2
-          /* the block's 8 channels at once, eight input channels a time (10x on the small CNN) */
+          /* the block's 8 channels at once, eight input channels a time (8-9x on the small CNN) */
           if (b->n == QGT_BLOCK) {
             int32_t part[QGT_BLOCK];
             dot_block(xp, w + t * cin, cin, per, part);
