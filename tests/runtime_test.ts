@@ -80,6 +80,33 @@ Deno.test({
   },
 });
 
+/**
+ * Loads `bytes` into the interpreter and both C builds and checks `images` random int8 images:
+ * the same accumulators from all three and the same predicted class. Returns the interpreter.
+ */
+async function assertBuildsMatch(
+  bytes: Uint8Array,
+  name: string,
+  r: ReturnType<typeof rng>,
+  images: number,
+): Promise<ReturnType<typeof loadInterpreter>> {
+  const it = loadInterpreter(bytes, name);
+  const simd = (await loadNative(bytes, name))!;
+  const ref = (await loadNative(bytes, name, { simd: false }))!;
+  // the two builds really differ: the reference one is compiled with -DQGT_NO_SIMD
+  assert.equal(ref.kernels, "reference");
+  assert.equal(simd.kernels, Deno.build.arch === "x86_64" ? "sse2" : "reference");
+  const [h, w, c] = it.header.input.shape;
+  for (let k = 0; k < images; k++) {
+    const x = Int8Array.from({ length: h * w * c }, () => r.int(-128, 127));
+    const want = [...runInterpreter(it, x).acc];
+    assert.deepStrictEqual([...simd.invoke(x)], want, `${name} image ${k}`);
+    assert.deepStrictEqual([...ref.invoke(x)], want, `${name} image ${k} (reference)`);
+    assert.equal(simd.predict(x), predict(it, x), `${name} image ${k}: class`);
+  }
+  return it;
+}
+
 Deno.test({
   name:
     "runtime equals the TypeScript interpreter bit for bit: 40 random networks, SIMD and reference builds",
@@ -91,21 +118,7 @@ Deno.test({
       const src = randomExport(seed);
       for (const s of Object.values(src.specs)) widths.add(s.bits);
       for (const version of [1, 2]) {
-        const bytes = buildQgt(src, version);
-        const it = loadInterpreter(bytes, `r${seed}.qgt`);
-        const simd = (await loadNative(bytes, `r${seed}.qgt`))!;
-        const ref = (await loadNative(bytes, `r${seed}.qgt`, { simd: false }))!;
-        // the two builds really differ: the reference one is compiled with -DQGT_NO_SIMD
-        assert.equal(ref.kernels, "reference");
-        assert.equal(simd.kernels, Deno.build.arch === "x86_64" ? "sse2" : "reference");
-        const [h, w, c] = it.header.input.shape;
-        for (let k = 0; k < 12; k++) {
-          const x = Int8Array.from({ length: h * w * c }, () => r.int(-128, 127));
-          const want = [...runInterpreter(it, x).acc];
-          assert.deepStrictEqual([...simd.invoke(x)], want, `seed ${seed} v${version} image ${k}`);
-          assert.deepStrictEqual([...ref.invoke(x)], want, `seed ${seed} v${version} (reference)`);
-          assert.equal(simd.predict(x), predict(it, x));
-        }
+        await assertBuildsMatch(buildQgt(src, version), `r${seed}-v${version}.qgt`, r, 12);
       }
     }
     assert.deepStrictEqual([...widths].sort(), [1, 2, 3, 4, 5, 6, 7, 8]);
@@ -145,17 +158,7 @@ Deno.test({
           { type: "dense", name: "fc", units: 3, bias: true, act: "none" },
         ],
       };
-      const bytes = buildQgt(randomWeights(arch, r));
-      const it = loadInterpreter(bytes, `kxk${seed}.qgt`);
-      const simd = (await loadNative(bytes, `kxk${seed}.qgt`))!;
-      const ref = (await loadNative(bytes, `kxk${seed}.qgt`, { simd: false }))!;
-      const [h, w, c] = it.header.input.shape;
-      for (let k = 0; k < 6; k++) {
-        const x = Int8Array.from({ length: h * w * c }, () => r.int(-128, 127));
-        const want = [...runInterpreter(it, x).acc];
-        assert.deepStrictEqual([...simd.invoke(x)], want, `net ${seed} image ${k}`);
-        assert.deepStrictEqual([...ref.invoke(x)], want, `net ${seed} image ${k} (reference)`);
-      }
+      await assertBuildsMatch(buildQgt(randomWeights(arch, r)), `kxk${seed}.qgt`, r, 6);
     }
   },
 });
@@ -171,19 +174,9 @@ Deno.test({
       const src = randomResidualExport(seed);
       const bytes = buildQgt(src);
       assert.equal(bytes[4], 3);
-      const it = loadInterpreter(bytes, `res${seed}.qgt`);
-      const simd = (await loadNative(bytes, `res${seed}.qgt`))!;
-      const ref = (await loadNative(bytes, `res${seed}.qgt`, { simd: false }))!;
+      const it = await assertBuildsMatch(bytes, `res${seed}.qgt`, r, 8);
       adds += it.layers.filter((l) => l.type === "add").length;
       selfAdds += it.layers.some((l) => l.name === "s3") ? 1 : 0;
-      const [h, w, c] = it.header.input.shape;
-      for (let k = 0; k < 8; k++) {
-        const x = Int8Array.from({ length: h * w * c }, () => r.int(-128, 127));
-        const want = [...runInterpreter(it, x).acc];
-        assert.deepStrictEqual([...simd.invoke(x)], want, `seed ${seed} image ${k}`);
-        assert.deepStrictEqual([...ref.invoke(x)], want, `seed ${seed} image ${k} (reference)`);
-        assert.equal(simd.predict(x), predict(it, x));
-      }
     }
     assert.ok(adds >= 72 && selfAdds > 0, `${adds} adds, ${selfAdds} self-adds`);
   },
