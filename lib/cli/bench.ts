@@ -12,6 +12,7 @@ import { REPO_ROOT } from "../util/path.ts";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/mod.ts";
 import {
+  type ArchSpec,
   createModel,
   foldBatchNorm,
   forward,
@@ -242,6 +243,23 @@ async function vwwLoadSpeed(count: number) {
 }
 
 /**
+ * A random network with BatchNorm folded, exported as 2-bit model.qgt bytes
+ * (activation ranges as given, else ReLU6's [0, 6]; speed does not depend on them).
+ */
+function twoBitExport(
+  arch: ArchSpec,
+  classes: string[],
+  ranges?: Record<string, [number, number]>,
+): Uint8Array {
+  const m = foldBatchNorm(createModel(arch, 1));
+  const specs = resolveLayerSpecs(m.arch, { bits: 2 });
+  const q = quantizeModel(m, specs, ranges ? { ranges } : {});
+  const bytes = buildQgt(exportSource(m, q.weights, specs, q.activationRanges, classes));
+  disposeModel(m);
+  return bytes;
+}
+
+/**
  * Inference of the person detector (MobileNetV1 alpha 0.33, 96x96x1, BatchNorm
  * folded) one image at a time: the exported 2-bit model.qgt by the TypeScript
  * interpreter and by the C runtime (one thread, -O2), and the same folded
@@ -252,11 +270,7 @@ async function runtimeSpeed(warmup: number, iters: number) {
   const model = createModel(mobilenetV1({ alpha: 0.33 }), 1);
   const folded = foldBatchNorm(model);
   disposeModel(model);
-  const specs = resolveLayerSpecs(folded.arch, { bits: 2 });
-  const probe = foldBatchNorm(createModel(mobilenetV1({ alpha: 0.33 }), 1));
-  const q = quantizeModel(probe, specs, {}); // every layer ReLU6: ranges [0, 6], no data needed
-  const bytes = buildQgt(exportSource(probe, q.weights, specs, q.activationRanges, ["no", "yes"]));
-  disposeModel(probe);
+  const bytes = twoBitExport(mobilenetV1({ alpha: 0.33 }), ["no", "yes"]); // every layer ReLU6: no data needed
   const r = rng(3);
   const images = Array.from(
     { length: 8 },
@@ -278,15 +292,12 @@ async function runtimeSpeed(warmup: number, iters: number) {
   const cMs = native ? perImage((x) => native.invoke(x), iters * 8) : NaN;
   // the Fashion-MNIST small CNN: 3x3 convolutions over 32-64 channels, the other kernel family
   // (random weights; ReLU ranges given, as speed does not depend on them)
-  const cnn = foldBatchNorm(createModel(smallCnn(), 1));
-  const cnnSpecs = resolveLayerSpecs(cnn.arch, { bits: 2 });
-  const ranges = Object.fromEntries(
-    cnn.arch.layers.map((l) => [l.name, [0, 4] as [number, number]]),
+  const cnnArch = smallCnn();
+  const cnnBytes = twoBitExport(
+    cnnArch,
+    Array.from({ length: cnnArch.classes }, (_, i) => `c${i}`),
+    Object.fromEntries(cnnArch.layers.map((l) => [l.name, [0, 4] as [number, number]])),
   );
-  const cq = quantizeModel(cnn, cnnSpecs, { ranges });
-  const classes = Array.from({ length: cnn.arch.classes }, (_, i) => `c${i}`);
-  const cnnBytes = buildQgt(exportSource(cnn, cq.weights, cnnSpecs, cq.activationRanges, classes));
-  disposeModel(cnn);
   const cnnNative = await loadNative(cnnBytes);
   // its input: the first 28 x 28 values of each random image
   const cnnMs = cnnNative
