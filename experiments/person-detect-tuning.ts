@@ -59,7 +59,7 @@ const bnre = { bnReestimate: { images: 4096 } };
 const scratch = { from: "scratch" as const, epochs: pd.train.epochs };
 /** person-detect's lsq-qat-2 (QAT-2 with learned step sizes) with `extra` LSQ settings. */
 const lsq = (extra: { lsqInit?: "paper" | "mse"; lsqStepLr?: number } = {}) => ({
-  qgt: { ...qat2().qgt, scale: "lsq" as const, ...extra },
+  qgt: { ...pd.variants["lsq-qat-2"].qgt, ...extra },
 });
 
 export default defineExperiment({
