@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { tempDir } from "./tmp.ts";
 import { mean, pairedDifference, sampleSd, tCdf, tQuantile } from "../lib/report/stats.ts";
 import { variantSeedRows } from "../lib/analysis/seeds.ts";
+import { seedsReportName } from "../lib/analysis/seeds_report.ts";
 import { readCsv, rowsOf } from "../lib/util/tables.ts";
 import { exists } from "../lib/util/fs.ts";
 import { assert, assertAlmostEquals } from "./assert.ts";
@@ -89,6 +90,18 @@ const floatAndQat2 = (out: string, float: number, qat2: number) =>
     version: 1,
     rows: `float,float,32,${float},0.3,100,1000,10,0\nqat-2,qat,2,${qat2},0.3,100,1000,10,0\n`,
   });
+
+Deno.test("seeds report directory: the default profile keeps the committed names, other profiles are named", () => {
+  // committed reports (default profile) stay where the docs link them
+  assert.equal(seedsReportName("fashion-mnist", "4", "default", ""), "fashion-mnist-v4");
+  assert.equal(
+    seedsReportName("person-detect", "5+4", "default", "-val10000-n10000"),
+    "person-detect-v5+4-val10000-n10000",
+  );
+  // a --full report of the same version goes beside the default one, not over it
+  assert.equal(seedsReportName("fashion-mnist", "5", "full", ""), "fashion-mnist-v5-full");
+  assert.equal(seedsReportName("pd", "3", "quick", "-val10-n5"), "pd-v3-quick-val10-n5");
+});
 
 Deno.test("deno task seeds: samples.csv states summary.csv's accuracies in percent, no float noise", async () => {
   const out = await tempDir(), rep = join(await tempDir(), "rep");

@@ -45,11 +45,35 @@ export interface SeedsReportOptions extends SeedFilter {
   /** The first fresh image (default: just after the runs' validation images). */
   valOffset?: number;
   /**
-   * Report directory (default `reports/seeds/<id>-v<version>[+<also>...][-val<offset>-n<count>]/`).
+   * Report directory (default `reports/seeds/` + {@linkcode seedsReportName}).
    */
   reportDir?: string;
   /** Where lines go (default console.log). */
   log?: (line: string) => void;
+}
+
+/**
+ * The default report directory's name:
+ * `<id>-v<version>[+<also>...][-<profile>][-val<offset>-n<count>]`. The
+ * profile is named unless it is `default`, so a `--profile full` report never
+ * overwrites the default profile's report of the same version.
+ *
+ * @example
+ * ```ts
+ * import { seedsReportName } from "./seeds_report.ts";
+ * if (seedsReportName("fashion-mnist", "5", "full", "") !== "fashion-mnist-v5-full") throw new Error();
+ * if (seedsReportName("person-detect", "5+4", "default", "-val10000-n10000") !== "person-detect-v5+4-val10000-n10000") {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function seedsReportName(
+  id: string,
+  versions: string,
+  profile: string,
+  suffix: string,
+): string {
+  return `${id}-v${versions}${profile === "default" ? "" : `-${profile}`}${suffix}`;
 }
 
 /** What was written. */
@@ -195,7 +219,8 @@ export async function writeSeedsReport(o: SeedsReportOptions): Promise<SeedsRepo
   const pairList = o.pairs?.length ? o.pairs : defaultPairs(sel.samples);
   const ver = [sel.version, ...sel.alsoVersions].join("+");
   const dirFor = (suffix: string) =>
-    o.reportDir ?? join(REPO_ROOT, "reports", "seeds", `${o.id}-v${ver}${suffix}`);
+    o.reportDir ??
+      join(REPO_ROOT, "reports", "seeds", seedsReportName(o.id, ver, sel.profile, suffix));
   let samples: SeedSample[], measuredOn = "summary.csv", dir: string;
   if (o.valCount === undefined) {
     samples = only ? sel.samples.filter((s) => only.includes(s.variant)) : sel.samples;

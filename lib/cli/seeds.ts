@@ -8,7 +8,7 @@
  * B - A on the shared seeds with a 95 % t interval (default pairs: each QAT
  * variant against the QGT variant named alike, e.g. qat-2 / qgt-2). Writes `samples.csv`, `seeds.csv`,
  * `pairs.csv` and `seeds.svg` to the report directory (default
- * `reports/seeds/<id>-v<version>/`).
+ * `reports/seeds/<id>-v<version>[-<profile>]/`, the profile named unless it is `default`).
  *
  * With `--val-count N` (synthetic-person runs) the exported models of the
  * compared variants are re-evaluated with the integer interpreter on N fresh
