@@ -270,7 +270,9 @@ async function runtimeSpeed(warmup: number, iters: number) {
   const model = createModel(mobilenetV1({ alpha: 0.33 }), 1);
   const folded = foldBatchNorm(model);
   disposeModel(model);
-  const bytes = twoBitExport(mobilenetV1({ alpha: 0.33 }), ["no", "yes"]); // every layer ReLU6: no data needed
+  // a network of its own for the export: quantizeModel snaps the weights in place, and tfjs
+  // measures the float network (every layer ReLU6: no data needed)
+  const bytes = twoBitExport(mobilenetV1({ alpha: 0.33 }), ["no", "yes"]);
   const r = rng(3);
   const images = Array.from(
     { length: 8 },
