@@ -99,3 +99,64 @@ export default defineExperiment({
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+/** 64x64 RGB images of three patterns on noise: horizontal stripes, rings, vertical stripes. */
+async function writePatterns(dir: string, n: number): Promise<void> {
+  const r = rng(11);
+  const classes = ["hstripes", "rings", "vstripes"];
+  for (const c of classes) await Deno.mkdir(join(dir, c), { recursive: true });
+  for (let i = 0; i < n; i++) {
+    const label = i % 3, period = r.int(6, 12), phase = r.int(0, 11);
+    const cx = r.int(20, 44), cy = r.int(20, 44);
+    const px = new Uint8Array(64 * 64 * 4);
+    for (let y = 0; y < 64; y++) {
+      for (let x = 0; x < 64; x++) {
+        const t = label === 0 ? y : label === 2 ? x : Math.hypot(x - cx, y - cy);
+        const on = Math.floor((t + phase) / (period / 2)) % 2 === 0;
+        const v = Math.min(255, r.int(0, 120) + (on ? 110 : 0));
+        px.set([v, r.int(0, 255), v, 255], (y * 64 + x) * 4);
+      }
+    }
+    await Deno.writeFile(
+      join(dir, classes[label], `${i}.png`),
+      encodePng({ width: 64, height: 64, data: px }),
+    );
+  }
+}
+
+Deno.test("the README's own-folder example learns with --quick on a 120-image folder, with no too-few-steps warning", async () => {
+  const tmp = await tempDir("qgt-readme-");
+  try {
+    const readme = await Deno.readTextFile(join(REPO_ROOT, "README.md"));
+    const block = readme.match(/```ts\n([\s\S]*?id: "my-detector"[\s\S]*?)```/)?.[1];
+    assert(block, "the README's example experiment is gone");
+    const images = join(tmp, "images");
+    await writePatterns(images, 120);
+    const define = toFileUrl(join(REPO_ROOT, "lib/experiment/define.ts")).href;
+    const module = join(tmp, "mine.ts");
+    await Deno.writeTextFile(
+      module,
+      block.replace('"../lib/experiment/define.ts"', JSON.stringify(define))
+        .replace('dir: "data/my-images"', `dir: ${JSON.stringify(images)}`),
+    );
+    const out = join(tmp, "runs");
+    const r = await cli([
+      join(REPO_ROOT, "lib/cli/run.ts"),
+      module,
+      "--quick",
+      "--variants",
+      "float",
+      "--out",
+      out,
+      "--quiet",
+    ]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert(!/trains for only/.test(r.stderr), r.stderr);
+    const [runId] = [...Deno.readDirSync(join(out, "my-detector"))].map((e) => e.name);
+    const summary = rowsOf(await readCsv(join(out, "my-detector", runId, "summary.csv")));
+    // chance is 1/3: well above it
+    assert(Number(summary[0].accuracy) >= 0.7, `float ${summary[0].accuracy}: ${r.stderr}`);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

@@ -274,8 +274,13 @@ Deno.test("CLI: bad flags and bad config give one clear line, exit non-zero and 
   const PD = "experiments/person-detect.ts";
   // [experiment, extra arguments, exit code, the one stderr line (or a pattern for it)]
   const cases: [string, string[], number, string | RegExp][] = [
-    [SMOKE, ["--backend", "gpu"], 2, 'qgt: --backend: expected one of wasm, cpu, got "gpu"'],
-    [SMOKE, ["--set", "train.epochs=-1"], 1, /^qgt: experiments\/smoke\.ts: train\.epochs: .*>=0/],
+    [
+      SMOKE,
+      ["--backend", "gpu"],
+      2,
+      'qgt: --backend: expected one of wasm, native, cpu, auto, got "gpu"',
+    ],
+    [SMOKE, ["--set", "train.epochs=-1"], 2, /^qgt: --set train\.epochs=-1: train\.epochs: .*>=1/],
     ["experiments/nope.ts", [], 2, "qgt: experiments/nope.ts: experiment file not found"],
     [SMOKE, ["--variants", ","], 2, 'qgt: --variants: expected variant names a,b, got ","'],
     // settings that cannot work fail before anything trains or is written
@@ -323,7 +328,7 @@ Deno.test("CLI: bad flags and bad config give one clear line, exit non-zero and 
   assert.equal([...Deno.readDirSync(out)].length, 0, "files were written");
 });
 
-Deno.test("CLI: Ctrl-C stops a run with exit 130 and prints the command that resumes it", async () => {
+Deno.test("CLI: Ctrl-C stops a run with exit 130, leaves only documented files and prints a pasteable command that resumes it", async () => {
   const out = await tempDir();
   const args = [
     SMOKE,
@@ -337,7 +342,8 @@ Deno.test("CLI: Ctrl-C stops a run with exit 130 and prints the command that res
     args: ["run", "-A", "lib/cli/run.ts", ...args],
     stdout: "null",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    // no deno on the PATH (as after the README's npx set-up), only npx's own temporary bin
+    env: { NO_COLOR: "1", PATH: "/root/.npm/_npx/0/node_modules/.bin:/usr/bin:/bin" },
   }).spawn();
   // read stderr until the first epoch is done, interrupt, then read the rest
   let err = "", killed = false;
@@ -355,12 +361,12 @@ Deno.test("CLI: Ctrl-C stops a run with exit 130 and prints the command that res
   const hint = err.trim().split("\n").pop()!;
   assert.equal(
     hint,
-    `qgt: interrupted; continue from the last epoch checkpoint with: deno task run ${
+    `qgt: interrupted; continue from the last epoch checkpoint with: npx -y deno@${Deno.version.deno} task run ${
       args.join(" ")
     } --resume`,
   );
   // the printed command continues the same run to the end
-  const again = await cli(["lib/cli/run.ts", ...hint.split(" deno task run ")[1].split(" ")]);
+  const again = await cli(["lib/cli/run.ts", ...hint.split(" task run ")[1].split(" ")]);
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stderr, /resuming run /);
   const runs = [...Deno.readDirSync(join(out, "smoke"))];

@@ -419,7 +419,7 @@ Deno.test("deno task seeds --val-count: exported models re-evaluated on fresh im
     [
       ["--val-count", "0"],
       2,
-      /^qgt: --val-count: expected an integer in \[1, Infinity\], got "0"$/,
+      /^qgt: --val-count: expected an integer >= 1, got "0"$/,
     ],
     [
       ["--variants", "nope"],

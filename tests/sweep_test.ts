@@ -155,7 +155,7 @@ Deno.test("deno task sweep: bad flags are one line naming the flag, exit 2, noth
     assert.strictEqual(r.stderr.trim().split("\n").length, 1, r.stderr);
   }
   const typo = await cli([SWEEP, "experiments/smoke.ts", "--variants", "qat-5", "--out", out]);
-  assert.strictEqual(typo.code, 1);
+  assert.strictEqual(typo.code, 2); // an unknown variant is a usage error
   assert.match(typo.stderr, /qat-5/);
   assert(!(await Deno.stat(out).catch(() => null)), "a failed sweep left files behind");
 });

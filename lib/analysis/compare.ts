@@ -174,6 +174,11 @@ export function runDifferences(a: RunRecord, b: RunRecord): string[] {
   diff("seed", a.seed, b.seed);
   diff("dataset", a.dataset, b.dataset);
   diff("settings hash", a.experiment.hash.slice(0, 12), b.experiment.hash.slice(0, 12));
+  // the training backend (and its library, threads): native and wasm kernels round differently
+  const backend = (r: RunRecord) =>
+    [r.versions?.backend, r.versions?.onednn && `oneDNN ${r.versions.onednn}`, r.versions?.isa]
+      .filter(Boolean).join(" ");
+  diff("training backend", backend(a), backend(b));
   return out;
 }
 

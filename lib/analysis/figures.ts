@@ -389,9 +389,18 @@ export async function writeFigures(
  * import { figuresReadme } from "./figures.ts";
  * const md = figuresReadme([]);
  * if (!md.startsWith("# Figures")) throw new Error();
+ * // a section of the previous README whose figure was not regenerated stays
+ * const kept = figuresReadme([], md + "## (z) Old: `old`\n\nkept\n");
+ * if (!kept.includes("## (z) Old: `old`\n\nkept")) throw new Error(kept);
  * ```
  */
-export function figuresReadme(figs: Figure[]): string {
+export function figuresReadme(figs: Figure[], previous = ""): string {
+  const sections = new Map<string, string>(); // figure name -> its section, in the order written
+  for (const part of previous.split(/^(?=## )/m).slice(1)) {
+    const name = part.match(/^## .*`([^`]+)`\s*$/m)?.[1];
+    if (name && !/^No complete runs/m.test(part)) sections.set(name, part.trimEnd() + "\n");
+  }
+  for (const f of figs) sections.set(f.name, figureSection(f));
   const lines = [
     "# Figures",
     "",
@@ -400,19 +409,29 @@ export function figuresReadme(figs: Figure[]): string {
     "its Vega-Lite spec (`.vl.json`) and the CSV behind it.",
     "",
   ];
-  for (const f of figs) {
-    lines.push(`## ${f.title}: \`${f.name}\``, "", f.what, "", `![${f.title}](${f.name}.png)`, "");
-    for (const r of f.runs) {
-      lines.push(
-        `- run \`${r.record.runId}\` of ${r.record.experiment.id} v${r.record.experiment.version} (seed ${r.record.seed}, profile ${r.record.experiment.profile}), commit \`${
-          r.record.git.commit.slice(0, 12)
-        }\`${r.record.git.dirty ? " with uncommitted changes" : ""}`,
-      );
-    }
-    lines.push("");
-  }
-  if (!figs.length) lines.push("No complete runs yet: run `deno task figures --run`.", "");
+  for (const s of sections.values()) lines.push(s);
+  if (!sections.size) lines.push("No complete runs yet: run `deno task figures --run`.", "");
   return lines.join("\n");
+}
+
+/** One figure's README section: title, what it shows, the picture and the runs behind it. */
+function figureSection(f: Figure): string {
+  const lines = [
+    `## ${f.title}: \`${f.name}\``,
+    "",
+    f.what,
+    "",
+    `![${f.title}](${f.name}.png)`,
+    "",
+  ];
+  for (const r of f.runs) {
+    lines.push(
+      `- run \`${r.record.runId}\` of ${r.record.experiment.id} v${r.record.experiment.version} (seed ${r.record.seed}, profile ${r.record.experiment.profile}), commit \`${
+        r.record.git.commit.slice(0, 12)
+      }\`${r.record.git.dirty ? " with uncommitted changes" : ""}`,
+    );
+  }
+  return lines.join("\n") + "\n";
 }
 
 /** Root-mean-square distance of u (in steps) to the nearest 2-bit level (-2..1). */

@@ -27,7 +27,7 @@ import { evaluateModel } from "../export/export.ts";
 import { formatRows, readCsv, rowsOf, tableOf, writeCsv } from "../util/tables.ts";
 import { renderSvg } from "../report/vega.ts";
 import { exists, writeJsonAtomic, writeTextAtomic } from "../util/fs.ts";
-import { formatDuration } from "../util/progress.ts";
+import { formatDuration, imageProgress } from "../util/progress.ts";
 import { UsageError } from "../util/cli.ts";
 
 /** What to report. */
@@ -142,7 +142,10 @@ async function freshSamples(
     const t0 = performance.now();
     let acc = known.get(`${sha}:${imagesSha}`);
     const cached = acc !== undefined;
-    if (acc === undefined) acc = (await evaluateModel(bytes, val, file)).accuracy;
+    if (acc === undefined) {
+      acc = (await evaluateModel(bytes, val, file, imageProgress(`seed ${s.seed} ${s.variant}`)))
+        .accuracy;
+    }
     log(
       `  seed ${s.seed} ${s.variant}: ${(acc * 100).toFixed(2)} % (run ${s.runId}; ${
         cached ? "from evaluations.csv" : formatDuration((performance.now() - t0) / 1000)

@@ -429,16 +429,31 @@ async function smallCnnSpeed(threads: number, warmup: number, steps: number) {
 
 await runMain(async () => {
   const { values: f, positionals } = parseFlags(Deno.args, {
-    json: { type: "boolean" },
-    steps: { type: "string", default: "12" },
-    warmup: { type: "string", default: "3" },
-    threads: { type: "string", default: "2" },
-    "no-torch": { type: "boolean" },
-    "no-cpu": { type: "boolean" },
-    "vww-images": { type: "string", default: "1000" },
-    "runtime-only": { type: "boolean" },
-    profile: { type: "boolean" },
-    sweep: { type: "boolean" },
+    json: { type: "boolean", help: "print one JSON object instead of text" },
+    steps: {
+      type: "string",
+      arg: "N",
+      default: "12",
+      help: "timed training steps per measurement",
+    },
+    warmup: { type: "string", arg: "N", default: "3", help: "untimed steps first" },
+    threads: {
+      type: "string",
+      arg: "N",
+      default: "2",
+      help: "the multi-threaded measurements' threads",
+    },
+    "no-torch": { type: "boolean", help: "skip the PyTorch peer" },
+    "no-cpu": { type: "boolean", help: "skip tfjs's cpu backend" },
+    "vww-images": {
+      type: "string",
+      arg: "N",
+      default: "1000",
+      help: "images for the VWW-folder loading measurement",
+    },
+    "runtime-only": { type: "boolean", help: "only the inference runtimes" },
+    profile: { type: "boolean", help: "time per kernel instead (docs/performance.md)" },
+    sweep: { type: "boolean", help: "time a small sweep at --jobs 1 and 2" },
   }, USAGE);
   if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}\n${USAGE}`);
   const steps = intFlag("--steps", f.steps, 10, 10000);

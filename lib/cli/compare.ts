@@ -27,12 +27,28 @@ const USAGE =
 
 await runMain(async () => {
   const { values: f, positionals } = parseFlags(Deno.args, {
-    experiment: { type: "string" },
-    seed: { type: "string" },
-    profile: { type: "string" },
-    out: { type: "string" },
-    "fail-on-regression": { type: "string" },
-    "report-dir": { type: "string" },
+    experiment: {
+      type: "string",
+      arg: "ID",
+      help: "the experiment to compare (default: the one both commits ran)",
+    },
+    seed: { type: "string", arg: "N", help: "compare runs of this seed" },
+    profile: {
+      type: "string",
+      arg: "P",
+      help: "compare runs of this profile (default, quick, full)",
+    },
+    out: { type: "string", arg: "DIR", help: "runs root (default: reports/runs)" },
+    "fail-on-regression": {
+      type: "string",
+      arg: "PCT",
+      help: "exit 1 when accuracy drops by more than PCT points or size grows by more than PCT %",
+    },
+    "report-dir": {
+      type: "string",
+      arg: "DIR",
+      help: "where compare.csv and the plot go (default: reports/compare/<id>-<A>-<B>)",
+    },
   }, USAGE);
   if (positionals.length > 2) {
     throw new UsageError(USAGE);

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { classCounts, DATASETS, loadDataset } from "../data/registry.ts";
 import { contactSheet } from "../report/preview.ts";
 import { writeFileAtomic } from "../util/fs.ts";
+import { loadingProgress } from "../util/progress.ts";
 import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
 
 const USAGE = `usage: deno task data <${
@@ -16,11 +17,16 @@ const USAGE = `usage: deno task data <${
 
 await runMain(async () => {
   const { values: f, positionals } = parseFlags(Deno.args, {
-    out: { type: "string", default: "reports/data" },
-    data: { type: "string" },
-    "per-class": { type: "string", default: "12" },
-    zoom: { type: "string", default: "1" },
-    "skip-bad-images": { type: "boolean" },
+    out: {
+      type: "string",
+      arg: "DIR",
+      default: "reports/data",
+      help: "where the contact sheet goes",
+    },
+    data: { type: "string", arg: "DIR", help: "the dataset's folder (vww, fashion-mnist)" },
+    "per-class": { type: "string", arg: "N", default: "12", help: "images per class on the sheet" },
+    zoom: { type: "string", arg: "N", default: "1", help: "pixel zoom of the sheet (1-8)" },
+    "skip-bad-images": { type: "boolean", help: "skip unreadable images instead of failing" },
   }, USAGE);
   if (positionals.length !== 1) throw new UsageError(USAGE);
   const name = positionals[0];
@@ -33,6 +39,7 @@ await runMain(async () => {
   const { train, val, notes } = await loadDataset(name, {
     dir: f.data as string | undefined,
     skipBadImages: f["skip-bad-images"] ? true : undefined,
+    onProgress: loadingProgress(),
   });
   for (const n of notes) console.log(n);
   console.log(

@@ -14,6 +14,7 @@ import { firstImages } from "../data/dataset.ts";
 import { evaluate } from "../eval/evaluate.ts";
 import { writeExport } from "../export/export.ts";
 import { formatRows } from "../util/tables.ts";
+import { loadingProgress } from "../util/progress.ts";
 import { provenanceOf, readRunRecord, readSummary, variantFiles } from "../run/run_dir.ts";
 import { loadDeployed } from "../run/final.ts";
 import { activationTransform } from "../experiment/outcome.ts";
@@ -22,8 +23,16 @@ const USAGE = "usage: deno task export <run-dir> [--variant NAME] [--out DIR]";
 
 await runMain(async () => {
   const { values: f, positionals } = parseFlags(Deno.args, {
-    variant: { type: "string" },
-    out: { type: "string" },
+    variant: {
+      type: "string",
+      arg: "NAME",
+      help: "export only this variant (default: every quantized one)",
+    },
+    out: {
+      type: "string",
+      arg: "DIR",
+      help: "write <DIR>/<variant>/ (default: each variant's export/ in the run)",
+    },
   }, USAGE);
   if (positionals.length !== 1) {
     throw new UsageError(USAGE);
@@ -56,7 +65,10 @@ await runMain(async () => {
   }
   names = quantized;
   await initBackend("wasm");
-  const { train, val } = await loadDataset(rec.dataset.name, rec.dataset.options);
+  const { train, val } = await loadDataset(rec.dataset.name, {
+    ...rec.dataset.options,
+    onProgress: loadingProgress(),
+  });
   const floatRow = summary.find((r) => r.mode === "float");
   const floatAcc = floatRow ? Number(floatRow.accuracy) : null;
   const rows = [];
@@ -70,6 +82,7 @@ await runMain(async () => {
       );
       continue;
     }
+    console.error(`${name}: exporting, then measuring on ${val.labels.length} validation images`);
     const sim = evaluate(d.model, val, {
       activationTransform: activationTransform(8, q.activationRanges),
     });

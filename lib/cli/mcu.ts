@@ -3,42 +3,56 @@
  * Cortex-M4 firmware for an exported model (the C runtime plus the model as a C array), prints
  * its flash and RAM, runs N validation images (default 10) under QEMU's mps2-an386 with an
  * instruction count per image, and checks every output against the host C runtime. Writes
- * the firmware and `mcu.json` to DIR (default: `mcu/` beside the model).
+ * the firmware and `mcu.json` to DIR (default: `mcu/` beside the model; for a model in the
+ * committed `reports/results/`, the same place under `reports/runs/derived/`).
  * @module
  */
-import { dirname, join } from "node:path";
 import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
-import { loadDataset } from "../data/registry.ts";
 import { pixelsToInt8 } from "../export/interpreter.ts";
 import { runOnMcu } from "../export/mcu.ts";
-import { modelImages, readModel } from "../run/model_images.ts";
+import { derivedPath, modelImages, readModel, scoredImages } from "../run/model_images.ts";
 import { formatRows } from "../util/tables.ts";
+import { imageProgress } from "../util/progress.ts";
 
 const USAGE =
   "usage: deno task mcu <model.qgt> [--images N] [--out DIR] [--dataset NAME] [--data DIR]";
 
 await runMain(async () => {
   const { values: f, positionals } = parseFlags(Deno.args, {
-    images: { type: "string" },
-    out: { type: "string" },
-    dataset: { type: "string" },
-    data: { type: "string" },
+    images: {
+      type: "string",
+      arg: "N",
+      default: "10",
+      help: "validation images to run under QEMU",
+    },
+    out: {
+      type: "string",
+      arg: "DIR",
+      help:
+        "where the firmware goes (default: mcu/ beside the model; reports/runs/derived/ for committed results)",
+    },
+    dataset: {
+      type: "string",
+      arg: "NAME",
+      help: "take images from this dataset (default: the model's)",
+    },
+    data: { type: "string", arg: "DIR", help: "the dataset's folder (your images)" },
   }, USAGE);
-  if (positionals.length !== 1) throw new UsageError(USAGE);
+  if (positionals.length !== 1) throw new UsageError(`expected one model file\n${USAGE}`);
   const path = positionals[0];
-  const n = f.images === undefined ? 10 : intFlag("--images", f.images, 1, 100000);
+  const n = intFlag("--images", f.images, 1, 100000);
   const { bytes, file } = await readModel(path);
   const header = file.header;
   const choice = await modelImages(path, header, f as Parameters<typeof modelImages>[2]);
-  const { val } = await loadDataset(choice.name, choice.options);
-  const per = val.shape.reduce((a, b) => a * b, 1), count = Math.min(n, val.labels.length);
+  const { images: val, what } = await scoredImages(path, header, choice, { count: n });
+  const per = val.shape.reduce((a, b) => a * b, 1), count = val.labels.length;
   const images = Array.from(
     { length: count },
     (_, i) => pixelsToInt8(val.images.subarray(i * per, (i + 1) * per)),
   );
-  console.log(`images: the first ${count} of ${choice.why}`);
-  const dir = (f.out as string | undefined) ?? join(dirname(path), "mcu");
-  const r = await runOnMcu(bytes, path, images, dir);
+  console.log(`images: ${what}`);
+  const dir = (f.out as string | undefined) ?? derivedPath(path, "mcu");
+  const r = await runOnMcu(bytes, path, images, dir, imageProgress("Cortex-M4 (QEMU)"));
   const kb = (b: number) => (b / 1024).toFixed(1);
   const mean = r.instructionsPerImage.reduce((a, b) => a + b, 0) / r.instructionsPerImage.length;
   console.log(formatRows([

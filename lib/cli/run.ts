@@ -3,40 +3,58 @@
  * prints where its results are and the headline table.
  * @module
  */
-import { intFlag, parseFlags, runMain, shellQuote, UsageError } from "../util/cli.ts";
+import { intFlag, parseFlags, runMain, taskCommand, UsageError } from "../util/cli.ts";
 import { runExperiment } from "../experiment/runner.ts";
-import { type BackendName, BACKENDS } from "../backend/mod.ts";
+import { type BackendChoice, BACKENDS, chooseBackend } from "../backend/mod.ts";
 import { consoleProgress } from "../util/progress.ts";
 import { formatRows } from "../util/tables.ts";
-import { exists } from "../util/fs.ts";
+import { exists, removePendingTemps } from "../util/fs.ts";
 
 const USAGE =
   `usage: deno task run <experiment.ts> [--seed N] [--quick | --full] [--data DIR] [--out DIR]
-       [--backend wasm|cpu] [--set key=value ...] [--variants a,b] [--resume [--run-id ID]] [--quiet]`;
+       [--backend wasm|native|auto|cpu] [--set key=value ...] [--variants a,b] [--resume [--run-id ID]] [--quiet]`;
 
 await runMain(async () => {
   const { values: f, positionals } = parseFlags(Deno.args, {
-    seed: { type: "string" },
-    quick: { type: "boolean" },
-    full: { type: "boolean" },
-    data: { type: "string" },
-    out: { type: "string" },
-    backend: { type: "string", default: "wasm" },
-    set: { type: "string", multiple: true },
-    variants: { type: "string" },
-    resume: { type: "boolean" },
-    "run-id": { type: "string" },
-    quiet: { type: "boolean" },
+    seed: { type: "string", arg: "N", help: "the run's seed (default: the experiment's seed)" },
+    quick: { type: "boolean", help: "the experiment's small profile (profiles.quick)" },
+    full: { type: "boolean", help: "the experiment's paper-scale profile (profiles.full)" },
+    data: {
+      type: "string",
+      arg: "DIR",
+      help: "your own images or dataset files instead of the default",
+    },
+    out: { type: "string", arg: "DIR", help: "runs root (default: reports/runs)" },
+    backend: {
+      type: "string",
+      arg: "NAME",
+      default: "wasm",
+      help:
+        "training backend: wasm, native (oneDNN, apt-get install libdnnl-dev), auto (native where it works) or cpu",
+    },
+    set: {
+      type: "string",
+      arg: "KEY=VALUE",
+      multiple: true,
+      help: "set any field by its dotted path, e.g. train.epochs=3",
+    },
+    variants: { type: "string", arg: "A,B", help: "run only these variants (default: all)" },
+    resume: { type: "boolean", help: "continue the latest interrupted run of this configuration" },
+    "run-id": { type: "string", arg: "ID", help: "with --resume: continue this run" },
+    quiet: { type: "boolean", help: "no progress lines (warnings and errors still print)" },
   }, USAGE);
   if (positionals.length !== 1) throw new UsageError(`expected one experiment module\n${USAGE}`);
   const path = positionals[0];
   if (!(await exists(path))) throw new UsageError(`${path}: experiment file not found`);
   if (f.quick && f.full) throw new UsageError("--quick and --full exclude each other");
-  if (!BACKENDS.includes(f.backend as BackendName)) {
+  const choices = [...BACKENDS, "auto"];
+  if (!choices.includes(f.backend as string)) {
     throw new UsageError(
-      `--backend: expected one of ${BACKENDS.join(", ")}, got ${JSON.stringify(f.backend)}`,
+      `--backend: expected one of ${choices.join(", ")}, got ${JSON.stringify(f.backend)}`,
     );
   }
+  const backend = await chooseBackend(f.backend as BackendChoice);
+  if (backend.note) console.error(backend.note);
   if (f["run-id"] && !f.resume) throw new UsageError("--run-id goes with --resume");
   for (const flag of ["data", "out"] as const) {
     const dir = f[flag] as string | undefined;
@@ -55,12 +73,15 @@ await runMain(async () => {
     );
   }
   // Ctrl-C / kill: say how to continue (the run keeps a checkpoint after every epoch)
-  const again = ["deno task run", ...Deno.args.map(shellQuote), ...(f.resume ? [] : ["--resume"])]
-    .join(" ");
+  const again = taskCommand("run", [...Deno.args, ...(f.resume ? [] : ["--resume"])]);
   for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
     Deno.addSignalListener(sig, () => {
+      removePendingTemps(); // a write under way leaves no temporary file
       console.error(`\nqgt: interrupted; continue from the last epoch checkpoint with: ${again}`);
-      Deno.exit(code);
+      setTimeout(() => {
+        removePendingTemps(); // one the system was still creating at the first call
+        Deno.exit(code);
+      }, 200);
     });
   }
   const res = await runExperiment({
@@ -73,7 +94,7 @@ await runMain(async () => {
       variants,
     },
     outRoot: f.out as string | undefined,
-    backend: f.backend as BackendName,
+    backend: backend.name,
     resume: f.resume ? ((f["run-id"] as string | undefined) ?? true) : undefined,
     progress: consoleProgress({ quiet: !!f.quiet }),
   });

@@ -11,6 +11,7 @@ import {
   listRunDirs,
   readSummary,
   RUN_FILES,
+  type RunRecord,
   runStatus,
 } from "../run/run_dir.ts";
 import { formatRows } from "../util/tables.ts";
@@ -22,10 +23,21 @@ const kb = (b: number) => (b / 1000).toFixed(b < 10000 ? 1 : 0);
 
 const USAGE = "usage: deno task runs [--experiment ID] [--out DIR]";
 
+/** A running run's place: variants done, the one running, its step, and the run's ETA. */
+function progressText(rec: RunRecord): string {
+  const p = rec.progress!;
+  const done = Object.values(rec.variants).filter((v) => v.status === "complete").length;
+  // the estimate as written, less the time since it was written
+  const eta = p.etaSeconds === null
+    ? "?"
+    : formatDuration(p.etaSeconds - (Date.now() - Date.parse(p.at)) / 1000);
+  return `${done}/${p.of} variants done; now variant ${p.index}/${p.of} ${p.variant}, step ${p.step}/${p.steps}, ETA ${eta}`;
+}
+
 await runMain(async () => {
   const { values: f } = parseFlags(Deno.args, {
-    experiment: { type: "string" },
-    out: { type: "string" },
+    experiment: { type: "string", arg: "ID", help: "only runs of this experiment" },
+    out: { type: "string", arg: "DIR", help: "runs root (default: reports/runs)" },
   }, USAGE);
   const outRoot = (f.out as string | undefined) ?? DEFAULT_RUNS_ROOT;
   const damaged: { dir: string; reason: string }[] = [];
@@ -40,7 +52,8 @@ await runMain(async () => {
     const rec = r.record;
     const status = runStatus(rec);
     let headline = "";
-    if (await exists(join(r.dir, RUN_FILES.summary))) {
+    if (status === "running" && rec.progress) headline = progressText(rec);
+    else if (await exists(join(r.dir, RUN_FILES.summary))) {
       const s = await readSummary(r.dir);
       headline = s.map((x) =>
         `${x.variant} ${(Number(x.accuracy) * 100).toFixed(1)}% ${kb(Number(x.bytes))}KB`

@@ -30,16 +30,43 @@ const USAGE =
 
 await runMain(async () => {
   const { values: f, positionals } = parseFlags(Deno.args, {
-    out: { type: "string", multiple: true },
-    version: { type: "string" },
-    "also-version": { type: "string", multiple: true },
-    profile: { type: "string" },
-    seeds: { type: "string" },
-    pair: { type: "string", multiple: true },
-    variants: { type: "string" },
-    "val-count": { type: "string" },
-    "val-offset": { type: "string" },
-    "report-dir": { type: "string" },
+    out: {
+      type: "string",
+      arg: "DIR",
+      multiple: true,
+      help: "runs root to read (default: reports/runs)",
+    },
+    version: { type: "string", arg: "N", help: "the experiment version (default: the module's)" },
+    "also-version": {
+      type: "string",
+      arg: "N",
+      multiple: true,
+      help: "take variants the runs lack from version N's runs",
+    },
+    profile: { type: "string", arg: "P", help: "the runs' profile (default: default)" },
+    seeds: { type: "string", arg: "1-5", help: "only these seeds (default: every seed run)" },
+    pair: {
+      type: "string",
+      arg: "A,B",
+      multiple: true,
+      help: "a paired difference B - A (default: each qat-N with qgt-N)",
+    },
+    variants: { type: "string", arg: "A,B", help: "only these variants" },
+    "val-count": {
+      type: "string",
+      arg: "N",
+      help: "re-evaluate exports on N fresh images (synthetic-person)",
+    },
+    "val-offset": {
+      type: "string",
+      arg: "N",
+      help: "with --val-count: first fresh image (default: after the runs' validation images)",
+    },
+    "report-dir": {
+      type: "string",
+      arg: "DIR",
+      help: "where the tables go (default: reports/seeds/<id>-v<version>[-<profile>])",
+    },
   }, USAGE);
   const valCount = f["val-count"] === undefined
     ? undefined

@@ -10,7 +10,7 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import { intFlag, parseFlags, parseSeeds, runMain, UsageError } from "../util/cli.ts";
+import { intFlag, parseFlags, parseSeeds, runMain, taskCommand, UsageError } from "../util/cli.ts";
 import { exists, writeJsonAtomic } from "../util/fs.ts";
 import { formatDuration } from "../util/progress.ts";
 import { loadExperimentModule, resolveExperiment } from "../experiment/define.ts";
@@ -26,15 +26,33 @@ const PROFILES = ["default", "quick", "full"] as const;
 
 await runMain(async () => {
   const { values: f, positionals } = parseFlags(Deno.args, {
-    seeds: { type: "string" },
-    variants: { type: "string" },
-    profile: { type: "string" },
-    out: { type: "string" },
-    set: { type: "string", multiple: true },
-    executor: { type: "string" },
-    jobs: { type: "string" },
-    "slurm-args": { type: "string", raw: true },
-    plan: { type: "boolean" },
+    seeds: {
+      type: "string",
+      arg: "1-5",
+      help: "the seeds to run (default: the experiment's seed)",
+    },
+    variants: {
+      type: "string",
+      arg: "A,B",
+      help: "only these variants (and the float network they start from)",
+    },
+    profile: { type: "string", arg: "P", help: "default, quick or full (default: default)" },
+    out: { type: "string", arg: "DIR", help: "runs root (default: reports/runs)" },
+    set: {
+      type: "string",
+      arg: "KEY=VALUE",
+      multiple: true,
+      help: "passed to every job's deno task run",
+    },
+    executor: { type: "string", arg: "NAME", help: "local or slurm (default: local)" },
+    jobs: { type: "string", arg: "N", help: "local: jobs at once (default: 1)" },
+    "slurm-args": {
+      type: "string",
+      arg: '"ARGS"',
+      raw: true,
+      help: "slurm: extra sbatch arguments",
+    },
+    plan: { type: "boolean", help: "print the jobs and their state; run nothing" },
   }, USAGE);
   if (positionals.length !== 1) throw new UsageError(`expected one experiment module\n${USAGE}`);
   const path = positionals[0];
@@ -84,7 +102,7 @@ await runMain(async () => {
   );
   if (f.plan) {
     for (const j of plan.jobs) {
-      log(`  ${j.name}${j.after ? ` (after ${j.after})` : ""}: deno task run ${j.args.join(" ")}`);
+      log(`  ${j.name}${j.after ? ` (after ${j.after})` : ""}: ${taskCommand("run", j.args)}`);
     }
     return;
   }

@@ -16,6 +16,7 @@ import { createHash } from "node:crypto";
 import type { Dataset } from "./dataset.ts";
 import { decodeImage, resizeImage } from "./image.ts";
 import { loadCached, storeCached } from "./cache.ts";
+import { taskCommand } from "../util/cli.ts";
 
 /** Options of {@link loadImageFolder}. */
 export interface FolderOptions {
@@ -279,9 +280,9 @@ export async function loadImageFolder(opts: FolderOptions): Promise<FolderData> 
     } catch (e) {
       if (!opts.skipBadImages) {
         throw new Error(
-          `${
-            (e as Error).message
-          } (to skip unreadable images: deno task run ... --set dataset.options.skipBadImages=true, or eval-model --skip-bad-images)`,
+          `${(e as Error).message} (to skip unreadable images: ${
+            taskCommand("run")
+          } <experiment.ts> --set dataset.options.skipBadImages=true, or eval-model --skip-bad-images)`,
         );
       }
       skipped.push((e as Error).message);

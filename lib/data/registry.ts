@@ -65,6 +65,8 @@ export interface DatasetOptions {
   skipBadImages?: boolean;
   /** Cache root (default `data/`). */
   cacheRoot?: string;
+  /** Hears of images generated or decoded (not of cached ones): `what` says which. */
+  onProgress?: (done: number, total: number, what: string) => void;
 }
 
 /** The options each dataset reads. */
@@ -127,7 +129,7 @@ function folderNotes(name: string, r: FolderData, o: DatasetOptions): string[] {
 export function unreadOption(name: DatasetName, options: object): string | undefined {
   const reads: readonly string[] = DATASET_OPTIONS[name];
   return Object.entries(options).find(([k, v]) =>
-    v !== undefined && k !== "cacheRoot" && !reads.includes(k)
+    v !== undefined && k !== "cacheRoot" && k !== "onProgress" && !reads.includes(k)
   )?.[0];
 }
 
@@ -177,9 +179,21 @@ export async function loadDataset(name: string, o: DatasetOptions = {}): Promise
         );
       }
       const root = o.cacheRoot ?? DATA_DIR;
-      const train = await loadSyntheticPerson({ count: trainCount, seed, size, channels }, root);
+      const tell = (what: string) =>
+        o.onProgress && ((d: number, t: number) => o.onProgress!(d, t, what));
+      const train = await loadSyntheticPerson(
+        { count: trainCount, seed, size, channels, onProgress: tell("generating training images") },
+        root,
+      );
       const val = await loadSyntheticPerson(
-        { count: valCount, seed, size, channels, offset: valOffset },
+        {
+          count: valCount,
+          seed,
+          size,
+          channels,
+          offset: valOffset,
+          onProgress: tell("generating validation images"),
+        },
         root,
       );
       return {
@@ -212,6 +226,8 @@ export async function loadDataset(name: string, o: DatasetOptions = {}): Promise
         trainCount: o.trainCount,
         valCount: o.valCount,
         cacheRoot: o.cacheRoot ?? DATA_DIR,
+        onProgress: o.onProgress &&
+          ((d: number, t: number) => o.onProgress!(d, t, "decoding images")),
       };
       const r = name === "vww"
         ? await loadVww(common)

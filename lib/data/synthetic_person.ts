@@ -39,6 +39,8 @@ export interface SyntheticPersonOptions {
   channels?: 1 | 3;
   /** Index of the first image (to generate disjoint train/validation sets from one seed). */
   offset?: number;
+  /** Hears of every 64th image generated. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** A smooth random field in [0, 1]: bilinear value noise summed over octaves. */
@@ -481,6 +483,7 @@ export function generateSyntheticPerson(o: SyntheticPersonOptions): Dataset {
       c,
       images.subarray(i * per, (i + 1) * per),
     );
+    if ((i + 1) % 64 === 0 || i + 1 === o.count) o.onProgress?.(i + 1, o.count);
   }
   return {
     name: "synthetic-person",

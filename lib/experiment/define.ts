@@ -13,6 +13,7 @@ import {
   ExperimentSchema,
   type QgtDef,
   ResolvedSchema,
+  SchemaError,
   type TrainDef,
   validate,
 } from "./schema.ts";
@@ -325,18 +326,23 @@ export interface ResolveOptions {
 export function resolveExperiment(def: unknown, o: ResolveOptions = {}): ResolvedExperiment {
   const where = o.where ?? "experiment";
   const profile = o.profile ?? "default";
-  const ex = validate(ExperimentSchema, applyOverrides(def, o, where), where);
+  const ex = blameSet(
+    o.set,
+    () => validate(ExperimentSchema, applyOverrides(def, o, where), where),
+  );
   checkDataset(ex, o, where);
   checkArchitecture(ex.architecture, where);
   const names = Object.keys(ex.variants);
   for (const n of o.variants ?? []) {
     if (!names.includes(n)) {
-      throw new Error(
+      throw new UsageError(
         `--variants: ${where} has no variant ${JSON.stringify(n)} (has ${names.join(", ")})`,
       );
     }
   }
-  const variants = names.map((name) => resolveVariant(ex, name, where));
+  const variants = names.map((name) =>
+    blameSet(o.set, () => resolveVariant(ex, name, where), `variants.${name}.`)
+  );
   const picked = o.variants?.length
     ? variants.filter((v) => o.variants!.includes(v.name))
     : variants;
@@ -360,6 +366,26 @@ export function resolveExperiment(def: unknown, o: ResolveOptions = {}): Resolve
       ...evalCount,
     }),
   };
+}
+
+/**
+ * Runs `f`; a {@link SchemaError} in a field that a `--set` assignment wrote
+ * (the field itself, or, for a variant, `variants.<name>.<field>`) becomes a
+ * usage error blaming that assignment: the flag is wrong, not the module.
+ */
+function blameSet<T>(set: string[] | undefined, f: () => T, variantPrefix = ""): T {
+  try {
+    return f();
+  } catch (e) {
+    if (!(e instanceof SchemaError)) throw e;
+    const hit = (set ?? []).findLast((s) => {
+      const key = s.slice(0, Math.max(0, s.indexOf("=")));
+      const fields = [e.field, ...(variantPrefix ? [variantPrefix + e.field] : [])];
+      return fields.some((f) => f === key || f.startsWith(key + ".") || key.startsWith(f + "."));
+    });
+    if (hit === undefined) throw e;
+    throw new UsageError(`--set ${hit}: ${e.field}: ${e.problem}`);
+  }
 }
 
 /** The experiment with its profile, `--set`, `--seed` and `--data` applied (not yet validated). */

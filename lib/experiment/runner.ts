@@ -9,8 +9,7 @@
  * @module
  */
 import { relative, resolve } from "node:path";
-import * as tf from "@tensorflow/tfjs";
-import { type BackendName, initBackend } from "../backend/mod.ts";
+import { type BackendName, initBackend, stackVersions } from "../backend/mod.ts";
 import { loadDataset } from "../data/registry.ts";
 import { datasetChecksum } from "../data/cache.ts";
 import { type Dataset, firstImages } from "../data/dataset.ts";
@@ -23,8 +22,13 @@ import {
   TFLITE_EVAL_IMAGES,
 } from "../export/mod.ts";
 import { nativeRuntime, nativeUnavailable } from "../export/native.ts";
-import { consoleProgress, formatDuration, type ProgressSink } from "../util/progress.ts";
-import { exists } from "../util/fs.ts";
+import {
+  consoleProgress,
+  formatDuration,
+  loadingProgress,
+  type ProgressSink,
+} from "../util/progress.ts";
+import { exists, removeStaleTemps } from "../util/fs.ts";
 import { REPO_ROOT } from "../util/path.ts";
 import {
   DEFAULT_RUNS_ROOT,
@@ -57,6 +61,8 @@ import { floatBaselineKey, planRun, preflightRun, variantArch } from "./plan.ts"
 import { loadState, saveState } from "./state.ts";
 import { runVariant, StopRequested } from "./variant.ts";
 import { quantizeAndEvaluate, type VariantOutcome } from "./outcome.ts";
+import { type PlannedVariant, RunClock } from "./run_clock.ts";
+import { planPhases } from "./phases.ts";
 
 export { StopRequested } from "./variant.ts";
 
@@ -143,13 +149,13 @@ async function pickResumed(
 }
 
 /** The record of a new run (not yet written). */
-function newRecord(
+async function newRecord(
   opts: RunOptions,
   exp: ResolvedExperiment,
   order: ResolvedVariant[],
   git: RunRecord["git"],
   backend: BackendName,
-): RunRecord {
+): Promise<RunRecord> {
   return {
     runId: newRunId(git.commit),
     experiment: {
@@ -162,7 +168,7 @@ function newRecord(
     },
     seed: exp.seed,
     git,
-    versions: { deno: Deno.version.deno, tfjs: tf.version.tfjs, backend },
+    versions: await stackVersions(backend),
     dataset: { name: order[0].dataset.name, options: { ...(order[0].dataset.options ?? {}) } },
     status: "running",
     pid: Deno.pid,
@@ -205,10 +211,14 @@ async function openRun(
       );
     }
   } else {
-    record = newRecord(opts, exp, order, git, backend);
+    record = await newRecord(opts, exp, order, git, backend);
     dir = runDirOf(outRoot, exp.id, record.runId);
   }
-  return { dir, record, save: () => writeRunRecord(dir, record) };
+  // one write at a time, each of the record as it is then: a progress save never lands after
+  // (and so never undoes) a later status change
+  let last: Promise<void> = Promise.resolve();
+  const save = () => (last = last.catch(() => {}).then(() => writeRunRecord(dir, record)));
+  return { dir, record, save };
 }
 
 /** A float variant from a reused baseline: its weights, evaluated as if just trained. */
@@ -256,6 +266,8 @@ interface RunContext {
   /** The float variant's final weights, once it is done. */
   floatWeights?: Record<string, Float32Array>;
   epochCounter: { n: number };
+  /** The whole run's position and time to its end. */
+  clock: RunClock;
 }
 
 /** Trains (or resumes, or reuses) a variant's network and returns its outcome and compute seconds. */
@@ -286,6 +298,10 @@ async function trainVariant(
     c.progress.line(
       `${v.name}: resuming at phase ${saved.state.phase + 1}, epoch ${saved.state.epochDone}`,
     );
+    const phases = planPhases(v), spe = stepsPerEpoch(v, c.data.train);
+    const epochs = phases.slice(0, saved.state.phase).reduce((a, p) => a + p.epochs, 0) +
+      saved.state.epochDone;
+    c.clock.startVariant(v.name, epochs * spe);
   }
   const outcome = await runVariant({
     variant: v,
@@ -301,6 +317,7 @@ async function trainVariant(
       const sec = seconds();
       await saveState(statePath, s, sec);
       rec.variants[v.name] = { ...rec.variants[v.name], seconds: sec };
+      rec.progress = { ...c.clock.position(), at: new Date().toISOString() };
       await c.run.save();
     },
     stopAfterEpochs: c.opts.stopAfterEpochs,
@@ -344,6 +361,7 @@ async function exportOutcome(
       provenance: c.provenance(v),
       calibration: firstImages(c.data.train, 512),
       tfliteCount: c.tfliteCount,
+      warnings: c.run.record.warnings,
     },
     dir,
     evalSet,
@@ -408,6 +426,8 @@ async function completeVariant(c: RunContext, v: ResolvedVariant): Promise<Varia
     return done;
   }
   rec.variants[v.name] = { hash: v.hash, status: "running" };
+  c.clock.startVariant(v.name);
+  rec.progress = { ...c.clock.position(), at: new Date().toISOString() };
   await c.run.save();
   const { outcome, seconds } = await trainVariant(c, v);
   await writeFinal(files.final, {
@@ -426,6 +446,7 @@ async function completeVariant(c: RunContext, v: ResolvedVariant): Promise<Varia
   await writeVariantResult(c.run.dir, v.name, result);
   await Deno.remove(files.state).catch(() => {});
   rec.variants[v.name] = { ...rec.variants[v.name], status: "complete", seconds: result.seconds };
+  c.clock.endVariant();
   await c.run.save();
   return result;
 }
@@ -500,7 +521,10 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
       c.results.set(v.name, r);
       if (v.name === c.floatName) {
         const w = chanceWarning(r.summary.accuracy, c.data.val);
-        if (w) progress.line(w);
+        if (w) {
+          progress.line(w);
+          run.record.warnings = [...new Set([...(run.record.warnings ?? []), w])];
+        }
       }
       progress.line(variantLine(c, v, r));
     }
@@ -514,6 +538,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     );
     run.record.status = "complete";
     run.record.ended = new Date().toISOString();
+    delete run.record.progress;
     await run.save();
     return { runDir: run.dir, record: run.record, summary };
   } catch (e) {
@@ -521,6 +546,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
       run.record.status = "failed";
       run.record.error = (e as Error).message;
       run.record.ended = new Date().toISOString();
+      delete run.record.progress;
       await run.save();
     }
     throw e;
@@ -533,7 +559,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
  * run directory created, and the lines to print first.
  */
 async function prepareRun(opts: RunOptions): Promise<RunContext & { notes: string[] }> {
-  const progress = opts.progress ?? consoleProgress();
+  const sink = opts.progress ?? consoleProgress();
   const outRoot = opts.outRoot ?? DEFAULT_RUNS_ROOT;
   const def = await loadExperimentModule(opts.path);
   const resolveOpts = { where: opts.path, ...(opts.resolve ?? {}) };
@@ -541,13 +567,15 @@ async function prepareRun(opts: RunOptions): Promise<RunContext & { notes: strin
   const all = resolveExperiment(def, { ...resolveOpts, variants: undefined }).variants;
   const { order, floatVariant } = planRun(exp, all, opts.path);
   const backend = opts.backend ?? "wasm";
-  const run = await openRun(opts, exp, order, outRoot, backend, progress);
+  const checkpointRoot = opts.checkpointRoot ?? defaultCheckpointRoot(outRoot);
+  const run = await openRun(opts, exp, order, outRoot, backend, sink);
   // the data before anything is written, so bad data files leave no run directory behind
   await initBackend(backend);
   const t0 = performance.now();
   const data = await loadDataset(order[0].dataset.name, {
     ...order[0].dataset.options,
     ...(opts.dataRoot !== undefined ? { cacheRoot: opts.dataRoot } : {}),
+    onProgress: loadingProgress(sink),
   });
   // the C runtime measures exports on every validation image; the slower TypeScript
   // interpreter on the first export.evalCount when the experiment sets it
@@ -557,13 +585,23 @@ async function prepareRun(opts: RunOptions): Promise<RunContext & { notes: strin
     : data.val.labels.length;
   const provenance = (v: ResolvedVariant) => provenanceOf(run.record, v.name, exportCount);
   preflightRun(order, data, opts.path, provenance);
+  const warnings = [...splitWarnings(data.val), ...stepsWarnings(order, data.train)];
+  run.record.warnings = [...new Set([...(run.record.warnings ?? []), ...warnings])];
+  if (!run.record.warnings.length) delete run.record.warnings;
   await run.save(); // creates the run directory
+  await removeInterruptedWrites(outRoot, exp.id, checkpointRoot);
+  const clock = new RunClock(order.map((v): PlannedVariant => ({
+    name: v.name,
+    steps: planPhases(v).reduce((a, p) => a + p.epochs, 0) * stepsPerEpoch(v, data.train),
+    quantized: v.qgt.mode !== "float",
+  })));
+  const progress = clockedProgress(sink, clock, run);
   const notes = [
     ...data.notes,
     ...(native ? [] : [
       `note: exports are measured by the TypeScript interpreter (${await nativeUnavailable()})`,
     ]),
-    ...splitWarnings(data.val),
+    ...warnings,
     `${exp.id} v${exp.version} (${exp.profile}): ${data.train.name} ${data.train.labels.length} train / ${data.val.labels.length} val, ` +
     `loaded in ${formatDuration((performance.now() - t0) / 1000)}; run ${run.record.runId}`,
   ];
@@ -579,7 +617,7 @@ async function prepareRun(opts: RunOptions): Promise<RunContext & { notes: strin
       datasetChecksum(data.val.images, data.val.labels),
     backend,
     progress,
-    checkpointRoot: opts.checkpointRoot ?? defaultCheckpointRoot(outRoot),
+    checkpointRoot,
     exporter: opts.exporter === undefined ? exportVariant : opts.exporter,
     floatName: floatVariant?.name,
     provenance,
@@ -587,8 +625,76 @@ async function prepareRun(opts: RunOptions): Promise<RunContext & { notes: strin
     tfliteCount: exp.exportTfliteCount ?? TFLITE_EVAL_IMAGES,
     results: new Map(),
     epochCounter: { n: 0 },
+    clock,
     notes,
   };
+}
+
+/** Training steps per epoch of a variant (the last partial batch is dropped, as the loop does). */
+function stepsPerEpoch(v: ResolvedVariant, train: Dataset): number {
+  return Math.floor(train.labels.length / v.train.batchSize);
+}
+
+/** Fewer steps than this in the float network's training: warned about before it starts. */
+export const MIN_FLOAT_STEPS = 100;
+
+/**
+ * A warning, before anything trains, when the float network would train for fewer than
+ * {@link MIN_FLOAT_STEPS} steps (epochs x steps per epoch): too few for it to learn, so every
+ * variant would sit near chance. Says the numbers and what to change.
+ *
+ * @example
+ * ```ts ignore
+ * for (const w of stepsWarnings(order, data.train)) progress.line(w);
+ * ```
+ */
+export function stepsWarnings(order: ResolvedVariant[], train: Dataset): string[] {
+  const v = order.find((o) => o.qgt.mode === "float");
+  if (!v) return [];
+  const spe = stepsPerEpoch(v, train), steps = spe * v.train.epochs;
+  if (steps >= MIN_FLOAT_STEPS) return [];
+  return [
+    `warning: the float network trains for only ${steps} steps (${v.train.epochs} epochs x ${spe} batches of ${v.train.batchSize} from ${train.labels.length} training images), ` +
+    `fewer than ${MIN_FLOAT_STEPS}: it will hardly learn; set more epochs or a smaller batch (--set train.epochs=N, --set train.batchSize=N)`,
+  ];
+}
+
+/**
+ * The runner's progress sink: each training step advances the run's clock, every status line
+ * ends with the whole run's position and ETA, and run.json's `progress` is rewritten at most
+ * every 30 s (for `deno task runs` and the sweep's view).
+ */
+function clockedProgress(sink: ProgressSink, clock: RunClock, run: OpenRun): ProgressSink {
+  let saved = performance.now();
+  return {
+    status: (t) => sink.status(`${t} | ${clock.text()}`),
+    line: (t) => sink.line(t),
+    tick(seconds) {
+      clock.step(seconds);
+      if (performance.now() - saved < 30_000) return;
+      saved = performance.now();
+      run.record.progress = { ...clock.position(), at: new Date().toISOString() };
+      run.save().catch(() => {}); // a failed progress write is retried 30 s later
+    },
+  };
+}
+
+/**
+ * Removes what interrupted writes left (a process killed between writing a
+ * temporary file and renaming it): in every run of this experiment that no
+ * live process works on (this one, being resumed, included), and in the
+ * shared float-baseline store those not touched for 10 minutes (another
+ * process may be writing there now).
+ */
+async function removeInterruptedWrites(
+  outRoot: string,
+  id: string,
+  checkpointRoot: string,
+): Promise<void> {
+  for (const r of await listRunDirs(outRoot, id, () => {})) {
+    if (!runBusy(r.record)) await removeStaleTemps(r.dir);
+  }
+  await removeStaleTemps(checkpointRoot, 600);
 }
 
 /** The line a finished variant prints: accuracy, size, its time and how far the run is. */

@@ -62,7 +62,7 @@ const schedule = v.variant("type", [
 ]);
 
 const trainShape = {
-  epochs: int(0, 10000),
+  epochs: int(1, 10000),
   batchSize: int(1, 4096),
   optimizer,
   schedule,
@@ -195,7 +195,7 @@ const qgtShape = {
   activationBits: v.optional(v.union([int(2, 8), v.literal("float")])),
   regularizer: v.optional(v.picklist(REGULARIZER_NAMES)),
   lambda: v.optional(lambda),
-  epochs: v.optional(int(0, 10000)),
+  epochs: v.optional(int(1, 10000)),
   finetuneEpochs: v.optional(int(0, 10000)),
   fakeQuant: v.optional(v.boolean()),
   liveBatchNorm: v.optional(v.boolean()),
@@ -304,5 +304,13 @@ export function validate<S extends v.GenericSchema>(
     msg = `unknown key (not part of the experiment format)`;
   }
   const more = r.issues.length > 1 ? ` (and ${r.issues.length - 1} more problems)` : "";
-  throw new Error(`${where}: ${path}: ${msg}${more}`);
+  throw new SchemaError(`${where}: ${path}: ${msg}${more}`, path, `${msg}${more}`);
+}
+
+/** A value that does not fit the experiment format: the field's dotted path and the problem. */
+export class SchemaError extends Error {
+  override name = "SchemaError";
+  constructor(message: string, readonly field: string, readonly problem: string) {
+    super(message);
+  }
 }

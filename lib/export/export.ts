@@ -311,6 +311,7 @@ export async function evaluateModel(
   bytes: Uint8Array,
   ds: Dataset,
   file = "model.qgt",
+  onImages?: (done: number, total: number) => void,
 ): Promise<InterpreterEval> {
   const it = loadInterpreter(bytes, file); // validates the file with the reference reader's messages
   const per = ds.shape.reduce((a, b) => a * b, 1);
@@ -320,13 +321,16 @@ export async function evaluateModel(
     );
   }
   const native = await loadNative(bytes, file);
-  if (!native) return evaluateInterpreter(bytes, ds, file);
+  if (!native) {
+    return evaluateInterpreter(bytes, ds, file, undefined, false, onImages);
+  }
   const t0 = performance.now(), n = ds.labels.length;
   const predictions = new Uint8Array(n);
   let correct = 0;
   for (let i = 0; i < n; i++) {
     predictions[i] = native.predict(pixelsToInt8(ds.images.subarray(i * per, (i + 1) * per)));
     if (predictions[i] === ds.labels[i]) correct++;
+    if (onImages && ((i + 1) % 64 === 0 || i + 1 === n)) onImages(i + 1, n);
   }
   return {
     accuracy: n ? correct / n : NaN,
@@ -352,6 +356,7 @@ export async function evaluateInterpreter(
   file = "model.qgt",
   threads = Math.min(4, navigator.hardwareConcurrency || 1),
   withLogits = false,
+  onImages?: (done: number, total: number) => void,
 ): Promise<InterpreterEval> {
   const it = loadInterpreter(bytes, file); // validates the file and the input shape here, with clear errors
   const per = ds.shape.reduce((a, b) => a * b, 1);
@@ -369,13 +374,18 @@ export async function evaluateInterpreter(
     (_, i) => [Math.floor((i * n) / k), Math.floor(((i + 1) * n) / k)],
   );
   type Part = { predictions: Uint8Array; logits?: Int32Array };
+  let done = 0;
   const parts = await Promise.all(
     shards.map(([a, b]) =>
       new Promise<Part>((resolve, reject) => {
         const w = new Worker(new URL("./interp_worker.ts", import.meta.url).href, {
           type: "module",
         });
-        w.onmessage = (e: MessageEvent<Part & { error?: string }>) => {
+        w.onmessage = (e: MessageEvent<Part & { error?: string; done?: number }>) => {
+          if (e.data.done) { // a progress message: images done so far in this shard
+            onImages?.(done += e.data.done, n);
+            return;
+          }
           w.terminate();
           if (e.data.error) reject(new Error(`interpreter worker: ${e.data.error}`));
           else resolve(e.data);
@@ -399,6 +409,7 @@ export async function evaluateInterpreter(
   });
   let correct = 0;
   for (let i = 0; i < n; i++) if (predictions[i] === ds.labels[i]) correct++;
+  onImages?.(n, n);
   return {
     accuracy: n ? correct / n : NaN,
     predictions,
@@ -431,6 +442,8 @@ export interface ExportSummary {
   images: number;
   /** The same network as a standard TFLite model, run in LiteRT on the same images (or why not written). */
   tflite: TfliteSummary | { skipped: string };
+  /** The run's warnings about the data these figures were measured on (absent: none). */
+  warnings?: string[];
   interpreterSecondsPerImage: number;
 }
 
@@ -473,6 +486,8 @@ export interface ExportJob {
   simulated: { accuracy: number; predictions: Uint8Array };
   floatAccuracy: number | null;
   float32Bytes: number;
+  /** Warnings about the data the figures were measured on (summary.json and summary.md). */
+  warnings?: string[];
 }
 
 /**
@@ -566,6 +581,7 @@ export async function writeExport(dir: string, job: ExportJob): Promise<ExportSu
     evaluator: ev.evaluator,
     images: ev.predictions.length,
     tflite,
+    ...(job.warnings?.length ? { warnings: job.warnings } : {}),
     interpreterSecondsPerImage: ev.seconds / Math.max(1, val.labels.length),
   };
   // timing varies between runs: keep it out of the deterministic summary files, and round
@@ -624,9 +640,12 @@ function tfliteMarkdown(s: Omit<ExportSummary, "interpreterSecondsPerImage">): s
 
 function summaryMarkdown(s: Omit<ExportSummary, "interpreterSecondsPerImage">): string {
   const pct = (x: number | null) => (x === null ? "n/a" : `${(x * 100).toFixed(2)} %`);
+  const warn = s.warnings?.length
+    ? `${s.warnings.map((w) => `> **${w.replace(/^warning: /, "Warning:** ")}`).join("\n>\n")}\n\n`
+    : "";
   return `# ${s.variant}: exported model
 
-| part | bytes |
+${warn}| part | bytes |
 | --- | ---: |
 | weight codes (bit-packed) | ${s.bytes.weightCodes} |
 | per-channel scales (float16) | ${s.bytes.scales} |

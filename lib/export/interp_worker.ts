@@ -29,6 +29,7 @@ scope.onmessage = (e) => {
       const { acc } = runInterpreter(it, pixelsToInt8(images.subarray(i * per, (i + 1) * per)));
       predictions[i] = predictClass(acc, scales);
       logits?.set(acc, i * k);
+      if ((i + 1) % 16 === 0 && i + 1 < n) scope.postMessage({ done: 16 });
     }
     scope.postMessage({ predictions, logits });
   } catch (err) {

@@ -242,6 +242,7 @@ export async function evaluateTflite(
   bytes: Uint8Array,
   ds: Dataset,
   file = "model.tflite",
+  onImages?: (done: number, total: number) => void,
 ): Promise<TfliteEval> {
   const m = await compileTflite(bytes, file);
   try {
@@ -266,6 +267,7 @@ export async function evaluateTflite(
       for (let c = 1; c < classes; c++) if (y[c] > y[best]) best = c;
       predictions[i] = best;
       if (best === ds.labels[i]) correct++;
+      if (onImages && ((i + 1) % 16 === 0 || i + 1 === n)) onImages(i + 1, n);
     }
     return { predictions, outputs, accuracy: n ? correct / n : NaN };
   } finally {

@@ -50,6 +50,33 @@ async function run(cmd: string, args: string[], cwd?: string, timeoutMs = 0) {
   };
 }
 
+/** {@link run}, telling `onOutput` the stdout so far whenever more arrives. */
+async function runStreaming(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  timeoutMs: number,
+  onOutput: (stdoutSoFar: string) => void,
+) {
+  const c = new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" }).spawn();
+  const timer = setTimeout(() => c.kill("SIGKILL"), timeoutMs);
+  const dec = new TextDecoder();
+  let stdout = "";
+  const reading = (async () => {
+    for await (const chunk of c.stdout) {
+      stdout += dec.decode(chunk, { stream: true });
+      onOutput(stdout);
+    }
+  })();
+  const [status, stderr] = await Promise.all([
+    c.status,
+    new Response(c.stderr).text(),
+    reading,
+  ]).then(([s, e]) => [s, e] as const);
+  clearTimeout(timer);
+  return { ok: status.success, code: status.code, stdout, stderr };
+}
+
 /**
  * Whether the Cortex-M tools are here: a reason when not, "" when they are.
  *
@@ -143,9 +170,16 @@ async function buildFirmware(
   return elf;
 }
 
-/** Runs the firmware in `dir` under QEMU on `images.bin`; returns its stdout. */
-async function runFirmware(dir: string): Promise<string> {
-  const q = await run(
+/**
+ * Runs the firmware in `dir` under QEMU on `images.bin`; returns its stdout. `onImage` hears of
+ * each image as the firmware reports it (`image <i> insns <n>`).
+ */
+async function runFirmware(
+  dir: string,
+  total: number,
+  onImage?: (done: number, total: number) => void,
+): Promise<string> {
+  const q = await runStreaming(
     "qemu-system-arm",
     [
       "-M",
@@ -162,6 +196,7 @@ async function runFirmware(dir: string): Promise<string> {
     ],
     dir,
     600_000,
+    (out) => onImage?.((out.match(/^image \d+ insns \d+$/gm) ?? []).length, total),
   );
   if (!q.ok) {
     throw new Error(
@@ -187,6 +222,7 @@ export async function runOnMcu(
   file: string,
   images: Int8Array[],
   dir: string,
+  onImage?: (done: number, total: number) => void,
 ): Promise<McuReport> {
   const missing = await mcuToolsMissing();
   if (missing) throw new Error(`mcu: ${missing}`);
@@ -200,7 +236,7 @@ export async function runOnMcu(
   const imgs = new Uint8Array(images.length * per);
   images.forEach((x, i) => imgs.set(new Uint8Array(x.buffer, x.byteOffset, x.length), i * per));
   await Deno.writeFile(join(dir, "images.bin"), imgs);
-  const stdout = await runFirmware(dir);
+  const stdout = await runFirmware(dir, images.length, onImage);
   const num = (re: RegExp) => Number(stdout.match(re)?.[1] ?? NaN);
   const out = await Deno.readFile(join(dir, "logits.bin"));
   const got = new Int32Array(out.buffer, out.byteOffset, out.length / 4);

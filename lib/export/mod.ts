@@ -40,6 +40,8 @@ export interface ExportInput {
   calibration: Dataset;
   /** LiteRT runs model.tflite on this many of the first validation images. */
   tfliteCount: number;
+  /** The run's data-quality warnings, repeated in summary.json and summary.md. */
+  warnings?: string[];
 }
 
 /** Per-variant export: bytes and accuracy of the deployed artefact. */
@@ -111,6 +113,7 @@ export async function exportVariant(
     simulated: o.simulated,
     floatAccuracy,
     float32Bytes: o.float32Bytes,
+    warnings: o.warnings,
   });
   return {
     bytes: s.bytes.total,

@@ -6,9 +6,7 @@
  * so exported models are evaluated with it when it is available.
  * @module
  */
-import { join } from "node:path";
-import { createHash } from "node:crypto";
-import { REPO_ROOT } from "../util/path.ts";
+import { buildSharedLibrary, findCompiler } from "../util/cbuild.ts";
 
 const SYMBOLS = {
   qgt_model_size: { parameters: [], result: "usize" },
@@ -33,53 +31,19 @@ export const RUNTIME_SOURCES = ["runtime/qgt_runtime.c", "runtime/qgt_runtime.h"
 
 const cached = new Map<string, Promise<Lib | null>>();
 
-function cacheDir(): string {
-  const xdg = Deno.env.get("XDG_CACHE_HOME"), home = Deno.env.get("HOME");
-  return xdg
-    ? join(xdg, "qgt")
-    : home
-    ? join(home, ".cache", "qgt")
-    : join(REPO_ROOT, "data", ".native");
-}
-
 /** The C compiler to use: `$CC`, else `cc`, if it runs. */
-export async function findCompiler(): Promise<string | null> {
-  const cc = Deno.env.get("CC") ?? "cc";
-  try {
-    const r = await new Deno.Command(cc, { args: ["--version"], stdout: "null", stderr: "null" })
-      .output();
-    return r.success ? cc : null;
-  } catch {
-    return null;
-  }
-}
+export { findCompiler };
 
 async function build(flags: string[]): Promise<Lib | null> {
   const cc = await findCompiler();
   if (!cc) return null;
-  const src = join(REPO_ROOT, "runtime", "qgt_runtime.c");
-  const args = ["-std=c99", "-O2", "-fPIC", "-shared", ...flags];
-  // the cached library is keyed by the whole compile command and the sources
-  const h = createHash("sha256").update(JSON.stringify([cc, args]));
-  for (const f of RUNTIME_SOURCES) h.update(await Deno.readFile(join(REPO_ROOT, f)));
-  const dir = cacheDir();
-  const lib = join(dir, `libqgt-${h.digest("hex").slice(0, 16)}.so`);
-  try {
-    await Deno.stat(lib);
-  } catch {
-    await Deno.mkdir(dir, { recursive: true });
-    const tmp = `${lib}.${Deno.pid}.tmp`;
-    const out = await new Deno.Command(cc, { args: [...args, "-o", tmp, src], stderr: "piped" })
-      .output();
-    if (!out.success) {
-      throw new Error(
-        `runtime/qgt_runtime.c: ${cc} failed: ${
-          new TextDecoder().decode(out.stderr).split("\n")[0]
-        }`,
-      );
-    }
-    await Deno.rename(tmp, lib);
-  }
+  const lib = await buildSharedLibrary({
+    cc,
+    source: "runtime/qgt_runtime.c",
+    inputs: RUNTIME_SOURCES,
+    args: ["-std=c99", "-O2", "-fPIC", "-shared", ...flags],
+    name: "libqgt",
+  });
   return Deno.dlopen(lib, SYMBOLS);
 }
 

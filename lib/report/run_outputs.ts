@@ -136,6 +136,14 @@ export async function writeRunOutputs(
           e.hash.slice(0, 12)
         }; Deno ${record.versions.deno}, tfjs ${record.versions.tfjs} (${record.versions.backend})</p>`,
     },
+    ...(record.warnings?.length
+      ? [{
+        title: "Warnings",
+        html: `<ul class="warnings">${
+          record.warnings.map((w) => `<li>${escapeXml(w.replace(/^warning: /, ""))}</li>`).join("")
+        }</ul>`,
+      }]
+      : []),
     { title: "Summary", html: htmlTable(summary as unknown as Rows, SUMMARY_COLUMNS) },
     ...plots.map(([, title], i) => ({ title, html: `<div class="plot">${svgs[i]}</div>` })),
     ...(layers.length

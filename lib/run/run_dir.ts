@@ -57,7 +57,11 @@ export interface RunRecord {
   git: { commit: string; dirty: boolean };
   /** Each `--resume` of the run: when, and the commit the code was then at. */
   resumed?: { at: string; commit: string; dirty: boolean }[];
-  versions: { deno: string; tfjs: string; backend: string };
+  /**
+   * The numerical stack: Deno, tfjs, the training backend (`wasm`, `native`, `cpu`), and with
+   * `native` oneDNN's version and the instruction set it dispatched to.
+   */
+  versions: { deno: string; tfjs: string; backend: string; onednn?: string; isa?: string };
   /** The dataset the run used (name and options), so exports can be re-evaluated. */
   dataset: { name: string; options: Record<string, unknown> };
   status: "running" | "complete" | "failed";
@@ -65,7 +69,26 @@ export interface RunRecord {
   started: string;
   ended?: string;
   error?: string;
+  /** Warnings about the data the figures rest on (too few validation images, a float network at chance). */
+  warnings?: string[];
+  /** Where a running run is: written at most every 30 s and at each epoch's end (absent when done). */
+  progress?: RunProgress;
   variants: Record<string, VariantRecord>;
+}
+
+/** A running run's position and its estimated time to the end. */
+export interface RunProgress {
+  /** The variant running, its place in the run's order (1-based) and how many there are. */
+  variant: string;
+  index: number;
+  of: number;
+  /** The training step within the variant (all its phases), and its steps in all. */
+  step: number;
+  steps: number;
+  /** Seconds until the whole run ends, estimated from the measured step times (null: not yet). */
+  etaSeconds: number | null;
+  /** When this was written (ISO time). */
+  at: string;
 }
 
 // ---------------------------------------------------------------- tables

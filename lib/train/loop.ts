@@ -320,6 +320,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       let lossSum = 0, correct = 0, seen = 0, lr = 0;
       const termSums: Record<string, number> = {};
       for (let s = 0; s < stepsPerEpoch; s++) {
+        const ts = performance.now();
         const step = epoch * stepsPerEpoch + s;
         const idx = order.subarray(s * config.batchSize, Math.min(n, (s + 1) * config.batchSize));
         const batch = makeBatch(opts.train, idx, {
@@ -339,6 +340,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         seen += r.n;
         for (const [k, v] of Object.entries(r.terms)) termSums[k] = (termSums[k] ?? 0) + v * r.n;
         done++;
+        progress.tick?.((performance.now() - ts) / 1000);
         const elapsed = (performance.now() - t0) / 1000;
         const sps = seen / ((performance.now() - te) / 1000);
         const eta = (elapsed / done) * (totalSteps - (step + 1));

@@ -16,6 +16,10 @@ export type FlagSpec = Record<
     default?: string | boolean;
     /** The next argument is the value even when it starts with "-" (options for another tool). */
     raw?: boolean;
+    /** The value's placeholder in `--help` (`N`, `DIR`, `FILE`); a string flag's default `VALUE`. */
+    arg?: string;
+    /** One line for `--help`: what the flag does (the default is added from `default`). */
+    help?: string;
   }
 >;
 
@@ -55,6 +59,7 @@ export class HelpRequested extends Error {
  * ```
  */
 export function parseFlags(args: string[], spec: FlagSpec, usage = ""): ParsedArgs {
+  const help = helpText(usage, spec);
   // "--seed -1": a value that looks like a flag would be taken as one; join negative numbers, and
   // any value of a `raw` flag (`--slurm-args "--time=1:00:00"`)
   const joined: string[] = [];
@@ -68,7 +73,7 @@ export function parseFlags(args: string[], spec: FlagSpec, usage = ""): ParsedAr
   args = joined;
   for (let i = 0; i < args.length && args[i] !== "--"; i++) {
     const name = args[i].startsWith("--") ? args[i].slice(2) : "";
-    if (args[i] === "--help" || args[i] === "-h") throw new HelpRequested(usage);
+    if (args[i] === "--help" || args[i] === "-h") throw new HelpRequested(help);
     if (spec[name]?.type === "string") i++; // "--out -h": a value, not a flag
   }
   const options = Object.fromEntries(
@@ -83,6 +88,33 @@ export function parseFlags(args: string[], spec: FlagSpec, usage = ""): ParsedAr
 }
 
 /**
+ * The text `--help` prints: the usage line(s), then one line per flag that
+ * has a `help` text (`--name ARG  what it does (default: X)`), aligned.
+ *
+ * @example
+ * ```ts
+ * import { helpText } from "./cli.ts";
+ * const t = helpText("usage: x [--n N]", { n: { type: "string", arg: "N", default: "3", help: "how many" } });
+ * if (!t.includes("  --n N       how many (default: 3)")) throw new Error(t);
+ * ```
+ */
+export function helpText(usage: string, spec: FlagSpec): string {
+  const rows = Object.entries(spec).filter(([, o]) => o.help).map(([name, o]) => {
+    const arg = o.type === "string" ? ` ${o.arg ?? "VALUE"}` : "";
+    const short = o.short ? `-${o.short}, ` : "";
+    const def = o.default !== undefined && o.default !== false && !/default/.test(o.help!)
+      ? ` (default: ${o.default})`
+      : "";
+    const many = o.multiple ? " (may be repeated)" : "";
+    return [`${short}--${name}${arg}`, `${o.help}${def}${many}`];
+  });
+  if (!rows.length) return usage;
+  rows.push(["-h, --help", "print this help and exit"]);
+  const w = Math.max(10, ...rows.map(([a]) => a.length)) + 2;
+  return `${usage}\n\nflags:\n${rows.map(([a, b]) => `  ${a.padEnd(w)}${b}`).join("\n")}`;
+}
+
+/**
  * Parses an integer flag value, naming the flag in the error.
  *
  * @example
@@ -94,7 +126,13 @@ export function parseFlags(args: string[], spec: FlagSpec, usage = ""): ParsedAr
 export function intFlag(name: string, v: unknown, min = -Infinity, max = Infinity): number {
   const n = typeof v === "string" && /^-?\d+$/.test(v) ? Number(v) : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
-    const range = min > -Infinity || max < Infinity ? ` in [${min}, ${max}]` : "";
+    const range = min > -Infinity && max < Infinity
+      ? ` in [${min}, ${max}]`
+      : min > -Infinity
+      ? ` >= ${min}`
+      : max < Infinity
+      ? ` <= ${max}`
+      : "";
     throw new UsageError(`${name}: expected an integer${range}, got ${JSON.stringify(v)}`);
   }
   return n;
@@ -167,4 +205,39 @@ export async function runMain(main: () => Promise<void>): Promise<void> {
     if (Deno.env.get("QGT_DEBUG")) console.error(err.stack);
     Deno.exit(err instanceof UsageError ? 2 : 1);
   }
+}
+
+/**
+ * Whether an executable named `name` is on the PATH, not counting the
+ * directories npx adds while it runs a package (`.../_npx/.../node_modules/.bin`):
+ * those are gone from the user's shell afterwards.
+ */
+function onPath(name: string): boolean {
+  const dirs = (Deno.env.get("PATH") ?? "").split(":").filter((d) =>
+    d && !/[/\\]_npx[/\\]/.test(d)
+  );
+  for (const dir of dirs) {
+    try {
+      const st = Deno.statSync(`${dir}/${name}`);
+      if (st.isFile && ((st.mode ?? 0o111) & 0o111)) return true;
+    } catch { /* not there */ }
+  }
+  return false;
+}
+
+/**
+ * The command that runs `deno task <task> <args>` as the user can paste it:
+ * `deno task ...` when `deno` is on the PATH, else the README's set-up form
+ * `npx -y deno@<this version> task ...`. Arguments are shell-quoted.
+ *
+ * @example
+ * ```ts
+ * import { taskCommand } from "./cli.ts";
+ * const c = taskCommand("run", ["x.ts", "--resume"]);
+ * if (!/^(deno|npx -y deno@\d+\.\d+\.\d+) task run x\.ts --resume$/.test(c)) throw new Error(c);
+ * ```
+ */
+export function taskCommand(task: string, args: string[] = []): string {
+  const deno = onPath("deno") ? "deno" : `npx -y deno@${Deno.version.deno}`;
+  return [deno, "task", task, ...args.map(shellQuote)].join(" ");
 }

@@ -21,6 +21,73 @@ function tmpName(path: string): string {
   return `${path}.${PROCESS_TAG}.${counter}.tmp`;
 }
 
+/** The temporary files this process is writing now (removed by {@link removePendingTemps}). */
+const pending = new Set<string>();
+
+/** What a temporary file of {@link writeFileAtomic} is called: `<file>.<pid>-<hex>.<n>.tmp`. */
+export const TEMP_FILE: RegExp = /\.\d+-[0-9a-f]+\.\d+\.tmp$/;
+
+/** Set once the process is stopping: no new write starts. */
+let stopping = false;
+
+/**
+ * Removes the temporary files of writes this process has under way, and lets
+ * no new write start: a signal handler calls it before exiting (twice, a
+ * moment apart, for a write whose file the system was still creating), so an
+ * interrupted write leaves nothing.
+ *
+ * @example
+ * ```ts
+ * import { removePendingTemps } from "./fs.ts";
+ * removePendingTemps(); // nothing under way: a no-op
+ * ```
+ */
+export function removePendingTemps(): void {
+  stopping = true;
+  for (const p of pending) {
+    try {
+      Deno.removeSync(p);
+    } catch { /* renamed meanwhile, or not created yet */ }
+  }
+}
+
+/**
+ * Removes the temporary files of interrupted writes below `dir` (a process
+ * killed between writing and renaming), recursively; with `olderThanS`, only
+ * those not modified for that long (a directory other processes write to at
+ * the same time). Returns how many it removed.
+ *
+ * @example
+ * ```ts
+ * import { removeStaleTemps } from "./fs.ts";
+ * const d = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${d}/a.json.123-abc.1.tmp`, "{");
+ * await Deno.writeTextFile(`${d}/a.json`, "{}");
+ * if (await removeStaleTemps(d) !== 1) throw new Error();
+ * await Deno.remove(d, { recursive: true });
+ * ```
+ */
+export async function removeStaleTemps(dir: string, olderThanS = 0): Promise<number> {
+  let removed = 0;
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(dir));
+  } catch {
+    return 0; // no such directory
+  }
+  for (const e of entries) {
+    const p = `${dir}/${e.name}`;
+    if (e.isDirectory) removed += await removeStaleTemps(p, olderThanS);
+    else if (e.isFile && TEMP_FILE.test(e.name)) {
+      const st = await Deno.stat(p).catch(() => null);
+      const age = st?.mtime ? (Date.now() - st.mtime.getTime()) / 1000 : Infinity;
+      if (age < olderThanS) continue;
+      await Deno.remove(p).then(() => removed++, () => {});
+    }
+  }
+  return removed;
+}
+
 /**
  * Writes bytes to `path` atomically (temp file + rename), creating parent
  * directories.
@@ -36,13 +103,18 @@ function tmpName(path: string): string {
  */
 export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
   await Deno.mkdir(dirname(path), { recursive: true });
+  // stopping: the write waits for the exit that is coming, and so never starts
+  if (stopping) return new Promise(() => {});
   const tmp = tmpName(path);
+  pending.add(tmp);
   try {
     await Deno.writeFile(tmp, data);
     await Deno.rename(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
     throw e;
+  } finally {
+    pending.delete(tmp);
   }
 }
 

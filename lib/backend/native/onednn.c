@@ -1,0 +1,390 @@
+/*
+ * qgt's native training kernels: a small shim over oneDNN's C API (oneDNN 2.6, Debian's
+ * libdnnl-dev), called from Deno through FFI on tensors that live in tfjs-backend-wasm's
+ * WebAssembly.Memory (no copies). Layouts are tfjs's: activations NHWC, convolution weights
+ * HWIO ([kh, kw, in, out]), depthwise weights [kh, kw, channels, multiplier].
+ *
+ * Each primitive is created once per shape and kept in a cache (a convolution's weights in the
+ * blocked layout oneDNN's JIT kernels want, reordered from and to tfjs's layout on each call;
+ * the weights are small next to the activations, which stay NHWC so that no activation is ever
+ * reordered). Every entry point validates its arguments and returns 0 or a negative error code
+ * (-1 bad arguments, -2 out of memory, -(100 + dnnl_status_t) a oneDNN failure); qn_error()
+ * says what failed.
+ *
+ * Threads: tfjs's data-parallel workers call in from several threads at once. Each thread has
+ * its own stream and its own cache entries (keyed by a per-thread number; the cache's slots are
+ * claimed under a mutex), so no primitive, weight buffer or scratchpad is shared while it runs.
+ */
+#include <oneapi/dnnl/dnnl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void omp_set_num_threads(int);
+int omp_get_max_threads(void);
+
+static dnnl_engine_t engine;
+static _Thread_local dnnl_stream_t stream;
+static _Thread_local char error_text[256];
+static _Thread_local int thread_number = -1;
+static int threads_seen;
+static int omp_threads = 1;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+/** This thread's stream and number, made on its first call. */
+static int thread_init(void) {
+  if (thread_number >= 0) return 0;
+  pthread_mutex_lock(&lock);
+  thread_number = threads_seen++;
+  pthread_mutex_unlock(&lock);
+  omp_set_num_threads(omp_threads); /* OpenMP's thread count is per calling thread */
+  if (dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success) {
+    snprintf(error_text, sizeof error_text, "dnnl_stream_create failed");
+    return -101;
+  }
+  return 0;
+}
+
+#define CHECK(call)                                                                    \
+  do {                                                                                 \
+    dnnl_status_t s_ = (call);                                                         \
+    if (s_ != dnnl_success) {                                                          \
+      snprintf(error_text, sizeof error_text, "%s failed: status %d", #call, (int)s_); \
+      return -(100 + (int)s_);                                                         \
+    }                                                                                  \
+  } while (0)
+
+/** What the last failing call said ("" when nothing failed). */
+const char *qn_error(void) { return error_text; }
+
+/** oneDNN's version, "2.6.3". */
+const char *qn_version(void) {
+  static char v[32];
+  const dnnl_version_t *d = dnnl_version();
+  snprintf(v, sizeof v, "%d.%d.%d", d->major, d->minor, d->patch);
+  return v;
+}
+
+/** The instruction set oneDNN dispatches to here ("avx2", "avx512_core", ...). */
+const char *qn_isa(void) {
+  switch (dnnl_get_effective_cpu_isa()) {
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    default: return "other";
+  }
+}
+
+/** Creates the CPU engine and stream; `threads` OpenMP threads inside each kernel. */
+int qn_init(int threads) {
+  if (threads < 1 || threads > 256) return -1;
+  omp_threads = threads;
+  omp_set_num_threads(threads);
+  pthread_mutex_lock(&lock);
+  dnnl_status_t s = engine ? dnnl_success : dnnl_engine_create(&engine, dnnl_cpu, 0);
+  pthread_mutex_unlock(&lock);
+  if (s != dnnl_success) {
+    snprintf(error_text, sizeof error_text, "dnnl_engine_create failed: status %d", (int)s);
+    return -(100 + (int)s);
+  }
+  return thread_init();
+}
+
+/** Sets the OpenMP threads each kernel uses. */
+int qn_set_threads(int threads) {
+  if (threads < 1 || threads > 256) return -1;
+  omp_threads = threads;
+  omp_set_num_threads(threads);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ the primitive cache */
+
+enum { KEY_INTS = 20, CACHE_SIZE = 512 };
+
+typedef struct {
+  int used;
+  int key[KEY_INTS];
+  dnnl_primitive_desc_t pd;
+  dnnl_primitive_t prim;
+  /* the weights (or weight gradients) in the primitive's layout, with reorders from and to
+     tfjs's layout (NULL when the primitive takes tfjs's layout as it is) */
+  dnnl_memory_desc_t user_w, prim_w;
+  dnnl_primitive_t to_prim, to_user;
+  void *w_buf;
+  void *scratch;
+  const char *impl;
+} entry;
+
+static entry cache[CACHE_SIZE];
+static _Thread_local const char *last_impl = "";
+
+/** The implementation oneDNN chose for the last primitive run (for --profile). */
+const char *qn_last_impl(void) { return last_impl; }
+
+/** How many primitives are cached. */
+int qn_cached(void) {
+  int n = 0;
+  pthread_mutex_lock(&lock);
+  for (int i = 0; i < CACHE_SIZE; i++) n += cache[i].used > 0;
+  pthread_mutex_unlock(&lock);
+  return n;
+}
+
+static unsigned key_hash(const int *k) {
+  unsigned h = 2166136261u;
+  for (int i = 0; i < KEY_INTS; i++) h = (h ^ (unsigned)k[i]) * 16777619u;
+  return h;
+}
+
+/**
+ * The cache slot of `key` (whose last int is the calling thread's number, so only this thread
+ * ever uses the entry): its entry (*found = 1), or a free slot claimed for it (*found = 0; the
+ * caller creates the primitive and sets used = 1, or frees the slot), or NULL when full.
+ */
+static entry *slot(const int *key, int *found) {
+  unsigned h = key_hash(key);
+  entry *got = NULL;
+  pthread_mutex_lock(&lock);
+  for (int i = 0; i < CACHE_SIZE; i++) {
+    entry *e = &cache[(h + (unsigned)i) % CACHE_SIZE];
+    if (!e->used) {
+      memset(e, 0, sizeof *e);
+      memcpy(e->key, key, sizeof e->key);
+      e->used = -1;
+      *found = 0;
+      got = e;
+      break;
+    }
+    if (!memcmp(e->key, key, sizeof e->key)) {
+      *found = 1;
+      got = e;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&lock);
+  return got;
+}
+
+/* ------------------------------------------------------------------ convolutions */
+
+/* The integer parameters of a convolution, in this order (qn_conv's `p`). */
+enum {
+  P_N, P_H, P_W, P_C, P_OH, P_OW, P_OC, P_KH, P_KW, P_SH, P_SW, P_PT, P_PL, P_PB, P_PR,
+  P_DEPTHWISE, P_BIAS, P_ACT, P_COUNT
+};
+enum { DIR_FORWARD = 0, DIR_BACKWARD_DATA = 1, DIR_BACKWARD_WEIGHTS = 2 };
+enum { ACT_NONE = 0, ACT_RELU = 1, ACT_RELU6 = 2 };
+
+static int valid_conv(const int *p) {
+  for (int i = 0; i < P_COUNT; i++) if (p[i] < 0) return 0;
+  if (!p[P_N] || !p[P_H] || !p[P_W] || !p[P_C] || !p[P_OH] || !p[P_OW] || !p[P_OC]) return 0;
+  if (!p[P_KH] || !p[P_KW] || !p[P_SH] || !p[P_SW] || p[P_ACT] > ACT_RELU6) return 0;
+  if (p[P_DEPTHWISE] > 1 || p[P_BIAS] > 1) return 0;
+  if (p[P_DEPTHWISE] && p[P_OC] % p[P_C]) return 0;
+  /* the output size the padding gives */
+  if ((p[P_H] + p[P_PT] + p[P_PB] - p[P_KH]) / p[P_SH] + 1 != p[P_OH]) return 0;
+  if ((p[P_W] + p[P_PL] + p[P_PR] - p[P_KW]) / p[P_SW] + 1 != p[P_OW]) return 0;
+  if (p[P_H] + p[P_PT] + p[P_PB] < p[P_KH] || p[P_W] + p[P_PL] + p[P_PR] < p[P_KW]) return 0;
+  return 1;
+}
+
+/** The forward descriptor of a convolution (also the hint of its backward primitives). */
+static int conv_desc(const int *p, int dir, dnnl_convolution_desc_t *cd,
+                     dnnl_memory_desc_t *src, dnnl_memory_desc_t *wany, dnnl_memory_desc_t *wuser,
+                     dnnl_memory_desc_t *bias, dnnl_memory_desc_t *dst) {
+  dnnl_dims_t sd = {p[P_N], p[P_C], p[P_H], p[P_W]}, dd = {p[P_N], p[P_OC], p[P_OH], p[P_OW]};
+  CHECK(dnnl_memory_desc_init_by_tag(src, 4, sd, dnnl_f32, dnnl_nhwc));
+  CHECK(dnnl_memory_desc_init_by_tag(dst, 4, dd, dnnl_f32, dnnl_nhwc));
+  if (p[P_DEPTHWISE]) {
+    dnnl_dims_t wd = {p[P_C], p[P_OC] / p[P_C], 1, p[P_KH], p[P_KW]};
+    CHECK(dnnl_memory_desc_init_by_tag(wuser, 5, wd, dnnl_f32, dnnl_hwigo));
+    CHECK(dnnl_memory_desc_init_by_tag(wany, 5, wd, dnnl_f32, dnnl_format_tag_any));
+  } else {
+    dnnl_dims_t wd = {p[P_OC], p[P_C], p[P_KH], p[P_KW]};
+    CHECK(dnnl_memory_desc_init_by_tag(wuser, 4, wd, dnnl_f32, dnnl_hwio));
+    CHECK(dnnl_memory_desc_init_by_tag(wany, 4, wd, dnnl_f32, dnnl_format_tag_any));
+  }
+  dnnl_dims_t bd = {p[P_OC]};
+  CHECK(dnnl_memory_desc_init_by_tag(bias, 1, bd, dnnl_f32, dnnl_a));
+  dnnl_dims_t strides = {p[P_SH], p[P_SW]}, pl = {p[P_PT], p[P_PL]}, pr = {p[P_PB], p[P_PR]};
+  const dnnl_memory_desc_t *b = p[P_BIAS] ? bias : NULL;
+  if (dir == DIR_FORWARD) {
+    CHECK(dnnl_convolution_forward_desc_init(cd, dnnl_forward_training, dnnl_convolution_direct,
+                                             src, wany, b, dst, strides, pl, pr));
+  } else if (dir == DIR_BACKWARD_DATA) {
+    CHECK(dnnl_convolution_backward_data_desc_init(cd, dnnl_convolution_direct, src, wany, dst,
+                                                   strides, pl, pr));
+  } else {
+    CHECK(dnnl_convolution_backward_weights_desc_init(cd, dnnl_convolution_direct, src, wany, b,
+                                                      dst, strides, pl, pr));
+  }
+  return 0;
+}
+
+/** Creates the cached primitive of a convolution in direction `dir`. */
+static int conv_create(entry *e, const int *p, int dir) {
+  dnnl_convolution_desc_t cd, fd;
+  dnnl_memory_desc_t src, wany, wuser, bias, dst;
+  int r = conv_desc(p, dir, &cd, &src, &wany, &wuser, &bias, &dst);
+  if (r) return r;
+  dnnl_primitive_attr_t attr;
+  CHECK(dnnl_primitive_attr_create(&attr));
+  CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+  dnnl_primitive_desc_t hint = NULL;
+  if (dir != DIR_FORWARD) {
+    int fp[P_COUNT];
+    memcpy(fp, p, sizeof fp);
+    fp[P_ACT] = ACT_NONE;
+    r = conv_desc(fp, DIR_FORWARD, &fd, &src, &wany, &wuser, &bias, &dst);
+    if (r) return r;
+    CHECK(dnnl_primitive_desc_create(&hint, &fd, NULL, engine, NULL));
+  } else if (p[P_ACT] != ACT_NONE) {
+    dnnl_post_ops_t ops;
+    CHECK(dnnl_post_ops_create(&ops));
+    if (p[P_ACT] == ACT_RELU) CHECK(dnnl_post_ops_append_eltwise(ops, 1.f, dnnl_eltwise_relu, 0.f, 0.f));
+    else CHECK(dnnl_post_ops_append_eltwise(ops, 1.f, dnnl_eltwise_clip_v2, 0.f, 6.f));
+    CHECK(dnnl_primitive_attr_set_post_ops(attr, ops));
+    dnnl_post_ops_destroy(ops);
+  }
+  CHECK(dnnl_primitive_desc_create(&e->pd, &cd, attr, engine, hint));
+  dnnl_primitive_attr_destroy(attr);
+  if (hint) dnnl_primitive_desc_destroy(hint);
+  CHECK(dnnl_primitive_create(&e->prim, e->pd));
+  dnnl_primitive_desc_query(e->pd, dnnl_query_impl_info_str, 0, &e->impl);
+  const dnnl_memory_desc_t *pw = dnnl_primitive_desc_query_md(
+      e->pd, dir == DIR_BACKWARD_WEIGHTS ? dnnl_query_diff_weights_md : dnnl_query_weights_md, 0);
+  e->user_w = wuser;
+  e->prim_w = *pw;
+  if (!dnnl_memory_desc_equal(&e->user_w, &e->prim_w)) {
+    e->w_buf = aligned_alloc(64, (dnnl_memory_desc_get_size(pw) + 63) / 64 * 64);
+    if (!e->w_buf) return -2;
+    dnnl_primitive_desc_t rpd;
+    if (dir == DIR_BACKWARD_WEIGHTS) {
+      CHECK(dnnl_reorder_primitive_desc_create(&rpd, pw, engine, &e->user_w, engine, NULL));
+      CHECK(dnnl_primitive_create(&e->to_user, rpd));
+    } else {
+      CHECK(dnnl_reorder_primitive_desc_create(&rpd, &e->user_w, engine, pw, engine, NULL));
+      CHECK(dnnl_primitive_create(&e->to_prim, rpd));
+    }
+    dnnl_primitive_desc_destroy(rpd);
+  }
+  const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(e->pd, dnnl_query_scratchpad_md, 0);
+  size_t sbytes = sp ? dnnl_memory_desc_get_size(sp) : 0;
+  if (sbytes) {
+    e->scratch = aligned_alloc(64, (sbytes + 63) / 64 * 64);
+    if (!e->scratch) return -2;
+  }
+  return 0;
+}
+
+/** Runs `prim` on `n` (argument, descriptor, pointer) triples. */
+static int execute(dnnl_primitive_t prim, int n, const int *args, const dnnl_memory_desc_t **mds,
+                   void **ptrs) {
+  dnnl_exec_arg_t a[8];
+  dnnl_memory_t m[8];
+  for (int i = 0; i < n; i++) {
+    CHECK(dnnl_memory_create(&m[i], mds[i], engine, ptrs[i]));
+    a[i].arg = args[i];
+    a[i].memory = m[i];
+  }
+  dnnl_status_t s = dnnl_primitive_execute(prim, stream, n, a);
+  if (s == dnnl_success) s = dnnl_stream_wait(stream);
+  for (int i = 0; i < n; i++) dnnl_memory_destroy(m[i]);
+  if (s != dnnl_success) {
+    snprintf(error_text, sizeof error_text, "dnnl_primitive_execute failed: status %d", (int)s);
+    return -(100 + (int)s);
+  }
+  return 0;
+}
+
+/**
+ * A convolution (`p`: the P_* parameters). `dir` 0, forward: dst = act(conv(src, wei) + bias);
+ * 1, backward data: src = the input gradient from dst (the output gradient) and wei;
+ * 2, backward weights: wei (and bias, when p[P_BIAS]) = the weight (and bias) gradients from
+ * src and dst. `bias` may be NULL unless p[P_BIAS].
+ */
+int qn_conv(int dir, const int *p, float *src, float *wei, float *bias, float *dst) {
+  if (!engine || dir < 0 || dir > 2 || !p || !src || !wei || !dst) return -1;
+  if (thread_init()) return -101;
+  if (!valid_conv(p) || (p[P_BIAS] && !bias) || (dir != DIR_FORWARD && p[P_ACT])) return -1;
+  if (dir == DIR_BACKWARD_DATA && p[P_BIAS]) return -1;
+  int key[KEY_INTS] = {0};
+  key[0] = dir + 1;
+  memcpy(key + 1, p, sizeof(int) * P_COUNT);
+  key[KEY_INTS - 1] = thread_number;
+  int found;
+  entry *e = slot(key, &found);
+  if (!e) {
+    snprintf(error_text, sizeof error_text, "primitive cache full (%d shapes)", CACHE_SIZE);
+    return -2;
+  }
+  if (!found) {
+    int r = conv_create(e, p, dir);
+    pthread_mutex_lock(&lock);
+    if (r) memset(e, 0, sizeof *e); /* leaks a partial primitive at worst; the slot is free */
+    else e->used = 1;
+    pthread_mutex_unlock(&lock);
+    if (r) return r;
+  }
+  last_impl = e->impl;
+  void *w = e->w_buf ? e->w_buf : wei;
+  const dnnl_memory_desc_t *user_w = &e->user_w, *prim_w = &e->prim_w;
+  if (e->to_prim) {
+    int ra[2] = {DNNL_ARG_FROM, DNNL_ARG_TO};
+    const dnnl_memory_desc_t *rm[2] = {user_w, prim_w};
+    void *rp[2] = {wei, w};
+    int r = execute(e->to_prim, 2, ra, rm, rp);
+    if (r) return r;
+  }
+  dnnl_query_t src_q = dir == DIR_BACKWARD_DATA ? dnnl_query_diff_src_md : dnnl_query_src_md;
+  dnnl_query_t dst_q = dir == DIR_FORWARD ? dnnl_query_dst_md : dnnl_query_diff_dst_md;
+  const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(e->pd, src_q, 0);
+  const dnnl_memory_desc_t *dmd = dnnl_primitive_desc_query_md(e->pd, dst_q, 0);
+  const dnnl_memory_desc_t *spmd = dnnl_primitive_desc_query_md(e->pd, dnnl_query_scratchpad_md, 0);
+  int args[6], n = 0;
+  const dnnl_memory_desc_t *mds[6];
+  void *ptrs[6];
+#define ARG(a_, md_, p_) (args[n] = (a_), mds[n] = (md_), ptrs[n] = (p_), n++)
+  ARG(dir == DIR_BACKWARD_DATA ? DNNL_ARG_DIFF_SRC : DNNL_ARG_SRC, smd, src);
+  ARG(dir == DIR_BACKWARD_WEIGHTS ? DNNL_ARG_DIFF_WEIGHTS : DNNL_ARG_WEIGHTS, prim_w, w);
+  ARG(dir == DIR_FORWARD ? DNNL_ARG_DST : DNNL_ARG_DIFF_DST, dmd, dst);
+  if (p[P_BIAS]) {
+    ARG(dir == DIR_FORWARD ? DNNL_ARG_BIAS : DNNL_ARG_DIFF_BIAS,
+        dnnl_primitive_desc_query_md(e->pd, dir == DIR_FORWARD ? dnnl_query_weights_md
+                                                                : dnnl_query_diff_weights_md, 1),
+        bias);
+  }
+  if (e->scratch) ARG(DNNL_ARG_SCRATCHPAD, spmd, e->scratch);
+#undef ARG
+  int r = execute(e->prim, n, args, mds, ptrs);
+  if (r) return r;
+  if (e->to_user) {
+    int ra[2] = {DNNL_ARG_FROM, DNNL_ARG_TO};
+    const dnnl_memory_desc_t *rm[2] = {prim_w, user_w};
+    void *rp[2] = {w, wei};
+    r = execute(e->to_user, 2, ra, rm, rp);
+  }
+  return r;
+}
+
+/* ------------------------------------------------------------------ matrix products */
+
+/**
+ * C[m x n] = op(A) op(B), row-major, op transposing when ta / tb: oneDNN's sgemm (its JIT
+ * kernels, the threads of qn_set_threads).
+ */
+int qn_gemm(int ta, int tb, int m, int n, int k, const float *a, const float *b, float *c) {
+  if (!engine || m < 1 || n < 1 || k < 1 || !a || !b || !c) return -1;
+  if (thread_init()) return -101;
+  last_impl = "sgemm";
+  CHECK(dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.f, a, ta ? m : k, b, tb ? k : n,
+                   0.f, c, n));
+  return 0;
+}

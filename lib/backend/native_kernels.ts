@@ -1,0 +1,326 @@
+/**
+ * The `native` backend's kernels: tfjs-backend-wasm's convolutions (forward, backward data,
+ * backward weights; dense, depthwise, strided, padded, fused with a bias and ReLU / ReLU6) and
+ * matrix products replaced by oneDNN calls (`onednn.ts`) that read and write the tensors in
+ * place in the wasm backend's memory. Shapes oneDNN is not given (dilations, other fused
+ * activations, NCHW) go to the kernel that was registered before. The math is oneDNN's; this
+ * file only adapts tfjs's kernel arguments and registers.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { cString, type OneDnnLib } from "./onednn.ts";
+
+// deno-lint-ignore no-explicit-any
+type Attrs = any;
+interface KernelArgs {
+  inputs: Record<string, tf.TensorInfo>;
+  attrs?: Attrs;
+  backend: unknown;
+}
+
+/** The parts of tfjs-backend-wasm's backend object these kernels use. */
+interface WasmBackend {
+  wasm: { asm: { memory: WebAssembly.Memory } };
+  dataIdMap: { get(id: unknown): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+}
+
+/** A float32 view of a tensor in the backend's memory (take it after every makeOutput). */
+function view(be: WasmBackend, t: tf.TensorInfo): Float32Array {
+  const d = be.dataIdMap.get(t.dataId);
+  if (!d || t.dtype !== "float32") throw new Error("internal: native kernel input is not float32");
+  const size = t.shape.reduce((a, b) => a * b, 1);
+  return new Float32Array(be.wasm.asm.memory.buffer, d.memoryOffset, size);
+}
+
+/** The activations oneDNN fuses into a convolution: tfjs's name -> the shim's code. */
+const ACTS: Record<string, number> = { linear: 0, relu: 1, relu6: 2 };
+
+/** The shim's convolution parameters (see onednn.c, P_*) from tfjs's Conv2DInfo. */
+function convParams(ci: tf.backend_util.Conv2DInfo, depthwise: boolean, bias: boolean, act = 0) {
+  const p = ci.padInfo;
+  return new Int32Array([
+    ci.batchSize,
+    ci.inHeight,
+    ci.inWidth,
+    ci.inChannels,
+    ci.outHeight,
+    ci.outWidth,
+    ci.outChannels,
+    ci.filterHeight,
+    ci.filterWidth,
+    ci.strideHeight,
+    ci.strideWidth,
+    p.top,
+    p.left,
+    p.bottom,
+    p.right,
+    depthwise ? 1 : 0,
+    bias ? 1 : 0,
+    act,
+  ]);
+}
+
+/** Whether oneDNN takes this convolution (NHWC, no dilation). */
+function plain(ci: tf.backend_util.Conv2DInfo): boolean {
+  return ci.dilationHeight === 1 && ci.dilationWidth === 1 && ci.dataFormat === "channelsLast";
+}
+
+/** Counts of native calls by kernel, and the oneDNN implementation each ran (for --profile). */
+export const nativeCalls = new Map<string, { calls: number; impl: string }>();
+
+function call(lib: OneDnnLib, kernel: string, r: number): void {
+  if (r !== 0) throw new Error(`native ${kernel}: ${cString(lib.qn_error())} (code ${r})`);
+  const c = nativeCalls.get(kernel) ?? { calls: 0, impl: "" };
+  c.calls++;
+  c.impl = cString(lib.qn_last_impl());
+  nativeCalls.set(kernel, c);
+}
+
+/** Forward convolutions (plain, fused, depthwise): `null` sends the call to the stock kernel. */
+function convForward(lib: OneDnnLib, depthwise: boolean, fused: boolean, name: string) {
+  return ({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo | null => {
+    const { x, filter, bias, preluActivationWeights } = inputs;
+    const act = fused ? ACTS[attrs.activation ?? "linear"] : 0;
+    if (act === undefined || preluActivationWeights) return null;
+    if (x.dtype !== "float32" || filter.dtype !== "float32") return null;
+    if (attrs.dataFormat && attrs.dataFormat !== "NHWC") return null;
+    const ci = tf.backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      filter.shape as [number, number, number, number],
+      attrs.strides,
+      attrs.dilations ?? 1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+      depthwise,
+    );
+    if (!plain(ci)) return null;
+    const withBias = !!bias;
+    if (
+      withBias &&
+      (bias.dtype !== "float32" || bias.shape.reduce((a, b) => a * b, 1) !== ci.outChannels)
+    ) {
+      return null;
+    }
+    const be = backend as WasmBackend;
+    const out = be.makeOutput([...ci.outShape], "float32");
+    call(
+      lib,
+      name,
+      lib.qn_conv(
+        0,
+        convParams(ci, depthwise, withBias, act),
+        view(be, x),
+        view(be, filter),
+        withBias ? view(be, bias) : null,
+        view(be, out),
+      ),
+    );
+    return out;
+  };
+}
+
+/** Input gradients of a convolution. */
+function convBackwardData(lib: OneDnnLib, depthwise: boolean, name: string) {
+  return ({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo | null => {
+    const { dy, filter } = inputs;
+    if (attrs.dataFormat && attrs.dataFormat !== "NHWC") return null;
+    const ci = tf.backend_util.computeConv2DInfo(
+      attrs.inputShape,
+      filter.shape as [number, number, number, number],
+      attrs.strides,
+      attrs.dilations ?? 1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+      depthwise,
+    );
+    if (!plain(ci)) return null;
+    const be = backend as WasmBackend;
+    const out = be.makeOutput([...ci.inShape], "float32");
+    call(
+      lib,
+      name,
+      lib.qn_conv(
+        1,
+        convParams(ci, depthwise, false),
+        view(be, out),
+        view(be, filter),
+        null,
+        view(be, dy),
+      ),
+    );
+    return out;
+  };
+}
+
+/** Weight gradients of a convolution. */
+function convBackwardWeights(lib: OneDnnLib, depthwise: boolean, name: string) {
+  return ({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo | null => {
+    const { x, dy } = inputs;
+    if (attrs.dataFormat && attrs.dataFormat !== "NHWC") return null;
+    const ci = tf.backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      attrs.filterShape,
+      attrs.strides,
+      attrs.dilations ?? 1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+      depthwise,
+    );
+    if (!plain(ci)) return null;
+    const be = backend as WasmBackend;
+    const out = be.makeOutput([...attrs.filterShape], "float32");
+    call(
+      lib,
+      name,
+      lib.qn_conv(
+        2,
+        convParams(ci, depthwise, false),
+        view(be, x),
+        view(be, out),
+        null,
+        view(be, dy),
+      ),
+    );
+    return out;
+  };
+}
+
+/** Matrix products (rank 3, one batch, or batches of the same count); fused bias and ReLU/ReLU6. */
+function matMul(lib: OneDnnLib, fused: boolean, name: string) {
+  return ({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo | null => {
+    const { a, b, bias, preluActivationWeights } = inputs;
+    const act = fused ? ACTS[attrs.activation ?? "linear"] : 0;
+    if (act === undefined || preluActivationWeights) return null;
+    if (
+      a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length !== 3 || b.shape.length !== 3
+    ) {
+      return null;
+    }
+    const ta = !!attrs.transposeA, tb = !!attrs.transposeB;
+    const [ba, ra, ca] = a.shape, [bb, rb, cb] = b.shape;
+    const m = ta ? ca : ra, k = ta ? ra : ca, n = tb ? rb : cb;
+    if ((tb ? cb : rb) !== k || ba !== bb) return null;
+    if (bias && (bias.dtype !== "float32" || bias.shape.reduce((x, y) => x * y, 1) !== n)) {
+      return null;
+    }
+    const be = backend as WasmBackend;
+    const out = be.makeOutput([ba, m, n], "float32");
+    const av = view(be, a), bv = view(be, b), ov = view(be, out);
+    for (let i = 0; i < ba; i++) {
+      call(
+        lib,
+        name,
+        lib.qn_gemm(
+          ta ? 1 : 0,
+          tb ? 1 : 0,
+          m,
+          n,
+          k,
+          av.subarray(i * m * k, (i + 1) * m * k),
+          bv.subarray(i * k * n, (i + 1) * k * n),
+          ov.subarray(i * m * n, (i + 1) * m * n),
+        ),
+      );
+    }
+    if (bias || act) {
+      const bs = bias ? view(be, bias) : null;
+      for (let i = 0; i < ov.length; i++) {
+        let v = ov[i] + (bs ? bs[i % n] : 0);
+        if (act) v = Math.max(0, act === 2 ? Math.min(6, v) : v);
+        ov[i] = v;
+      }
+    }
+    return out;
+  };
+}
+
+/** The kernels the native backend replaces, by tfjs kernel name. */
+function nativeKernels(lib: OneDnnLib): Record<string, (a: KernelArgs) => tf.TensorInfo | null> {
+  return {
+    Conv2D: convForward(lib, false, false, "Conv2D"),
+    FusedConv2D: convForward(lib, false, true, "FusedConv2D"),
+    DepthwiseConv2dNative: convForward(lib, true, false, "DepthwiseConv2dNative"),
+    FusedDepthwiseConv2D: convForward(lib, true, true, "FusedDepthwiseConv2D"),
+    Conv2DBackpropInput: convBackwardData(lib, false, "Conv2DBackpropInput"),
+    DepthwiseConv2dNativeBackpropInput: convBackwardData(
+      lib,
+      true,
+      "DepthwiseConv2dNativeBackpropInput",
+    ),
+    Conv2DBackpropFilter: convBackwardWeights(lib, false, "Conv2DBackpropFilter"),
+    DepthwiseConv2dNativeBackpropFilter: convBackwardWeights(
+      lib,
+      true,
+      "DepthwiseConv2dNativeBackpropFilter",
+    ),
+    BatchMatMul: matMul(lib, false, "BatchMatMul"),
+    _FusedMatMul: matMul(lib, true, "_FusedMatMul"),
+  };
+}
+
+/** The names of the kernels the native backend replaces. */
+export const NATIVE_KERNEL_NAMES: readonly string[] = [
+  "Conv2D",
+  "FusedConv2D",
+  "DepthwiseConv2dNative",
+  "FusedDepthwiseConv2D",
+  "Conv2DBackpropInput",
+  "DepthwiseConv2dNativeBackpropInput",
+  "Conv2DBackpropFilter",
+  "DepthwiseConv2dNativeBackpropFilter",
+  "BatchMatMul",
+  "_FusedMatMul",
+];
+
+/** The wasm kernels the native ones replaced (restored when training switches back to wasm). */
+const replaced = new Map<string, tf.KernelConfig>();
+
+/** Whether the native kernels are registered on the wasm backend now. */
+export function nativeKernelsActive(): boolean {
+  return replaced.size > 0;
+}
+
+/**
+ * The kernel registered on the wasm backend before the native one (for comparisons).
+ *
+ * @example
+ * ```ts ignore
+ * const stock = replacedKernel("Conv2D");
+ * ```
+ */
+export function replacedKernel(name: string): tf.KernelFunc | undefined {
+  return replaced.get(name)?.kernelFunc ?? tf.getKernel(name, "wasm")?.kernelFunc;
+}
+
+/**
+ * Registers the native kernels on the wasm backend (`on`), or puts back the ones they replaced.
+ * Idempotent. The wasm backend's own training kernels must be registered first.
+ *
+ * @example
+ * ```ts ignore
+ * useNativeKernels(lib, true);
+ * ```
+ */
+export function useNativeKernels(lib: OneDnnLib | null, on: boolean): void {
+  if (on === nativeKernelsActive()) return;
+  if (!on) {
+    for (const [name, stock] of replaced) {
+      tf.unregisterKernel(name, "wasm");
+      tf.registerKernel(stock);
+    }
+    replaced.clear();
+    return;
+  }
+  if (!lib) throw new Error("internal: native kernels without the oneDNN library");
+  for (const [name, k] of Object.entries(nativeKernels(lib))) {
+    const stock = tf.getKernel(name, "wasm");
+    if (!stock) throw new Error(`qgt: the wasm backend has no ${name} kernel to replace`);
+    replaced.set(name, stock);
+    tf.unregisterKernel(name, "wasm");
+    tf.registerKernel({
+      ...stock,
+      kernelFunc: ((args: KernelArgs) => k(args) ?? stock.kernelFunc(args as never)) as never,
+    });
+  }
+}

@@ -1,0 +1,150 @@
+// The native (oneDNN) backend: its kernels against tfjs's cpu backend (the reference) on random
+// shapes of every kind, forward and both gradients; its selection and fallback. Skipped, saying
+// why, where libdnnl-dev or a C compiler is missing.
+import * as tf from "@tensorflow/tfjs";
+import { initBackend, nativeUnavailableReason } from "../lib/backend/mod.ts";
+import { nativeCalls } from "../lib/backend/native_kernels.ts";
+import { rng } from "../lib/util/random.ts";
+import { assert } from "./assert.ts";
+
+const why = await nativeUnavailableReason();
+if (why) console.error(`native backend tests skipped: ${why}`);
+
+/** One layer's problem: its input, kernel, stride, padding, and whether it is depthwise / dense. */
+interface Problem {
+  kind: "conv" | "depthwise" | "dense";
+  x: number[];
+  k: number[];
+  stride: number;
+  pad: "same" | "valid";
+  bias: boolean;
+  act: "linear" | "relu" | "relu6";
+}
+
+/** Random problems of every kind: odd sizes, both paddings, strides 1 and 2. */
+function problems(seed: number, n: number): Problem[] {
+  const r = rng(seed);
+  const out: Problem[] = [];
+  for (let i = 0; i < n; i++) {
+    const kind = (["conv", "depthwise", "dense"] as const)[i % 3];
+    const b = r.int(1, 4), h = r.int(3, 11), w = r.int(3, 11), c = r.int(1, 9);
+    const kk = [1, 3, 5][r.int(0, 2)], oc = r.int(1, 12);
+    const pad = r.next() < 0.5 ? "same" : "valid";
+    const acts = ["linear", "relu", "relu6"] as const;
+    if (kind === "dense") {
+      out.push({
+        kind,
+        x: [b * 3, c * 4],
+        k: [c * 4, oc],
+        stride: 1,
+        pad,
+        bias: r.next() < 0.5,
+        act: acts[r.int(0, 2)],
+      });
+      continue;
+    }
+    const kh = Math.min(kk, pad === "valid" ? Math.min(h, w) : kk);
+    out.push({
+      kind,
+      x: [b, h, w, c],
+      k: kind === "conv" ? [kh, kh, c, oc] : [kh, kh, c, r.int(1, 2)],
+      stride: r.int(1, 2),
+      pad,
+      bias: r.next() < 0.5,
+      act: acts[r.int(0, 2)],
+    });
+  }
+  return out;
+}
+
+/** The layer's output and its gradients with respect to input, kernel and bias, as arrays. */
+function forwardAndGrads(
+  p: Problem,
+  data: { x: Float32Array; k: Float32Array; b: Float32Array; dy?: Float32Array },
+) {
+  return tf.tidy(() => {
+    const x = tf.tensor(data.x, p.x), k = tf.tensor(data.k, p.k);
+    const outC = p.kind === "dense" ? p.k[1] : p.kind === "conv" ? p.k[3] : p.k[2] * p.k[3];
+    const b = tf.tensor1d(data.b.subarray(0, outC));
+    const f = (x: tf.Tensor, k: tf.Tensor, b: tf.Tensor) => {
+      const bias = p.bias ? b : undefined;
+      if (p.kind === "dense") {
+        return tf.fused.matMul({
+          a: x as tf.Tensor2D,
+          b: k as tf.Tensor2D,
+          bias,
+          activation: p.act,
+        });
+      }
+      const args = {
+        x: x as tf.Tensor4D,
+        filter: k as tf.Tensor4D,
+        strides: p.stride,
+        pad: p.pad,
+        bias,
+        activation: p.act,
+      };
+      return p.kind === "conv" ? tf.fused.conv2d(args) : tf.fused.depthwiseConv2d(args);
+    };
+    const y = f(x, k, b);
+    const dy = data.dy ? tf.tensor(data.dy.subarray(0, y.size), y.shape) : tf.onesLike(y);
+    const g = p.bias
+      ? tf.grads((x, k, b) => tf.sum(tf.mul(f(x, k, b), dy)))([x, k, b])
+      : tf.grads((x, k) => tf.sum(tf.mul(f(x, k, b), dy)))([x, k]);
+    return [y, ...g].map((t) => t.dataSync() as Float32Array);
+  });
+}
+
+/** max |a - b| over max |b| (relative to the tensor's scale). */
+function rel(a: Float32Array, b: Float32Array): number {
+  let e = 0, s = 1e-6;
+  for (let i = 0; i < b.length; i++) {
+    e = Math.max(e, Math.abs(a[i] - b[i]));
+    s = Math.max(s, Math.abs(b[i]));
+  }
+  return a.length === b.length ? e / s : Infinity;
+}
+
+Deno.test({
+  name:
+    "native backend: forward, input and weight gradients of every kernel kind agree with tfjs's cpu backend (relative 1e-4)",
+  ignore: why !== "",
+  fn: async () => {
+    const r = rng(5);
+    const before = new Map([...nativeCalls].map(([k, v]) => [k, v.calls]));
+    for (const [i, p] of problems(3, 36).entries()) {
+      const n = (s: number[]) => s.reduce((a, b) => a * b, 1);
+      const data = {
+        x: Float32Array.from({ length: n(p.x) }, () => r.next() * 2 - 1),
+        k: Float32Array.from({ length: n(p.k) }, () => r.next() * 2 - 1),
+        b: Float32Array.from({ length: 64 }, () => r.next() - 0.5),
+        dy: Float32Array.from({ length: 20000 }, () => r.next() * 2 - 1),
+      };
+      await initBackend("cpu");
+      const want = forwardAndGrads(p, data);
+      await initBackend("native");
+      const got = forwardAndGrads(p, data);
+      const names = ["output", "input gradient", "kernel gradient", "bias gradient"];
+      for (let j = 0; j < want.length; j++) {
+        if (j === 3 && !p.bias) continue;
+        const e = rel(got[j], want[j]);
+        assert.ok(e <= 1e-4, `problem ${i} ${JSON.stringify(p)}: ${names[j]} relative error ${e}`);
+      }
+    }
+    // the native kernels ran (not their wasm fallbacks)
+    for (
+      const k of [
+        "FusedConv2D",
+        "FusedDepthwiseConv2D",
+        "Conv2DBackpropInput",
+        "Conv2DBackpropFilter",
+        "DepthwiseConv2dNativeBackpropInput",
+        "DepthwiseConv2dNativeBackpropFilter",
+        "_FusedMatMul",
+      ]
+    ) {
+      assert.ok((nativeCalls.get(k)?.calls ?? 0) > (before.get(k) ?? 0), `${k} never ran natively`);
+    }
+    await initBackend("wasm");
+  },
+});
