@@ -148,3 +148,91 @@ Deno.test({
     await initBackend("wasm");
   },
 });
+
+Deno.test({
+  name:
+    "native backend: the same smoke run twice gives byte-identical tables and model bytes, and run.json says what trained it",
+  ignore: why !== "",
+  fn: async () => {
+    const { cli, SMALL } = await import("./helpers.ts");
+    const { tempDir } = await import("./tmp.ts");
+    const { join } = await import("node:path");
+    const outs: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const out = await tempDir();
+      const r = await cli([
+        "lib/cli/run.ts",
+        "experiments/smoke.ts",
+        "--backend",
+        "native",
+        "--variants",
+        "float,qat-4",
+        "--quiet",
+        "--out",
+        out,
+        ...SMALL.flatMap((s) => ["--set", s]),
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const [run] = [...Deno.readDirSync(join(out, "smoke"))].map((e) => e.name);
+      outs.push(join(out, "smoke", run));
+    }
+    for (
+      const f of ["summary.csv", "metrics.csv", "layers.csv", "variants/qat-4/export/model.qgt"]
+    ) {
+      const [a, b] = await Promise.all(outs.map((d) => Deno.readFile(join(d, f))));
+      assert.deepStrictEqual(a, b, `${f} differs between two native runs`);
+    }
+    const rec = JSON.parse(await Deno.readTextFile(join(outs[0], "run.json")));
+    assert.equal(rec.versions.backend, "native");
+    assert.match(rec.versions.onednn, /^\d+\.\d+\.\d+$/);
+    assert.ok(rec.versions.isa, JSON.stringify(rec.versions));
+  },
+});
+
+Deno.test("native backend: asked for and missing is a usage error naming the piece; auto falls back to wasm with one line", async () => {
+  const { tempDir } = await import("./tmp.ts");
+  const out = await tempDir();
+  const run = (backend: string) =>
+    new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "lib/cli/run.ts",
+        "experiments/smoke.ts",
+        "--backend",
+        backend,
+        "--variants",
+        "float",
+        "--quiet",
+        "--out",
+        out,
+        "--set",
+        "dataset.options.trainCount=160",
+        "--set",
+        "dataset.options.valCount=64",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "train.batchSize=16",
+      ],
+      // no C compiler: the shim cannot be built (whether or not the library is installed)
+      env: { NO_COLOR: "1", CC: "/no/such/cc" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  const asked = await run("native");
+  const err = new TextDecoder().decode(asked.stderr).trim();
+  assert.equal(asked.code, 2, err);
+  assert.match(
+    err,
+    /^qgt: --backend native: (no C compiler \(cc or \$CC\) to build the oneDNN shim|libdnnl\.so\.2 not found|the oneDNN header)/,
+  );
+  const auto = await run("auto");
+  const lines = new TextDecoder().decode(auto.stderr).trim().split("\n");
+  assert.equal(auto.code, 0, lines.join("\n"));
+  assert.ok(
+    lines.some((l) => /^note: training on wasm: .*(apt-get install)/.test(l)),
+    lines.join("\n"),
+  );
+  await Deno.remove(out, { recursive: true });
+});

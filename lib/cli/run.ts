@@ -28,9 +28,9 @@ await runMain(async () => {
     backend: {
       type: "string",
       arg: "NAME",
-      default: "wasm",
+      default: "auto",
       help:
-        "training backend: wasm, native (oneDNN, apt-get install libdnnl-dev), auto (native where it works) or cpu",
+        "training backend: auto (native where oneDNN loads and passes its self-check, else wasm), native (oneDNN: apt-get install libdnnl-dev), wasm or cpu",
     },
     set: {
       type: "string",
