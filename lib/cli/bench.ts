@@ -8,7 +8,6 @@
  * `--sweep` instead times the local sweep executor (`bench_sweep.ts`).
  * @module
  */
-import { REPO_ROOT } from "../util/path.ts";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/mod.ts";
 import {
@@ -20,14 +19,11 @@ import {
   type Model,
   smallCnn,
 } from "../models/mod.ts";
-import { type KernelTime, type Profile, startProfile, stopProfile } from "../backend/profile.ts";
-import { GRAD_KERNELS, type GradKernels } from "../backend/conv_grad_kernel.ts";
+import { GRAD_KERNELS } from "../backend/conv_grad_kernel.ts";
 import { Trainer } from "../train/loop.ts";
 import { rng } from "../util/random.ts";
 import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
 import type { Batch } from "../data/dataset.ts";
-import type { SetupRef } from "../train/step.ts";
-import { QGT_SETUP_MODULE, type QgtSetupOptions } from "../qgt/setup.ts";
 import { resolveLayerSpecs } from "../quant/layers.ts";
 import { encodeJpeg } from "../data/image.ts";
 import { renderSyntheticPerson } from "../data/synthetic_person.ts";
@@ -37,137 +33,19 @@ import { buildQgt } from "../export/format.ts";
 import { exportSource } from "../export/export.ts";
 import { loadInterpreter, runInterpreter } from "../export/interpreter.ts";
 import { loadNative, nativeUnavailable } from "../export/native.ts";
+import { disposeModel } from "../models/model.ts";
 import { benchSweep } from "./bench_sweep.ts";
+import { benchNative } from "./bench_native.ts";
+import { median, type Net, NETS, randomBatch, torchPeer, trainSpeed } from "./bench_train.ts";
 
 const USAGE =
-  "usage: deno task bench [--json] [--steps N] [--warmup N] [--threads N] [--no-torch] [--no-cpu] [--vww-images N] [--runtime-only] [--profile] [--sweep]";
+  "usage: deno task bench [--json] [--steps N] [--warmup N] [--threads N] [--no-torch] [--no-cpu] [--vww-images N] [--runtime-only] [--profile] [--sweep] [--native]";
 
 const native = (ms: number, why: string) => why ? `unavailable (${why})` : `${ms.toFixed(2)} ms`;
-
-function median(a: number[]): number {
-  const b = [...a].sort((x, y) => x - y);
-  return b.length % 2 ? b[b.length >> 1] : (b[b.length / 2 - 1] + b[b.length / 2]) / 2;
-}
 
 function peakRssMiB(): number {
   const m = Deno.readTextFileSync("/proc/self/status").match(/VmHWM:\s+(\d+) kB/);
   return m ? Number(m[1]) / 1024 : NaN;
-}
-
-function randomBatch(n: number, seed: number, shape: number[] = [96, 96, 1], classes = 2): Batch {
-  const r = rng(seed);
-  return {
-    x: Float32Array.from({ length: n * shape[0] * shape[1] * shape[2] }, () => r.normal()),
-    y: Int32Array.from({ length: n }, () => r.int(0, classes - 1)),
-    n,
-  };
-}
-
-/** The two benched networks: the person detector's MobileNet and Fashion-MNIST's small CNN. */
-const NETS = {
-  mobilenet: {
-    label: "MobileNetV1-0.25 96x96x1, 2 classes, batch 32",
-    arch: () => mobilenetV1(),
-    batch: 32,
-    shape: [96, 96, 1],
-    classes: 2,
-  },
-  "small-cnn": {
-    label: "Fashion-MNIST small CNN (65,834 parameters) 28x28x1, 10 classes, batch 64",
-    arch: () => smallCnn(),
-    batch: 64,
-    shape: [28, 28, 1],
-    classes: 10,
-  },
-} as const;
-type Net = keyof typeof NETS;
-
-/** QAT-2 / QGT-2 steps as person-detect fine-tunes: per-channel 2-bit MSE grids, BatchNorm live. */
-type Method = "float" | "qat-2" | "qgt-2";
-
-function setupFor(method: Method, model: Model): SetupRef | undefined {
-  if (method === "float") return undefined;
-  const options: QgtSetupOptions = {
-    specs: resolveLayerSpecs(model.arch, { bits: 2 }),
-    fakeQuant: true,
-    ...(method === "qgt-2" ? { regularizer: "grid" as const, decoupled: true } : {}),
-  };
-  return { module: QGT_SETUP_MODULE, options };
-}
-
-/**
- * Median training speed of `steps` steps after `warmup`; with `profile`, the
- * timed steps also record kernel and phase times (which slows them a little).
- */
-async function trainSpeed(
-  threads: number,
-  warmup: number,
-  steps: number,
-  batch: Batch,
-  method: Method = "float",
-  net: Net = "mobilenet",
-  profile = false,
-  gradKernels: GradKernels = "tfjs",
-) {
-  const model = createModel(NETS[net].arch(), 1);
-  const t = await Trainer.create({
-    model,
-    optimizer: { type: "adam" },
-    threads,
-    setup: setupFor(method, model),
-    gradKernels,
-  });
-  const times: number[] = [];
-  let prof: Profile | null = null;
-  for (let i = 0; i < warmup + steps; i++) {
-    if (profile && i === warmup) startProfile();
-    const t0 = performance.now();
-    await t.step(batch, 1e-3, { lambda: 30 });
-    if (i >= warmup) times.push(performance.now() - t0);
-  }
-  if (profile) prof = stopProfile();
-  await t.close();
-  disposeModel(model);
-  const ms = median(times);
-  return {
-    net,
-    threads,
-    method,
-    gradKernels,
-    msPerStep: ms,
-    samplesPerSecond: (batch.n * 1000) / ms,
-    steps: times.length,
-    ...(prof ? { profile: perStep(prof, times) } : {}),
-  };
-}
-
-/** A profile as milliseconds per step; kernels under 1 % of the step folded into "other kernels". */
-function perStep(p: Profile, times: number[]) {
-  const n = times.length, total = times.reduce((a, b) => a + b, 0) / n;
-  const kernels: KernelTime[] = [];
-  const small = new Map<string, KernelTime>();
-  for (const k of p.kernels) {
-    const row = { ...k, calls: k.calls / n, ms: k.ms / n };
-    if (row.ms >= total / 100) kernels.push(row);
-    else {
-      const o = small.get(k.phase) ??
-        { phase: k.phase, kernel: "(other kernels)", calls: 0, ms: 0 };
-      o.calls += row.calls;
-      o.ms += row.ms;
-      small.set(k.phase, o);
-    }
-  }
-  return {
-    msPerStep: total,
-    phases: p.phases.map((f) => ({
-      ...f,
-      calls: f.calls / n,
-      ms: f.ms / n,
-      kernelMs: f.kernelMs / n,
-      otherMs: f.otherMs / n,
-    })),
-    kernels: [...kernels, ...small.values()],
-  };
 }
 
 function printProfile(r: Awaited<ReturnType<typeof trainSpeed>>, log: (s: string) => void) {
@@ -328,66 +206,6 @@ async function runtimeSpeed(warmup: number, iters: number) {
   };
 }
 
-function disposeModel(m: Model) {
-  for (const v of m.params.values()) v.dispose();
-}
-
-/** PyTorch's figures for one network at `threads` and 1 thread (fp32; 2-bit STE fake quantization). */
-type TorchFigures = {
-  torch: string;
-  params: number;
-  threads: Record<
-    string,
-    { train_samples_per_s: number; train_2bit_samples_per_s?: number; infer_ms_per_batch: number }
-  >;
-};
-
-async function torchPeer(
-  warmup: number,
-  steps: number,
-  threads: number,
-  net: Net = "mobilenet",
-): Promise<TorchFigures | { skipped: string }> {
-  // Debian's python3-torch installs into the system python, which may not be first on PATH
-  const py = (await Deno.stat("/usr/bin/python3").then(() => true, () => false))
-    ? "/usr/bin/python3"
-    : "python3";
-  try {
-    const probe = await new Deno.Command(py, { args: ["-c", "import torch"], stderr: "null" })
-      .output();
-    if (!probe.success) {
-      return { skipped: "python3 has no torch (apt-get install -y python3-torch)" };
-    }
-  } catch {
-    return { skipped: "no python3" };
-  }
-  const script = `${REPO_ROOT}bench/torch_peer.py`;
-  const out = await new Deno.Command(py, {
-    args: [
-      script,
-      "--threads",
-      String(threads),
-      "1",
-      "--steps",
-      String(steps),
-      "--warmup",
-      String(warmup),
-      "--net",
-      net,
-    ],
-    env: { MALLOC_MMAP_THRESHOLD_: "33554432", MALLOC_TRIM_THRESHOLD_: "4294967296" },
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    return {
-      skipped: `torch peer failed: ${
-        new TextDecoder().decode(out.stderr).trim().split("\n").pop()
-      }`,
-    };
-  }
-  return JSON.parse(new TextDecoder().decode(out.stdout)) as TorchFigures;
-}
-
 /**
  * `--profile`: per-phase and per-kernel times of float, QAT-2 and QGT-2
  * steps of both networks, at 1 and `threads` threads.
@@ -454,6 +272,10 @@ await runMain(async () => {
     "runtime-only": { type: "boolean", help: "only the inference runtimes" },
     profile: { type: "boolean", help: "time per kernel instead (docs/performance.md)" },
     sweep: { type: "boolean", help: "time a small sweep at --jobs 1 and 2" },
+    native: {
+      type: "boolean",
+      help: "only the native (oneDNN) backend's training against PyTorch (docs/performance.md)",
+    },
   }, USAGE);
   if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}\n${USAGE}`);
   const steps = intFlag("--steps", f.steps, 10, 10000);
@@ -463,6 +285,11 @@ await runMain(async () => {
   const log = (s: string) => !f.json && console.log(s);
   const batch = randomBatch(32, 5);
 
+  if (f.native) {
+    const r = await benchNative(threads, warmup, steps, log);
+    if (f.json) console.log(JSON.stringify({ native: r }));
+    return;
+  }
   if (f.sweep) {
     const r = await benchSweep(log);
     if (f.json) console.log(JSON.stringify({ sweep: r }));
