@@ -236,3 +236,25 @@ Deno.test("native backend: asked for and missing is a usage error naming the pie
   );
   await Deno.remove(out, { recursive: true });
 });
+
+Deno.test({
+  name:
+    "native backend: more shapes than the primitive cache holds evict the least recently used, and results stay right",
+  ignore: why !== "",
+  fn: async () => {
+    const { loadOneDnn } = await import("../lib/backend/onednn.ts");
+    const d = await loadOneDnn();
+    if (!d.ok) throw new Error(d.why);
+    // a 1x1 convolution of n images of 1x1x2 to 1 channel: y = x0 * w0 + x1 * w1, for n = 1..600 (more than
+    // any cache size: the old fixed cache failed with "primitive cache full")
+    for (let n = 1; n <= 600; n++) {
+      const x = Float32Array.from({ length: 2 * n }, (_, i) => i % 7);
+      const w = new Float32Array([0.5, -2]), y = new Float32Array(n);
+      const p = new Int32Array([n, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0]);
+      assert.equal(d.lib.qn_conv(0, p, x, w, null, y), 0);
+      for (let i = 0; i < n; i++) assert.equal(y[i], x[2 * i] * 0.5 - 2 * x[2 * i + 1]);
+    }
+    const cached = d.lib.qn_cached();
+    assert.ok(cached > 0 && cached <= 256, `${cached} primitives cached`);
+  },
+});

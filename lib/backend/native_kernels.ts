@@ -120,14 +120,20 @@ function convForward(lib: OneDnnLib, depthwise: boolean, fused: boolean, name: s
   };
 }
 
-/** Input gradients of a convolution. */
-function convBackwardData(lib: OneDnnLib, depthwise: boolean, name: string) {
+/**
+ * A convolution's gradients: `dir` 1, the input gradient (`Conv2DBackpropInput` and its depthwise
+ * kind: inputs dy and filter, `attrs.inputShape`); 2, the weight gradient (`...BackpropFilter`:
+ * inputs x and dy, `attrs.filterShape`).
+ */
+function convBackward(lib: OneDnnLib, depthwise: boolean, dir: 1 | 2, name: string) {
   return ({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo | null => {
-    const { dy, filter } = inputs;
+    const { dy } = inputs;
     if (attrs.dataFormat && attrs.dataFormat !== "NHWC") return null;
+    const xShape = dir === 1 ? attrs.inputShape : inputs.x.shape;
+    const wShape = dir === 1 ? inputs.filter.shape : attrs.filterShape;
     const ci = tf.backend_util.computeConv2DInfo(
-      attrs.inputShape,
-      filter.shape as [number, number, number, number],
+      xShape,
+      wShape,
       attrs.strides,
       attrs.dilations ?? 1,
       attrs.pad,
@@ -136,52 +142,10 @@ function convBackwardData(lib: OneDnnLib, depthwise: boolean, name: string) {
     );
     if (!plain(ci)) return null;
     const be = backend as WasmBackend;
-    const out = be.makeOutput([...ci.inShape], "float32");
-    call(
-      lib,
-      name,
-      lib.qn_conv(
-        1,
-        convParams(ci, depthwise, false),
-        view(be, out),
-        view(be, filter),
-        null,
-        view(be, dy),
-      ),
-    );
-    return out;
-  };
-}
-
-/** Weight gradients of a convolution. */
-function convBackwardWeights(lib: OneDnnLib, depthwise: boolean, name: string) {
-  return ({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo | null => {
-    const { x, dy } = inputs;
-    if (attrs.dataFormat && attrs.dataFormat !== "NHWC") return null;
-    const ci = tf.backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      attrs.filterShape,
-      attrs.strides,
-      attrs.dilations ?? 1,
-      attrs.pad,
-      attrs.dimRoundingMode,
-      depthwise,
-    );
-    if (!plain(ci)) return null;
-    const be = backend as WasmBackend;
-    const out = be.makeOutput([...attrs.filterShape], "float32");
-    call(
-      lib,
-      name,
-      lib.qn_conv(
-        2,
-        convParams(ci, depthwise, false),
-        view(be, x),
-        view(be, out),
-        null,
-        view(be, dy),
-      ),
-    );
+    const out = be.makeOutput([...(dir === 1 ? ci.inShape : wShape)], "float32");
+    const [src, wei] = dir === 1 ? [out, inputs.filter] : [inputs.x, out];
+    const p = convParams(ci, depthwise, false);
+    call(lib, name, lib.qn_conv(dir, p, view(be, src), view(be, wei), null, view(be, dy)));
     return out;
   };
 }
@@ -242,36 +206,24 @@ function nativeKernels(lib: OneDnnLib): Record<string, (a: KernelArgs) => tf.Ten
     FusedConv2D: convForward(lib, false, true, "FusedConv2D"),
     DepthwiseConv2dNative: convForward(lib, true, false, "DepthwiseConv2dNative"),
     FusedDepthwiseConv2D: convForward(lib, true, true, "FusedDepthwiseConv2D"),
-    Conv2DBackpropInput: convBackwardData(lib, false, "Conv2DBackpropInput"),
-    DepthwiseConv2dNativeBackpropInput: convBackwardData(
+    Conv2DBackpropInput: convBackward(lib, false, 1, "Conv2DBackpropInput"),
+    DepthwiseConv2dNativeBackpropInput: convBackward(
       lib,
       true,
+      1,
       "DepthwiseConv2dNativeBackpropInput",
     ),
-    Conv2DBackpropFilter: convBackwardWeights(lib, false, "Conv2DBackpropFilter"),
-    DepthwiseConv2dNativeBackpropFilter: convBackwardWeights(
+    Conv2DBackpropFilter: convBackward(lib, false, 2, "Conv2DBackpropFilter"),
+    DepthwiseConv2dNativeBackpropFilter: convBackward(
       lib,
       true,
+      2,
       "DepthwiseConv2dNativeBackpropFilter",
     ),
     BatchMatMul: matMul(lib, false, "BatchMatMul"),
     _FusedMatMul: matMul(lib, true, "_FusedMatMul"),
   };
 }
-
-/** The names of the kernels the native backend replaces. */
-export const NATIVE_KERNEL_NAMES: readonly string[] = [
-  "Conv2D",
-  "FusedConv2D",
-  "DepthwiseConv2dNative",
-  "FusedDepthwiseConv2D",
-  "Conv2DBackpropInput",
-  "DepthwiseConv2dNativeBackpropInput",
-  "Conv2DBackpropFilter",
-  "DepthwiseConv2dNativeBackpropFilter",
-  "BatchMatMul",
-  "_FusedMatMul",
-];
 
 /** The wasm kernels the native ones replaced (restored when training switches back to wasm). */
 const replaced = new Map<string, tf.KernelConfig>();

@@ -12,8 +12,8 @@
  * says what failed.
  *
  * Threads: tfjs's data-parallel workers call in from several threads at once. Each thread has
- * its own stream and its own cache entries (keyed by a per-thread number; the cache's slots are
- * claimed under a mutex), so no primitive, weight buffer or scratchpad is shared while it runs.
+ * its own stream and its own cache (freed when the thread ends; the least recently used entry
+ * makes room when it is full), so no primitive, weight buffer or scratchpad is ever shared.
  */
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
@@ -25,26 +25,11 @@ void omp_set_num_threads(int);
 int omp_get_max_threads(void);
 
 static dnnl_engine_t engine;
-static _Thread_local dnnl_stream_t stream;
 static _Thread_local char error_text[256];
-static _Thread_local int thread_number = -1;
-static int threads_seen;
 static int omp_threads = 1;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-/** This thread's stream and number, made on its first call. */
-static int thread_init(void) {
-  if (thread_number >= 0) return 0;
-  pthread_mutex_lock(&lock);
-  thread_number = threads_seen++;
-  pthread_mutex_unlock(&lock);
-  omp_set_num_threads(omp_threads); /* OpenMP's thread count is per calling thread */
-  if (dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success) {
-    snprintf(error_text, sizeof error_text, "dnnl_stream_create failed");
-    return -101;
-  }
-  return 0;
-}
+static int thread_init(void);
 
 #define CHECK(call)                                                                    \
   do {                                                                                 \
@@ -106,7 +91,7 @@ int qn_set_threads(int threads) {
 
 /* ------------------------------------------------------------------ the primitive cache */
 
-enum { KEY_INTS = 20, CACHE_SIZE = 512 };
+enum { KEY_INTS = 20, CACHE_SIZE = 256 };
 
 typedef struct {
   int used;
@@ -120,10 +105,57 @@ typedef struct {
   void *w_buf;
   void *scratch;
   const char *impl;
+  unsigned long last_used;
 } entry;
 
-static entry cache[CACHE_SIZE];
+/** A thread's stream and primitives. */
+typedef struct {
+  dnnl_stream_t stream;
+  entry entries[CACHE_SIZE];
+  unsigned long tick;
+} thread_state;
+
+static pthread_key_t state_key;
+static pthread_once_t state_once = PTHREAD_ONCE_INIT;
+static _Thread_local thread_state *state;
 static _Thread_local const char *last_impl = "";
+
+static void entry_free(entry *e) {
+  if (e->prim) dnnl_primitive_destroy(e->prim);
+  if (e->pd) dnnl_primitive_desc_destroy(e->pd);
+  if (e->to_prim) dnnl_primitive_destroy(e->to_prim);
+  if (e->to_user) dnnl_primitive_destroy(e->to_user);
+  free(e->w_buf);
+  free(e->scratch);
+  memset(e, 0, sizeof *e);
+}
+
+/** A thread's state when the thread ends. */
+static void state_free(void *p) {
+  thread_state *t = p;
+  for (int i = 0; i < CACHE_SIZE; i++) entry_free(&t->entries[i]);
+  if (t->stream) dnnl_stream_destroy(t->stream);
+  free(t);
+}
+
+static void make_key(void) { pthread_key_create(&state_key, state_free); }
+
+/** This thread's stream and cache, made on its first call. */
+static int thread_init(void) {
+  if (state) return 0;
+  pthread_once(&state_once, make_key);
+  thread_state *t = calloc(1, sizeof *t);
+  if (!t) return -2;
+  omp_set_num_threads(omp_threads); /* OpenMP's thread count is per calling thread */
+  if (dnnl_stream_create(&t->stream, engine, dnnl_stream_default_flags) != dnnl_success) {
+    snprintf(error_text, sizeof error_text, "dnnl_stream_create failed");
+    free(t);
+    return -101;
+  }
+  state = t;
+  pthread_setspecific(state_key, t);
+  return 0;
+}
 
 /** The implementation oneDNN chose for the last primitive run (for --profile). */
 const char *qn_last_impl(void) { return last_impl; }
@@ -131,9 +163,7 @@ const char *qn_last_impl(void) { return last_impl; }
 /** How many primitives are cached. */
 int qn_cached(void) {
   int n = 0;
-  pthread_mutex_lock(&lock);
-  for (int i = 0; i < CACHE_SIZE; i++) n += cache[i].used > 0;
-  pthread_mutex_unlock(&lock);
+  for (int i = 0; state && i < CACHE_SIZE; i++) n += state->entries[i].used;
   return n;
 }
 
@@ -144,32 +174,33 @@ static unsigned key_hash(const int *k) {
 }
 
 /**
- * The cache slot of `key` (whose last int is the calling thread's number, so only this thread
- * ever uses the entry): its entry (*found = 1), or a free slot claimed for it (*found = 0; the
- * caller creates the primitive and sets used = 1, or frees the slot), or NULL when full.
+ * This thread's cache entry for `key` (*found = 1), or a free one (*found = 0; the caller
+ * creates the primitive and sets used): when every slot is taken, the least recently used
+ * entry is freed for it.
  */
 static entry *slot(const int *key, int *found) {
   unsigned h = key_hash(key);
-  entry *got = NULL;
-  pthread_mutex_lock(&lock);
+  entry *lru = NULL;
+  state->tick++;
   for (int i = 0; i < CACHE_SIZE; i++) {
-    entry *e = &cache[(h + (unsigned)i) % CACHE_SIZE];
+    entry *e = &state->entries[(h + (unsigned)i) % CACHE_SIZE];
     if (!e->used) {
       memset(e, 0, sizeof *e);
       memcpy(e->key, key, sizeof e->key);
-      e->used = -1;
       *found = 0;
-      got = e;
-      break;
+      return e;
     }
     if (!memcmp(e->key, key, sizeof e->key)) {
+      e->last_used = state->tick;
       *found = 1;
-      got = e;
-      break;
+      return e;
     }
+    if (!lru || e->last_used < lru->last_used) lru = e;
   }
-  pthread_mutex_unlock(&lock);
-  return got;
+  entry_free(lru);
+  memcpy(lru->key, key, sizeof lru->key);
+  *found = 0;
+  return lru;
 }
 
 /* ------------------------------------------------------------------ convolutions */
@@ -294,8 +325,8 @@ static int execute(dnnl_primitive_t prim, int n, const int *args, const dnnl_mem
     a[i].arg = args[i];
     a[i].memory = m[i];
   }
-  dnnl_status_t s = dnnl_primitive_execute(prim, stream, n, a);
-  if (s == dnnl_success) s = dnnl_stream_wait(stream);
+  dnnl_status_t s = dnnl_primitive_execute(prim, state->stream, n, a);
+  if (s == dnnl_success) s = dnnl_stream_wait(state->stream);
   for (int i = 0; i < n; i++) dnnl_memory_destroy(m[i]);
   if (s != dnnl_success) {
     snprintf(error_text, sizeof error_text, "dnnl_primitive_execute failed: status %d", (int)s);
@@ -318,20 +349,16 @@ int qn_conv(int dir, const int *p, float *src, float *wei, float *bias, float *d
   int key[KEY_INTS] = {0};
   key[0] = dir + 1;
   memcpy(key + 1, p, sizeof(int) * P_COUNT);
-  key[KEY_INTS - 1] = thread_number;
   int found;
   entry *e = slot(key, &found);
-  if (!e) {
-    snprintf(error_text, sizeof error_text, "primitive cache full (%d shapes)", CACHE_SIZE);
-    return -2;
-  }
   if (!found) {
     int r = conv_create(e, p, dir);
-    pthread_mutex_lock(&lock);
-    if (r) memset(e, 0, sizeof *e); /* leaks a partial primitive at worst; the slot is free */
-    else e->used = 1;
-    pthread_mutex_unlock(&lock);
-    if (r) return r;
+    if (r) {
+      entry_free(e); /* what was made of it; the slot is free again */
+      return r;
+    }
+    e->used = 1;
+    e->last_used = state->tick;
   }
   last_impl = e->impl;
   void *w = e->w_buf ? e->w_buf : wei;
