@@ -82,7 +82,8 @@ async function load(threads: number): Promise<OneDnn> {
       cc,
       source: ONEDNN_SOURCES[0],
       inputs: ONEDNN_SOURCES,
-      args: ["-std=gnu11", "-O2", "-fPIC", "-shared", "-fopenmp"],
+      // nodelete: threads that end after the library is closed still run its cache destructor
+      args: ["-std=gnu11", "-O2", "-fPIC", "-shared", "-fopenmp", "-Wl,-z,nodelete"],
       libs: [`-L${libDir}`, "-l:libdnnl.so.2"],
       name: "libqgt-onednn",
     });
