@@ -61,9 +61,26 @@ function convParams(ci: tf.backend_util.Conv2DInfo, depthwise: boolean, bias: bo
   ]);
 }
 
-/** Whether oneDNN takes this convolution (NHWC, no dilation). */
-function plain(ci: tf.backend_util.Conv2DInfo): boolean {
-  return ci.dilationHeight === 1 && ci.dilationWidth === 1 && ci.dataFormat === "channelsLast";
+/** The convolution of these shapes and attributes, if oneDNN takes it (NHWC, no dilation). */
+function oneDnnConv(
+  xShape: number[],
+  wShape: number[],
+  attrs: Attrs,
+  depthwise: boolean,
+): tf.backend_util.Conv2DInfo | null {
+  if (attrs.dataFormat && attrs.dataFormat !== "NHWC") return null;
+  const ci = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    wShape as [number, number, number, number],
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    depthwise,
+  );
+  const plain = ci.dilationHeight === 1 && ci.dilationWidth === 1 &&
+    ci.dataFormat === "channelsLast";
+  return plain ? ci : null;
 }
 
 /** Counts of native calls by kernel, and the oneDNN implementation each ran (for --profile). */
@@ -84,17 +101,8 @@ function convForward(lib: OneDnnLib, depthwise: boolean, fused: boolean, name: s
     const act = fused ? ACTS[attrs.activation ?? "linear"] : 0;
     if (act === undefined || preluActivationWeights) return null;
     if (x.dtype !== "float32" || filter.dtype !== "float32") return null;
-    if (attrs.dataFormat && attrs.dataFormat !== "NHWC") return null;
-    const ci = tf.backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      filter.shape as [number, number, number, number],
-      attrs.strides,
-      attrs.dilations ?? 1,
-      attrs.pad,
-      attrs.dimRoundingMode,
-      depthwise,
-    );
-    if (!plain(ci)) return null;
+    const ci = oneDnnConv(x.shape, filter.shape, attrs, depthwise);
+    if (!ci) return null;
     const withBias = !!bias;
     if (
       withBias &&
@@ -128,19 +136,9 @@ function convForward(lib: OneDnnLib, depthwise: boolean, fused: boolean, name: s
 function convBackward(lib: OneDnnLib, depthwise: boolean, dir: 1 | 2, name: string) {
   return ({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo | null => {
     const { dy } = inputs;
-    if (attrs.dataFormat && attrs.dataFormat !== "NHWC") return null;
-    const xShape = dir === 1 ? attrs.inputShape : inputs.x.shape;
     const wShape = dir === 1 ? inputs.filter.shape : attrs.filterShape;
-    const ci = tf.backend_util.computeConv2DInfo(
-      xShape,
-      wShape,
-      attrs.strides,
-      attrs.dilations ?? 1,
-      attrs.pad,
-      attrs.dimRoundingMode,
-      depthwise,
-    );
-    if (!plain(ci)) return null;
+    const ci = oneDnnConv(dir === 1 ? attrs.inputShape : inputs.x.shape, wShape, attrs, depthwise);
+    if (!ci) return null;
     const be = backend as WasmBackend;
     const out = be.makeOutput([...(dir === 1 ? ci.inShape : wShape)], "float32");
     const [src, wei] = dir === 1 ? [out, inputs.filter] : [inputs.x, out];
