@@ -436,3 +436,20 @@ Deno.test("deno task seeds --val-count: exported models re-evaluated on fresh im
   assert.equal(await exists(rep2), false);
   for (const d of [out, cacheRoot]) await Deno.remove(d, { recursive: true });
 });
+
+Deno.test("deno task seeds: runs trained on different backends are named, with a note", async () => {
+  const out = await tempDir(), rep = join(await tempDir(), "rep");
+  const rows = `float,float,32,0.8,0.3,100,1000,10,0\nqat-2,qat,2,0.7,0.3,100,1000,10,0\n`;
+  const base = { id: "fm", started: "2026-01-01T00:00:00Z", version: 1, rows };
+  await fabricateRun(out, { ...base, runId: "r1", commit: "c".repeat(40), seed: 1 });
+  const two = await fabricateRun(out, { ...base, runId: "r2", commit: "d".repeat(40), seed: 2 });
+  const recPath = join(two, "run.json");
+  const rec = JSON.parse(await Deno.readTextFile(recPath));
+  rec.versions.backend = "native";
+  await Deno.writeTextFile(recPath, JSON.stringify(rec));
+  const r = await cli(["lib/cli/seeds.ts", "fm", "--out", out, "--report-dir", rep]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /seed 1: run r1 \(v1, commit ccccccc, wasm\)/);
+  assert.match(r.stdout, /seed 2: run r2 \(v1, commit ddddddd, native\)/);
+  assert.match(r.stdout, /note: the runs trained on different backends \(wasm, native\)/);
+});

@@ -251,7 +251,15 @@ export async function writeSeedsReport(o: SeedsReportOptions): Promise<SeedsRepo
     log(
       `  seed ${r.record.seed}: run ${r.record.runId} (v${r.record.experiment.version}, commit ${
         r.record.git.commit.slice(0, 7)
-      })`,
+      }, ${r.record.versions?.backend ?? "wasm"})`,
+    );
+  }
+  const backends = [...new Set(sel.runs.map((r) => r.record.versions?.backend ?? "wasm"))];
+  if (backends.length > 1) {
+    log(
+      `note: the runs trained on different backends (${
+        backends.join(", ")
+      }), which round differently: part of a difference between seeds may be the backend's`,
     );
   }
   log("\naccuracy over seeds (%)");
