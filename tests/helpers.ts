@@ -185,6 +185,33 @@ export async function cli(
 }
 
 /**
+ * Runs `deno run -A <args>`, sends SIGINT once its stderr matches `at`, reads the rest, and
+ * returns the exit code, all of stderr and whether the signal was sent.
+ */
+export async function interruptAt(
+  args: string[],
+  at: RegExp,
+  env: Record<string, string> = {},
+): Promise<{ code: number; stderr: string; interrupted: boolean }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", ...args],
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...env },
+  }).spawn();
+  let stderr = "", interrupted = false;
+  const dec = new TextDecoder();
+  for await (const chunk of child.stderr) {
+    stderr += dec.decode(chunk);
+    if (!interrupted && at.test(stderr)) {
+      child.kill("SIGINT");
+      interrupted = true;
+    }
+  }
+  return { code: (await child.status).code, stderr, interrupted };
+}
+
+/**
  * The smallest exportable network: a 1x1 conv `c` (1 filter, ReLU6), global
  * average pooling `g` and a 2-unit dense layer `d`, on `inputShape` images.
  */

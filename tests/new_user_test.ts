@@ -10,7 +10,7 @@ import { REPO_ROOT } from "../lib/util/path.ts";
 import { RESULTS_ROOT } from "../lib/run/model_images.ts";
 import type { RunRecord } from "../lib/run/run_dir.ts";
 import { assert } from "./assert.ts";
-import { cli, fabricateRun, randomExport, SMALL } from "./helpers.ts";
+import { cli, fabricateRun, interruptAt, randomExport, SMALL } from "./helpers.ts";
 
 const SMOKE = "experiments/smoke.ts";
 
@@ -304,22 +304,8 @@ Deno.test("new user: Ctrl-C at several points leaves only documented files, and 
   };
   /** Runs until stderr matches `at`, interrupts, and returns the exit code. */
   const runUntil = async (extra: string[], at: RegExp) => {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", script("run"), ...args, ...extra],
-      stdout: "null",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).spawn();
-    let err = "", sent = false;
-    const dec = new TextDecoder();
-    for await (const chunk of child.stderr) {
-      err += dec.decode(chunk);
-      if (!sent && at.test(err)) {
-        child.kill("SIGINT");
-        sent = true;
-      }
-    }
-    return { code: (await child.status).code, err };
+    const r = await interruptAt([script("run"), ...args, ...extra], at);
+    return { code: r.code, err: r.stderr };
   };
   const points: [string[], RegExp][] = [
     [[], /float\/float epoch 1\/2/], // in the float network's training, after a checkpoint

@@ -9,7 +9,7 @@ import { exists } from "../lib/util/fs.ts";
 import { encodePng } from "../lib/data/image.ts";
 import { loadVww } from "../lib/data/vww.ts";
 import { assert } from "./assert.ts";
-import { cli, SMALL } from "./helpers.ts";
+import { cli, interruptAt, SMALL } from "./helpers.ts";
 
 const quiet = consoleProgress({ quiet: true });
 const SMOKE = "experiments/smoke.ts";
@@ -338,24 +338,13 @@ Deno.test("CLI: Ctrl-C stops a run with exit 130, leaves only documented files a
     "--set",
     "train.epochs=12",
   ];
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "lib/cli/run.ts", ...args],
-    stdout: "null",
-    stderr: "piped",
-    // no deno on the PATH (as after the README's npx set-up), only npx's own temporary bin
-    env: { NO_COLOR: "1", PATH: "/root/.npm/_npx/0/node_modules/.bin:/usr/bin:/bin" },
-  }).spawn();
-  // read stderr until the first epoch is done, interrupt, then read the rest
-  let err = "", killed = false;
-  const dec = new TextDecoder(), reader = child.stderr.getReader();
-  for (let r = await reader.read(); !r.done; r = await reader.read()) {
-    err += dec.decode(r.value);
-    if (!killed && /float\/float epoch 1\/12/.test(err)) {
-      child.kill("SIGINT");
-      killed = true;
-    }
-  }
-  const { code } = await child.status;
+  // read stderr until the first epoch is done, interrupt, then read the rest; no deno on the
+  // PATH (as after the README's npx set-up), only npx's own temporary bin
+  const { code, stderr: err, interrupted: killed } = await interruptAt(
+    ["lib/cli/run.ts", ...args],
+    /float\/float epoch 1\/12/,
+    { PATH: "/root/.npm/_npx/0/node_modules/.bin:/usr/bin:/bin" },
+  );
   assert.ok(killed, err);
   assert.equal(code, 130);
   const hint = err.trim().split("\n").pop()!;

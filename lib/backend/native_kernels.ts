@@ -8,7 +8,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { cString, type OneDnnLib } from "./onednn.ts";
+import type { OneDnnLib } from "./onednn.ts";
+import { cString } from "../util/cbuild.ts";
 
 // deno-lint-ignore no-explicit-any
 type Attrs = any;

@@ -6,7 +6,7 @@
  * `oneapi/dnnl/dnnl.h`, or a C compiler.
  * @module
  */
-import { buildSharedLibrary, findCompiler } from "../util/cbuild.ts";
+import { buildSharedLibrary, cString, findCompiler } from "../util/cbuild.ts";
 
 const SYMBOLS = {
   qn_init: { parameters: ["i32"], result: "i32" },
@@ -41,11 +41,6 @@ const HEADER = "/usr/include/oneapi/dnnl/dnnl.h";
 const INSTALL = "apt-get install libdnnl-dev";
 
 let loaded: Promise<OneDnn> | null = null;
-
-/** A C string the shim returned. */
-export function cString(p: Deno.PointerValue): string {
-  return p === null ? "" : Deno.UnsafePointerView.getCString(p);
-}
 
 /** The shared library's file, if the dynamic loader can find it. */
 async function findLibrary(): Promise<string | null> {

@@ -63,6 +63,7 @@ import { runVariant, StopRequested } from "./variant.ts";
 import { quantizeAndEvaluate, type VariantOutcome } from "./outcome.ts";
 import { type PlannedVariant, RunClock } from "./run_clock.ts";
 import { planPhases } from "./phases.ts";
+import { epochSteps } from "../train/loop.ts";
 
 export { StopRequested } from "./variant.ts";
 
@@ -630,9 +631,9 @@ async function prepareRun(opts: RunOptions): Promise<RunContext & { notes: strin
   };
 }
 
-/** Training steps per epoch of a variant (the last partial batch is dropped, as the loop does). */
+/** Training steps per epoch of a variant, as the training loop counts them. */
 function stepsPerEpoch(v: ResolvedVariant, train: Dataset): number {
-  return Math.floor(train.labels.length / v.train.batchSize);
+  return epochSteps(train.labels.length, v.train.batchSize);
 }
 
 /** Fewer steps than this in the float network's training: warned about before it starts. */

@@ -6,7 +6,7 @@
  * so exported models are evaluated with it when it is available.
  * @module
  */
-import { buildSharedLibrary, findCompiler } from "../util/cbuild.ts";
+import { buildSharedLibrary, cString, findCompiler } from "../util/cbuild.ts";
 
 const SYMBOLS = {
   qgt_model_size: { parameters: [], result: "usize" },
@@ -94,10 +94,6 @@ export async function nativeUnavailable(): Promise<string> {
     return "QGT_RUNTIME=ts chooses the TypeScript interpreter";
   }
   return unavailable || "no C compiler (cc) here";
-}
-
-function cString(p: Deno.PointerValue): string {
-  return p ? new Deno.UnsafePointerView(p).getCString() : "";
 }
 
 /** A model loaded into the C runtime. */

@@ -272,6 +272,20 @@ export class Trainer {
 }
 
 /**
+ * Training steps in an epoch of `n` images in batches of `batchSize`: the last partial batch is
+ * dropped unless `dropLast` is false.
+ *
+ * @example
+ * ```ts
+ * import { epochSteps } from "./loop.ts";
+ * if (epochSteps(100, 32) !== 3 || epochSteps(100, 32, false) !== 4) throw new Error();
+ * ```
+ */
+export function epochSteps(n: number, batchSize: number, dropLast = true): number {
+  return dropLast ? Math.floor(n / batchSize) : Math.ceil(n / batchSize);
+}
+
+/**
  * Trains `model` in place: epochs of seeded shuffled and augmented batches,
  * the learning-rate schedule, per-epoch evaluation and callbacks.
  *
@@ -297,10 +311,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   });
   const setup = trainer.setup;
   const n = datasetSize(opts.train);
-  const dropLast = config.dropLast ?? true;
-  const stepsPerEpoch = dropLast
-    ? Math.floor(n / config.batchSize)
-    : Math.ceil(n / config.batchSize);
+  const stepsPerEpoch = epochSteps(n, config.batchSize, config.dropLast ?? true);
   if (stepsPerEpoch < 1) {
     await trainer.close();
     throw new Error(

@@ -40,6 +40,19 @@ export async function findCompiler(): Promise<string | null> {
   }
 }
 
+/**
+ * The text of a NUL-terminated C string a loaded library returned ("" for NULL).
+ *
+ * @example
+ * ```ts
+ * import { cString } from "./cbuild.ts";
+ * if (cString(null) !== "") throw new Error();
+ * ```
+ */
+export function cString(p: Deno.PointerValue): string {
+  return p ? new Deno.UnsafePointerView(p).getCString() : "";
+}
+
 /** What {@link buildSharedLibrary} compiles. */
 export interface SharedLibrarySpec {
   /** The compiler. */
