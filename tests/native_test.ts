@@ -3,7 +3,8 @@
 // why, where libdnnl-dev or a C compiler is missing.
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, nativeUnavailableReason } from "../lib/backend/mod.ts";
-import { nativeCalls } from "../lib/backend/native_kernels.ts";
+import { BN_ACT_BACKWARD, BN_ACT_FORWARD, nativeCalls } from "../lib/backend/native_kernels.ts";
+import { batchNormActTrain } from "../lib/models/bn_act.ts";
 import { rng } from "../lib/util/random.ts";
 import { assert } from "./assert.ts";
 
@@ -104,6 +105,71 @@ function rel(a: Float32Array, b: Float32Array): number {
   }
   return a.length === b.length ? e / s : Infinity;
 }
+
+/** BatchNorm + activation's output, batch statistics and gradients (x, gamma, beta) as arrays. */
+function bnActAndGrads(
+  shape: number[],
+  act: "none" | "relu" | "relu6",
+  data: { x: Float32Array; g: Float32Array; b: Float32Array; dz: Float32Array },
+) {
+  return tf.tidy(() => {
+    const ch = shape[shape.length - 1];
+    const x = tf.tensor(data.x, shape);
+    const g = tf.tensor1d(data.g.subarray(0, ch)), b = tf.tensor1d(data.b.subarray(0, ch));
+    const dz = tf.tensor(data.dz.subarray(0, x.size), shape);
+    const stats: tf.Tensor[] = [];
+    const z = batchNormActTrain(x, g, b, act, 1e-3, (m, v) => stats.push(m, v));
+    const grads = tf.grads((x, g, b) => tf.sum(tf.mul(batchNormActTrain(x, g, b, act, 1e-3), dz)))(
+      [x, g, b],
+    );
+    const out = [z, ...stats, ...grads].map((t) => t.dataSync() as Float32Array);
+    tf.dispose(stats);
+    return out;
+  });
+}
+
+Deno.test({
+  name:
+    "native backend: training BatchNorm + activation (one call each way) agrees with tfjs's cpu backend: output, statistics, gradients (relative 1e-4)",
+  ignore: why !== "",
+  fn: async () => {
+    const r = rng(11);
+    const before = [BN_ACT_FORWARD, BN_ACT_BACKWARD].map((k) => nativeCalls.get(k)?.calls ?? 0);
+    for (let i = 0; i < 18; i++) {
+      const shape = i % 6 === 5
+        ? [r.int(2, 40), r.int(1, 9)]
+        : [r.int(1, 4), r.int(1, 9), r.int(1, 9), r.int(1, 17)];
+      const act = (["none", "relu", "relu6"] as const)[i % 3];
+      const n = shape.reduce((a, b) => a * b, 1);
+      // a spread that puts y on both sides of 0 and 6
+      const data = {
+        x: Float32Array.from({ length: n }, () => (r.next() * 2 - 1) * 3 + 0.5),
+        g: Float32Array.from({ length: 17 }, () => 1 + r.next() * 3),
+        b: Float32Array.from({ length: 17 }, () => r.next() * 6 - 1),
+        dz: Float32Array.from({ length: n }, () => r.next() * 2 - 1),
+      };
+      await initBackend("cpu");
+      const want = bnActAndGrads(shape, act, data);
+      await initBackend("native");
+      const got = bnActAndGrads(shape, act, data);
+      const names = [
+        "output",
+        "mean",
+        "variance",
+        "input gradient",
+        "gamma gradient",
+        "beta gradient",
+      ];
+      for (let j = 0; j < want.length; j++) {
+        const e = rel(got[j], want[j]);
+        assert.ok(e <= 1e-4, `case ${i} ${shape} ${act}: ${names[j]} relative error ${e}`);
+      }
+    }
+    const after = [BN_ACT_FORWARD, BN_ACT_BACKWARD].map((k) => nativeCalls.get(k)?.calls ?? 0);
+    assert.ok(after[0] > before[0] && after[1] > before[1], "the native BatchNorm never ran");
+    await initBackend("wasm");
+  },
+});
 
 Deno.test({
   name:

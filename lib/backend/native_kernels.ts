@@ -84,14 +84,19 @@ function oneDnnConv(
   return plain ? ci : null;
 }
 
-/** Counts of native calls by kernel, and the oneDNN implementation each ran (for --profile). */
-export const nativeCalls = new Map<string, { calls: number; impl: string }>();
+/**
+ * Native calls by tfjs kernel: how many, and how many ran in each oneDNN implementation
+ * (`impl_info_str`, e.g. `jit_1x1:avx2`; `gemm` for matrix products), for `bench --profile`.
+ */
+export const nativeCalls = new Map<string, { calls: number; impls: Map<string, number> }>();
 
-function call(lib: OneDnnLib, kernel: string, r: number): void {
+/** Checks a shim call's result and counts it (`impl`: qgt's own C, not a oneDNN primitive). */
+function call(lib: OneDnnLib, kernel: string, r: number, impl?: string): void {
   if (r !== 0) throw new Error(`native ${kernel}: ${cString(lib.qn_error())} (code ${r})`);
-  const c = nativeCalls.get(kernel) ?? { calls: 0, impl: "" };
+  const c = nativeCalls.get(kernel) ?? { calls: 0, impls: new Map() };
   c.calls++;
-  c.impl = cString(lib.qn_last_impl());
+  impl ??= cString(lib.qn_last_impl());
+  c.impls.set(impl, (c.impls.get(impl) ?? 0) + 1);
   nativeCalls.set(kernel, c);
 }
 
@@ -198,6 +203,84 @@ function matMul(lib: OneDnnLib, fused: boolean, name: string) {
   };
 }
 
+/** The native training BatchNorm + activation kernels' names (qgt's own; no stock kernel). */
+export const BN_ACT_FORWARD = "QgtNativeBnActForward";
+/** See {@link BN_ACT_FORWARD}. */
+export const BN_ACT_BACKWARD = "QgtNativeBnActBackward";
+
+/** How --profile names the BatchNorm kernels' implementation. */
+const BN_ACT_IMPL = "qgt native/bn_act.c";
+
+/** Activation codes of native/bn_act.c. */
+const BN_ACTS: Record<string, number> = { none: 0, relu: 1, relu6: 2 };
+
+/** Rows (N*H*W) and channels of an NHWC (or [rows, channels]) tensor. */
+function rowsChannels(t: tf.TensorInfo): [number, number] {
+  const ch = t.shape[t.shape.length - 1];
+  return [t.shape.reduce((a, b) => a * b, 1) / ch, ch];
+}
+
+/** `BN_ACT_FORWARD`: x, gamma, beta -> z, xhat, mean, variance, rstd (native/bn_act.c). */
+function bnActForward(lib: OneDnnLib) {
+  return ({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo[] => {
+    const { x, gamma, beta } = inputs;
+    const [rows, ch] = rowsChannels(x);
+    const be = backend as WasmBackend;
+    const out = [x.shape, x.shape, [ch], [ch], [ch]].map((s) => be.makeOutput(s, "float32"));
+    const [z, xhat, mean, variance, rstd] = out.map((t) => view(be, t));
+    call(
+      lib,
+      BN_ACT_FORWARD,
+      lib.qn_bn_act_forward(
+        rows,
+        ch,
+        BN_ACTS[attrs.act],
+        attrs.eps,
+        view(be, x),
+        view(be, gamma),
+        view(be, beta),
+        z,
+        xhat,
+        mean,
+        variance,
+        rstd,
+      ),
+      BN_ACT_IMPL,
+    );
+    return out;
+  };
+}
+
+/** `BN_ACT_BACKWARD`: dz, xhat, gamma, beta, rstd -> dx, dgamma, dbeta (native/bn_act.c). */
+function bnActBackward(lib: OneDnnLib) {
+  return ({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo[] => {
+    const { dz, xhat, gamma, beta, rstd } = inputs;
+    const [rows, ch] = rowsChannels(dz);
+    const be = backend as WasmBackend;
+    const out = [dz.shape, [ch], [ch]].map((s) => be.makeOutput(s, "float32"));
+    const [dx, dgamma, dbeta] = out.map((t) => view(be, t));
+    call(
+      lib,
+      BN_ACT_BACKWARD,
+      lib.qn_bn_act_backward(
+        rows,
+        ch,
+        BN_ACTS[attrs.act],
+        view(be, dz),
+        view(be, xhat),
+        view(be, gamma),
+        view(be, beta),
+        view(be, rstd),
+        dx,
+        dgamma,
+        dbeta,
+      ),
+      BN_ACT_IMPL,
+    );
+    return out;
+  };
+}
+
 /** The kernels the native backend replaces, by tfjs kernel name. */
 function nativeKernels(lib: OneDnnLib): Record<string, (a: KernelArgs) => tf.TensorInfo | null> {
   return {
@@ -233,6 +316,38 @@ export function nativeKernelsActive(): boolean {
 }
 
 /**
+ * Training BatchNorm + activation in two native calls, or `null` when the native kernels are
+ * not active on the current backend or `x` is not float32 (the caller then uses its tfjs path).
+ * `forward` gives [z, xhat, mean, variance, rstd]; `backward` gives [dx, dgamma, dbeta].
+ *
+ * @example
+ * ```ts ignore
+ * const k = nativeBnAct();
+ * if (k) { const [z, xhat, mean, variance, rstd] = k.forward(x, gamma, beta, "relu6", 1e-3); }
+ * ```
+ */
+export function nativeBnAct(): {
+  forward(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, act: string, eps: number): tf.Tensor[];
+  backward(
+    dz: tf.Tensor,
+    xhat: tf.Tensor,
+    g: tf.Tensor,
+    b: tf.Tensor,
+    rstd: tf.Tensor,
+    act: string,
+  ): tf.Tensor[];
+} | null {
+  if (!nativeKernelsActive() || tf.getBackend() !== "wasm") return null;
+  const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: Attrs) =>
+    [tf.engine().runKernel(name, inputs, attrs)].flat() as tf.Tensor[];
+  return {
+    forward: (x, gamma, beta, act, eps) => run(BN_ACT_FORWARD, { x, gamma, beta }, { act, eps }),
+    backward: (dz, xhat, gamma, beta, rstd, act) =>
+      run(BN_ACT_BACKWARD, { dz, xhat, gamma, beta, rstd }, { act }),
+  };
+}
+
+/**
  * The kernel registered on the wasm backend before the native one (for comparisons).
  *
  * @example
@@ -261,9 +376,14 @@ export function useNativeKernels(lib: OneDnnLib | null, on: boolean): void {
       tf.registerKernel(stock);
     }
     replaced.clear();
+    for (const name of [BN_ACT_FORWARD, BN_ACT_BACKWARD]) tf.unregisterKernel(name, "wasm");
     return;
   }
   if (!lib) throw new Error("internal: native kernels without the oneDNN library");
+  const own = { [BN_ACT_FORWARD]: bnActForward(lib), [BN_ACT_BACKWARD]: bnActBackward(lib) };
+  for (const [kernelName, f] of Object.entries(own)) {
+    tf.registerKernel({ kernelName, backendName: "wasm", kernelFunc: f as never });
+  }
   for (const [name, k] of Object.entries(nativeKernels(lib))) {
     const stock = tf.getKernel(name, "wasm");
     if (!stock) throw new Error(`qgt: the wasm backend has no ${name} kernel to replace`);

@@ -24,13 +24,46 @@ const SYMBOLS = {
     parameters: ["i32", "i32", "i32", "i32", "i32", "buffer", "buffer", "buffer"],
     result: "i32",
   },
+  qn_bn_act_forward: {
+    parameters: [
+      "i32",
+      "i32",
+      "i32",
+      "f32",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  qn_bn_act_backward: {
+    parameters: [
+      "i32",
+      "i32",
+      "i32",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
 } as const;
 
 /** The loaded shim. */
 export type OneDnnLib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 /** The shim's source files, relative to the repository. */
-export const ONEDNN_SOURCES = ["lib/backend/native/onednn.c"];
+export const ONEDNN_SOURCES = ["lib/backend/native/onednn.c", "lib/backend/native/bn_act.c"];
 
 /** What loading gives: the library and its facts, or why not. */
 export type OneDnn =
@@ -75,11 +108,11 @@ async function load(threads: number): Promise<OneDnn> {
   try {
     path = await buildSharedLibrary({
       cc,
-      source: ONEDNN_SOURCES[0],
+      source: ONEDNN_SOURCES,
       inputs: ONEDNN_SOURCES,
       // nodelete: threads that end after the library is closed still run its cache destructor
-      args: ["-std=gnu11", "-O2", "-fPIC", "-shared", "-fopenmp", "-Wl,-z,nodelete"],
-      libs: [`-L${libDir}`, "-l:libdnnl.so.2"],
+      args: ["-std=gnu11", "-O3", "-fPIC", "-shared", "-fopenmp", "-Wl,-z,nodelete"],
+      libs: [`-L${libDir}`, "-l:libdnnl.so.2", "-lm"],
       name: "libqgt-onednn",
     });
   } catch (e) {

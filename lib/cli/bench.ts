@@ -9,7 +9,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../backend/mod.ts";
+import {
+  type BackendChoice,
+  type BackendName,
+  BACKENDS,
+  chooseBackend,
+  initBackend,
+} from "../backend/mod.ts";
+import { nativeCalls } from "../backend/native_kernels.ts";
 import {
   type ArchSpec,
   createModel,
@@ -39,7 +46,7 @@ import { benchNative } from "./bench_native.ts";
 import { median, type Net, NETS, randomBatch, torchPeer, trainSpeed } from "./bench_train.ts";
 
 const USAGE =
-  "usage: deno task bench [--json] [--steps N] [--warmup N] [--threads N] [--no-torch] [--no-cpu] [--vww-images N] [--runtime-only] [--profile] [--sweep] [--native]";
+  "usage: deno task bench [--json] [--steps N] [--warmup N] [--threads N] [--no-torch] [--no-cpu] [--vww-images N] [--runtime-only] [--profile [--backend B]] [--sweep] [--native]";
 
 const native = (ms: number, why: string) => why ? `unavailable (${why})` : `${ms.toFixed(2)} ms`;
 
@@ -206,28 +213,63 @@ async function runtimeSpeed(warmup: number, iters: number) {
   };
 }
 
+/** The oneDNN implementations each native kernel ran in since `before` (a copy of nativeCalls). */
+function implsSince(before: Map<string, Map<string, number>>): string[] {
+  const lines: string[] = [];
+  for (const [kernel, c] of [...nativeCalls].sort(([a], [b]) => a.localeCompare(b))) {
+    const parts = [...c.impls].map(([impl, n]) => [impl, n - (before.get(kernel)?.get(impl) ?? 0)])
+      .filter(([, n]) => (n as number) > 0).map(([impl, n]) => `${impl} x${n}`);
+    if (parts.length) lines.push(`    ${kernel.padEnd(36)} ${parts.join(", ")}`);
+  }
+  return lines;
+}
+
 /**
  * `--profile`: per-phase and per-kernel times of float, QAT-2 and QGT-2
- * steps of both networks, at 1 and `threads` threads.
+ * steps of both networks, at 1 and `threads` threads, on `backend`; on
+ * native also the oneDNN implementation each kernel ran in (the calling
+ * thread's calls; a worker runs the same shapes).
  */
-async function profiles(threads: number, warmup: number, steps: number, log: (s: string) => void) {
+async function profiles(
+  threads: number,
+  warmup: number,
+  steps: number,
+  backend: BackendName,
+  log: (s: string) => void,
+) {
   const out = [];
   for (const net of Object.keys(NETS) as Net[]) {
     const { batch, shape, classes } = NETS[net];
     const b = randomBatch(batch, 5, [...shape], classes);
     for (const method of ["float", "qat-2", "qgt-2"] as const) {
       for (const th of threads > 1 ? [1, threads] : [1]) {
-        for (
-          const k of net === "mobilenet" && method === "float" ? GRAD_KERNELS : ["tfjs" as const]
-        ) {
-          const r = await trainSpeed(th, warmup, steps, b, method, net, true, k);
+        const kernelSets = net === "mobilenet" && method === "float" && backend === "wasm"
+          ? GRAD_KERNELS
+          : ["tfjs" as const];
+        for (const k of kernelSets) {
+          const before = new Map([...nativeCalls].map(([n, c]) => [n, new Map(c.impls)]));
+          const r = await trainSpeed(th, warmup, steps, b, method, net, true, k, backend);
           printProfile(r, log);
-          out.push(r);
+          const impls = implsSince(before);
+          if (impls.length) log(`    oneDNN implementations (calls):\n${impls.join("\n")}`);
+          out.push({ ...r, ...(impls.length ? { impls: implsObject(before) } : {}) });
         }
       }
     }
   }
   return out;
+}
+
+/** implsSince as data, for --json. */
+function implsObject(before: Map<string, Map<string, number>>): Record<string, string[]> {
+  const o: Record<string, string[]> = {};
+  for (const [kernel, c] of nativeCalls) {
+    const list = [...c.impls.keys()].filter((i) =>
+      c.impls.get(i)! > (before.get(kernel)?.get(i) ?? 0)
+    );
+    if (list.length) o[kernel] = list;
+  }
+  return o;
 }
 
 /** The small CNN: float at 1 and `threads` threads, QAT-2 and QGT-2 at 1 thread (as the sweep trains). */
@@ -271,6 +313,12 @@ await runMain(async () => {
     },
     "runtime-only": { type: "boolean", help: "only the inference runtimes" },
     profile: { type: "boolean", help: "time per kernel instead (docs/performance.md)" },
+    backend: {
+      type: "string",
+      arg: "NAME",
+      default: "auto",
+      help: "--profile's training backend: auto (native where it loads), native or wasm",
+    },
     sweep: { type: "boolean", help: "time a small sweep at --jobs 1 and 2" },
     native: {
       type: "boolean",
@@ -295,12 +343,19 @@ await runMain(async () => {
     if (f.json) console.log(JSON.stringify({ sweep: r }));
     return;
   }
-  await initBackend("wasm");
   if (f.profile) {
-    const p = await profiles(threads, warmup, steps, log);
+    const choice = f.backend as BackendChoice;
+    if (![...BACKENDS, "auto"].includes(choice)) {
+      throw new UsageError(`--backend: expected auto, ${BACKENDS.join(", ")}; got ${choice}`);
+    }
+    const { name, note } = await chooseBackend(choice);
+    if (note) console.error(note);
+    log(`profile on the ${name} backend`);
+    const p = await profiles(threads, warmup, steps, name, log);
     if (f.json) console.log(JSON.stringify({ profiles: p }));
     return;
   }
+  await initBackend("wasm");
   const rt = await runtimeSpeed(warmup, steps);
   const ms = rt.msPerImage;
   log(

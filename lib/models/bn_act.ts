@@ -17,6 +17,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { Activation } from "./spec.ts";
 import { sumLeading } from "../backend/grad_math.ts";
 import { type BnActKernels, bnActKernels } from "../backend/bn_act_kernel.ts";
+import { nativeBnAct } from "../backend/native_kernels.ts";
 
 /**
  * The elementwise passes with tfjs ops: the reference the wasm kernel
@@ -69,6 +70,10 @@ export function batchNormActTrain(
   onStats?: (mean: tf.Tensor1D, variance: tf.Tensor1D) => void,
   reference = false,
 ): tf.Tensor {
+  const ch = x.shape[x.shape.length - 1];
+  const plain = x.dtype === "float32" && gamma.size === ch && beta.size === ch;
+  const native = reference || !plain ? null : nativeBnAct();
+  if (native) return fusedNative(native, x, gamma, beta, act, eps, onStats);
   const k = (reference ? null : bnActKernels()) ?? tensorPasses;
   const m = x.size / x.shape[x.shape.length - 1];
   const fn = (xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
@@ -88,6 +93,35 @@ export function batchNormActTrain(
         const dgamma = sumLeading(p);
         const dx = k.inputGrad(dy, xh, tf.div(dbeta, m), tf.div(dgamma, m), tf.mul(gm, rs));
         return [dx, dgamma, dbeta];
+      },
+    };
+  };
+  const f = tf.customGrad(fn as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(x, gamma, beta);
+}
+
+/**
+ * The native backend's path: forward and backward are one call each (`native/bn_act.c`, the same
+ * formulas with double-precision sums), so a layer costs two kernels instead of about twenty.
+ */
+function fusedNative(
+  k: NonNullable<ReturnType<typeof nativeBnAct>>,
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  act: Activation,
+  eps: number,
+  onStats?: (mean: tf.Tensor1D, variance: tf.Tensor1D) => void,
+): tf.Tensor {
+  const fn = (xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [z, xhat, mean, variance, rstd] = k.forward(xi, g, b, act, eps);
+    if (onStats) onStats(tf.keep(mean) as tf.Tensor1D, tf.keep(variance) as tf.Tensor1D);
+    save([xhat, rstd, g, b]);
+    return {
+      value: z,
+      gradFunc: (dz: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xh, rs, gm, bt] = saved;
+        return k.backward(dz, xh, gm, bt, rs, act);
       },
     };
   };

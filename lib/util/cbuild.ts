@@ -57,8 +57,8 @@ export function cString(p: Deno.PointerValue): string {
 export interface SharedLibrarySpec {
   /** The compiler. */
   cc: string;
-  /** The source compiled, relative to the repository. */
-  source: string;
+  /** The source (or sources) compiled into the library, relative to the repository. */
+  source: string | string[];
   /** Every file the build depends on (the source and its own headers), relative to the repository. */
   inputs: string[];
   /** Compiler arguments before `-o OUT SOURCE`. */
@@ -89,14 +89,17 @@ export async function buildSharedLibrary(s: SharedLibrarySpec): Promise<string> 
   if (await Deno.stat(lib).then(() => true, () => false)) return lib;
   await Deno.mkdir(dir, { recursive: true });
   const tmp = `${lib}.${Deno.pid}.tmp`;
+  const sources = [s.source].flat();
   const out = await new Deno.Command(s.cc, {
-    args: [...s.args, "-o", tmp, join(REPO_ROOT, s.source), ...libs],
+    args: [...s.args, "-o", tmp, ...sources.map((f) => join(REPO_ROOT, f)), ...libs],
     stderr: "piped",
   }).output();
   if (!out.success) {
     await Deno.remove(tmp).catch(() => {});
     throw new Error(
-      `${s.source}: ${s.cc} failed: ${new TextDecoder().decode(out.stderr).split("\n")[0]}`,
+      `${sources.join(", ")}: ${s.cc} failed: ${
+        new TextDecoder().decode(out.stderr).split("\n")[0]
+      }`,
     );
   }
   await Deno.rename(tmp, lib);
