@@ -1,8 +1,10 @@
 /**
  * The native backend's start-up self-check: one small problem of each kernel kind (dense,
  * strided and padded convolutions; depthwise; each forward, input-gradient and weight-gradient;
- * a matrix product with a fused bias and ReLU6) run by oneDNN and by the wasm kernels it
- * replaces, on the same random inputs. A relative error above 1e-4 means the native kernels
+ * a matrix product with a fused bias and ReLU6; max and average pooling, average pooling's
+ * gradient) run by oneDNN and by the wasm kernels it replaces, on the same random inputs
+ * (max pooling's gradient is checked against tfjs's cpu backend in the tests: the wasm kernel
+ * drops the gradient of windows whose maximum is <= 0, which random inputs have). A relative error above 1e-4 means the native kernels
  * are not to be trusted here, and training falls back to wasm.
  * @module
  */
@@ -61,6 +63,21 @@ const CASES: Case[] = [
     kernel: "BatchMatMul",
     inputs: { a: [1, 7, 5], b: [1, 3, 7] },
     attrs: { transposeA: true, transposeB: true },
+  },
+  {
+    kernel: "MaxPool",
+    inputs: { x: [2, 7, 6, 3] },
+    attrs: { filterSize: 3, strides: 2, pad: "same" },
+  },
+  {
+    kernel: "AvgPool",
+    inputs: { x: [2, 6, 6, 3] },
+    attrs: { filterSize: 2, strides: 2, pad: "valid" },
+  },
+  {
+    kernel: "AvgPoolGrad",
+    inputs: { dy: [2, 3, 3, 3], input: [2, 6, 6, 3] },
+    attrs: { filterSize: 2, strides: 2, pad: "valid" },
   },
 ];
 

@@ -1,7 +1,8 @@
 /**
  * The `native` backend's kernels: tfjs-backend-wasm's convolutions (forward, backward data,
- * backward weights; dense, depthwise, strided, padded, fused with a bias and ReLU / ReLU6) and
- * matrix products replaced by oneDNN calls (`onednn.ts`) that read and write the tensors in
+ * backward weights; dense, depthwise, strided, padded, fused with a bias and ReLU / ReLU6),
+ * max and average pooling (forward and gradient) and matrix products replaced by oneDNN calls,
+ * plus training BatchNorm + activation as one call each way (qgt's own C, `native/bn_act.c`) (`onednn.ts`) that read and write the tensors in
  * place in the wasm backend's memory. Shapes oneDNN is not given (dilations, other fused
  * activations, NCHW) go to the kernel that was registered before. The math is oneDNN's; this
  * file only adapts tfjs's kernel arguments and registers.
@@ -154,6 +155,81 @@ function convBackward(lib: OneDnnLib, depthwise: boolean, dir: 1 | 2, name: stri
   };
 }
 
+/** The shim's pooling parameters (see onednn.c, Q_*) from tfjs's pooling Conv2DInfo. */
+function poolParams(ci: tf.backend_util.Conv2DInfo, max: boolean) {
+  const p = ci.padInfo;
+  return new Int32Array([
+    ci.batchSize,
+    ci.inHeight,
+    ci.inWidth,
+    ci.inChannels,
+    ci.outHeight,
+    ci.outWidth,
+    ci.filterHeight,
+    ci.filterWidth,
+    ci.strideHeight,
+    ci.strideWidth,
+    p.top,
+    p.left,
+    p.bottom,
+    p.right,
+    max ? 1 : 0,
+  ]);
+}
+
+/**
+ * The pooling of this input shape and attributes, if oneDNN takes it: NHWC, no dilation, every
+ * window touching the input; average pooling only without padding (tfjs's average-pooling
+ * gradient divides padded windows by the full window, oneDNN by the pixels it covers).
+ */
+function oneDnnPool(xShape: number[], attrs: Attrs, max: boolean) {
+  const ci = tf.backend_util.computePool2DInfo(
+    xShape as [number, number, number, number],
+    attrs.filterSize,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
+  const p = ci.padInfo;
+  const padded = p.top || p.left || p.bottom || p.right;
+  if (!max && padded) return null;
+  if (p.top >= ci.filterHeight || p.bottom >= ci.filterHeight) return null;
+  if (p.left >= ci.filterWidth || p.right >= ci.filterWidth) return null;
+  return ci.outHeight > 0 && ci.outWidth > 0 ? ci : null;
+}
+
+/** MaxPool / AvgPool forward. */
+function poolForward(lib: OneDnnLib, max: boolean, name: string) {
+  return ({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo | null => {
+    const { x } = inputs;
+    if (x.dtype !== "float32" || x.shape.length !== 4) return null;
+    const ci = oneDnnPool(x.shape, attrs, max);
+    if (!ci) return null;
+    const be = backend as WasmBackend;
+    const out = be.makeOutput([...ci.outShape], "float32");
+    call(lib, name, lib.qn_pool(0, poolParams(ci, max), null, view(be, x), view(be, out)));
+    return out;
+  };
+}
+
+/** MaxPoolGrad (inputs dy, input, output) / AvgPoolGrad (inputs dy, input): the input gradient. */
+function poolBackward(lib: OneDnnLib, max: boolean, name: string) {
+  return ({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo | null => {
+    const { dy, input } = inputs;
+    if (input.dtype !== "float32" || dy.dtype !== "float32" || input.shape.length !== 4) {
+      return null;
+    }
+    const ci = oneDnnPool(input.shape, attrs, max);
+    if (!ci) return null;
+    const be = backend as WasmBackend;
+    const out = be.makeOutput([...input.shape], "float32");
+    const x = max ? view(be, input) : null;
+    call(lib, name, lib.qn_pool(1, poolParams(ci, max), x, view(be, out), view(be, dy)));
+    return out;
+  };
+}
+
 /** Matrix products (rank 3, one batch, or batches of the same count); fused bias and ReLU/ReLU6. */
 function matMul(lib: OneDnnLib, fused: boolean, name: string) {
   return ({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo | null => {
@@ -302,6 +378,10 @@ function nativeKernels(lib: OneDnnLib): Record<string, (a: KernelArgs) => tf.Ten
       2,
       "DepthwiseConv2dNativeBackpropFilter",
     ),
+    MaxPool: poolForward(lib, true, "MaxPool"),
+    AvgPool: poolForward(lib, false, "AvgPool"),
+    MaxPoolGrad: poolBackward(lib, true, "MaxPoolGrad"),
+    AvgPoolGrad: poolBackward(lib, false, "AvgPoolGrad"),
     BatchMatMul: matMul(lib, false, "BatchMatMul"),
     _FusedMatMul: matMul(lib, true, "_FusedMatMul"),
   };

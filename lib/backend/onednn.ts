@@ -20,6 +20,10 @@ const SYMBOLS = {
     parameters: ["i32", "buffer", "buffer", "buffer", "buffer", "buffer"],
     result: "i32",
   },
+  qn_pool: {
+    parameters: ["i32", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
   qn_gemm: {
     parameters: ["i32", "i32", "i32", "i32", "i32", "buffer", "buffer", "buffer"],
     result: "i32",

@@ -104,6 +104,9 @@ typedef struct {
   dnnl_primitive_t to_prim, to_user;
   void *w_buf;
   void *scratch;
+  /* max pooling's gradient: the forward pass that makes its workspace, into tmp */
+  dnnl_primitive_desc_t fwd_pd;
+  void *tmp;
   const char *impl;
   unsigned long last_used;
 } entry;
@@ -125,8 +128,10 @@ static void entry_free(entry *e) {
   if (e->pd) dnnl_primitive_desc_destroy(e->pd);
   if (e->to_prim) dnnl_primitive_destroy(e->to_prim);
   if (e->to_user) dnnl_primitive_destroy(e->to_user);
+  if (e->fwd_pd) dnnl_primitive_desc_destroy(e->fwd_pd);
   free(e->w_buf);
   free(e->scratch);
+  free(e->tmp);
   memset(e, 0, sizeof *e);
 }
 
@@ -399,6 +404,121 @@ int qn_conv(int dir, const int *p, float *src, float *wei, float *bias, float *d
     r = execute(e->to_user, 2, ra, rm, rp);
   }
   return r;
+}
+
+/* ------------------------------------------------------------------ pooling */
+
+/* The integer parameters of a pooling, in this order (qn_pool's `p`). */
+enum {
+  Q_N, Q_H, Q_W, Q_C, Q_OH, Q_OW, Q_KH, Q_KW, Q_SH, Q_SW, Q_PT, Q_PL, Q_PB, Q_PR, Q_MAX, Q_COUNT
+};
+
+static int valid_pool(const int *p) {
+  for (int i = 0; i < Q_COUNT; i++) if (p[i] < 0) return 0;
+  if (!p[Q_N] || !p[Q_H] || !p[Q_W] || !p[Q_C] || !p[Q_OH] || !p[Q_OW]) return 0;
+  if (!p[Q_KH] || !p[Q_KW] || !p[Q_SH] || !p[Q_SW] || p[Q_MAX] > 1) return 0;
+  /* every window holds at least one input pixel */
+  if (p[Q_PT] >= p[Q_KH] || p[Q_PB] >= p[Q_KH] || p[Q_PL] >= p[Q_KW] || p[Q_PR] >= p[Q_KW]) return 0;
+  if ((p[Q_H] + p[Q_PT] + p[Q_PB] - p[Q_KH]) / p[Q_SH] + 1 != p[Q_OH]) return 0;
+  if ((p[Q_W] + p[Q_PL] + p[Q_PR] - p[Q_KW]) / p[Q_SW] + 1 != p[Q_OW]) return 0;
+  if (p[Q_H] + p[Q_PT] + p[Q_PB] < p[Q_KH] || p[Q_W] + p[Q_PL] + p[Q_PR] < p[Q_KW]) return 0;
+  return 1;
+}
+
+/** A pooling's descriptor: forward (`kind` inference or training) or backward (`kind` 0). */
+static int pool_desc(const int *p, dnnl_prop_kind_t kind, int backward, dnnl_pooling_desc_t *d,
+                     dnnl_memory_desc_t *src, dnnl_memory_desc_t *dst) {
+  dnnl_dims_t sd = {p[Q_N], p[Q_C], p[Q_H], p[Q_W]}, dd = {p[Q_N], p[Q_C], p[Q_OH], p[Q_OW]};
+  CHECK(dnnl_memory_desc_init_by_tag(src, 4, sd, dnnl_f32, dnnl_nhwc));
+  CHECK(dnnl_memory_desc_init_by_tag(dst, 4, dd, dnnl_f32, dnnl_nhwc));
+  dnnl_alg_kind_t alg = p[Q_MAX] ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding;
+  dnnl_dims_t k = {p[Q_KH], p[Q_KW]}, st = {p[Q_SH], p[Q_SW]};
+  dnnl_dims_t pl = {p[Q_PT], p[Q_PL]}, pr = {p[Q_PB], p[Q_PR]};
+  if (backward) CHECK(dnnl_pooling_backward_desc_init(d, alg, src, dst, st, k, pl, pr));
+  else CHECK(dnnl_pooling_forward_desc_init(d, kind, alg, src, dst, st, k, pl, pr));
+  return 0;
+}
+
+/** Creates the cached primitives of a pooling: forward (inference) or backward. */
+static int pool_create(entry *e, const int *p, int backward) {
+  dnnl_pooling_desc_t d;
+  dnnl_memory_desc_t src, dst;
+  int r = pool_desc(p, backward ? dnnl_forward_training : dnnl_forward_inference, 0, &d, &src,
+                    &dst);
+  if (r) return r;
+  if (!backward) {
+    CHECK(dnnl_primitive_desc_create(&e->pd, &d, NULL, engine, NULL));
+  } else {
+    CHECK(dnnl_primitive_desc_create(&e->fwd_pd, &d, NULL, engine, NULL));
+    if (p[Q_MAX]) {
+      /* oneDNN's max-pooling gradient reads the argmax workspace of a training forward pass */
+      CHECK(dnnl_primitive_create(&e->to_prim, e->fwd_pd));
+      const dnnl_memory_desc_t *ws =
+          dnnl_primitive_desc_query_md(e->fwd_pd, dnnl_query_workspace_md, 0);
+      e->w_buf = aligned_alloc(64, (dnnl_memory_desc_get_size(ws) + 63) / 64 * 64);
+      e->tmp = aligned_alloc(64, (dnnl_memory_desc_get_size(&dst) + 63) / 64 * 64);
+      if (!e->w_buf || !e->tmp) return -2;
+    }
+    dnnl_pooling_desc_t bd;
+    r = pool_desc(p, 0, 1, &bd, &src, &dst);
+    if (r) return r;
+    CHECK(dnnl_primitive_desc_create(&e->pd, &bd, NULL, engine, e->fwd_pd));
+  }
+  CHECK(dnnl_primitive_create(&e->prim, e->pd));
+  dnnl_primitive_desc_query(e->pd, dnnl_query_impl_info_str, 0, &e->impl);
+  return 0;
+}
+
+/**
+ * A pooling (`p`: the Q_* parameters; max or average excluding padding, NHWC). `dir` 0:
+ * dst = pool(src); 1: src = the input gradient from dst (the output gradient) and `x` (the
+ * forward input, which max pooling's argmax needs; NULL for average pooling).
+ */
+int qn_pool(int dir, const int *p, const float *x, float *src, float *dst) {
+  if (!engine || dir < 0 || dir > 1 || !p || !src || !dst || !valid_pool(p)) return -1;
+  if (dir == 1 && p[Q_MAX] && !x) return -1;
+  if (thread_init()) return -101;
+  int key[KEY_INTS] = {0};
+  key[0] = 10 + dir;
+  memcpy(key + 1, p, sizeof(int) * Q_COUNT);
+  int found;
+  entry *e = slot(key, &found);
+  if (!found) {
+    int r = pool_create(e, p, dir);
+    if (r) {
+      entry_free(e);
+      return r;
+    }
+    e->used = 1;
+    e->last_used = state->tick;
+  }
+  last_impl = e->impl;
+  const dnnl_memory_desc_t *pd_src, *pd_dst;
+  if (dir == 0) {
+    pd_src = dnnl_primitive_desc_query_md(e->pd, dnnl_query_src_md, 0);
+    pd_dst = dnnl_primitive_desc_query_md(e->pd, dnnl_query_dst_md, 0);
+    int a[2] = {DNNL_ARG_SRC, DNNL_ARG_DST};
+    const dnnl_memory_desc_t *m[2] = {pd_src, pd_dst};
+    void *ptr[2] = {src, dst};
+    return execute(e->prim, 2, a, m, ptr);
+  }
+  const dnnl_memory_desc_t *ws = NULL;
+  if (e->to_prim) {
+    ws = dnnl_primitive_desc_query_md(e->fwd_pd, dnnl_query_workspace_md, 0);
+    int a[3] = {DNNL_ARG_SRC, DNNL_ARG_DST, DNNL_ARG_WORKSPACE};
+    const dnnl_memory_desc_t *m[3] = {
+        dnnl_primitive_desc_query_md(e->fwd_pd, dnnl_query_src_md, 0),
+        dnnl_primitive_desc_query_md(e->fwd_pd, dnnl_query_dst_md, 0), ws};
+    void *ptr[3] = {(void *)x, e->tmp, e->w_buf};
+    int r = execute(e->to_prim, 3, a, m, ptr);
+    if (r) return r;
+  }
+  pd_src = dnnl_primitive_desc_query_md(e->pd, dnnl_query_diff_src_md, 0);
+  pd_dst = dnnl_primitive_desc_query_md(e->pd, dnnl_query_diff_dst_md, 0);
+  int a[3] = {DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_WORKSPACE};
+  const dnnl_memory_desc_t *m[3] = {pd_src, pd_dst, ws};
+  void *ptr[3] = {src, dst, e->w_buf};
+  return execute(e->prim, ws ? 3 : 2, a, m, ptr);
 }
 
 /* ------------------------------------------------------------------ matrix products */
