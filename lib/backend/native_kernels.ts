@@ -1,11 +1,12 @@
 /**
  * The `native` backend's kernels: tfjs-backend-wasm's convolutions (forward, backward data,
  * backward weights; dense, depthwise, strided, padded, fused with a bias and ReLU / ReLU6),
- * max and average pooling (forward and gradient) and matrix products replaced by oneDNN calls,
- * plus training BatchNorm + activation as one call each way (qgt's own C, `native/bn_act.c`) (`onednn.ts`) that read and write the tensors in
- * place in the wasm backend's memory. Shapes oneDNN is not given (dilations, other fused
- * activations, NCHW) go to the kernel that was registered before. The math is oneDNN's; this
- * file only adapts tfjs's kernel arguments and registers.
+ * max and average pooling (forward and gradient) and matrix products replaced by oneDNN calls
+ * (`onednn.ts`) that read and write the tensors in place in the wasm backend's memory, plus
+ * training BatchNorm + activation as one call each way (qgt's own C, `native/bn_act.c`). Shapes
+ * oneDNN is not given (dilations, other fused activations, NCHW) go to the kernel that was
+ * registered before. The math is oneDNN's and bn_act.c's; this file adapts tfjs's kernel
+ * arguments and registers.
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
