@@ -136,7 +136,7 @@ async function load(threads: number): Promise<OneDnn> {
 
 /**
  * Builds (once) and loads the oneDNN shim with `threads` OpenMP threads per kernel; the same
- * promise for every later call (`setOneDnnThreads` changes the threads).
+ * promise for every later call ({@link setOneDnnThreads} changes the threads).
  *
  * @example
  * ```ts ignore
@@ -147,4 +147,22 @@ async function load(threads: number): Promise<OneDnn> {
 export function loadOneDnn(threads = 1): Promise<OneDnn> {
   loaded ??= load(threads);
   return loaded;
+}
+
+/**
+ * Sets the OpenMP threads inside each native kernel (oneDNN's and the BatchNorm kernel's) for
+ * the calling thread and for worker threads started afterwards. Training keeps 1 (its threads
+ * are data-parallel workers, docs/performance.md); `deno task bench --native` measures others.
+ *
+ * @example
+ * ```ts ignore
+ * await setOneDnnThreads(2);
+ * ```
+ */
+export async function setOneDnnThreads(threads: number): Promise<void> {
+  const d = await loadOneDnn();
+  if (!d.ok) throw new Error(`internal: oneDNN threads without the library (${d.why})`);
+  if (d.lib.qn_set_threads(threads) !== 0) {
+    throw new Error(`oneDNN threads: expected 1 to 256, got ${threads}`);
+  }
 }

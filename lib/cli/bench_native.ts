@@ -8,7 +8,7 @@
  * @module
  */
 import { nativeUnavailableReason } from "../backend/mod.ts";
-import { loadOneDnn } from "../backend/onednn.ts";
+import { loadOneDnn, setOneDnnThreads } from "../backend/onednn.ts";
 import { type Net, NETS, randomBatch, torchPeer, trainSpeed } from "./bench_train.ts";
 
 type Speed = Awaited<ReturnType<typeof trainSpeed>>;
@@ -17,6 +17,8 @@ type Speed = Awaited<ReturnType<typeof trainSpeed>>;
 export interface NativeNetFigures {
   net: Net;
   native: { float1: Speed; floatN: Speed; qat2N: Speed; qgt2N: Speed };
+  /** Float with the threads inside the kernels: 1 worker at N, and N workers at N each. */
+  kernelThreads: { oneWorker: Speed; nWorkers: Speed };
   wasm: { floatN: Speed };
   torch: { float1: number; floatN: number; ste2bitN?: number } | { skipped: string };
   ratios?: Record<string, number>;
@@ -58,6 +60,12 @@ export async function benchNative(
       qat2N: await run(threads, "qat-2", "native"),
       qgt2N: await run(threads, "qgt-2", "native"),
     };
+    await setOneDnnThreads(threads);
+    const kernelThreads = {
+      oneWorker: await run(1, "float", "native"),
+      nWorkers: await run(threads, "float", "native"),
+    };
+    await setOneDnnThreads(1);
     const wasm = { floatN: await run(threads, "float", "wasm") };
     const peer = await torchPeer(warmup, steps, threads, net);
     const torch = "threads" in peer
@@ -75,6 +83,8 @@ export async function benchNative(
         qat2OfFloat: sps(native.qat2N) / sps(native.floatN),
         qgt2OfFloat: sps(native.qgt2N) / sps(native.floatN),
         nativeVsWasmN: sps(native.floatN) / sps(wasm.floatN),
+        kernelThreadsVsTorchN: sps(kernelThreads.oneWorker) / torch.floatN,
+        bothVsTorchN: sps(kernelThreads.nWorkers) / torch.floatN,
       }
       : undefined;
     log(
@@ -82,7 +92,12 @@ export async function benchNative(
         sps(native.floatN).toFixed(0)
       } (${threads}); QAT-2 ${sps(native.qat2N).toFixed(0)}, QGT-2 ${
         sps(native.qgt2N).toFixed(0)
-      } (${threads}); wasm float ${sps(wasm.floatN).toFixed(0)} (${threads})`,
+      } (${threads}); wasm float ${sps(wasm.floatN).toFixed(0)} (${threads})\n` +
+        `  threads inside the kernels: 1 worker at ${threads} ${
+          sps(kernelThreads.oneWorker).toFixed(0)
+        } samples/s; ${threads} workers at ${threads} each ${
+          sps(kernelThreads.nWorkers).toFixed(0)
+        }`,
     );
     if (ratios && "float1" in torch) {
       log(
@@ -92,10 +107,12 @@ export async function benchNative(
           ratios.floatNVsTorchN.toFixed(2)
         }x (${threads}); QAT-2 ${(ratios.qat2OfFloat * 100).toFixed(0)} %, QGT-2 ${
           (ratios.qgt2OfFloat * 100).toFixed(0)
-        } % of float; native/wasm ${ratios.nativeVsWasmN.toFixed(2)}x`,
+        } % of float; native/wasm ${ratios.nativeVsWasmN.toFixed(2)}x; kernel threads/PyTorch ${
+          ratios.kernelThreadsVsTorchN.toFixed(2)
+        }x, both ${ratios.bothVsTorchN.toFixed(2)}x (${threads})`,
       );
     } else log(`  PyTorch peer skipped: ${(torch as { skipped: string }).skipped}`);
-    nets.push({ net, native, wasm, torch, ...(ratios ? { ratios } : {}) });
+    nets.push({ net, native, kernelThreads, wasm, torch, ...(ratios ? { ratios } : {}) });
   }
   return { onednn: d.version, isa: d.isa, nets };
 }

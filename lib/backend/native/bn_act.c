@@ -21,23 +21,56 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+
+int omp_get_max_threads(void);
+int omp_get_thread_num(void);
+int qn_thread_ready(void); /* onednn.c: this thread's OpenMP thread count is set */
+
+/*
+ * Threads: with the shim's OpenMP threads (qn_set_threads) above 1, each pass splits the rows
+ * into one fixed contiguous range per thread; the sums are per-thread partial sums added in
+ * thread order, so a call is deterministic for a given thread count (and differs in the last
+ * bits between thread counts). Small tensors stay on one thread.
+ */
+enum { MIN_PARALLEL = 1 << 15 };
 
 /**
- * This thread's per-channel scratch: 2 x ch double accumulators (zeroed) followed by room for
- * 3 x ch floats; grown as needed and kept for the thread's life (a few KB).
+ * This thread's scratch: 2 x ch double accumulators per OpenMP thread (zeroed), 2 x ch for their
+ * totals, and room for 3 x ch floats; grown as needed and kept for the thread's life (a few KB).
  */
 static _Thread_local double *acc;
-static _Thread_local int32_t acc_ch;
+static _Thread_local size_t acc_len;
 
-static double *accumulators(int32_t ch) {
-  if (ch > acc_ch) {
-    double *p = realloc(acc, sizeof(double) * 4 * (size_t)ch);
+static double *accumulators(int32_t ch, int nt) {
+  size_t need = (size_t)(2 * nt + 4) * (size_t)ch;
+  if (need > acc_len) {
+    double *p = realloc(acc, sizeof(double) * need);
     if (!p) return NULL;
     acc = p;
-    acc_ch = ch;
+    acc_len = need;
   }
-  for (int32_t c = 0; c < 2 * ch; c++) acc[c] = 0;
+  memset(acc, 0, sizeof(double) * 2 * (size_t)nt * (size_t)ch);
   return acc;
+}
+
+/** The threads a pass over rows x ch elements uses. */
+static int threads_for(int32_t rows, int32_t ch) {
+  int nt = omp_get_max_threads();
+  return (int64_t)rows * ch < MIN_PARALLEL || nt < 1 ? 1 : (nt > rows ? rows : nt);
+}
+
+/** Thread t's rows of nt: [*r0, *r1). */
+static void row_range(int32_t rows, int nt, int t, int32_t *r0, int32_t *r1) {
+  *r0 = (int32_t)((int64_t)rows * t / nt);
+  *r1 = (int32_t)((int64_t)rows * (t + 1) / nt);
+}
+
+/** Adds the nt partial sums (each `width` doubles, `stride` apart) into out, in thread order. */
+static void combine(const double *part, int nt, int32_t width, size_t stride, double *out) {
+  for (int32_t c = 0; c < width; c++) out[c] = 0;
+  for (int t = 0; t < nt; t++)
+    for (int32_t c = 0; c < width; c++) out[c] += part[(size_t)t * stride + c];
 }
 
 static int bad_sizes(int32_t rows, int32_t ch, int32_t act) {
@@ -62,11 +95,11 @@ INLINE float act_grad(float dz, float y, int32_t act) {
   return dz * pass;
 }
 
-INLINE void normalize(int32_t rows, int32_t ch, int32_t act, const float *restrict x,
+INLINE void normalize(int32_t r0, int32_t rows, int32_t ch, int32_t act, const float *restrict x,
                       const float *restrict mean, const float *restrict rstd,
                       const float *restrict gamma, const float *restrict beta, float *restrict z,
                       float *restrict xhat) {
-  for (int32_t r = 0; r < rows; r++) {
+  for (int32_t r = r0; r < rows; r++) {
     const int64_t o = (int64_t)r * ch;
     for (int32_t c = 0; c < ch; c++) {
       float h = (x[o + c] - mean[c]) * rstd[c];
@@ -76,10 +109,10 @@ INLINE void normalize(int32_t rows, int32_t ch, int32_t act, const float *restri
   }
 }
 
-INLINE void grad_sums(int32_t rows, int32_t ch, int32_t act, const float *restrict dz,
+INLINE void grad_sums(int32_t r0, int32_t rows, int32_t ch, int32_t act, const float *restrict dz,
                       const float *restrict xhat, const float *restrict gamma,
                       const float *restrict beta, double *restrict db, double *restrict dg) {
-  for (int32_t r = 0; r < rows; r++) {
+  for (int32_t r = r0; r < rows; r++) {
     const int64_t o = (int64_t)r * ch;
     for (int32_t c = 0; c < ch; c++) {
       float h = xhat[o + c];
@@ -90,11 +123,11 @@ INLINE void grad_sums(int32_t rows, int32_t ch, int32_t act, const float *restri
   }
 }
 
-INLINE void input_grad(int32_t rows, int32_t ch, int32_t act, const float *restrict dz,
+INLINE void input_grad(int32_t r0, int32_t rows, int32_t ch, int32_t act, const float *restrict dz,
                        const float *restrict xhat, const float *restrict gamma,
                        const float *restrict beta, const float *restrict dbm,
                        const float *restrict dgm, const float *restrict k, float *restrict dx) {
-  for (int32_t r = 0; r < rows; r++) {
+  for (int32_t r = r0; r < rows; r++) {
     const int64_t o = (int64_t)r * ch;
     for (int32_t c = 0; c < ch; c++) {
       float h = xhat[o + c];
@@ -111,20 +144,29 @@ INLINE void input_grad(int32_t rows, int32_t ch, int32_t act, const float *restr
     case 1: f(1, __VA_ARGS__); break; \
     default: f(2, __VA_ARGS__); break; \
   }
-#define NORMALIZE(a, rows, ch, ...) normalize(rows, ch, a, __VA_ARGS__)
-#define GRAD_SUMS(a, rows, ch, ...) grad_sums(rows, ch, a, __VA_ARGS__)
-#define INPUT_GRAD(a, rows, ch, ...) input_grad(rows, ch, a, __VA_ARGS__)
+#define NORMALIZE(a, r0, r1, ch, ...) normalize(r0, r1, ch, a, __VA_ARGS__)
+#define GRAD_SUMS(a, r0, r1, ch, ...) grad_sums(r0, r1, ch, a, __VA_ARGS__)
+#define INPUT_GRAD(a, r0, r1, ch, ...) input_grad(r0, r1, ch, a, __VA_ARGS__)
 
-static void column_sums(int32_t rows, int32_t ch, const float *restrict x, double *restrict sum) {
-  for (int32_t r = 0; r < rows; r++) {
+/** Runs `body` (which sees t, r0, r1) on nt threads, each over its rows. */
+#define PER_THREAD(nt, rows, ...)                \
+  _Pragma("omp parallel num_threads(nt)") {      \
+    int t = nt > 1 ? omp_get_thread_num() : 0;   \
+    int32_t r0, r1;                              \
+    row_range(rows, nt, t, &r0, &r1);            \
+    __VA_ARGS__;                                 \
+  }
+
+static void column_sums(int32_t r0, int32_t rows, int32_t ch, const float *restrict x, double *restrict sum) {
+  for (int32_t r = r0; r < rows; r++) {
     const float *restrict xr = x + (int64_t)r * ch;
     for (int32_t c = 0; c < ch; c++) sum[c] += xr[c];
   }
 }
 
-static void centred_squares(int32_t rows, int32_t ch, const float *restrict x,
+static void centred_squares(int32_t r0, int32_t rows, int32_t ch, const float *restrict x,
                             const float *restrict mean, double *restrict sq) {
-  for (int32_t r = 0; r < rows; r++) {
+  for (int32_t r = r0; r < rows; r++) {
     const float *restrict xr = x + (int64_t)r * ch;
     for (int32_t c = 0; c < ch; c++) {
       float d = xr[c] - mean[c];
@@ -143,17 +185,21 @@ int qn_bn_act_forward(int32_t rows, int32_t ch, int32_t act, float eps, const fl
   if (bad_sizes(rows, ch, act) || !(eps >= 0) || !x || !gamma || !beta || !z || !xhat ||
       !mean || !var || !rstd)
     return -1;
-  double *sum = accumulators(ch);
-  if (!sum) return -2;
-  double *sq = sum + ch;
-  column_sums(rows, ch, x, sum);
+  if (qn_thread_ready()) return -1;
+  int nt = threads_for(rows, ch);
+  double *part = accumulators(ch, nt);
+  if (!part) return -2;
+  double *sum = part + (size_t)2 * nt * ch, *sq = sum + ch;
+  PER_THREAD(nt, rows, column_sums(r0, r1, ch, x, part + (size_t)t * 2 * ch));
+  combine(part, nt, ch, (size_t)2 * ch, sum);
   for (int32_t c = 0; c < ch; c++) mean[c] = (float)(sum[c] / rows);
-  centred_squares(rows, ch, x, mean, sq);
+  PER_THREAD(nt, rows, centred_squares(r0, r1, ch, x, mean, part + (size_t)t * 2 * ch + ch));
+  combine(part + ch, nt, ch, (size_t)2 * ch, sq);
   for (int32_t c = 0; c < ch; c++) {
     var[c] = (float)(sq[c] / rows);
     rstd[c] = 1.0f / sqrtf(var[c] + eps);
   }
-  BY_ACT(act, NORMALIZE, rows, ch, x, mean, rstd, gamma, beta, z, xhat);
+  PER_THREAD(nt, rows, BY_ACT(act, NORMALIZE, r0, r1, ch, x, mean, rstd, gamma, beta, z, xhat));
   return 0;
 }
 
@@ -167,10 +213,17 @@ int qn_bn_act_backward(int32_t rows, int32_t ch, int32_t act, const float *dz, c
   if (bad_sizes(rows, ch, act) || !dz || !xhat || !gamma || !beta || !rstd || !dx || !dgamma ||
       !dbeta)
     return -1;
-  double *db = accumulators(ch);
-  if (!db) return -2;
-  double *dg = db + ch;
-  BY_ACT(act, GRAD_SUMS, rows, ch, dz, xhat, gamma, beta, db, dg);
+  if (qn_thread_ready()) return -1;
+  int nt = threads_for(rows, ch);
+  double *part = accumulators(ch, nt);
+  if (!part) return -2;
+  double *db = part + (size_t)2 * nt * ch, *dg = db + ch;
+  PER_THREAD(nt, rows, {
+    double *p = part + (size_t)t * 2 * ch;
+    BY_ACT(act, GRAD_SUMS, r0, r1, ch, dz, xhat, gamma, beta, p, p + ch);
+  });
+  combine(part, nt, ch, (size_t)2 * ch, db);
+  combine(part + ch, nt, ch, (size_t)2 * ch, dg);
   float *dbm = (float *)(dg + ch), *dgm = dbm + ch, *k = dgm + ch;
   for (int32_t c = 0; c < ch; c++) {
     dbeta[c] = (float)db[c];
@@ -179,6 +232,6 @@ int qn_bn_act_backward(int32_t rows, int32_t ch, int32_t act, const float *dz, c
     dgm[c] = dgamma[c] / (float)rows;
     k[c] = gamma[c] * rstd[c];
   }
-  BY_ACT(act, INPUT_GRAD, rows, ch, dz, xhat, gamma, beta, dbm, dgm, k, dx);
+  PER_THREAD(nt, rows, BY_ACT(act, INPUT_GRAD, r0, r1, ch, dz, xhat, gamma, beta, dbm, dgm, k, dx));
   return 0;
 }

@@ -66,13 +66,19 @@ const char *qn_isa(void) {
   }
 }
 
-/** Creates the CPU engine and stream; `threads` OpenMP threads inside each kernel. */
+/**
+ * Creates the CPU engine (once per process) and this thread's stream; the first call sets the
+ * OpenMP threads inside each kernel to `threads` (later calls, from workers loading the same
+ * library, keep what qn_set_threads set).
+ */
 int qn_init(int threads) {
   if (threads < 1 || threads > 256) return -1;
-  omp_threads = threads;
-  omp_set_num_threads(threads);
   pthread_mutex_lock(&lock);
-  dnnl_status_t s = engine ? dnnl_success : dnnl_engine_create(&engine, dnnl_cpu, 0);
+  dnnl_status_t s = dnnl_success;
+  if (!engine) {
+    omp_threads = threads;
+    s = dnnl_engine_create(&engine, dnnl_cpu, 0);
+  }
   pthread_mutex_unlock(&lock);
   if (s != dnnl_success) {
     snprintf(error_text, sizeof error_text, "dnnl_engine_create failed: status %d", (int)s);
@@ -161,6 +167,9 @@ static int thread_init(void) {
   pthread_setspecific(state_key, t);
   return 0;
 }
+
+/** Makes this thread's state (and its OpenMP thread count) ready: 0, or an error code. */
+int qn_thread_ready(void) { return engine ? thread_init() : -1; }
 
 /** The implementation oneDNN chose for the last primitive run (for --profile). */
 const char *qn_last_impl(void) { return last_impl; }
