@@ -31,8 +31,8 @@ export {
   runDifferences,
   wideRows,
 } from "./lib/analysis/compare.ts";
-export { buildQgt, parseQgt } from "./lib/export/format.ts";
-export { loadInterpreter, runInterpreter } from "./lib/export/interpreter.ts";
+export { buildQgt, parseQgt } from "./lib/format/model_file.ts";
+export { loadInterpreter, runInterpreter } from "./lib/engine/interpreter.ts";
 export { exportVariant } from "./lib/export/mod.ts";
 export { pairedDifference, tCdf, tQuantile } from "./lib/report/stats.ts";
 export { deriveSeed, permutation, rng } from "./lib/util/random.ts";

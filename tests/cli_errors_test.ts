@@ -4,7 +4,7 @@
 import { join } from "node:path";
 import { tempDir } from "./tmp.ts";
 import { gzipSync } from "node:zlib";
-import { buildQgt } from "../lib/export/format.ts";
+import { buildQgt } from "../lib/format/model_file.ts";
 import { encodePng } from "../lib/data/image.ts";
 import { assert } from "./assert.ts";
 import { cli, fabricateRun, handNet, randomExport, SMALL } from "./helpers.ts";

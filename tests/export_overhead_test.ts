@@ -4,7 +4,7 @@ import {
   exportOverheadBound,
   type ExportSource,
   parseQgt,
-} from "../lib/export/format.ts";
+} from "../lib/format/model_file.ts";
 import { layerBytes, weightLayerSizes } from "../lib/quant/layers.ts";
 import { foldedArch } from "../lib/models/fold.ts";
 import { mobilenetV1 } from "../lib/models/zoo.ts";

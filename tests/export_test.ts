@@ -4,8 +4,8 @@ import * as tf from "@tensorflow/tfjs";
 import { tempDir } from "./tmp.ts";
 import { join } from "node:path";
 import { initBackend } from "../lib/backend/mod.ts";
-import { packCodes, packedBytes, unpackCodes } from "../lib/export/pack.ts";
-import { buildQgt } from "../lib/export/format.ts";
+import { packCodes, packedBytes, unpackCodes } from "../lib/format/pack.ts";
+import { buildQgt } from "../lib/format/model_file.ts";
 import {
   loadInterpreter,
   multiplyByQuantizedMultiplier,
@@ -14,9 +14,9 @@ import {
   quantizeMultiplier,
   runInterpreter,
   srdhm,
-} from "../lib/export/interpreter.ts";
+} from "../lib/engine/interpreter.ts";
+import { cArray } from "../lib/format/c_array.ts";
 import {
-  cArray,
   evaluateInterpreter,
   exportSource,
   fileLoader,

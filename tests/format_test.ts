@@ -1,14 +1,14 @@
 // model.qgt version 2: checksum, strict header validation, version-1 files, the exact numbers
 // of docs/format.md, and thousands of damaged files that never crash a reader.
-import { buildQgt, fileChecksum, parseQgt, QGT_VERSION } from "../lib/export/format.ts";
-import { loadInterpreter, pixelsToInt8, runInterpreter } from "../lib/export/interpreter.ts";
+import { buildQgt, fileChecksum, parseQgt, QGT_VERSION } from "../lib/format/model_file.ts";
+import { loadInterpreter, pixelsToInt8, runInterpreter } from "../lib/engine/interpreter.ts";
 import {
   decimalToFloat32,
   predictClass,
   relu6Max,
   requantMultiplier,
-} from "../lib/export/numbers.ts";
-import type { Provenance } from "../lib/export/header.ts";
+} from "../lib/format/numbers.ts";
+import type { Provenance } from "../lib/format/header.ts";
 import { rng } from "../lib/util/random.ts";
 import { assert } from "./assert.ts";
 import { handNet, withHeader } from "./helpers.ts";

@@ -2,7 +2,7 @@
 import { join } from "node:path";
 import type { Dataset } from "../lib/data/dataset.ts";
 import type { ArchSpec } from "../lib/models/spec.ts";
-import { type ExportSource, fileChecksum } from "../lib/export/format.ts";
+import { type ExportSource, fileChecksum } from "../lib/format/model_file.ts";
 import { layerShapes } from "../lib/models/spec.ts";
 import { levelRange } from "../lib/quant/spec.ts";
 import { rng } from "../lib/util/random.ts";
@@ -499,9 +499,9 @@ export async function assertEnginesAgree(
   ds: Dataset,
   file: string,
 ): Promise<number> {
-  const { loadNative } = await import("../lib/export/native.ts");
+  const { loadNative } = await import("../lib/engine/native.ts");
   const { evaluateInterpreter } = await import("../lib/export/export.ts");
-  const { pixelsToInt8 } = await import("../lib/export/interpreter.ts");
+  const { pixelsToInt8 } = await import("../lib/engine/interpreter.ts");
   const native = await loadNative(bytes, file);
   if (!native) return 0;
   const ts = await evaluateInterpreter(bytes, ds, file, 2, true);

@@ -15,6 +15,8 @@ export const LAYERS = [
   "data",
   "models",
   "quant",
+  "format",
+  "engine",
   "eval",
   "train",
   "qgt",
@@ -87,4 +89,22 @@ Deno.test("layering: the check sees an upward import", async () => {
     swapped.indexOf(to.split("/")[0]) > swapped.indexOf(from.split("/")[0])
   );
   assert.ok(upward.some(([from]) => from.startsWith("cli/")), "no cli -> util edge seen");
+});
+
+Deno.test("layering: lib/format/ is pure: nothing it imports reaches tfjs", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", "--config", join(REPO_ROOT, "deno.json"), "lib/format/mod.ts"],
+    cwd: REPO_ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.strictEqual(out.code, 0, new TextDecoder().decode(out.stderr));
+  const graph = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    modules: { specifier: string }[];
+  };
+  const specs = graph.modules.map((m) => m.specifier);
+  assert.ok(specs.some((s) => s.endsWith("lib/format/model_file.ts")), "the graph is empty");
+  // the modules reached (type-only imports included): none of tfjs, none of lib/backend/
+  const tfjs = specs.filter((s) => s.includes("tensorflow") || s.includes("/lib/backend/"));
+  assert.deepStrictEqual(tfjs, []);
 });

@@ -14,7 +14,7 @@ import { runExperiment, StopRequested } from "../lib/experiment/runner.ts";
 import { resolveExperiment } from "../lib/experiment/define.ts";
 import { initialSteps } from "../lib/experiment/variant.ts";
 import { readFinal } from "../lib/run/final.ts";
-import { parseQgt } from "../lib/export/format.ts";
+import { parseQgt } from "../lib/format/model_file.ts";
 import { roundFloat16, toFloat16Bits } from "../lib/quant/fp16.ts";
 import { consoleProgress } from "../lib/util/progress.ts";
 import { assert } from "./assert.ts";

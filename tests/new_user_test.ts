@@ -4,7 +4,7 @@
 // flags, derived files written into the committed results.
 import { join } from "node:path";
 import { tempDir } from "./tmp.ts";
-import { buildQgt } from "../lib/export/format.ts";
+import { buildQgt } from "../lib/format/model_file.ts";
 import { encodePng } from "../lib/data/image.ts";
 import { REPO_ROOT } from "../lib/util/path.ts";
 import { RESULTS_ROOT } from "../lib/run/model_images.ts";

@@ -3,9 +3,9 @@
 // damaged files under AddressSanitizer and UndefinedBehaviorSanitizer.
 import { join } from "node:path";
 import { tempDir } from "./tmp.ts";
-import { buildQgt, fileChecksum } from "../lib/export/format.ts";
-import { loadInterpreter, predict, runInterpreter } from "../lib/export/interpreter.ts";
-import { findCompiler, loadNative } from "../lib/export/native.ts";
+import { buildQgt, fileChecksum } from "../lib/format/model_file.ts";
+import { loadInterpreter, predict, runInterpreter } from "../lib/engine/interpreter.ts";
+import { findCompiler, loadNative } from "../lib/engine/native.ts";
 import { REPO_ROOT } from "../lib/util/path.ts";
 import { rng } from "../lib/util/random.ts";
 import { assert } from "./assert.ts";
@@ -443,7 +443,7 @@ Deno.test({
     });
     const { val } = await loadDataset(res.record.dataset.name, res.record.dataset.options);
     assert.equal(val.labels.length, 300);
-    const { evaluateTflite } = await import("../lib/export/litert.ts");
+    const { evaluateTflite } = await import("../lib/engine/litert.ts");
     const { evaluateModel } = await import("../lib/export/export.ts");
     for (const name of [...bits.map((b) => `qat-${b}`), "qgt-mixed"]) {
       assert.equal(res.record.variants[name].evaluator, "c-runtime", name);
@@ -474,7 +474,7 @@ Deno.test({
     "on an emulated Cortex-M4: the firmware's outputs equal the host runtime's (a chain and a residual network); flash, RAM and instructions reported",
   ignore: !cc,
   fn: async () => {
-    const { mcuToolsMissing, runOnMcu } = await import("../lib/export/mcu.ts");
+    const { mcuToolsMissing, runOnMcu } = await import("../lib/engine/mcu.ts");
     const missing = await mcuToolsMissing();
     if (missing) {
       console.warn(`skipped: ${missing}`);

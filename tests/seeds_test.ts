@@ -9,7 +9,7 @@ import { readCsv, rowsOf } from "../lib/util/tables.ts";
 import { exists } from "../lib/util/fs.ts";
 import { assert, assertAlmostEquals } from "./assert.ts";
 import { cli, fabricateRun, handArch } from "./helpers.ts";
-import { buildQgt } from "../lib/export/format.ts";
+import { buildQgt } from "../lib/format/model_file.ts";
 import { generateSyntheticPerson } from "../lib/data/synthetic_person.ts";
 
 Deno.test("tCdf matches the closed forms for 1 and 2 degrees of freedom", () => {

@@ -1,6 +1,6 @@
 import { assert } from "./assert.ts";
-import { buildQgt } from "../lib/export/format.ts";
-import { loadInterpreter, pixelsToInt8, runInterpreter } from "../lib/export/interpreter.ts";
+import { buildQgt } from "../lib/format/model_file.ts";
+import { loadInterpreter, pixelsToInt8, runInterpreter } from "../lib/engine/interpreter.ts";
 import {
   type LogitRange,
   packInt4,
@@ -14,8 +14,8 @@ import {
   TensorType,
   type TfModel,
   writeTflite,
-} from "../lib/export/tflite_schema.ts";
-import { compileTflite } from "../lib/export/litert.ts";
+} from "../lib/format/tflite_schema.ts";
+import { compileTflite } from "../lib/engine/litert.ts";
 import { handNet, randomExport } from "./helpers.ts";
 import { rng } from "../lib/util/random.ts";
 

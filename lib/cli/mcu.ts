@@ -8,8 +8,8 @@
  * @module
  */
 import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
-import { pixelsToInt8 } from "../export/interpreter.ts";
-import { runOnMcu } from "../export/mcu.ts";
+import { pixelsToInt8 } from "../engine/interpreter.ts";
+import { runOnMcu } from "../engine/mcu.ts";
 import { derivedPath, modelImages, readModel, scoredImages } from "../run/model_images.ts";
 import { formatRows } from "../util/tables.ts";
 import { imageProgress } from "../util/progress.ts";

@@ -13,7 +13,7 @@ import type { Dataset } from "../data/dataset.ts";
 import { resolveLayerSpecs, weightLayerSizes } from "../quant/layers.ts";
 import type { QuantSpec } from "../quant/spec.ts";
 import { assignMixedPrecision } from "../qgt/analysis.ts";
-import { exportOverheadBound, type Provenance } from "../export/format.ts";
+import { exportOverheadBound, type Provenance } from "../format/model_file.ts";
 import { hashOf, type ResolvedExperiment, type ResolvedVariant } from "./define.ts";
 
 /** The variants a run trains, in order, and the float variant quantized ones start from. */

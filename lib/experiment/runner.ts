@@ -21,7 +21,7 @@ import {
   type Provenance,
   TFLITE_EVAL_IMAGES,
 } from "../export/mod.ts";
-import { nativeRuntime, nativeUnavailable } from "../export/native.ts";
+import { nativeRuntime, nativeUnavailable } from "../engine/native.ts";
 import {
   consoleProgress,
   formatDuration,

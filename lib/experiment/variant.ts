@@ -27,7 +27,7 @@ import { quantParams } from "../quant/quantizer.ts";
 import * as tf from "@tensorflow/tfjs";
 import { lambdaAt } from "../qgt/lambda.ts";
 import { assignMixedPrecision, layerErrors, layerSensitivity } from "../qgt/analysis.ts";
-import { exportOverheadBound, type Provenance } from "../export/format.ts";
+import { exportOverheadBound, type Provenance } from "../format/model_file.ts";
 import { deriveSeed } from "../util/random.ts";
 import type { ProgressSink } from "../util/progress.ts";
 import type { MetricRow } from "../run/run_dir.ts";

@@ -9,15 +9,15 @@ import type { Model } from "../models/model.ts";
 import type { QuantSpec } from "../quant/spec.ts";
 import type { QuantizedTensor } from "../quant/quantizer.ts";
 import { type Evaluator, exportSource, writeExport } from "./export.ts";
-import type { Provenance } from "./header.ts";
+import type { Provenance } from "../format/header.ts";
 
-export * from "./pack.ts";
-export * from "./format.ts";
-export * from "./interpreter.ts";
+export * from "../format/pack.ts";
+export * from "../format/model_file.ts";
+export * from "../engine/interpreter.ts";
 export * from "./export.ts";
 export * from "./tflite.ts";
-export * from "./tflite_schema.ts";
-export * from "./litert.ts";
+export * from "../format/tflite_schema.ts";
+export * from "../engine/litert.ts";
 
 /** What the exporter needs of a finished quantized variant. */
 export interface ExportInput {

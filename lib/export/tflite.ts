@@ -8,10 +8,15 @@
  * TFLite's arithmetic differs from qgt's in the last bit.
  * @module
  */
-import { type Interpreter, loadInterpreter, pixelsToInt8, runInterpreter } from "./interpreter.ts";
-import type { ShapedLayer } from "./header.ts";
-import { loadNative } from "./native.ts";
-import { rangeParams } from "../quant/activation.ts";
+import {
+  type Interpreter,
+  loadInterpreter,
+  pixelsToInt8,
+  runInterpreter,
+} from "../engine/interpreter.ts";
+import type { ShapedLayer } from "../format/header.ts";
+import { loadNative } from "../engine/native.ts";
+import { rangeParams } from "../quant/range.ts";
 import type { Dataset } from "../data/dataset.ts";
 import {
   Activation,
@@ -23,7 +28,7 @@ import {
   type TfQuant,
   type TfTensor,
   writeTflite,
-} from "./tflite_schema.ts";
+} from "../format/tflite_schema.ts";
 
 /** The logits of the integer model on calibration images ({@link logitRange}). */
 export interface LogitRange {

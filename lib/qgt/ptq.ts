@@ -21,7 +21,7 @@ import {
 import { dequantize, type QuantizedTensor, quantizeToInt } from "../quant/quantizer.ts";
 import type { QuantSpec } from "../quant/spec.ts";
 import { roundFloat16 } from "../quant/fp16.ts";
-import { rangeParams } from "../quant/activation.ts";
+import { rangeParams } from "../quant/range.ts";
 
 /**
  * Activation ranges of every weight layer with an activation: ReLU6 layers

@@ -7,33 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-
-/** Scale and zero point of an asymmetric range quantizer. */
-export interface RangeParams {
-  scale: number;
-  zeroPoint: number;
-  qmax: number;
-}
-
-/**
- * Scale and integer zero point for [lo, hi] at `bits`; lo is moved to <= 0 and
- * hi to >= 0 so that 0 is exactly representable.
- *
- * @example
- * ```ts
- * import { rangeParams } from "./activation.ts";
- * const p = rangeParams(0, 6, 8);
- * if (p.zeroPoint !== 0 || Math.abs(p.scale - 6 / 255) > 1e-12) throw new Error();
- * ```
- */
-export function rangeParams(lo: number, hi: number, bits = 8): RangeParams {
-  if (!(hi >= lo)) throw new Error(`activation range: expected lo <= hi, got [${lo}, ${hi}]`);
-  const qmax = 2 ** bits - 1;
-  const l = Math.min(lo, 0), h = Math.max(hi, 0);
-  const scale = Math.max((h - l) / qmax, 1e-12);
-  const zeroPoint = Math.min(qmax, Math.max(0, Math.round(-l / scale)));
-  return { scale, zeroPoint, qmax };
-}
+import { rangeParams } from "./range.ts";
 
 /**
  * Fake-quantizes an activation tensor on the range [lo, hi].

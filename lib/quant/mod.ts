@@ -8,3 +8,4 @@ export * from "./quantizer.ts";
 export * from "./activation.ts";
 export * from "./layers.ts";
 export * from "./fp16.ts";
+export * from "./range.ts";

@@ -8,7 +8,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { levelRange, type QuantSpec, validateQuantSpec } from "./spec.ts";
+import { levelRange, type QuantizedTensor, type QuantSpec, validateQuantSpec } from "./spec.ts";
+export type { QuantizedTensor } from "./spec.ts";
 import { fusedFakeQuant } from "../backend/fake_quant.ts";
 
 /** Smallest scale used, so that an all-zero channel does not divide by zero. */
@@ -310,21 +311,6 @@ function assertFinite(x: tf.Tensor): void {
       throw new Error(`quantize: tensor has a non-finite value (${d[i]}) at flat index ${i}`);
     }
   }
-}
-
-/** Integer codes and parameters of a quantized tensor. */
-export interface QuantizedTensor {
-  shape: number[];
-  bits: number;
-  symmetric: boolean;
-  /** Channel axis, or -1 for per-tensor. */
-  axis: number;
-  /** Integer levels, same layout as the input. Binary: -1 / +1. */
-  codes: Int32Array;
-  /** One per channel (or one). */
-  scales: Float32Array;
-  /** One per channel (or one); 0 for symmetric. */
-  zeroPoints: Int32Array;
 }
 
 /**

@@ -97,3 +97,18 @@ export function levelRange(spec: QuantSpec): LevelRange {
   const qmax = 2 ** (b - 1) - 1;
   return { qmin: spec.narrowRange ? -qmax : -(2 ** (b - 1)), qmax };
 }
+
+/** Integer codes and parameters of a quantized tensor. */
+export interface QuantizedTensor {
+  shape: number[];
+  bits: number;
+  symmetric: boolean;
+  /** Channel axis, or -1 for per-tensor. */
+  axis: number;
+  /** Integer levels, same layout as the input. Binary: -1 / +1. */
+  codes: Int32Array;
+  /** One per channel (or one). */
+  scales: Float32Array;
+  /** One per channel (or one); 0 for symmetric. */
+  zeroPoints: Int32Array;
+}

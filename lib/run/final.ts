@@ -12,7 +12,7 @@ import type { ArchSpec } from "../models/spec.ts";
 import type { QuantSpec } from "../quant/spec.ts";
 import type { QuantizedTensor } from "../quant/quantizer.ts";
 import { exportSource } from "../export/export.ts";
-import type { ExportSource } from "../export/format.ts";
+import type { ExportSource } from "../format/model_file.ts";
 
 /** What `final.qgtw` holds: a finished variant, as plain arrays. */
 export interface FinalVariant {

@@ -11,7 +11,7 @@ import { DATASET_OPTIONS, type DatasetName, DATASETS, loadDataset } from "../dat
 import { type Dataset, firstImages } from "../data/dataset.ts";
 import { REPO_ROOT } from "../util/path.ts";
 import { loadingProgress } from "../util/progress.ts";
-import { parseQgt, type QgtFile, type QgtHeader } from "../export/format.ts";
+import { parseQgt, type QgtFile, type QgtHeader } from "../format/model_file.ts";
 import { DEFAULT_RUNS_ROOT, readRunRecord, RUN_FILES } from "./run_dir.ts";
 import { exists } from "../util/fs.ts";
 

@@ -18,7 +18,7 @@ import { readCsv, rowsOf, tableOf, writeCsv } from "../util/tables.ts";
 import { writeJsonAtomic } from "../util/fs.ts";
 import { denoProcessAlive } from "../util/process.ts";
 import type { LayerSummaryRow } from "../qgt/summary.ts";
-import type { Provenance } from "../export/header.ts";
+import type { Provenance } from "../format/header.ts";
 
 /** Where runs go unless `--out` says otherwise: `reports/runs/` in the repository. */
 export const DEFAULT_RUNS_ROOT: string = join(REPO_ROOT, "reports", "runs");

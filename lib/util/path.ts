@@ -41,4 +41,4 @@ export function toFileUrl(p: string): URL {
  * await Deno.stat(`${REPO_ROOT}deno.json`); // throws if the root were wrong
  * ```
  */
-export const REPO_ROOT: string = new URL("../../", import.meta.url).pathname;
+export const REPO_ROOT: string = new URL("../..", import.meta.url).pathname;

@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { type Environment, getGlobalLiteRt, loadLiteRt } from "@litertjs/core";
 import type { Dataset } from "../data/dataset.ts";
 import { loadInterpreter, pixelsToInt8, runInterpreter } from "./interpreter.ts";
-import { readTflite, TensorType, writeTflite } from "./tflite_schema.ts";
+import { readTflite, TensorType, writeTflite } from "../format/tflite_schema.ts";
 
 /** The LiteRT.js version this module was checked with. */
 export const LITERT_VERSION = "2.5.3";
@@ -43,7 +43,7 @@ function init(): Promise<Environment> {
       print: (s: string) => runtimeLog.push(s),
       printErr: (s: string) => runtimeLog.push(s),
     };
-    const wasmDir = new URL("../wasm/", import.meta.resolve("@litertjs/core")).href;
+    const wasmDir = new URL("../wasm", import.meta.resolve("@litertjs/core")).href;
     loading = loadCpuOnly(wasmDir);
   }
   return loading;

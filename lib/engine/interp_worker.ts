@@ -4,7 +4,7 @@
  * @module
  */
 import { loadInterpreter, pixelsToInt8, runInterpreter } from "./interpreter.ts";
-import { predictClass } from "./numbers.ts";
+import { predictClass } from "../format/numbers.ts";
 
 const scope = self as unknown as {
   postMessage(m: unknown): void;

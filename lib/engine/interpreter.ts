@@ -8,10 +8,10 @@
  * `logits` scales them per class to real units.
  * @module
  */
-import { parseQgt, type QgtFile, type QgtHeader, type ShapedLayer } from "./format.ts";
-import { packedBytes, unpackCodes } from "./pack.ts";
+import { parseQgt, type QgtFile, type QgtHeader, type ShapedLayer } from "../format/model_file.ts";
+import { packedBytes, unpackCodes } from "../format/pack.ts";
 import { fromFloat16Bits } from "../quant/fp16.ts";
-import { predictClass, relu6Max, requantMultiplier } from "./numbers.ts";
+import { predictClass, relu6Max, requantMultiplier } from "../format/numbers.ts";
 
 /**
  * M = m0 * 2^(shift - 31) with m0 in [2^30, 2^31) (TFLite's QuantizeMultiplier),

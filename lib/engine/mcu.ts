@@ -11,8 +11,8 @@
 import { join } from "node:path";
 import { REPO_ROOT } from "../util/path.ts";
 import { writeJsonAtomic } from "../util/fs.ts";
-import { cArray } from "./export.ts";
-import { parseQgt } from "./format.ts";
+import { cArray } from "../format/c_array.ts";
+import { parseQgt } from "../format/model_file.ts";
 import { loadNative } from "./native.ts";
 
 /** What a firmware build and run measured. */

@@ -15,8 +15,8 @@
 import type { ArchSpec } from "../models/spec.ts";
 import { layerInputs, layerShapes, NETWORK_INPUT } from "../models/spec.ts";
 import { levelRange, type QuantSpec } from "../quant/spec.ts";
-import type { QuantizedTensor } from "../quant/quantizer.ts";
-import { rangeParams } from "../quant/activation.ts";
+import type { QuantizedTensor } from "../quant/spec.ts";
+import { rangeParams } from "../quant/range.ts";
 import { fromFloat16Bits, toFloat16Bits } from "../quant/fp16.ts";
 import { packCodes, packedBytes } from "./pack.ts";
 import { weightLayerSizes } from "../quant/layers.ts";
@@ -178,7 +178,7 @@ function assemble(header: QgtHeader, w: PayloadWriter): Uint8Array {
  *
  * @example
  * ```ts
- * import { fileChecksum } from "./format.ts";
+ * import { fileChecksum } from "./model_file.ts";
  * import { crc32 } from "../util/crc32.ts";
  * const b = new Uint8Array(20).fill(7);
  * if (fileChecksum(b) !== crc32(new Uint8Array(16).fill(7))) throw new Error();
@@ -283,7 +283,7 @@ const MAX_SCALE_TEXT = 16;
  *
  * @example
  * ```ts
- * import { exportOverheadBound } from "./format.ts";
+ * import { exportOverheadBound } from "./model_file.ts";
  * import { foldedArch, tinyCnn } from "../models/mod.ts";
  * const arch = foldedArch(tinyCnn());
  * const bound = exportOverheadBound(arch, ["no", "yes"], { symmetric: true, perChannel: true });
@@ -420,7 +420,7 @@ const hex = (x: number) => "0x" + x.toString(16).padStart(8, "0");
  *
  * @example
  * ```ts
- * import { parseQgt } from "./format.ts";
+ * import { parseQgt } from "./model_file.ts";
  * let msg = "";
  * try { parseQgt(new TextEncoder().encode("NOPE12345678"), "m.qgt"); } catch (e) { msg = (e as Error).message; }
  * if (!msg.startsWith("m.qgt: wrong magic")) throw new Error(msg);
