@@ -13,13 +13,11 @@ import {
   assignMixedPrecision,
   binRegularizer,
   createStepSetup,
-  formatSummary,
   freezeStep,
   gridRegularizer,
   lambdaAt,
   layerErrors,
   layerSensitivity,
-  modelSummary,
   OscillationTracker,
   QGT_SETUP_MODULE,
   quantizeModel,
@@ -29,6 +27,7 @@ import {
   snapWeights,
   weightLayerSizes,
 } from "../lib/qgt/mod.ts";
+import { formatSummary, modelSummary } from "../lib/quant/summary.ts";
 import { train } from "../lib/train/loop.ts";
 import { evaluate } from "../lib/eval/evaluate.ts";
 import { consoleProgress } from "../lib/util/progress.ts";

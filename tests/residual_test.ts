@@ -98,7 +98,7 @@ Deno.test("a residual network trains, folds and quantizes: the sum is computed, 
     ]),
   );
   const q = quantizeModel(folded, specs, { calibration: ds });
-  const { activationTransform } = await import("../lib/experiment/outcome.ts");
+  const { activationTransform } = await import("../lib/quant/activation.ts");
   const sim =
     evaluate(q.model, val, { activationTransform: activationTransform(8, q.activationRanges) })
       .accuracy;

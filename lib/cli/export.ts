@@ -10,14 +10,10 @@ import { join } from "node:path";
 import { parseFlags, runMain, UsageError } from "../util/cli.ts";
 import { initBackend } from "../backend/mod.ts";
 import { loadDataset } from "../data/registry.ts";
-import { firstImages } from "../data/dataset.ts";
-import { evaluate } from "../eval/evaluate.ts";
-import { writeExport } from "../export/export.ts";
 import { formatRows } from "../util/tables.ts";
 import { loadingProgress } from "../util/progress.ts";
-import { provenanceOf, readRunRecord, readSummary, variantFiles } from "../run/run_dir.ts";
-import { loadDeployed } from "../run/final.ts";
-import { activationTransform } from "../experiment/outcome.ts";
+import { readRunRecord, readSummary } from "../run/run_dir.ts";
+import { exportStoredVariant } from "../export/stored.ts";
 
 const USAGE = "usage: deno task export <run-dir> [--variant NAME] [--out DIR]";
 
@@ -73,49 +69,34 @@ await runMain(async () => {
   const floatAcc = floatRow ? Number(floatRow.accuracy) : null;
   const rows = [];
   for (const name of names) {
-    const d = await loadDeployed(variantFiles(runDir, name).final);
-    const q = d.final.quantized;
-    if (!d.source || !q) continue; // float variant: nothing to pack
-    if (q.activationBits !== 8) {
+    const dir = f.out ? join(f.out as string, name) : undefined;
+    console.error(`${name}: exporting, then measuring on ${val.labels.length} validation images`);
+    const x = await exportStoredVariant({
+      runDir,
+      record: rec,
+      name,
+      train,
+      val,
+      dir,
+      floatAccuracy: floatAcc,
+    });
+    if (!x) continue; // float variant: nothing to pack
+    if (!x.files.length) {
       console.error(
-        `${name}: activations are ${q.activationBits}-bit; the int8 export needs 8-bit activations, skipped`,
+        `${name}: activations are not 8-bit; the int8 export needs 8-bit ones, skipped`,
       );
       continue;
     }
-    console.error(`${name}: exporting, then measuring on ${val.labels.length} validation images`);
-    const sim = evaluate(d.model, val, {
-      activationTransform: activationTransform(8, q.activationRanges),
-    });
-    const dir = f.out ? join(f.out as string, name) : variantFiles(runDir, name).exportDir;
-    const src = { ...d.source, provenance: provenanceOf(rec, name, val.labels.length) };
-    const s = await writeExport(dir, {
-      variant: name,
-      src,
-      model: d.model,
-      val,
-      calibration: firstImages(train, 512),
-      simulated: sim,
-      floatAccuracy: floatAcc,
-      float32Bytes: floatBytes(d),
-    });
     rows.push({
       variant: name,
-      bytes: s.bytes.total,
-      "x smaller": Number(s.reduction.toFixed(2)),
-      "accuracy %": Number((s.accuracy * 100).toFixed(2)),
-      "agreement %": Number((s.agreement * 100).toFixed(2)),
-      "tflite bytes": "skipped" in s.tflite ? "-" : s.tflite.bytes,
-      "tflite agreement %": "skipped" in s.tflite
-        ? "-"
-        : Number((s.tflite.agreement * 100).toFixed(2)),
-      dir,
+      bytes: x.bytes,
+      "x smaller": Number((x.float32Bytes / x.bytes).toFixed(2)),
+      "accuracy %": Number((x.accuracy * 100).toFixed(2)),
+      "agreement %": Number((x.agreement * 100).toFixed(2)),
+      "tflite bytes": x.tflite ? x.tflite.bytes : "-",
+      "tflite agreement %": x.tflite ? Number((x.tflite.agreement * 100).toFixed(2)) : "-",
+      dir: x.dir,
     });
   }
   console.log(formatRows(rows));
 });
-
-function floatBytes(d: Awaited<ReturnType<typeof loadDeployed>>): number {
-  let n = 0;
-  for (const v of d.model.params.values()) n += v.size * 4;
-  return n;
-}

@@ -14,6 +14,7 @@
  * compares every layer's int8 outputs on the first 100 validation images.
  * @module
  */
+import { CALIBRATION_IMAGES } from "../quant/range.ts";
 import { basename } from "node:path";
 import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
 import { firstImages } from "../data/dataset.ts";
@@ -67,7 +68,12 @@ await runMain(async () => {
   for (const n of file.notes) console.error(`note: ${n}`);
   const choice = await modelImages(path, file.header, f as Parameters<typeof modelImages>[2]);
   const { images: val, train, what } = await scoredImages(path, file.header, choice, { count });
-  const logits = await logitRange(bytes, firstImages(train, 512), 512, path);
+  const logits = await logitRange(
+    bytes,
+    firstImages(train, CALIBRATION_IMAGES),
+    CALIBRATION_IMAGES,
+    path,
+  );
   const t = qgtToTflite(bytes, { logits, int4: !f.int8, output }, path);
   const int8Bytes = f.int8
     ? t.bytes.length
@@ -82,7 +88,7 @@ await runMain(async () => {
   const pct = (x: number) => (x * 100).toFixed(2);
   console.log(
     `images: ${what} (output range from the first ${
-      Math.min(512, train.labels.length)
+      Math.min(CALIBRATION_IMAGES, train.labels.length)
     } training images)`,
   );
   console.log(formatRows([

@@ -6,6 +6,7 @@
  * with fake-quantized activations, with the per-layer bottleneck rows.
  * @module
  */
+import { CALIBRATION_IMAGES } from "../quant/range.ts";
 import type * as tf from "@tensorflow/tfjs";
 import { disposeModel, type Model } from "../models/model.ts";
 import { foldBatchNorm, foldedArch, foldFactors } from "../models/fold.ts";
@@ -15,11 +16,11 @@ import { type EvalResult, evaluate } from "../eval/evaluate.ts";
 import { layerBytes, weightLayerSizes } from "../quant/layers.ts";
 import type { QuantSpec } from "../quant/spec.ts";
 import { fakeQuantOp, type QuantizedTensor } from "../quant/quantizer.ts";
-import { fakeQuantRange } from "../quant/activation.ts";
+import { activationTransform } from "../quant/activation.ts";
 import { quantizeModel } from "../qgt/ptq.ts";
 import { foldSteps, withSteps } from "../qgt/setup.ts";
 import { layerErrors } from "../qgt/analysis.ts";
-import { type ModelSummary, modelSummary } from "../qgt/summary.ts";
+import { type ModelSummary, modelSummary } from "../quant/summary.ts";
 import { reestimateBatchNorm } from "../train/bn_reestimate.ts";
 import type { ProgressSink } from "../util/progress.ts";
 import type { LayerEpochRow, LayerRow, MetricRow } from "../run/run_dir.ts";
@@ -57,27 +58,6 @@ export type FinishState = Pick<
   VariantState,
   "folded" | "specs" | "activationRanges" | "sensitivity" | "metrics" | "layerEpochs" | "steps"
 >;
-
-/**
- * The activation quantization of the simulation: each layer's output
- * fake-quantized to `bits` over its range (none for float activations).
- *
- * @example
- * ```ts
- * import { activationTransform } from "./outcome.ts";
- * if (activationTransform("float", {}) !== undefined) throw new Error();
- * ```
- */
-export function activationTransform(
-  bits: number | "float",
-  ranges: Record<string, [number, number]>,
-): ((layer: string, y: tf.Tensor) => tf.Tensor) | undefined {
-  if (bits === "float") return undefined;
-  return (layer: string, y: tf.Tensor) => {
-    const r = ranges[layer];
-    return r ? fakeQuantRange(y, r[0], r[1], bits) : y;
-  };
-}
 
 /**
  * Turns a variant's trained network into its deployed form and evaluates it
@@ -128,7 +108,7 @@ export function quantizeAndEvaluate(
   const quant = quantizeModel(model, specs, {
     activationBits: actBits,
     ranges: state.activationRanges,
-    calibration: firstImages(data.train, 512),
+    calibration: firstImages(data.train, CALIBRATION_IMAGES),
   });
   const ev = evaluate(model, data.val, {
     activationTransform: activationTransform(actBits, quant.activationRanges),

@@ -8,6 +8,7 @@
  * atomically, and `run.json` says whether the run is complete.
  * @module
  */
+import { CALIBRATION_IMAGES } from "../quant/range.ts";
 import { relative, resolve } from "node:path";
 import { type BackendName, initBackend, stackVersions } from "../backend/mod.ts";
 import { loadDataset } from "../data/registry.ts";
@@ -18,9 +19,9 @@ import {
   type Exporter,
   type ExportInfo,
   exportVariant,
-  type Provenance,
   TFLITE_EVAL_IMAGES,
 } from "../export/mod.ts";
+import type { Provenance } from "../format/header.ts";
 import { nativeRuntime, nativeUnavailable } from "../engine/native.ts";
 import {
   consoleProgress,
@@ -360,7 +361,7 @@ async function exportOutcome(
       float32Bytes: o.summary.float32Bytes,
       quantizedBytes: o.summary.quantizedBytes,
       provenance: c.provenance(v),
-      calibration: firstImages(c.data.train, 512),
+      calibration: firstImages(c.data.train, CALIBRATION_IMAGES),
       tfliteCount: c.tfliteCount,
       warnings: c.run.record.warnings,
     },

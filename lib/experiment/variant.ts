@@ -6,6 +6,7 @@
  * form and its evaluation (`quantizeAndEvaluate`).
  * @module
  */
+import { CALIBRATION_IMAGES } from "../quant/range.ts";
 import { createModel, disposeModel, getWeights, type Model, setWeights } from "../models/model.ts";
 import { foldBatchNorm, foldedArch, foldFactors } from "../models/fold.ts";
 import type { ArchSpec } from "../models/spec.ts";
@@ -36,6 +37,9 @@ import { type Phase, planPhases } from "./phases.ts";
 import { layerLambdas, specsFor, variantArch } from "./plan.ts";
 import type { VariantState } from "./state.ts";
 import { quantizeAndEvaluate, type VariantOutcome } from "./outcome.ts";
+
+/** Training images the mixed-precision search scores each layer's sensitivity on (default). */
+const SENSITIVITY_SAMPLES = 512;
 
 /** Inputs of {@link runVariant}. */
 export interface VariantContext {
@@ -83,7 +87,7 @@ function chooseMixedPrecision(
 ): Record<string, number> {
   const v = ctx.variant, mixed = v.qgt.mixed!;
   const m = foldBatchNorm(modelFrom(baseArch, weights));
-  const probe = firstImages(ctx.train, mixed.sensitivitySamples ?? 512);
+  const probe = firstImages(ctx.train, mixed.sensitivitySamples ?? SENSITIVITY_SAMPLES);
   // each candidate width at the step training would start from (with LSQ: its lsqInit)
   const specs = Object.fromEntries(
     Object.entries(specsFor(v, m.arch)).map(([l, s]) => [l, startSpec(s, v.qgt.lsqInit)]),
@@ -254,7 +258,7 @@ function enterPhase(
   if (ph.setup?.activations && actBits !== "float" && !state.activationRanges) {
     state.activationRanges = withPassThroughRanges(
       model.arch,
-      calibrateActivations(model, firstImages(ctx.train, 512)),
+      calibrateActivations(model, firstImages(ctx.train, CALIBRATION_IMAGES)),
     );
   }
   return model;

@@ -7,6 +7,7 @@
  * exported model measured by the integer interpreter on the validation set.
  * @module
  */
+import { CALIBRATION_IMAGES } from "../quant/range.ts";
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import type { Dataset } from "../data/dataset.ts";
@@ -431,7 +432,7 @@ export interface ExportJob {
   model: Model;
   /** The images the exported model is measured on. */
   val: Dataset;
-  /** Training images that set the output range of `model.tflite` (first 512 used). */
+  /** Training images that set the output range of `model.tflite` (the first CALIBRATION_IMAGES used). */
   calibration: Dataset;
   /** LiteRT runs `model.tflite` on the first this many images of `val` (default 500). */
   tfliteCount?: number;
@@ -454,7 +455,7 @@ async function exportTflite(
   qgtPredictions: Uint8Array,
 ): Promise<TfliteSummary | { skipped: string }> {
   const file = join(dir, "model.qgt");
-  const logits = await logitRange(bytes, job.calibration, 512, file);
+  const logits = await logitRange(bytes, job.calibration, CALIBRATION_IMAGES, file);
   let t;
   try {
     t = qgtToTflite(bytes, { logits }, file);

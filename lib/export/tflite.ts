@@ -16,7 +16,7 @@ import {
 } from "../engine/interpreter.ts";
 import type { ShapedLayer } from "../format/header.ts";
 import { loadNative } from "../engine/native.ts";
-import { rangeParams } from "../quant/range.ts";
+import { CALIBRATION_IMAGES, rangeParams } from "../quant/range.ts";
 import type { Dataset } from "../data/dataset.ts";
 import {
   Activation,
@@ -392,7 +392,7 @@ function weightTensors(
 export async function logitRange(
   bytes: Uint8Array,
   ds: Dataset,
-  count = 512,
+  count = CALIBRATION_IMAGES,
   file = "model.qgt",
 ): Promise<LogitRange> {
   const it = loadInterpreter(bytes, file);

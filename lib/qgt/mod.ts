@@ -1,7 +1,7 @@
 /**
  * Quantization Guided Training: regularizers, lambda schedules, the quantized
  * training-step setup, post-training quantization (calibration, snapping),
- * compression-bottleneck analysis and the model summary.
+ * compression-bottleneck analysis.
  * @module
  */
 export * from "./regularizers.ts";
@@ -10,4 +10,3 @@ export * from "./setup.ts";
 export * from "./oscillation.ts";
 export * from "./ptq.ts";
 export * from "./analysis.ts";
-export * from "./summary.ts";

@@ -21,7 +21,7 @@ import {
 import { dequantize, type QuantizedTensor, quantizeToInt } from "../quant/quantizer.ts";
 import type { QuantSpec } from "../quant/spec.ts";
 import { roundFloat16 } from "../quant/fp16.ts";
-import { rangeParams } from "../quant/range.ts";
+import { CALIBRATION_IMAGES, rangeParams } from "../quant/range.ts";
 
 /**
  * Activation ranges of every weight layer with an activation: ReLU6 layers
@@ -55,7 +55,7 @@ export function calibrateActivations(
   const observe = layers.filter((l) => l.act !== "relu6").map((l) => l.name);
   for (const l of layers) if (l.act === "relu6") ranges[l.name] = [0, 6];
   if (observe.length) {
-    const n = Math.min(datasetSize(ds), opts.samples ?? 512);
+    const n = Math.min(datasetSize(ds), opts.samples ?? CALIBRATION_IMAGES);
     const bs = opts.batchSize ?? 128;
     const [h, w, c] = model.arch.inputShape;
     const lo: Record<string, number> = {}, hi: Record<string, number> = {};
@@ -137,7 +137,7 @@ export interface QuantizedModel {
 
 /**
  * Quantizes a BatchNorm-folded network in place: activation ranges (given,
- * or calibrated on the first 512 images of `calibration`; ReLU6 layers use
+ * or calibrated on the first CALIBRATION_IMAGES (512) images of `calibration`; ReLU6 layers use
  * [0, 6]), then every layer in `specs` snapped onto its grid
  * ({@link snapWeights}), then the biases onto the int32 grid of the integer
  * model ({@link snapBiases}). With `activationBits: "float"` activations keep

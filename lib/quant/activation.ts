@@ -39,3 +39,24 @@ export function fakeQuantRange(x: tf.Tensor, lo: number, hi: number, bits = 8): 
   };
   return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0])(x);
 }
+
+/**
+ * The activation quantization of the simulation: each layer's output
+ * fake-quantized to `bits` over its range (none for float activations).
+ *
+ * @example
+ * ```ts
+ * import { activationTransform } from "./activation.ts";
+ * if (activationTransform("float", {}) !== undefined) throw new Error();
+ * ```
+ */
+export function activationTransform(
+  bits: number | "float",
+  ranges: Record<string, [number, number]>,
+): ((layer: string, y: tf.Tensor) => tf.Tensor) | undefined {
+  if (bits === "float") return undefined;
+  return (layer: string, y: tf.Tensor) => {
+    const r = ranges[layer];
+    return r ? fakeQuantRange(y, r[0], r[1], bits) : y;
+  };
+}

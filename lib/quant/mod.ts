@@ -9,3 +9,4 @@ export * from "./activation.ts";
 export * from "./layers.ts";
 export * from "./fp16.ts";
 export * from "./range.ts";
+export * from "./summary.ts";

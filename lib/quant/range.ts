@@ -31,3 +31,9 @@ export function rangeParams(lo: number, hi: number, bits = 8): RangeParams {
   const zeroPoint = Math.min(qmax, Math.max(0, Math.round(-l / scale)));
   return { scale, zeroPoint, qmax };
 }
+
+/**
+ * How many of the first training images calibrate activation ranges (PTQ) and the output
+ * range of `model.tflite`: one setting, shared by training, export and the CLIs.
+ */
+export const CALIBRATION_IMAGES = 512;

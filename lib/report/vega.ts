@@ -1,10 +1,10 @@
 /**
- * Vega-Lite specs rendered to SVG (and PNG) headlessly with Vega.
+ * Vega-Lite specs rendered to SVG headlessly with Vega (report/png.ts turns SVG into PNG).
  * @module
  */
 import * as vl from "vega-lite";
 import * as vega from "vega";
-import { FONT_FAMILY, svgToPng } from "./png.ts";
+import { FONT_FAMILY } from "./png.ts";
 
 /** A Vega-Lite specification (plain JSON). */
 export type VegaLiteSpec = Record<string, unknown>;
@@ -32,16 +32,4 @@ export async function renderSvg(spec: VegaLiteSpec): Promise<string> {
   } finally {
     view.finalize();
   }
-}
-
-/**
- * Renders a Vega-Lite spec to PNG bytes.
- *
- * @example
- * ```ts ignore
- * const png = await renderPng(spec);
- * ```
- */
-export async function renderPng(spec: VegaLiteSpec, scale = 2): Promise<Uint8Array> {
-  return await svgToPng(await renderSvg(spec), scale);
 }

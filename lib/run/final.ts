@@ -10,9 +10,7 @@ import type { LayerEpochRow, MetricRow } from "./run_dir.ts";
 import { createModel, type Model, setWeights } from "../models/model.ts";
 import type { ArchSpec } from "../models/spec.ts";
 import type { QuantSpec } from "../quant/spec.ts";
-import type { QuantizedTensor } from "../quant/quantizer.ts";
-import { exportSource } from "../export/export.ts";
-import type { ExportSource } from "../format/model_file.ts";
+import type { QuantizedTensor } from "../quant/spec.ts";
 
 /** What `final.qgtw` holds: a finished variant, as plain arrays. */
 export interface FinalVariant {
@@ -158,16 +156,15 @@ export async function readFinal(path: string): Promise<FinalVariant> {
   return f;
 }
 
-/** A finished variant loaded as a model, with its export source (null for float variants). */
+/** A finished variant loaded as a model (its codes, scales and ranges in `final.quantized`). */
 export interface Deployed {
   final: FinalVariant;
   model: Model;
-  source: ExportSource | null;
 }
 
 /**
- * Loads `final.qgtw` as a tfjs model holding the deployed weights, and for
- * quantized variants the export source (codes, scales, biases, ranges).
+ * Loads `final.qgtw` as a tfjs model holding the deployed weights (re-exporting it is
+ * `exportStoredVariant` in lib/export/).
  *
  * @example
  * ```ts ignore
@@ -178,11 +175,7 @@ export async function loadDeployed(path: string): Promise<Deployed> {
   const final = await readFinal(path);
   const model = createModel(final.arch, 0);
   setWeights(model, final.weights);
-  const q = final.quantized;
-  const source = q
-    ? exportSource(model, q.weights, q.specs, q.activationRanges, final.classNames)
-    : null;
-  return { final, model, source };
+  return { final, model };
 }
 
 /** A reusable float baseline: its weights and the training tables it came with. */

@@ -17,7 +17,7 @@ import { REPO_ROOT } from "../util/path.ts";
 import { readCsv, rowsOf, tableOf, writeCsv } from "../util/tables.ts";
 import { writeJsonAtomic } from "../util/fs.ts";
 import { denoProcessAlive } from "../util/process.ts";
-import type { LayerSummaryRow } from "../qgt/summary.ts";
+import type { LayerSummaryRow } from "../quant/summary.ts";
 import type { Provenance } from "../format/header.ts";
 
 /** Where runs go unless `--out` says otherwise: `reports/runs/` in the repository. */

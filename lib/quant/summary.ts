@@ -5,8 +5,8 @@
  * @module
  */
 import type { ArchSpec } from "../models/spec.ts";
-import type { QuantSpec } from "../quant/spec.ts";
-import { layerBytes, weightLayerSizes } from "../quant/layers.ts";
+import type { QuantSpec } from "./spec.ts";
+import { layerBytes, weightLayerSizes } from "./layers.ts";
 
 /** One layer of the model summary (per-layer parameters, bits and bytes). */
 export interface LayerSummaryRow {
