@@ -221,111 +221,12 @@ static int32_t relu6_max(int32_t zp, uint32_t s) {
   }
 }
 
-/* A tiny unsigned big integer for exact decimal conversion (384 bits). */
-#define BIG_LIMBS 12
-typedef struct {
-  uint32_t d[BIG_LIMBS];
-} big;
-
-static void big_set(big *b, uint64_t v) {
-  memset(b, 0, sizeof *b);
-  b->d[0] = (uint32_t)v;
-  b->d[1] = (uint32_t)(v >> 32);
-}
-
-static int big_mul(big *b, uint32_t f) { /* returns 0 on overflow */
-  uint64_t carry = 0;
-  int i;
-  for (i = 0; i < BIG_LIMBS; i++) {
-    uint64_t t = (uint64_t)b->d[i] * f + carry;
-    b->d[i] = (uint32_t)t;
-    carry = t >> 32;
-  }
-  return carry == 0;
-}
-
-static int big_pow10(big *b, int n) {
-  while (n >= 9) {
-    if (!big_mul(b, 1000000000u)) return 0;
-    n -= 9;
-  }
-  while (n-- > 0)
-    if (!big_mul(b, 10u)) return 0;
-  return 1;
-}
-
-static int big_shl(big *b, int n) {
-  int w = n / 32, s = n % 32, i;
-  if (n <= 0) return 1;
-  for (i = BIG_LIMBS - 1; i >= 0; i--) {
-    uint32_t hi = i - w >= 0 ? b->d[i - w] : 0;
-    uint32_t lo = i - w - 1 >= 0 ? b->d[i - w - 1] : 0;
-    if (i >= BIG_LIMBS - w && b->d[i]) return 0;
-    b->d[i] = s ? (hi << s) | (lo >> (32 - s)) : hi;
-  }
-  return 1;
-}
-
-static int big_cmp(const big *a, const big *b) {
-  int i;
-  for (i = BIG_LIMBS - 1; i >= 0; i--)
-    if (a->d[i] != b->d[i]) return a->d[i] > b->d[i] ? 1 : -1;
-  return 0;
-}
-
-/* Sign of D * 10^E - q * 2^k (exact); 2 when the numbers do not fit (never for the ranges used). */
-static int dec_cmp(uint64_t D, int E, uint64_t q, int k) {
-  big l, r;
-  big_set(&l, D);
-  big_set(&r, q);
-  if (!(E >= 0 ? big_pow10(&l, E) : big_pow10(&r, -E))) return 2;
-  if (!(k >= 0 ? big_shl(&r, k) : big_shl(&l, -k))) return 2;
-  return big_cmp(&l, &r);
-}
-
-/* The float32 nearest to D * 10^E (D > 0), ties to even, as bits; 0 when it is 0 or too large. */
-static uint32_t dec_to_f32(uint64_t D, int E) {
-  int j, k, c, bit;
-  uint64_t q = 0;
-  if (D == 0 || E < -70) return 0;
-  if (E > 40) return 0x7f800000u;
-  /* j = floor(log2 value): estimate, then correct with exact comparisons */
-  j = bitlen64(D) - 1 + (E >= 0 ? (E * 1701) / 512 : -((-E * 1701 + 511) / 512));
-  while (j > -240 && dec_cmp(D, E, 1, j) < 0) j--;
-  while (j < 240 && dec_cmp(D, E, 1, j + 1) >= 0) j++;
-  if (j > 127) return 0x7f800000u;
-  k = j - 23;
-  if (k < -149) k = -149;
-  /* q = floor(value / 2^k), bit by bit */
-  for (bit = 24; bit >= 0; bit--) {
-    uint64_t t = q | (1ull << bit);
-    if (dec_cmp(D, E, t, k) >= 0) q = t;
-  }
-  c = dec_cmp(D, E, 2 * q + 1, k - 1); /* against the midpoint */
-  if (c > 0 || (c == 0 && (q & 1u))) q++;
-  if (q == (1ull << 24)) {
-    q >>= 1;
-    k++;
-  }
-  if (q >= (1ull << 23)) {
-    if (k + 23 + 127 > 254) return 0x7f800000u;
-    return ((uint32_t)(k + 23 + 127) << 23) | (uint32_t)(q - (1ull << 23));
-  }
-  return (uint32_t)q; /* subnormal, k = -149 */
-}
-
 /* ------------------------------------------------------------------ a strict JSON reader */
 
 typedef struct {
   const uint8_t *p, *end;
   int depth;
 } jcur;
-
-/* A JSON number as sign * D * 10^E with up to 19 significant digits. */
-typedef struct {
-  int neg, E;
-  uint64_t D;
-} jnum;
 
 static void ws(jcur *c) {
   while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
@@ -375,57 +276,26 @@ static int jstring(jcur *c, const char **s, uint32_t *len) {
   return 1;
 }
 
-static int jnumber(jcur *c, jnum *n) {
-  int digits = 0, frac = 0, any = 0;
-  long ex = 0;
+/* Skips a JSON number (provenance may hold fractions; no value the runtime uses is one). */
+static int jskip_number(jcur *c) {
+  int digits = 0;
   ws(c);
-  n->neg = 0;
-  n->D = 0;
-  n->E = 0;
-  if (c->p < c->end && *c->p == '-') {
-    n->neg = 1;
-    c->p++;
-  }
+  if (c->p < c->end && *c->p == '-') c->p++;
   if (c->p >= c->end || *c->p < '0' || *c->p > '9') return 0;
   if (*c->p == '0' && c->p + 1 < c->end && c->p[1] >= '0' && c->p[1] <= '9') return 0;
-  for (;;) {
-    if (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
-      int d = *c->p - '0';
-      any = 1;
-      if (n->D == 0 && d == 0) {
-        if (frac) n->E--;
-      } else if (digits < 19) {
-        n->D = n->D * 10u + (uint64_t)d;
-        digits++;
-        if (frac) n->E--;
-      } else if (d != 0) {
-        return 0; /* more than 19 significant digits */
-      } else if (!frac) {
-        n->E++; /* a trailing zero of the integer part */
-      }
-      c->p++;
-    } else if (c->p < c->end && *c->p == '.' && !frac) {
-      frac = 1;
-      c->p++;
-      if (c->p >= c->end || *c->p < '0' || *c->p > '9') return 0;
-    } else {
-      break;
-    }
-  }
-  if (!any) return 0;
-  if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
-    int eneg = 0, ed = 0;
+  while (c->p < c->end && *c->p >= '0' && *c->p <= '9') c->p++;
+  if (c->p < c->end && *c->p == '.') {
     c->p++;
-    if (c->p < c->end && (*c->p == '+' || *c->p == '-')) eneg = *c->p++ == '-';
-    while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
-      if (ex < 100000) ex = ex * 10 + (*c->p - '0');
-      c->p++;
-      ed++;
-    }
-    if (!ed) return 0;
-    n->E += (int)(eneg ? -ex : ex);
+    while (c->p < c->end && *c->p >= '0' && *c->p <= '9') c->p++, digits++;
+    if (!digits) return 0;
   }
-  if (n->D == 0) n->E = 0;
+  if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
+    c->p++;
+    if (c->p < c->end && (*c->p == '+' || *c->p == '-')) c->p++;
+    digits = 0;
+    while (c->p < c->end && *c->p >= '0' && *c->p <= '9') c->p++, digits++;
+    if (!digits) return 0;
+  }
   return 1;
 }
 
@@ -433,7 +303,6 @@ static int jnumber(jcur *c, jnum *n) {
 static int jskip(jcur *c) {
   const char *s;
   uint32_t len;
-  jnum n;
   ws(c);
   if (c->p >= c->end) return 0;
   if (*c->p == '"') return jstring(c, &s, &len);
@@ -455,41 +324,25 @@ static int jskip(jcur *c) {
   if (c->end - c->p >= 4 && !memcmp(c->p, "true", 4)) return (c->p += 4, 1);
   if (c->end - c->p >= 5 && !memcmp(c->p, "false", 5)) return (c->p += 5, 1);
   if (c->end - c->p >= 4 && !memcmp(c->p, "null", 4)) return (c->p += 4, 1);
-  return jnumber(c, &n);
+  return jskip_number(c);
 }
 
-/* An integer value in [lo, hi]. */
+/* An integer in [lo, hi], written as JSON writes integers: an optional minus and digits, no
+ * leading zero, no fraction or exponent. */
 static int jint(jcur *c, int64_t lo, int64_t hi, int64_t *out) {
-  jnum n;
-  uint64_t v;
-  int i;
-  if (!jnumber(c, &n)) return 0;
-  v = n.D;
-  if (n.E >= 0) {
-    for (i = 0; i < n.E; i++) {
-      if (v > 0x7fffffffffffffffull / 10u) return 0;
-      v *= 10u;
-    }
-  } else {
-    for (i = 0; i < -n.E; i++) {
-      if (v % 10u) return 0;
-      v /= 10u;
-    }
+  int neg = 0, digits = 0;
+  uint64_t v = 0;
+  ws(c);
+  if (c->p < c->end && *c->p == '-') neg = 1, c->p++;
+  if (c->p >= c->end || *c->p < '0' || *c->p > '9') return 0;
+  if (*c->p == '0' && c->p + 1 < c->end && c->p[1] >= '0' && c->p[1] <= '9') return 0;
+  while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+    if (++digits > 18) return 0;
+    v = v * 10u + (uint64_t)(*c->p++ - '0');
   }
-  if (v > 0x7fffffffffffffffull) return 0;
-  *out = n.neg ? -(int64_t)v : (int64_t)v;
+  if (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E')) return 0;
+  *out = neg ? -(int64_t)v : (int64_t)v;
   return *out >= lo && *out <= hi;
-}
-
-/* A positive scale below 2^24, as float32 bits. */
-static int jscale(jcur *c, uint32_t *bits) {
-  jnum n;
-  uint32_t b;
-  if (!jnumber(c, &n) || n.neg || n.D == 0) return 0;
-  b = dec_to_f32(n.D, n.E);
-  if (b == 0 || b >= 0x4b800000u) return 0; /* zero, or >= 2^24 (and infinity) */
-  *bits = b;
-  return 1;
 }
 
 static int key_is(const char *s, uint32_t len, const char *k) {
@@ -512,7 +365,7 @@ enum {
   F_CODES = 4096, F_SCALES = 8192, F_ZP = 16384, F_BIAS = 32768, F_OUT = 65536, F_INPUTS = 131072
 };
 
-/* "inputs" (version 3): a list of names of earlier layers or "input" (-1), compared as written.
+/* "inputs": a list of names of earlier layers or "input" (-1), compared as written.
  * Sets in1 (and in2) and returns how many names there were (0 on a syntax error). */
 static int parse_inputs(qgt_model *m, jcur *c, qgt_layer *l, uint32_t idx) {
   int n = 0;
@@ -560,7 +413,7 @@ static qgt_status parse_layer(qgt_model *m, jcur *c, qgt_layer *l, uint32_t idx)
                   : key_is(t, tl, "dense")       ? QGT_DENSE
                   : key_is(t, tl, "maxpool")     ? QGT_MAXPOOL
                   : key_is(t, tl, "gap")         ? QGT_GAP
-                  : key_is(t, tl, "add") && m->version >= 3 ? QGT_ADD
+                  : key_is(t, tl, "add")         ? QGT_ADD
                                                  : 0;
         if (!l->type) FAIL(QGT_ERR_HEADER, l, "type: unknown layer type");
       } else if (KEY("filters") || KEY("units")) {
@@ -609,17 +462,14 @@ static qgt_status parse_layer(qgt_model *m, jcur *c, qgt_layer *l, uint32_t idx)
         if (!jint(c, 0, 0xffffffffll, &v)) FAIL(QGT_ERR_HEADER, l, "section offset: expected a non-negative integer");
         *dst = (uint32_t)v;
         if (bit == F_ZP) l->has_zero_points = 1;
-      } else if (KEY("inputs") && m->version >= 3) {
+      } else if (KEY("inputs")) {
         bit = F_INPUTS;
         n_inputs = parse_inputs(m, c, l, idx);
         if (n_inputs < 0) FAIL(QGT_ERR_HEADER, l, "inputs: a name that is not an earlier layer or \"input\"");
         if (!n_inputs) FAIL(QGT_ERR_HEADER, l, "inputs: expected a list of one or two layer names");
-      } else if (KEY("out")) {
-        bit = F_OUT;
-        if (!lit(c, '[') || !jscale(c, &l->out_scale))
-          FAIL(QGT_ERR_HEADER, l, "out[0]: expected a finite positive scale below 2^24");
-        if (!lit(c, ',') || !jint(c, -128, 127, &v) || !lit(c, ']'))
-          FAIL(QGT_ERR_HEADER, l, "out[1]: expected an integer in -128..127");
+      } else if (KEY("outZp")) {
+        bit = F_OUT; /* its scale is in the actScales table (read_act_scales) */
+        if (!jint(c, -128, 127, &v)) FAIL(QGT_ERR_HEADER, l, "outZp: expected an integer in -128..127");
         l->out_zp = (int32_t)v;
         l->has_out = 1;
       } else {
@@ -651,7 +501,7 @@ static qgt_status parse_layer(qgt_model *m, jcur *c, qgt_layer *l, uint32_t idx)
     default:
       need = F_NAME | F_TYPE;
   }
-  allowed = need | (m->version >= 3 ? F_INPUTS : 0u);
+  allowed = need | F_INPUTS;
   if (l->type <= QGT_DENSE) {
     need |= F_ACT | F_BITS | F_QMIN | F_CODES | F_SCALES | F_BIAS;
     allowed |= need | F_PERTENSOR | F_ZP | F_OUT;
@@ -688,9 +538,6 @@ static qgt_status parse_input(qgt_model *m, jcur *c) {
       m->in_w = (uint32_t)d[1];
       m->in_c = (uint32_t)d[2];
       seen |= 1;
-    } else if (KEY("scale") && !(seen & 2)) {
-      if (!jscale(c, &m->in_scale)) FAIL(QGT_ERR_HEADER, 0, "header.input.scale: expected a finite positive scale below 2^24");
-      seen |= 2;
     } else if (KEY("zp") && !(seen & 4)) {
       if (!jint(c, -128, 127, &v)) FAIL(QGT_ERR_HEADER, 0, "header.input.zp: expected an integer in -128..127");
       m->in_zp = (int32_t)v;
@@ -699,7 +546,7 @@ static qgt_status parse_input(qgt_model *m, jcur *c) {
       FAIL(QGT_ERR_HEADER, 0, "header.input: unknown or repeated key");
     }
   } while (lit(c, ','));
-  if (!lit(c, '}') || seen != 7) FAIL(QGT_ERR_HEADER, 0, "header.input: expected { shape, scale, zp }");
+  if (!lit(c, '}') || seen != 5) FAIL(QGT_ERR_HEADER, 0, "header.input: expected { shape, zp }");
   return QGT_OK;
 }
 
@@ -758,7 +605,11 @@ static qgt_status parse_header(qgt_model *m, const uint8_t *h, uint32_t hlen, ui
       if (!jint(&c, 0, 0xffffffffll, &v)) FAIL(QGT_ERR_HEADER, 0, "header.payload: expected a byte count");
       *payload = (uint32_t)v;
       seen |= 64;
-    } else if (KEY("provenance") && !(seen & 128) && m->version >= 2) {
+    } else if (KEY("actScales") && !(seen & 256)) {
+      if (!jint(&c, 0, 0xffffffffll, &v)) FAIL(QGT_ERR_HEADER, 0, "header.actScales: expected a payload offset");
+      m->act_scales = (uint32_t)v;
+      seen |= 256;
+    } else if (KEY("provenance") && !(seen & 128)) {
       ws(&c);
       if (c.p >= c.end || *c.p != '{' || !jskip(&c)) FAIL(QGT_ERR_HEADER, 0, "header.provenance: expected an object");
       seen |= 128;
@@ -769,12 +620,33 @@ static qgt_status parse_header(qgt_model *m, const uint8_t *h, uint32_t hlen, ui
   if (!lit(&c, '}')) FAIL(QGT_ERR_HEADER, 0, "corrupt header");
   while (c.p < c.end)
     if (*c.p++ != ' ') FAIL(QGT_ERR_HEADER, 0, "corrupt header: trailing bytes are not spaces");
-  if ((seen & 127) != 127) FAIL(QGT_ERR_HEADER, 0, "header: missing key");
+  if ((seen & 383) != 383) FAIL(QGT_ERR_HEADER, 0, "header: missing key");
   if (!m->n_classes || !m->n_layers) FAIL(QGT_ERR_HEADER, 0, "header: no classes or no layers");
   return QGT_OK;
 }
 
 /* ------------------------------------------------------------------ shapes, sections, values */
+
+/* The actScales table: 1 + (layers with outZp) float32 values, the input's scale first, then each
+ * such layer's output scale in order; each positive, finite and below 2^24. */
+static qgt_status read_act_scales(qgt_model *m) {
+  uint32_t n = 1, i, k = 1;
+  for (i = 0; i < m->n_layers; i++) n += m->layers[i].has_out;
+  if (m->act_scales % 4u || (uint64_t)m->act_scales + 4u * n > m->payload_len)
+    FAILV(QGT_ERR_SECTION, 0, "header.actScales: the table lies outside the payload or is not 4-byte aligned, offset ", m->act_scales);
+  m->act_scales_len = 4u * n;
+#define SCALE_OK(b) ((b) != 0 && (b) < 0x4b800000u) /* positive, finite, below 2^24 */
+  m->in_scale = rd_u32(m->payload + m->act_scales);
+  if (!SCALE_OK(m->in_scale)) FAIL(QGT_ERR_VALUE, 0, "actScales[0]: the input scale is not a finite positive float32 below 2^24");
+  for (i = 0; i < m->n_layers; i++) {
+    qgt_layer *l = &m->layers[i];
+    if (!l->has_out) continue;
+    l->out_scale = rd_u32(m->payload + m->act_scales + 4u * k++);
+    if (!SCALE_OK(l->out_scale)) FAIL(QGT_ERR_VALUE, l, "its output scale (actScales) is not a finite positive float32 below 2^24");
+  }
+#undef SCALE_OK
+  return QGT_OK;
+}
 
 /* The shape and quantization of what layer `at` (-1: the network input) outputs. */
 typedef struct {
@@ -898,7 +770,7 @@ typedef struct {
 } qgt_span;
 
 static qgt_status check_sections(qgt_model *m) {
-  qgt_span spans[4 * QGT_MAX_LAYERS];
+  qgt_span spans[4 * QGT_MAX_LAYERS + 1];
   uint32_t n = 0, i, j;
   for (i = 0; i < m->n_layers; i++) {
     qgt_layer *l = &m->layers[i];
@@ -925,6 +797,10 @@ static qgt_status check_sections(qgt_model *m) {
       n++;
     }
   }
+  spans[n].at = m->act_scales; /* the activation-scale table (read_act_scales checked its bounds) */
+  spans[n].end = m->act_scales + m->act_scales_len;
+  spans[n].l = 0;
+  n++;
   for (i = 0; i < n; i++) /* no two sections overlap (n is small) */
     for (j = i + 1; j < n; j++)
       if (spans[i].at < spans[j].end && spans[j].at < spans[i].end && spans[i].end > spans[i].at &&
@@ -1081,15 +957,18 @@ qgt_status qgt_load(qgt_model *m, const uint8_t *b, size_t size) {
   if (size < 12) FAIL(QGT_ERR_TRUNCATED, 0, "truncated: shorter than the 12-byte preamble");
   if (memcmp(b, "QGTM", 4)) FAIL(QGT_ERR_MAGIC, 0, "wrong magic (not a qgt model)");
   version = rd_u16(b + 4);
-  if (version < 1 || version > 3) FAILV(QGT_ERR_VERSION, 0, "unsupported format version ", version);
+  if (version != 4)
+    FAILV(QGT_ERR_VERSION, 0,
+          "this runtime reads format version 4 (deno task export --upgrade converts older files); got ",
+          version);
   flags = rd_u16(b + 6);
   if (flags) FAILV(QGT_ERR_FLAGS, 0, "flags: expected 0, got ", flags);
-  pre = version >= 2 ? 16u : 12u;
+  pre = 16u;
   if (size < pre) FAIL(QGT_ERR_TRUNCATED, 0, "truncated: shorter than the preamble");
   hlen = rd_u32(b + 8);
   if ((uint64_t)pre + hlen > size) FAIL(QGT_ERR_TRUNCATED, 0, "truncated: the header does not fit");
   if (hlen % 4u) FAIL(QGT_ERR_HEADER, 0, "header length is not a multiple of 4");
-  if (version >= 2 && rd_u32(b + 12) != crc32_update(crc32_update(0, b, 12), b + 16, size - 16))
+  if (rd_u32(b + 12) != crc32_update(crc32_update(0, b, 12), b + 16, size - 16))
     FAIL(QGT_ERR_CHECKSUM, 0, "checksum mismatch: the file is damaged or truncated");
   m->version = version;
   if ((st = parse_header(m, b + pre, hlen, &payload)) != QGT_OK) return st;
@@ -1097,6 +976,7 @@ qgt_status qgt_load(qgt_model *m, const uint8_t *b, size_t size) {
     FAILV(QGT_ERR_TRUNCATED, 0, "truncated or padded payload: the header says ", payload);
   m->payload = b + pre + hlen;
   m->payload_len = payload;
+  if ((st = read_act_scales(m)) != QGT_OK) return st;
   if ((st = shape_layers(m)) != QGT_OK) return st;
   if ((st = check_sections(m)) != QGT_OK) return st;
   if ((st = check_values(m)) != QGT_OK) return st;

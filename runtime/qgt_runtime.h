@@ -60,8 +60,8 @@ typedef struct {
   uint32_t kernel, stride;          /* conv/depthwise kernel and stride; maxpool window, stride */
   uint32_t units;                   /* conv2d filters, dense units */
   uint32_t codes, scales, zero_points, bias; /* payload offsets */
-  uint32_t out_scale;               /* float32 bits of out[0] */
-  int32_t out_zp;                   /* out[1], or the input zero point for pooling */
+  uint32_t out_scale;               /* float32 bits of its output scale (the actScales table) */
+  int32_t out_zp;                   /* outZp, or the input zero point for pooling */
   uint32_t in_h, in_w, in_c, out_h, out_w, out_c, in_rank, out_rank;
   uint32_t pad_top, pad_left;
   uint32_t in_scale;                /* float32 bits of the input's scale */
@@ -81,8 +81,9 @@ typedef struct {
   uint32_t payload_len;
   uint32_t version, n_layers, n_classes;
   uint32_t in_h, in_w, in_c;
-  uint32_t in_scale;                /* float32 bits */
+  uint32_t in_scale;                /* float32 bits (actScales[0]) */
   int32_t in_zp;
+  uint32_t act_scales, act_scales_len; /* the activation-scale table: payload offset, bytes */
   size_t in_off;                    /* where the input lies in the activation region */
   size_t act_bytes;                 /* the activation region of the arena */
   size_t scratch_bytes;             /* per-channel weights and accumulators */

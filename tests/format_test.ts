@@ -1,6 +1,13 @@
-// model.qgt version 2: checksum, strict header validation, version-1 files, the exact numbers
-// of docs/format.md, and thousands of damaged files that never crash a reader.
-import { buildQgt, fileChecksum, parseQgt, QGT_VERSION } from "../lib/format/model_file.ts";
+// model.qgt version 4 (and 1-3): checksum, strict header validation, version-1 files, the
+// activation-scale table, the exact numbers of docs/format.md, and thousands of damaged files
+// that never crash a reader.
+import {
+  buildQgt,
+  fileChecksum,
+  parseQgt,
+  QGT_VERSION,
+  upgradeQgt,
+} from "../lib/format/model_file.ts";
 import { loadInterpreter, pixelsToInt8, runInterpreter } from "../lib/engine/interpreter.ts";
 import {
   decimalToFloat32,
@@ -43,23 +50,40 @@ const errorOf = (f: () => unknown): string => {
   return "no error";
 };
 
-Deno.test("version 2: preamble, CRC-32, provenance; deterministic bytes", () => {
+Deno.test("version 4: preamble, CRC-32, provenance; deterministic bytes; the activation scales as float32", () => {
   const a = buildQgt({ ...handNet(), provenance: PROV });
   assert.deepStrictEqual(a, buildQgt({ ...handNet(), provenance: PROV }));
   const dv = new DataView(a.buffer);
   assert.equal(new TextDecoder().decode(a.subarray(0, 4)), "QGTM");
   assert.equal(dv.getUint16(4, true), QGT_VERSION);
-  assert.equal(QGT_VERSION, 2);
+  assert.equal(QGT_VERSION, 4);
   assert.equal(dv.getUint32(12, true), fileChecksum(a));
   const f = parseQgt(a, "m.qgt");
-  assert.equal(f.version, 2);
+  assert.equal(f.version, 4);
   assert.deepStrictEqual(f.header.provenance, PROV);
   assert.deepStrictEqual(f.notes, []);
   assert.equal(f.parts.total, a.length);
   assert.equal(f.parts.header, 16 + dv.getUint32(8, true));
   assert.equal(f.parts.codes, 1 + 1); // 8 bits x 1 weight, 4 bits x 2 weights
-  assert.equal(f.parts.scales, 2 + 4);
+  // float16 weight scales, then the float32 table: the input's scale and conv c's output scale
+  assert.equal(f.parts.scales, 2 + 4 + 4 * 2);
   assert.equal(f.parts.biases, 4 + 8);
+  // the raw header: no decimal scale anywhere, the table at the end of the payload
+  const raw = JSON.parse(new TextDecoder().decode(a.subarray(16, 16 + dv.getUint32(8, true))));
+  assert.deepStrictEqual(raw.input, { shape: [2, 2, 1], zp: f.header.input.zp });
+  assert.equal(raw.layers[0].outZp, f.layers[0].out![1]);
+  assert.ok(!("out" in raw.layers[0]));
+  assert.equal(raw.actScales, raw.payload - 8);
+  const table = new DataView(a.buffer, a.length - 8, 8);
+  assert.equal(table.getFloat32(0, true), f.header.input.scale);
+  assert.equal(table.getFloat32(4, true), f.layers[0].out![0]);
+  // the same model as the version-3 layout: same layers, same numbers, and upgrading gives it
+  const v3 = buildQgt({ ...handNet(), provenance: PROV }, 3);
+  const g = parseQgt(v3, "m3.qgt");
+  assert.deepStrictEqual(g.header.input, f.header.input);
+  assert.deepStrictEqual(g.layers, f.layers);
+  assert.deepStrictEqual(upgradeQgt(v3, "m3.qgt"), a);
+  assert.strictEqual(upgradeQgt(a, "m.qgt"), a);
 });
 
 Deno.test("version 1 files still load, with a note that they carry no checksum", () => {
@@ -78,7 +102,7 @@ Deno.test("version 1 files still load, with a note that they carry no checksum",
   assert.deepStrictEqual([...acc1], [95, -37]); // worked out by hand in export_test.ts
 });
 
-Deno.test("a damaged version-2 file is rejected by its checksum: every single-byte change", () => {
+Deno.test("a damaged version-4 file is rejected by its checksum: every single-byte change", () => {
   const a = buildQgt({ ...handNet(), provenance: PROV });
   const r = rng(11);
   for (let i = 0; i < a.length; i++) {
@@ -93,8 +117,8 @@ Deno.test("a damaged version-2 file is rejected by its checksum: every single-by
   }
 });
 
-Deno.test("strict header: each problem is one line naming the file, layer and field", () => {
-  const a = buildQgt({ ...handNet(), provenance: PROV });
+Deno.test("strict header (version 3 layout): each problem is one line naming the file, layer and field", () => {
+  const a = buildQgt({ ...handNet(), provenance: PROV }, 3);
   type H = Record<string, unknown> & { layers: Record<string, unknown>[] };
   const cases: [string, (h: H) => void, string][] = [
     ["a renamed key", (h) => {
@@ -150,12 +174,12 @@ Deno.test("strict header: each problem is one line naming the file, layer and fi
     [
       "an unknown layer type",
       (h) => (h.layers[1].type = "avgpool"),
-      'm.qgt: layer g.type: expected one of conv2d, depthwise2d, dense, maxpool, gap, got "avgpool"',
+      'm.qgt: layer g.type: expected one of conv2d, depthwise2d, dense, maxpool, gap, add, got "avgpool"',
     ],
     [
       "a key of another layer type",
       (h) => (h.layers[1].stride = 1),
-      'm.qgt: layer g: unknown key "stride" (expected name, type)',
+      'm.qgt: layer g: unknown key "stride" (expected name, type, inputs)',
     ],
     [
       "a logit layer with an activation",
@@ -185,7 +209,7 @@ Deno.test("strict header: each problem is one line naming the file, layer and fi
     [
       "version disagreeing with the preamble",
       (h) => (h.version = 1),
-      "m.qgt: header.version: 1 differs from the preamble's 2",
+      "m.qgt: header.version: 1 differs from the preamble's 3",
     ],
     [
       "an unknown provenance key",
@@ -216,6 +240,67 @@ Deno.test("strict header: each problem is one line naming the file, layer and fi
   assert.ok(at > 0);
   const broken = resealed(a, (b) => b.set(new TextEncoder().encode('"scale":NaN      '), at));
   assert.match(errorOf(() => parseQgt(broken, "m.qgt")), /^m\.qgt: corrupt header: /);
+});
+
+Deno.test("strict header (version 4): the scale table's place and values, and no decimal scales", () => {
+  const a = buildQgt({ ...handNet(), provenance: PROV });
+  type H = Record<string, unknown> & { layers: Record<string, unknown>[] };
+  const cases: [string, (h: H) => void, string][] = [
+    [
+      "a table past the payload",
+      (h) => (h.actScales = h.payload),
+      "m.qgt: header.actScales: offset 36 (+8 bytes for 2 scales) outside the 36-byte payload",
+    ],
+    [
+      "a table not 4-byte aligned",
+      (h) => (h.actScales = 2),
+      "m.qgt: header.actScales: offset 2 (+8 bytes for 2 scales)",
+    ],
+    ["no table", (h) => delete h.actScales, "m.qgt: header.actScales: offset undefined"],
+    [
+      "a table over a layer's sections",
+      (h) => (h.actScales = 0),
+      "m.qgt: layer c codes overlaps actScales",
+    ],
+    [
+      "a decimal input scale",
+      (h) => ((h.input as Record<string, unknown>).scale = 0.5),
+      'm.qgt: header.input: unknown key "scale" (version 4 keeps it in the actScales table)',
+    ],
+    [
+      "a version-3 out",
+      (h) => (h.layers[0].out = [0.5, 0]),
+      'm.qgt: layer c: unknown key "out" (version 4 has outZp and the actScales table)',
+    ],
+    [
+      "an output zero point beyond int8",
+      (h) => (h.layers[0].outZp = 200),
+      "m.qgt: layer c.out[1]: expected an integer in -128..127, got 200",
+    ],
+    [
+      "an outZp on the logit layer (one scale more than the table holds)",
+      (h) => (h.layers[2].outZp = 0),
+      "m.qgt: header.actScales: offset 28 (+12 bytes for 3 scales) outside the 36-byte payload",
+    ],
+  ];
+  for (const [what, edit, want] of cases) {
+    const msg = errorOf(() =>
+      parseQgt(withHeader(a, edit as (h: Record<string, unknown>) => void), "m.qgt")
+    );
+    assert.ok(msg.startsWith(want), `${what}: ${msg}`);
+    assert.ok(!msg.includes("\n"), `${what}: more than one line`);
+  }
+  // scales in the table: zero, negative, infinite, NaN
+  const f = parseQgt(a, "m.qgt");
+  const table = f.parts.total - 8;
+  const bad: [number, string][] = [[0, "0"], [-0.5, "-0.5"], [Infinity, "null"], [NaN, "null"]];
+  for (const [v, shown] of bad) {
+    const b = resealed(a, (x) => new DataView(x.buffer).setFloat32(table + 4, v, true));
+    assert.equal(
+      errorOf(() => parseQgt(b, "m.qgt")),
+      `m.qgt: layer c.out[0]: expected a finite positive scale, got ${shown}`,
+    );
+  }
 });
 
 Deno.test("payload values: float16 scales must be finite and positive, accumulators must fit int32", () => {
@@ -255,8 +340,8 @@ Deno.test("payload values: float16 scales must be finite and positive, accumulat
 Deno.test("thousands of random flips and truncations: rejected with one line, or (version 1) run", () => {
   const r = rng(5);
   const x = pixelsToInt8(Uint8Array.from([200, 150, 100, 255]));
-  for (const version of [1, 2]) {
-    const a = buildQgt(version === 2 ? { ...handNet(), provenance: PROV } : handNet(), version);
+  for (const version of [1, 4]) {
+    const a = buildQgt(version > 1 ? { ...handNet(), provenance: PROV } : handNet(), version);
     let rejected = 0, ran = 0;
     for (let t = 0; t < 2500; t++) {
       let b = a.slice();
@@ -276,7 +361,7 @@ Deno.test("thousands of random flips and truncations: rejected with one line, or
         rejected++;
       }
     }
-    if (version === 2) assert.equal(ran, 0, "a damaged version-2 file was accepted");
+    if (version > 1) assert.equal(ran, 0, `a damaged version-${version} file was accepted`);
     else assert.ok(ran > 0 && rejected > 0, `v1: ${ran} ran, ${rejected} rejected`);
   }
 });

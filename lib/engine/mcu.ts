@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { REPO_ROOT } from "../util/path.ts";
 import { writeJsonAtomic } from "../util/fs.ts";
 import { cArray } from "../format/c_array.ts";
-import { parseQgt } from "../format/model_file.ts";
+import { parseQgt, upgradeQgt } from "../format/model_file.ts";
 import { loadNative } from "./native.ts";
 
 /** What a firmware build and run measured. */
@@ -226,6 +226,7 @@ export async function runOnMcu(
 ): Promise<McuReport> {
   const missing = await mcuToolsMissing();
   if (missing) throw new Error(`mcu: ${missing}`);
+  bytes = upgradeQgt(bytes, file); // the firmware's C runtime reads version 4
   const f = parseQgt(bytes, file);
   const host = await loadNative(bytes, file);
   if (!host) {

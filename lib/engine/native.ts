@@ -6,6 +6,7 @@
  * so exported models are evaluated with it when it is available.
  * @module
  */
+import { upgradeQgt } from "../format/model_file.ts";
 import { buildSharedLibrary, cString, findCompiler } from "../util/cbuild.ts";
 
 const SYMBOLS = {
@@ -110,9 +111,16 @@ export interface NativeModel {
   kernels: string;
 }
 
+/** Whether `bytes` start like a model.qgt of version 1-3. */
+function isOlderVersion(bytes: Uint8Array): boolean {
+  if (bytes.length < 6 || new TextDecoder().decode(bytes.subarray(0, 4)) !== "QGTM") return false;
+  const v = bytes[4] | (bytes[5] << 8);
+  return v >= 1 && v <= 3;
+}
+
 /**
- * Loads model bytes into the C runtime; a file the runtime rejects is an
- * error naming `file` and the runtime's reason. Null when the runtime is not
+ * Loads model bytes (any version; older ones are upgraded to version 4 first) into the C
+ * runtime; a file the runtime rejects is an error naming `file` and the runtime's reason. Null when the runtime is not
  * available here (no C compiler).
  *
  * @example
@@ -130,7 +138,10 @@ export async function loadNative(
   if (!lib) return null;
   const s = lib.symbols;
   const model = new Uint8Array(Number(s.qgt_model_size()));
-  const kept = bytes.slice(); // the model points into these bytes: keep them with it
+  // the C runtime reads version 4 (and judges every other byte itself); files whose preamble
+  // says 1-3 reach it upgraded by lib/format/'s parser: the same model, the same integers
+  const kept = (isOlderVersion(bytes) ? upgradeQgt(bytes, file) : bytes).slice(); // the model points into these bytes: keep them
+
   const st = s.qgt_load(model, kept, BigInt(kept.length));
   if (st !== 0) {
     throw new Error(

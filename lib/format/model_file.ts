@@ -34,11 +34,15 @@ export type { HeaderLayer, Provenance, QgtHeader, ShapedLayer } from "./header.t
 
 /** File magic and the version this writer writes. */
 export const QGT_MAGIC = "QGTM";
-export const QGT_VERSION = 2;
-/** The version written for networks with residual connections (layer inputs, add layers). */
+/**
+ * Version 4: the activation scales (the input's and each layer's output scale) as binary float32
+ * in the payload instead of decimal text in the header (docs/format.md).
+ */
+export const QGT_VERSION = 4;
+/** The version that added residual connections (layer inputs, add layers); 3 wrote them. */
 export const QGT_VERSION_GRAPH = 3;
-/** The versions this reader reads. */
-export const QGT_READS = [1, 2, 3];
+/** The versions this reader reads (1-3 through the same path: see {@link upgradeQgt}). */
+export const QGT_READS = [1, 2, 3, 4];
 
 /** Preamble length by version: magic, version, flags, header length (and, from 2, the CRC-32). */
 const preambleOf = (version: number) => (version >= 2 ? 16 : 12);
@@ -189,7 +193,9 @@ export function fileChecksum(bytes: Uint8Array): number {
 }
 
 /**
- * Builds the bytes of `model.qgt` (version 2). The same source gives the same bytes.
+ * Builds the bytes of `model.qgt`: version 4 by default, or an older layout (`version` 2 for a
+ * chain, 3 for a graph; for tests and comparisons). The same source gives the same bytes, and a
+ * version-4 file is exactly `upgradeQgt` of the version-3 one.
  *
  * @example
  * ```ts ignore
@@ -197,6 +203,12 @@ export function fileChecksum(bytes: Uint8Array): number {
  * ```
  */
 export function buildQgt(src: ExportSource, version = QGT_VERSION): Uint8Array {
+  if (version >= 4) return toVersion4(parseQgt(buildQgt(src, QGT_VERSION_GRAPH), "model.qgt"));
+  return buildDecimal(src, version);
+}
+
+/** The version 1-3 layout: activation scales as decimal text in the header. */
+function buildDecimal(src: ExportSource, version: number): Uint8Array {
   const { arch } = src;
   const shapes = layerShapes(arch);
   const zpIn = 255 * src.normalize.mean - 128;
@@ -328,7 +340,9 @@ export function exportOverheadBound(
   // residual sums carry an output quantization too
   const sums = arch.layers.filter((l) => l.type === "add");
   for (const l of sums) src.activationRanges[l.name] = [0, 1];
-  const bytes = buildQgt(src);
+  // the version-3 layout bounds version 4's too (tests/format_test.ts): its decimal scales take
+  // more header bytes than version 4's float32 table, so mixed-precision budgets keep their value
+  const bytes = buildQgt(src, QGT_VERSION_GRAPH);
   const hlen = new DataView(bytes.buffer).getUint32(8, true);
   // the dummy's scale texts (input, and `out` of each layer but possibly the last) may be shorter
   // than real ones, and asymmetric 8-bit `qmin` is "0" where 1-bit's is "-1"
@@ -356,6 +370,96 @@ export interface QgtFile {
   };
   /** What a reader should tell the user (e.g. a version-1 file carries no checksum). */
   notes: string[];
+}
+
+/**
+ * Version 4's activation scales: reads the float32 table at `actScales` into the header in
+ * the version 1-3 shape the validation and every reader use (`input.scale`, each `out` as
+ * `[scale, zeroPoint]` from `outZp`), so every version is read through one path. Returns the
+ * table's place for the section checks.
+ */
+function readActScales(
+  json: unknown,
+  payload: Uint8Array,
+  fail: (m: string) => never,
+): { at: number; bytes: number } {
+  const isObj = (x: unknown): x is Record<string, unknown> =>
+    typeof x === "object" && x !== null && !Array.isArray(x);
+  if (!isObj(json) || !isObj(json.input) || !Array.isArray(json.layers)) {
+    return fail("corrupt header: expected an object with input and layers");
+  }
+  const layers = json.layers as unknown[];
+  if ("scale" in json.input) {
+    fail('header.input: unknown key "scale" (version 4 keeps it in the actScales table)');
+  }
+  const withOut = layers.filter((l): l is Record<string, unknown> => isObj(l) && "outZp" in l);
+  for (const [i, l] of layers.entries()) {
+    if (isObj(l) && "out" in l) {
+      fail(`layer ${l.name ?? i}: unknown key "out" (version 4 has outZp and the actScales table)`);
+    }
+  }
+  const at = json.actScales, n = 1 + withOut.length, bytes = 4 * n;
+  if (
+    typeof at !== "number" || !Number.isInteger(at) || at < 0 || at % 4 !== 0 ||
+    at + bytes > payload.length
+  ) {
+    return fail(
+      `header.actScales: offset ${at} (+${bytes} bytes for ${n} scales) outside the ${payload.length}-byte payload or not 4-byte aligned`,
+    );
+  }
+  const dv = new DataView(payload.buffer, payload.byteOffset + at, bytes);
+  const f32 = (k: number) => dv.getFloat32(4 * k, true);
+  delete json.actScales;
+  json.input = { shape: json.input.shape, scale: f32(0), zp: json.input.zp };
+  for (const [k, l] of withOut.entries()) {
+    const zp = l.outZp;
+    delete l.outZp;
+    l.out = [f32(k + 1), zp];
+  }
+  return { at, bytes };
+}
+
+/**
+ * A file of any version as version 4: the same layers, sections and payload bytes, the
+ * activation scales (exactly the float32 values the old header's decimals gave) appended to the
+ * payload as a float32 table, and each `out` written as `outZp`.
+ */
+function toVersion4(f: QgtFile): Uint8Array {
+  const h = f.header;
+  const scales = [h.input.scale, ...h.layers.filter((l) => l.out).map((l) => l.out![0])];
+  const w = new PayloadWriter();
+  w.put(f.payload);
+  const at = w.put(new Uint8Array(Float32Array.from(scales).buffer));
+  const layers = h.layers.map((l) => {
+    const { out, ...rest } = l;
+    return out ? { ...rest, outZp: out[1] } : rest;
+  });
+  const header = {
+    format: "qgt",
+    version: 4,
+    name: h.name,
+    classes: h.classes,
+    input: { shape: h.input.shape, zp: h.input.zp },
+    layers,
+    payload: w.size,
+    actScales: at,
+    ...(h.provenance ? { provenance: h.provenance } : {}),
+  };
+  return assemble(header as unknown as QgtHeader, w);
+}
+
+/**
+ * `model.qgt` bytes of any version (1-4) as version 4, the only one the C runtime reads:
+ * the same model, computing the same integers (unchanged when already version 4).
+ *
+ * @example
+ * ```ts ignore
+ * const v4 = upgradeQgt(await Deno.readFile("old.qgt"), "old.qgt");
+ * ```
+ */
+export function upgradeQgt(bytes: Uint8Array, file: string): Uint8Array {
+  const f = parseQgt(bytes, file);
+  return f.version >= 4 ? bytes : toVersion4(f);
 }
 
 /** JSON.parse keeping fractions as the float32 their decimal text rounds to (docs/format.md, Numbers). */
@@ -413,7 +517,7 @@ function checkPreamble(
 const hex = (x: number) => "0x" + x.toString(16).padStart(8, "0");
 
 /**
- * Parses and validates `model.qgt` bytes (versions 1 to 3); errors are one
+ * Parses and validates `model.qgt` bytes (versions 1 to 4); errors are one
  * line starting with `file` naming the layer and field (truncation, magic,
  * version, checksum, unknown or missing keys, bad values, offsets out of
  * range or overlapping the next section).
@@ -440,8 +544,9 @@ export function parseQgt(bytes: Uint8Array, file: string): QgtFile {
   } catch (e) {
     return fail(`corrupt header: ${(e as Error).message}`);
   }
-  const { header, layers } = checkHeader(json, version, fail);
   const payload = bytes.subarray(pre + hlen);
+  const reals = version >= 4 ? readActScales(json, payload, fail) : null;
+  const { header, layers } = checkHeader(json, version, fail);
   if (payload.length !== header.payload) {
     fail(`truncated or padded payload: ${payload.length} bytes, the header says ${header.payload}`);
   }
@@ -454,6 +559,10 @@ export function parseQgt(bytes: Uint8Array, file: string): QgtFile {
     total: bytes.length,
   };
   const used: [number, number, string][] = [];
+  if (reals) {
+    used.push([reals.at, reals.at + reals.bytes, "actScales"]);
+    parts.scales += reals.bytes;
+  }
   const section = (at: number | undefined, length: number, what: string) => {
     if (
       typeof at !== "number" || !Number.isInteger(at) || at < 0 || at % 4 !== 0 ||
