@@ -28,7 +28,15 @@ const SYMBOLS = {
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>;
 
 /** The runtime's sources, relative to the repository. */
-export const RUNTIME_SOURCES = ["runtime/qgt_runtime.c", "runtime/qgt_runtime.h"];
+export const RUNTIME_SOURCES = [
+  "runtime/qgt_runtime.c",
+  "runtime/qgt_runtime.h",
+  "runtime/src/errors.c",
+  "runtime/src/numbers.c",
+  "runtime/src/header.c",
+  "runtime/src/kernels.c",
+  "runtime/src/plan.c",
+];
 
 const cached = new Map<string, Promise<Lib | null>>();
 

@@ -1,0 +1,481 @@
+/*
+ * kernels.c: the integer kernels (portable reference loops and SSE2 on x86-64), each with the scratch size it needs, and qgt_invoke / qgt_predict.
+ * A part of qgt_runtime.c (compiled as one translation unit with it; not built on its own).
+ */
+
+/* ------------------------------------------------------------------ kernels */
+
+/* floor((acc m0 + 2^(t-1)) / 2^t), t = 31 - shift in 1..62, saturated to int32: the product
+ * rounded once, half up. |acc m0| < 2^62; in unsigned arithmetic with 2^63 (a multiple of 2^t)
+ * added, the sum is positive and below 2^64, so the shift is exact floor division (C leaves >>
+ * of negative numbers to the compiler, and signed overflow undefined). */
+static int32_t mul_q(int32_t acc, int32_t m0, int32_t shift) {
+  int t = 31 - shift;
+  uint64_t u = (uint64_t)((int64_t)acc * m0) + ((uint64_t)1 << (t - 1)) + ((uint64_t)1 << 63);
+  int64_t v = (int64_t)(u >> t) - ((int64_t)1 << (63 - t));
+  v = v > 2147483647 ? 2147483647 : v;
+  v = v < -2147483647 - 1 ? -2147483647 - 1 : v;
+  return (int32_t)v;
+}
+
+/* q = clamp(mul_q(acc) + zp, lo, hi): the layer's requantized int8 output. */
+static int8_t requant(int32_t acc, int32_t m0, int32_t shift, const qgt_layer *l) {
+  int64_t v = (int64_t)mul_q(acc, m0, shift) + l->out_zp;
+  v = v < l->act_min ? l->act_min : v;
+  v = v > l->act_max ? l->act_max : v;
+  return (int8_t)v;
+}
+
+/* The weights (code - zero point) of output channels co..co+n-1 and their sums per tap. Kernels
+ * are [kh][kw][cin][cout] (conv2d; dense as [in][out]) and [kh][kw][c] (depthwise), so at each
+ * tap and input channel the n channels' codes are n adjacent elements: n * bits contiguous bits,
+ * read at once. Layout: with one input per tap (depthwise, or a one-channel input) tap-major,
+ * w[t * n + j]; else one row per channel, w[j * taps * cin + t * cin + ci], for dot products. */
+static void block_weights(const qgt_model *m, const qgt_layer *l, uint32_t co, uint32_t n,
+                          int16_t *w, int32_t *wsum) {
+  const uint8_t *codes = m->payload + l->codes;
+  uint32_t dw = l->type == QGT_DEPTHWISE2D, taps = l->type == QGT_DENSE ? 1u : l->kernel * l->kernel;
+  uint32_t cin = dw ? 1u : l->in_c, stride = dw ? l->in_c : l->out_c, bits = l->bits;
+  uint32_t mask = (1u << bits) - 1u, t, ci, j, per = taps * cin, tapmajor = cin == 1;
+  uint32_t end = (uint32_t)(((uint64_t)l->n_weights * bits + 7u) / 8u); /* the section's length */
+  /* code = c * mul + lo: 1 bit stores -1 / +1 as 0 / 1, wider codes store code - qmin */
+  int32_t mul = bits == 1 ? 2 : 1, base[QGT_BLOCK], lo = bits == 1 ? -1 : l->qmin;
+  for (j = 0; j < n; j++) {
+    uint32_t zc = l->per_tensor ? 0u : co + j;
+    base[j] = lo - (l->has_zero_points ? rd_i32(m->payload + l->zero_points + 4u * zc) : 0);
+  }
+  for (t = 0; t < taps; t++) {
+    int32_t ws[QGT_BLOCK] = {0};
+    for (ci = 0; ci < cin; ci++) {
+      uint32_t pos = ((t * cin + ci) * stride + co) * bits, byte = pos >> 3, off = pos & 7u;
+      uint32_t nbytes = (off + n * bits + 7u) >> 3, k;
+      int16_t *wp = tapmajor ? w + t * n : w + t * cin + ci;
+      uint32_t wstep = tapmajor ? 1u : per;
+      uint64_t v = 0;
+      if (byte + 8u <= end) { /* eight bytes at once where the section has them */
+        const uint8_t *c8 = codes + byte;
+        v = (uint64_t)rd_u32(c8) | ((uint64_t)rd_u32(c8 + 4) << 32);
+      } else {
+        for (k = 0; k < nbytes; k++) v |= (uint64_t)codes[byte + k] << (8u * k);
+      }
+      v >>= off;
+      for (j = 0; j < n; j++, v >>= bits, wp += wstep) {
+        int32_t x = (int32_t)((uint32_t)v & mask) * mul + base[j];
+        *wp = (int16_t)x;
+        ws[j] += x;
+      }
+    }
+    for (j = 0; j < n; j++) wsum[j * taps + t] = ws[j];
+  }
+}
+
+/* The hot loops. The plain C below is the reference (and what a microcontroller runs); with
+ * SSE2 (every x86-64 host) the same sums are computed eight products at a time. Integer
+ * arithmetic makes both give the same results; the tests compare them. */
+#if defined(__SSE2__) && !defined(QGT_NO_SIMD)
+#define QGT_SSE2 1
+#include <emmintrin.h>
+#endif
+
+#ifdef QGT_SSE2
+const char *qgt_kernels(void) { return "sse2"; }
+#else
+const char *qgt_kernels(void) { return "reference"; }
+#endif
+
+static int32_t dot(const int8_t *x, const int16_t *w, uint32_t n) {
+  int32_t s = 0;
+  uint32_t i;
+  for (i = 0; i < n; i++) s += (int32_t)x[i] * w[i];
+  return s;
+}
+
+#ifdef QGT_SSE2
+static __m128i load8(const int8_t *x) { /* eight int8 as eight int16 */
+  __m128i v = _mm_loadl_epi64((const __m128i *)(const void *)x);
+  return _mm_srai_epi16(_mm_unpacklo_epi8(v, v), 8);
+}
+static __m128i loadw(const int16_t *w) { return _mm_loadu_si128((const __m128i *)(const void *)w); }
+static int32_t hsum(__m128i v) {
+  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4e));
+  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xb1));
+  return _mm_cvtsi128_si32(v);
+}
+#endif
+
+/* QGT_BLOCK dot products of n activations with the weight rows w + j * stride. */
+static void dot_block(const int8_t *x, const int16_t *w, uint32_t n, uint32_t stride,
+                      int32_t *out) {
+  uint32_t i = 0, j;
+#if defined(QGT_SSE2) && QGT_BLOCK == 8
+  const int16_t *w1 = w + stride, *w2 = w1 + stride, *w3 = w2 + stride, *w4 = w3 + stride;
+  const int16_t *w5 = w4 + stride, *w6 = w5 + stride, *w7 = w6 + stride;
+  __m128i a0 = _mm_setzero_si128(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  for (; i + 8 <= n; i += 8) {
+    __m128i xv = load8(x + i);
+    a0 = _mm_add_epi32(a0, _mm_madd_epi16(xv, loadw(w + i)));
+    a1 = _mm_add_epi32(a1, _mm_madd_epi16(xv, loadw(w1 + i)));
+    a2 = _mm_add_epi32(a2, _mm_madd_epi16(xv, loadw(w2 + i)));
+    a3 = _mm_add_epi32(a3, _mm_madd_epi16(xv, loadw(w3 + i)));
+    a4 = _mm_add_epi32(a4, _mm_madd_epi16(xv, loadw(w4 + i)));
+    a5 = _mm_add_epi32(a5, _mm_madd_epi16(xv, loadw(w5 + i)));
+    a6 = _mm_add_epi32(a6, _mm_madd_epi16(xv, loadw(w6 + i)));
+    a7 = _mm_add_epi32(a7, _mm_madd_epi16(xv, loadw(w7 + i)));
+  }
+  out[0] = hsum(a0);
+  out[1] = hsum(a1);
+  out[2] = hsum(a2);
+  out[3] = hsum(a3);
+  out[4] = hsum(a4);
+  out[5] = hsum(a5);
+  out[6] = hsum(a6);
+  out[7] = hsum(a7);
+#else
+  for (j = 0; j < QGT_BLOCK; j++) out[j] = 0;
+#endif
+  for (; i < n; i++)
+    for (j = 0; j < QGT_BLOCK; j++) out[j] += (int32_t)x[i] * w[j * stride + i];
+}
+
+/* The requantization of a block of output channels. */
+typedef struct {
+  uint32_t co, n;
+  int32_t bias[QGT_BLOCK], m0[QGT_BLOCK], shift[QGT_BLOCK];
+} qgt_block;
+
+/* Output channels co..co+n-1 of a 1x1 convolution (no padding can apply): per pixel, the dot
+ * products of its input channels with each channel's weights (base: bias - zp_in * sum w). */
+static void conv1x1(const qgt_layer *l, const int8_t *x, int8_t *y, const int16_t *w,
+                    const qgt_block *b) {
+  uint32_t oy, ox, j, cin = l->in_c;
+  int32_t acc[QGT_BLOCK];
+  for (oy = 0; oy < l->out_h; oy++)
+    for (ox = 0; ox < l->out_w; ox++) {
+      const int8_t *xp = x + ((oy * l->stride) * l->in_w + ox * l->stride) * cin;
+      int8_t *yp = y + (oy * l->out_w + ox) * l->out_c + b->co;
+      if (b->n == QGT_BLOCK) {
+        dot_block(xp, w, cin, cin, acc);
+      } else {
+        for (j = 0; j < b->n; j++) acc[j] = dot(xp, w + j * cin, cin);
+      }
+      for (j = 0; j < b->n; j++) yp[j] = requant(b->bias[j] + acc[j], b->m0[j], b->shift[j], l);
+    }
+}
+
+/* The taps of a k x k window that fall inside the image (padded taps hold the zero point and
+ * add nothing): [ky0, ky1) x [kx0, kx1), and whether that is the whole window. */
+typedef struct {
+  uint32_t ky0, ky1, kx0, kx1, full;
+  const int8_t *row; /* the input at tap (ky0, kx0), channel 0 */
+} qgt_window;
+
+static void window(const qgt_layer *l, const int8_t *x, uint32_t oy, uint32_t ox, qgt_window *win) {
+  uint32_t top = oy * l->stride, left = ox * l->stride, k = l->kernel;
+  win->ky0 = top < l->pad_top ? l->pad_top - top : 0u;
+  win->kx0 = left < l->pad_left ? l->pad_left - left : 0u;
+  win->ky1 = top + k > l->in_h + l->pad_top ? l->in_h + l->pad_top - top : k;
+  win->kx1 = left + k > l->in_w + l->pad_left ? l->in_w + l->pad_left - left : k;
+  win->full = win->ky0 == 0 && win->kx0 == 0 && win->ky1 == k && win->kx1 == k;
+  win->row = x + ((top + win->ky0 - l->pad_top) * l->in_w + (left + win->kx0 - l->pad_left)) * l->in_c;
+}
+
+/* zp_in times the sum of the weights of a window's taps, for each of n channels (wsum[j * taps
+ * + t]). Windows cut by the border come in few shapes (edges and corners): the sums of the last
+ * shape are kept, so most border pixels reuse them. */
+typedef struct {
+  uint32_t key; /* (ky0, ky1, kx0, kx1) + 1, or 0 */
+  int32_t z[QGT_BLOCK];
+} qgt_zcache;
+
+static void window_zsum(const qgt_layer *l, const qgt_window *win, const int32_t *wsum,
+                        const int32_t *wall, uint32_t n, int32_t *z, qgt_zcache *cache) {
+  uint32_t ky, kx, j, taps = l->kernel * l->kernel;
+  uint32_t key = ((((win->ky0 * 8191u + win->ky1) * 8191u + win->kx0) * 8191u) + win->kx1) + 1u;
+  if (win->full) {
+    for (j = 0; j < n; j++) z[j] = l->in_zp * wall[j];
+    return;
+  }
+  if (cache->key != key) {
+    for (j = 0; j < n; j++) {
+      int32_t s = 0;
+      for (ky = win->ky0; ky < win->ky1; ky++)
+        for (kx = win->kx0; kx < win->kx1; kx++) s += wsum[j * taps + ky * l->kernel + kx];
+      cache->z[j] = l->in_zp * s;
+    }
+    cache->key = key;
+  }
+  for (j = 0; j < n; j++) z[j] = cache->z[j];
+}
+
+/* Depthwise channels co..co+n-1 (weights tap-major, w[t * n + j]), or, with one input channel,
+ * n output channels of a k x k convolution (each tap one input value for all of them). */
+static void conv_taps(const qgt_layer *l, const int8_t *x, int8_t *y, const int16_t *w,
+                      const int32_t *wsum, const qgt_block *b) {
+  uint32_t k = l->kernel, taps = k * k, C = l->in_c, n = b->n, dw = l->type == QGT_DEPTHWISE2D;
+  uint32_t oy, ox, ky, kx, j, t;
+  int32_t wall[QGT_BLOCK], z[QGT_BLOCK];
+  qgt_zcache zc = {0, {0}};
+  for (j = 0; j < n; j++)
+    for (wall[j] = 0, t = 0; t < taps; t++) wall[j] += wsum[j * taps + t];
+  for (oy = 0; oy < l->out_h; oy++)
+    for (ox = 0; ox < l->out_w; ox++) {
+      qgt_window win;
+      int32_t acc[QGT_BLOCK];
+      const int8_t *row;
+      int8_t *yp = y + (oy * l->out_w + ox) * l->out_c + b->co;
+      window(l, x, oy, ox, &win);
+      row = win.row + (dw ? b->co : 0u);
+#if defined(QGT_SSE2) && QGT_BLOCK == 8
+      if (n == 8) {
+        /* |x| <= 128 and |w| <= 255 (zero points lie in the code range): products fit int16 */
+        __m128i lo = _mm_setzero_si128(), hi = lo;
+        for (ky = win.ky0; ky < win.ky1; ky++, row += l->in_w * C) {
+          const int8_t *xp = row;
+          const int16_t *wt = w + (ky * k + win.kx0) * 8;
+          for (kx = win.kx0; kx < win.kx1; kx++, xp += C, wt += 8) {
+            __m128i xv = dw ? load8(xp) : _mm_set1_epi16(*xp);
+            __m128i p = _mm_mullo_epi16(xv, loadw(wt));
+            lo = _mm_add_epi32(lo, _mm_srai_epi32(_mm_unpacklo_epi16(p, p), 16));
+            hi = _mm_add_epi32(hi, _mm_srai_epi32(_mm_unpackhi_epi16(p, p), 16));
+          }
+        }
+        _mm_storeu_si128((__m128i *)(void *)acc, lo);
+        _mm_storeu_si128((__m128i *)(void *)(acc + 4), hi);
+      } else
+#endif
+      {
+        for (j = 0; j < n; j++) acc[j] = 0;
+        for (ky = win.ky0; ky < win.ky1; ky++, row += l->in_w * C) {
+          const int8_t *xp = row;
+          const int16_t *wt = w + (ky * k + win.kx0) * n;
+          for (kx = win.kx0; kx < win.kx1; kx++, xp += C, wt += n)
+            for (j = 0; j < n; j++) acc[j] += (int32_t)xp[dw ? j : 0] * wt[j];
+        }
+      }
+      window_zsum(l, &win, wsum, wall, n, z, &zc);
+      for (j = 0; j < n; j++) yp[j] = requant(b->bias[j] + acc[j] - z[j], b->m0[j], b->shift[j], l);
+    }
+}
+
+/* Output channels co..co+n-1 of a k x k convolution over several input channels: per tap a dot
+ * product over the input channels (weights one row per output channel). */
+static void conv_kxk(const qgt_layer *l, const int8_t *x, int8_t *y, const int16_t *w,
+                     const int32_t *wsum, const qgt_block *b) {
+  uint32_t k = l->kernel, taps = k * k, cin = l->in_c, per = taps * cin, oy, ox, ky, kx, j, t;
+  int32_t wall[QGT_BLOCK], z[QGT_BLOCK];
+  qgt_zcache zc = {0, {0}};
+  for (j = 0; j < b->n; j++)
+    for (wall[j] = 0, t = 0; t < taps; t++) wall[j] += wsum[j * taps + t];
+  for (oy = 0; oy < l->out_h; oy++)
+    for (ox = 0; ox < l->out_w; ox++) {
+      qgt_window win;
+      int32_t acc[QGT_BLOCK] = {0};
+      const int8_t *row;
+      int8_t *yp = y + (oy * l->out_w + ox) * l->out_c + b->co;
+      window(l, x, oy, ox, &win);
+      row = win.row;
+      for (ky = win.ky0; ky < win.ky1; ky++, row += l->in_w * cin) {
+        const int8_t *xp = row;
+        for (kx = win.kx0; kx < win.kx1; kx++, xp += cin) {
+          t = ky * k + kx;
+#ifdef QGT_SSE2
+          /* the block's 8 channels at once, eight input channels a time (8-9x on the small CNN) */
+          if (b->n == QGT_BLOCK) {
+            int32_t part[QGT_BLOCK];
+            dot_block(xp, w + t * cin, cin, per, part);
+            for (j = 0; j < QGT_BLOCK; j++) acc[j] += part[j];
+            continue;
+          }
+#endif
+          for (j = 0; j < b->n; j++) acc[j] += dot(xp, w + j * per + t * cin, cin);
+        }
+      }
+      window_zsum(l, &win, wsum, wall, b->n, z, &zc);
+      for (j = 0; j < b->n; j++) yp[j] = requant(b->bias[j] + acc[j] - z[j], b->m0[j], b->shift[j], l);
+    }
+}
+
+/* The scratch a layer's kernel needs (block_scratch's layout): the weights of QGT_BLOCK output
+ * channels as int16, then their sums per tap as int32; 0 for layers without weights. */
+static size_t layer_scratch_bytes(const qgt_layer *l) {
+  size_t taps, per;
+  if (l->type > QGT_DENSE) return 0;
+  taps = l->type == QGT_DENSE ? 1u : (size_t)l->kernel * l->kernel;
+  per = l->type == QGT_DEPTHWISE2D ? taps : taps * l->in_c;
+  return ((QGT_BLOCK * per * sizeof(int16_t) + 7u) & ~(size_t)7u) + QGT_BLOCK * taps * sizeof(int32_t);
+}
+
+/* Scratch of one block: the weights of QGT_BLOCK channels, then their sums per tap. */
+static void block_scratch(const qgt_layer *l, uint8_t *scr, int16_t **w, int32_t **wsum) {
+  uint32_t taps = l->type == QGT_DENSE ? 1u : l->kernel * l->kernel;
+  uint32_t cin = l->type == QGT_DEPTHWISE2D ? 1u : l->in_c;
+  *w = (int16_t *)(void *)scr;
+  *wsum = (int32_t *)(void *)(scr + ((QGT_BLOCK * taps * cin * sizeof(int16_t) + 7u) & ~(size_t)7u));
+}
+
+/* The next block of output channels from co: weights, biases and multipliers. */
+static void load_block(const qgt_model *m, const qgt_layer *l, uint32_t co, int16_t *w,
+                       int32_t *wsum, qgt_block *b) {
+  uint32_t j;
+  b->co = co;
+  b->n = l->out_c - co < QGT_BLOCK ? l->out_c - co : QGT_BLOCK;
+  block_weights(m, l, co, b->n, w, wsum);
+  for (j = 0; j < b->n; j++) {
+    uint32_t c = co + j, sc = l->per_tensor ? 0u : c;
+    b->bias[j] = rd_i32(m->payload + l->bias + 4u * c);
+    b->m0[j] = 0;
+    b->shift[j] = 0;
+    if (l->has_out)
+      requant_multiplier(l->in_scale, rd_u16(m->payload + l->scales + 2u * sc), l->out_scale,
+                         &b->m0[j], &b->shift[j]);
+  }
+}
+
+static void conv(const qgt_model *m, const qgt_layer *l, const int8_t *x, int8_t *y, uint8_t *scr) {
+  int16_t *w;
+  int32_t *wsum;
+  qgt_block b;
+  uint32_t co, j;
+  block_scratch(l, scr, &w, &wsum);
+  for (co = 0; co < l->out_c; co += QGT_BLOCK) {
+    load_block(m, l, co, w, wsum, &b);
+    if (l->kernel == 1 && l->type == QGT_CONV2D) {
+      for (j = 0; j < b.n; j++) b.bias[j] -= l->in_zp * wsum[j];
+      conv1x1(l, x, y, w, &b);
+    } else if (l->type == QGT_DEPTHWISE2D || l->in_c == 1) {
+      conv_taps(l, x, y, w, wsum, &b);
+    } else {
+      conv_kxk(l, x, y, w, wsum, &b);
+    }
+  }
+}
+
+static void dense(const qgt_model *m, const qgt_layer *l, const int8_t *x, int8_t *y,
+                  int32_t *logits, uint8_t *scr) {
+  int16_t *w;
+  int32_t *wsum;
+  qgt_block b;
+  uint32_t co, j;
+  block_scratch(l, scr, &w, &wsum);
+  for (co = 0; co < l->out_c; co += QGT_BLOCK) {
+    load_block(m, l, co, w, wsum, &b);
+    for (j = 0; j < b.n; j++) {
+      int32_t acc = b.bias[j] + dot(x, w + j * l->in_c, l->in_c) - l->in_zp * wsum[j];
+      if (logits)
+        logits[co + j] = acc;
+      else
+        y[co + j] = requant(acc, b.m0[j], b.shift[j], l);
+    }
+  }
+}
+
+static void maxpool(const qgt_layer *l, const int8_t *x, int8_t *y) {
+  uint32_t oy, ox, c, dy, dx;
+  for (oy = 0; oy < l->out_h; oy++)
+    for (ox = 0; ox < l->out_w; ox++)
+      for (c = 0; c < l->out_c; c++) {
+        int8_t best = -128;
+        for (dy = 0; dy < l->kernel; dy++)
+          for (dx = 0; dx < l->kernel; dx++) {
+            int8_t v = x[((oy * l->stride + dy) * l->in_w + ox * l->stride + dx) * l->in_c + c];
+            if (v > best) best = v;
+          }
+        y[(oy * l->out_w + ox) * l->out_c + c] = best;
+      }
+}
+
+static void gap(const qgt_layer *l, const int8_t *x, int8_t *y) {
+  int64_t n = (int64_t)l->in_h * l->in_w;
+  uint32_t c, i;
+  for (c = 0; c < l->in_c; c++) {
+    int64_t s = 0, q;
+    for (i = 0; i < (uint32_t)n; i++) s += (int64_t)x[(size_t)i * l->in_c + c] - l->in_zp;
+    /* round half away from zero */
+    q = s >= 0 ? (2 * s + n) / (2 * n) : -((-2 * s + n) / (2 * n));
+    q += l->in_zp;
+    y[c] = (int8_t)(q < -128 ? -128 : q > 127 ? 127 : q);
+  }
+}
+
+/* TFLite's int8 ADD: both inputs less their zero points, shifted left 20 bits, rescaled to the
+ * common scale 2 max(s1, s2), summed, and requantized to the output (docs/format.md). */
+static void add(const qgt_layer *l, const int8_t *a, const int8_t *b, int8_t *y) {
+  int32_t mm[6];
+  size_t i, n = (size_t)l->out_h * l->out_w * l->out_c;
+  add_multipliers(l->in_scale, l->in2_scale, l->out_scale, mm);
+  for (i = 0; i < n; i++) {
+    /* |q - zp| <= 255, so the shifted differences fit in 29 bits and their rescaled sum in 29 */
+    int32_t x1 = mul_q((a[i] - l->in_zp) * ((int32_t)1 << ADD_LEFT_SHIFT), mm[0], mm[1]);
+    int32_t x2 = mul_q((b[i] - l->in2_zp) * ((int32_t)1 << ADD_LEFT_SHIFT), mm[2], mm[3]);
+    y[i] = requant(x1 + x2, mm[4], mm[5], l);
+  }
+}
+
+qgt_status qgt_invoke(const qgt_model *m, const int8_t *input, size_t input_len, uint8_t *arena,
+                      size_t arena_len, int32_t *logits) {
+  uint32_t i;
+  int8_t *buf;
+  uint8_t *scr;
+  if (!m || !m->n_layers || !input || !arena || !logits) return QGT_ERR_ARGUMENT;
+  if (input_len != (size_t)m->in_h * m->in_w * m->in_c) return QGT_ERR_ARGUMENT;
+  if (arena_len < qgt_arena_bytes(m)) return QGT_ERR_ARENA;
+  buf = (int8_t *)arena;
+  scr = arena + m->act_bytes;
+  scr += (8u - ((uintptr_t)scr & 7u)) & 7u; /* int16 / int32 scratch, 8-byte aligned */
+  /* every tensor at its planned offset (plan_arena) */
+  memcpy(buf + m->in_off, input, input_len);
+  for (i = 0; i < m->n_layers; i++) {
+    const qgt_layer *l = &m->layers[i];
+    const int8_t *x = buf + (l->in1 < 0 ? m->in_off : m->layers[l->in1].out_off);
+    int8_t *y = buf + l->out_off;
+    switch (l->type) {
+      case QGT_CONV2D:
+      case QGT_DEPTHWISE2D:
+        conv(m, l, x, y, scr);
+        break;
+      case QGT_DENSE:
+        dense(m, l, x, y, i + 1 == m->n_layers ? logits : 0, scr);
+        break;
+      case QGT_MAXPOOL:
+        maxpool(l, x, y);
+        break;
+      case QGT_ADD:
+        add(l, x, buf + (l->in2 < 0 ? m->in_off : m->layers[l->in2].out_off), y);
+        break;
+      default:
+        gap(l, x, y);
+    }
+  }
+  return QGT_OK;
+}
+
+/* Sign of a * s_a - b * s_b for int32 a, b and float16 scales (exact). */
+static int cmp_logit(int32_t a, uint32_t ha, int32_t b, uint32_t hb) {
+  uint64_t ma = 0, mb = 0;
+  int ea = 0, eb = 0, sa, sb;
+  f16_parts(ha, &ma, &ea);
+  f16_parts(hb, &mb, &eb);
+  sa = (a > 0) - (a < 0);
+  sb = (b > 0) - (b < 0);
+  if (sa != sb) return sa > sb ? 1 : -1;
+  if (sa == 0) return 0;
+  {
+    uint64_t pa = (uint64_t)(a < 0 ? -(int64_t)a : a) * ma, pb = (uint64_t)(b < 0 ? -(int64_t)b : b) * mb;
+    int c = cmp_scaled_u(pa, ea, pb, eb);
+    return sa > 0 ? c : -c;
+  }
+}
+
+int qgt_predict(const qgt_model *m, const int32_t *logits) {
+  const qgt_layer *l;
+  uint32_t c;
+  int best = 0;
+  if (!m || !m->n_layers || !logits) return -1;
+  l = &m->layers[m->n_layers - 1];
+  for (c = 1; c < l->out_c; c++) {
+    uint32_t hc = rd_u16(m->payload + l->scales + 2u * (l->per_tensor ? 0u : c));
+    uint32_t hb = rd_u16(m->payload + l->scales + 2u * (l->per_tensor ? 0u : (uint32_t)best));
+    if (cmp_logit(logits[c], hc, logits[best], hb) > 0) best = (int)c;
+  }
+  return best;
+}
