@@ -3,7 +3,9 @@
  * quantized variants of a finished run from their saved codes (model.qgt and
  * model.tflite, the standard int8 TFLite model), and evaluates each on the
  * run's validation set: model.qgt with the integer interpreter, model.tflite
- * in LiteRT.
+ * in LiteRT. `deno task export --upgrade <model.qgt> [--out FILE]` rewrites a
+ * model.qgt of format version 1-3 as version 4, the one the C runtime reads
+ * (the same model: the same integers on every input).
  * @module
  */
 import { join } from "node:path";
@@ -14,8 +16,12 @@ import { formatRows } from "../util/tables.ts";
 import { loadingProgress } from "../util/progress.ts";
 import { readRunRecord, readSummary } from "../run/run_dir.ts";
 import { exportStoredVariant } from "../export/stored.ts";
+import { upgradeQgt } from "../format/model_file.ts";
+import { readModel } from "../run/model_images.ts";
+import { writeFileAtomic } from "../util/fs.ts";
 
-const USAGE = "usage: deno task export <run-dir> [--variant NAME] [--out DIR]";
+const USAGE =
+  "usage: deno task export <run-dir> [--variant NAME] [--out DIR]\n       deno task export --upgrade <model.qgt> [--out FILE]";
 
 await runMain(async () => {
   const { values: f, positionals } = parseFlags(Deno.args, {
@@ -27,11 +33,21 @@ await runMain(async () => {
     out: {
       type: "string",
       arg: "DIR",
-      help: "write <DIR>/<variant>/ (default: each variant's export/ in the run)",
+      help:
+        "write <DIR>/<variant>/ (default: each variant's export/ in the run); with --upgrade, the file to write (default: the model itself)",
+    },
+    upgrade: {
+      type: "boolean",
+      help: "rewrite a model.qgt of format version 1-3 as version 4 (same model)",
     },
   }, USAGE);
   if (positionals.length !== 1) {
     throw new UsageError(USAGE);
+  }
+  if (f.upgrade) {
+    if (f.variant) throw new UsageError(`--variant: not with --upgrade\n${USAGE}`);
+    await upgradeFile(positionals[0], (f.out as string | undefined) ?? positionals[0]);
+    return;
   }
   const runDir = positionals[0];
   const rec = await readRunRecord(runDir);
@@ -100,3 +116,16 @@ await runMain(async () => {
   }
   console.log(formatRows(rows));
 });
+
+/** `--upgrade`: the model in version 4 at `out` (nothing written when it already is). */
+async function upgradeFile(path: string, out: string): Promise<void> {
+  const { bytes, file } = await readModel(path);
+  const version = file.version;
+  if (version >= 4 && out === path) {
+    console.log(`${path}: already format version ${version}; nothing to do`);
+    return;
+  }
+  const v4 = upgradeQgt(bytes, path);
+  await writeFileAtomic(out, v4);
+  console.log(`${out}: format version ${version} -> 4 (${bytes.length} -> ${v4.length} bytes)`);
+}
