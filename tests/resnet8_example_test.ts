@@ -1,6 +1,6 @@
 // experiments/resnet8-example.ts end to end at a tiny size: a ResNet-8 declared only in the
 // experiment module, on an image folder this test makes (4 classes of 16x16 RGB PNGs), trained
-// in float, QAT-2, QGT-2 and mixed precision, exported (model.qgt format version 3, with its
+// in float, QAT-2, QGT-2 and mixed precision, exported (model.qgt format version 4, with its
 // residual sums; model.tflite with ADD operators, run in LiteRT), and the exported models
 // evaluated again by `deno task eval-model`.
 import { join } from "node:path";
@@ -73,7 +73,7 @@ Deno.test("resnet8-example: a declared residual network on an image folder, to 2
       const model = join(run, "variants", v, "export", "model.qgt");
       const e = await cli([join(REPO_ROOT, "lib/cli/eval_model.ts"), model]);
       assert.strictEqual(e.code, 0, e.stderr);
-      assert.match(e.stdout, /format version 3/);
+      assert.match(e.stdout, /format version 4/);
       // the C runtime reads version 3: it measured the run, and equals the interpreter bit for bit
       assert.equal(record.variants[v].evaluator, "c-runtime", v);
       const bytes = await Deno.readFile(model);
