@@ -15,7 +15,7 @@ export { loadVww } from "./lib/data/vww.ts";
 export { loadFashionMnist } from "./lib/data/fashion_mnist.ts";
 export * from "./lib/models/mod.ts";
 export * from "./lib/quant/mod.ts";
-export * from "./lib/qgt/mod.ts";
+export * from "./lib/methods/mod.ts";
 export * from "./lib/train/mod.ts";
 export * from "./lib/eval/evaluate.ts";
 export { defineExperiment, resolveExperiment } from "./lib/experiment/define.ts";

@@ -23,7 +23,7 @@ import {
   writeExport,
 } from "../lib/export/export.ts";
 import { forward } from "../lib/models/mod.ts";
-import { quantizeModel } from "../lib/qgt/ptq.ts";
+import { quantizeModel } from "../lib/methods/ptq.ts";
 import { foldBatchNorm } from "../lib/models/fold.ts";
 import { resolveLayerSpecs } from "../lib/quant/layers.ts";
 import { evaluate } from "../lib/eval/evaluate.ts";

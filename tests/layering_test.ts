@@ -20,7 +20,7 @@ export const LAYERS = [
   "engine",
   "eval",
   "train",
-  "qgt",
+  "methods",
   "export",
   "report",
   "experiment",

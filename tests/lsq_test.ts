@@ -8,7 +8,7 @@ import { initBackend } from "../lib/backend/mod.ts";
 import { createModel, forward, type Model, tinyCnn } from "../lib/models/mod.ts";
 import type { StepSetup } from "../lib/train/step.ts";
 import { lsqQuantize } from "../lib/quant/quantizer.ts";
-import { createStepSetup, lsqStepName } from "../lib/qgt/setup.ts";
+import { createStepSetup, lsqStepName } from "../lib/methods/training_setup.ts";
 import { train } from "../lib/train/loop.ts";
 import { runExperiment, StopRequested } from "../lib/experiment/runner.ts";
 import { resolveExperiment } from "../lib/experiment/define.ts";

@@ -19,14 +19,14 @@ import {
   layerErrors,
   layerSensitivity,
   OscillationTracker,
-  QGT_SETUP_MODULE,
+  TRAINING_SETUP_MODULE,
   quantizeModel,
   regularizationLoss,
   regularizer,
   sinRegularizer,
   snapWeights,
   weightLayerSizes,
-} from "../lib/qgt/mod.ts";
+} from "../lib/methods/mod.ts";
 import { formatSummary, modelSummary } from "../lib/quant/summary.ts";
 import { train } from "../lib/train/loop.ts";
 import { evaluate } from "../lib/eval/evaluate.ts";
@@ -189,7 +189,7 @@ Deno.test("QGT training pulls weights onto the grid (setup built in workers too)
       seed: 1,
       threads: 2,
     },
-    setup: { module: QGT_SETUP_MODULE, options: { specs: layerSpecs, regularizer: "grid" } },
+    setup: { module: TRAINING_SETUP_MODULE, options: { specs: layerSpecs, regularizer: "grid" } },
     stepVars: () => ({ lambda: 20 }),
     progress: quiet,
   });
@@ -332,7 +332,7 @@ Deno.test("decoupled grid pull: lr * lambda = 1 puts every kernel on its grid in
       train: toyDataset(32, 2),
       config: { ...config, threads },
       setup: lambda === null ? undefined : {
-        module: QGT_SETUP_MODULE,
+        module: TRAINING_SETUP_MODULE,
         options: { specs, regularizer: "grid", decoupled: true },
       },
       stepVars: () => ({ lambda: lambda ?? 0 }),
@@ -470,7 +470,7 @@ Deno.test("weight freezing in training: frozen weights stay on their level; resu
   assert.ok(res.history[1].terms.oscillating > 0);
 
   // interrupted after epoch 1 and resumed (threads 2: the setup is built in workers too)
-  const ref = { module: QGT_SETUP_MODULE, options };
+  const ref = { module: TRAINING_SETUP_MODULE, options };
   const a = createModel(arch, 3);
   let saved: Parameters<NonNullable<Parameters<typeof train>[0]["onEpochEnd"]>>[1] | undefined;
   let after1: Record<string, Float32Array> = {};

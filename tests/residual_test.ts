@@ -7,7 +7,7 @@ import { createModel, foldBatchNorm, forward } from "../lib/models/mod.ts";
 import { type ArchSpec, completeLayer, type LayerInput, layerShapes } from "../lib/models/spec.ts";
 import { train } from "../lib/train/loop.ts";
 import { evaluate } from "../lib/eval/evaluate.ts";
-import { calibrateActivations, quantizeModel } from "../lib/qgt/ptq.ts";
+import { calibrateActivations, quantizeModel } from "../lib/methods/ptq.ts";
 import { consoleProgress } from "../lib/util/progress.ts";
 import { assert } from "./assert.ts";
 import { toyDataset } from "./helpers.ts";

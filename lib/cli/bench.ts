@@ -35,7 +35,7 @@ import { resolveLayerSpecs } from "../quant/layers.ts";
 import { encodeJpeg } from "../data/image.ts";
 import { renderSyntheticPerson } from "../data/synthetic_person.ts";
 import { loadVww } from "../data/vww.ts";
-import { quantizeModel } from "../qgt/ptq.ts";
+import { quantizeModel } from "../methods/ptq.ts";
 import { buildQgt } from "../format/model_file.ts";
 import { exportSource } from "../export/export.ts";
 import { loadInterpreter, runInterpreter } from "../engine/interpreter.ts";

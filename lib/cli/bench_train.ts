@@ -14,7 +14,7 @@ import { Trainer } from "../train/loop.ts";
 import { rng } from "../util/random.ts";
 import type { Batch } from "../data/dataset.ts";
 import type { SetupRef } from "../train/step.ts";
-import { QGT_SETUP_MODULE, type QgtSetupOptions } from "../qgt/setup.ts";
+import { TRAINING_SETUP_MODULE, type TrainingSetupOptions } from "../methods/training_setup.ts";
 import { resolveLayerSpecs } from "../quant/layers.ts";
 
 export function median(a: number[]): number {
@@ -60,12 +60,12 @@ export type Method = "float" | "qat-2" | "qgt-2";
 
 export function setupFor(method: Method, model: Model): SetupRef | undefined {
   if (method === "float") return undefined;
-  const options: QgtSetupOptions = {
+  const options: TrainingSetupOptions = {
     specs: resolveLayerSpecs(model.arch, { bits: 2 }),
     fakeQuant: true,
     ...(method === "qgt-2" ? { regularizer: "grid" as const, decoupled: true } : {}),
   };
-  return { module: QGT_SETUP_MODULE, options };
+  return { module: TRAINING_SETUP_MODULE, options };
 }
 
 /**

@@ -20,8 +20,8 @@
  * @module
  */
 import type { ScheduleSpec } from "../train/schedule.ts";
-import type { QgtSetupOptions } from "../qgt/setup.ts";
-import { lambdaAt, type LambdaSchedule } from "../qgt/lambda.ts";
+import type { TrainingSetupOptions } from "../methods/training_setup.ts";
+import { lambdaAt, type LambdaSchedule } from "../methods/lambda.ts";
 import type { QgtDef, TrainDef } from "./schema.ts";
 
 /** One training phase. */
@@ -32,7 +32,7 @@ export interface Phase {
   epochs: number;
   schedule: ScheduleSpec;
   /** The quantized training step's options (fake quantization, regularizer), if any. */
-  setup?: Omit<QgtSetupOptions, "specs" | "activations"> & { activations?: boolean };
+  setup?: Omit<TrainingSetupOptions, "specs" | "activations"> & { activations?: boolean };
   lambda?: LambdaSchedule;
 }
 

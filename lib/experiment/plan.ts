@@ -12,7 +12,7 @@ import { foldedArch } from "../models/fold.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { resolveLayerSpecs, weightLayerSizes } from "../quant/layers.ts";
 import type { QuantSpec } from "../quant/spec.ts";
-import { assignMixedPrecision } from "../qgt/analysis.ts";
+import { assignMixedPrecision } from "../methods/analysis.ts";
 import { exportOverheadBound, type Provenance } from "../format/model_file.ts";
 import { hashOf, type ResolvedExperiment, type ResolvedVariant } from "./define.ts";
 

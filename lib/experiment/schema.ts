@@ -5,8 +5,8 @@
  */
 import * as v from "valibot";
 import { DATASETS } from "../data/registry.ts";
-import { REGULARIZER_NAMES } from "../qgt/regularizers.ts";
-import { REDUCTIONS } from "../qgt/setup.ts";
+import { REGULARIZER_NAMES } from "../methods/regularizers.ts";
+import { REDUCTIONS } from "../methods/training_setup.ts";
 
 /** The training modes: float training, post-training quantization, STE QAT, QGT. */
 export type Mode = "float" | "ptq" | "qat" | "qgt";

@@ -15,19 +15,19 @@ import type { BackendName } from "../backend/mod.ts";
 import { type EpochMetrics, train } from "../train/loop.ts";
 import { evaluate } from "../eval/evaluate.ts";
 import { weightLayerSizes } from "../quant/layers.ts";
-import { calibrateActivations, withPassThroughRanges } from "../qgt/ptq.ts";
+import { calibrateActivations, withPassThroughRanges } from "../methods/ptq.ts";
 import type { QuantSpec } from "../quant/spec.ts";
 import {
   foldSteps,
   lsqStepName,
-  QGT_SETUP_MODULE,
-  type QgtSetupOptions,
+  TRAINING_SETUP_MODULE,
+  type TrainingSetupOptions,
   withSteps,
-} from "../qgt/setup.ts";
+} from "../methods/training_setup.ts";
 import { quantParams } from "../quant/quantizer.ts";
 import * as tf from "@tensorflow/tfjs";
-import { lambdaAt } from "../qgt/lambda.ts";
-import { assignMixedPrecision, layerErrors, layerSensitivity } from "../qgt/analysis.ts";
+import { lambdaAt } from "../methods/lambda.ts";
+import { assignMixedPrecision, layerErrors, layerSensitivity } from "../methods/analysis.ts";
 import { exportOverheadBound, type Provenance } from "../format/model_file.ts";
 import { deriveSeed } from "../util/random.ts";
 import type { ProgressSink } from "../util/progress.ts";
@@ -170,7 +170,7 @@ function phaseSetup(
   v: ResolvedVariant,
   ph: Phase,
   state: VariantState,
-): QgtSetupOptions | undefined {
+): TrainingSetupOptions | undefined {
   if (!ph.setup) return undefined;
   const q = v.qgt;
   const actBits = q.activationBits ?? 8;
@@ -294,7 +294,7 @@ async function trainPhase(
       bnMomentum: v.train.bnMomentum,
       gradKernels: v.train.gradKernels,
     },
-    setup: setup ? { module: QGT_SETUP_MODULE, options: setup } : undefined,
+    setup: setup ? { module: TRAINING_SETUP_MODULE, options: setup } : undefined,
     stepVars: lam ? (step, _e, total) => ({ lambda: lambdaAt(lam, step / total) }) : undefined,
     startEpoch: state.epochDone,
     optimizerState: state.optimizer,

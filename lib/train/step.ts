@@ -83,7 +83,7 @@ export interface GradResult {
  *
  * @example
  * ```ts ignore
- * const setup = await loadSetup(model, { module: "../qgt/setup.ts", options: {} });
+ * const setup = await loadSetup(model, { module: "../methods/training_setup.ts", options: {} });
  * ```
  */
 export async function loadSetup(model: Model, ref: SetupRef | undefined): Promise<StepSetup> {

@@ -1,7 +1,7 @@
 /**
  * The training-step setup for quantized training modes, built from plain
  * options so that data-parallel workers build the same one
- * (`{ module: QGT_SETUP_MODULE, options }`):
+ * (`{ module: TRAINING_SETUP_MODULE, options }`):
  *
  * - `fakeQuant`: weights of the listed layers are fake-quantized in the
  *   forward pass with a straight-through estimator (QAT, and QGT's final phase);
@@ -48,7 +48,7 @@ import {
 } from "./oscillation.ts";
 
 /** Module URL of this file, for `SetupRef`s. */
-export const QGT_SETUP_MODULE: string = import.meta.url;
+export const TRAINING_SETUP_MODULE: string = import.meta.url;
 
 /** How per-layer regularizer values are combined into one loss term. */
 export type Reduction = "weights" | "layers";
@@ -57,7 +57,7 @@ export type Reduction = "weights" | "layers";
 export const REDUCTIONS: readonly Reduction[] = ["weights", "layers"];
 
 /** Plain, serialisable options of a quantized training step. */
-export interface QgtSetupOptions {
+export interface TrainingSetupOptions {
   /** Quantizer of each quantized weight layer; absent layers stay float. */
   specs: Record<string, QuantSpec>;
   /** Fake-quantize weights in the forward pass. */
@@ -94,7 +94,7 @@ export function lsqStepName(layer: string): string {
  *
  * @example
  * ```ts
- * import { withSteps } from "./setup.ts";
+ * import { withSteps } from "./training_setup.ts";
  * const spec = { bits: 2, symmetric: true, perChannel: false, scale: "lsq" as const };
  * const s = withSteps({ a: spec, b: spec }, { a: [0.5] });
  * if ((s.a.scale as number[])[0] !== 0.5 || s.b.scale !== "lsq") throw new Error();
@@ -120,7 +120,7 @@ export function withSteps(
  *
  * @example
  * ```ts
- * import { foldSteps } from "./setup.ts";
+ * import { foldSteps } from "./training_setup.ts";
  * const f = foldSteps({ c: Float32Array.of(0.5, 0.5), d: Float32Array.of(1) }, { c: Float32Array.of(2, -0.5) });
  * if (f.c.join() !== "1,0.25" || f.d[0] !== 1) throw new Error();
  * ```
@@ -160,7 +160,7 @@ export function foldSteps(
  */
 export function regularizationLoss(
   model: Model,
-  opts: QgtSetupOptions,
+  opts: TrainingSetupOptions,
 ): { total: tf.Scalar; perLayer: Record<string, tf.Scalar> } {
   const reg = regularizer(opts.regularizer ?? "grid");
   const layers = Object.keys(opts.specs);
@@ -197,7 +197,7 @@ export function regularizationLoss(
  *
  * @example
  * ```ts
- * import { decoupledGridPull } from "./setup.ts";
+ * import { decoupledGridPull } from "./training_setup.ts";
  * const w = new Float32Array([0.4, -1, 0.9, 0]);
  * const spec = { bits: 2, symmetric: true, perChannel: false, narrowRange: true, scale: 1 };
  * decoupledGridPull(new Map([["l/kernel", w]]), { l: spec }, { l: [4] }, 0.5, {}, 1);
@@ -230,13 +230,13 @@ export function decoupledGridPull(
  * @example
  * ```ts
  * import { createModel, smallCnn } from "../models/mod.ts";
- * import { createStepSetup } from "./setup.ts";
+ * import { createStepSetup } from "./training_setup.ts";
  * const m = createModel(smallCnn(), 1);
  * const s = createStepSetup(m, { specs: { conv1: { bits: 2, symmetric: true, perChannel: true, axis: 3 } }, fakeQuant: true });
  * if (!s.kernelTransform || s.extraLoss) throw new Error();
  * ```
  */
-export function createStepSetup(model: Model, opts: QgtSetupOptions): StepSetup {
+export function createStepSetup(model: Model, opts: TrainingSetupOptions): StepSetup {
   for (const layer of Object.keys(opts.specs)) {
     if (!model.params.has(`${layer}/kernel`)) {
       throw new Error(`qgt setup: no weight layer ${layer}`);
@@ -335,7 +335,7 @@ export function createStepSetup(model: Model, opts: QgtSetupOptions): StepSetup 
  *
  * @example
  * ```ts
- * import { weightFreezer } from "./setup.ts";
+ * import { weightFreezer } from "./training_setup.ts";
  * const spec = { bits: 2, symmetric: true, perChannel: false, narrowRange: true, scale: 1 };
  * const f = weightFreezer({ l: spec }, { l: [2] }, { momentum: 0.5, threshold: 0.4 });
  * for (const v of [0.45, 0.55, 0.45]) f.step(new Map([["l/kernel", new Float32Array([v, 1])]]));

@@ -6,7 +6,7 @@
  */
 export * from "./regularizers.ts";
 export * from "./lambda.ts";
-export * from "./setup.ts";
+export * from "./training_setup.ts";
 export * from "./oscillation.ts";
 export * from "./ptq.ts";
 export * from "./analysis.ts";
