@@ -1,4 +1,5 @@
 /** Small data and models the tests make. */
+import type { ProgressSink } from "../lib/util/progress.ts";
 import { join } from "node:path";
 import type { Dataset } from "../lib/data/dataset.ts";
 import type { ArchSpec } from "../lib/models/spec.ts";
@@ -560,4 +561,23 @@ export async function tsFiles(dir: string): Promise<string[]> {
     else if (e.name.endsWith(".ts")) out.push(p);
   }
   return out;
+}
+
+/**
+ * Run options that stop a run (through its public `signal`) once `n` epochs have been
+ * checkpointed in this process, as a kill between epochs would; progress is otherwise quiet.
+ */
+export function stopAfterEpochs(n: number): { signal: AbortSignal; progress: ProgressSink } {
+  const stop = new AbortController();
+  let epochs = 0;
+  return {
+    signal: stop.signal,
+    progress: {
+      status() {},
+      line() {},
+      epoch() {
+        if (++epochs >= n) stop.abort();
+      },
+    },
+  };
 }

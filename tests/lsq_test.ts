@@ -10,7 +10,7 @@ import type { StepSetup } from "../lib/train/step.ts";
 import { lsqQuantize } from "../lib/quant/quantizer.ts";
 import { createStepSetup, lsqStepName } from "../lib/methods/training_setup.ts";
 import { train } from "../lib/train/loop.ts";
-import { runExperiment, StopRequested } from "../lib/experiment/runner.ts";
+import { RunAborted, runExperiment } from "../lib/experiment/runner.ts";
 import { resolveExperiment } from "../lib/experiment/define.ts";
 import { initialSteps } from "../lib/experiment/variant.ts";
 import { readFinal } from "../lib/run/final.ts";
@@ -18,7 +18,7 @@ import { parseQgt } from "../lib/format/model_file.ts";
 import { roundFloat16, toFloat16Bits } from "../lib/quant/fp16.ts";
 import { consoleProgress } from "../lib/util/progress.ts";
 import { assert } from "./assert.ts";
-import { toyDataset } from "./helpers.ts";
+import { stopAfterEpochs, toyDataset } from "./helpers.ts";
 import { readCsv, rowsOf } from "../lib/util/tables.ts";
 
 /** One plain-SGD step (batch = the whole 8-image set) with `setup`; returns conv1's learned steps after it. */
@@ -167,8 +167,8 @@ Deno.test("LSQ variants end to end: learned steps become the exported scales; a 
     // stopped inside lsq-qgt-2's first phase and resumed: the same tables and model bytes
     const out = join(dir, "b");
     await assert.rejects(
-      () => runExperiment({ path, outRoot: out, progress: quiet, stopAfterEpochs: 5 }),
-      StopRequested,
+      () => runExperiment({ path, outRoot: out, ...stopAfterEpochs(5) }),
+      RunAborted,
     );
     const resumed = await runExperiment({ path, outRoot: out, progress: quiet, resume: true });
     for (const f of ["summary.csv", "metrics.csv", "layer_epochs.csv"]) {

@@ -19,12 +19,12 @@ import {
   layerErrors,
   layerSensitivity,
   OscillationTracker,
-  TRAINING_SETUP_MODULE,
   quantizeModel,
   regularizationLoss,
   regularizer,
   sinRegularizer,
   snapWeights,
+  TRAINING_SETUP_MODULE,
   weightLayerSizes,
 } from "../lib/methods/mod.ts";
 import { formatSummary, modelSummary } from "../lib/quant/summary.ts";

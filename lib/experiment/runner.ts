@@ -60,13 +60,13 @@ import {
 import { gitState } from "./git.ts";
 import { floatBaselineKey, planRun, preflightRun, variantArch } from "./plan.ts";
 import { loadState, saveState } from "./state.ts";
-import { runVariant, StopRequested } from "./variant.ts";
+import { RunAborted, runVariant } from "./variant.ts";
 import { quantizeAndEvaluate, type VariantOutcome } from "./outcome.ts";
 import { type PlannedVariant, RunClock } from "./run_clock.ts";
 import { planPhases } from "./phases.ts";
 import { epochSteps } from "../train/loop.ts";
 
-export { StopRequested } from "./variant.ts";
+export { RunAborted } from "./variant.ts";
 
 /** Options of {@link runExperiment}. */
 export interface RunOptions {
@@ -85,8 +85,11 @@ export interface RunOptions {
   progress?: ProgressSink;
   /** Exports quantized variants (default `exportVariant`); `null` skips exports (bytes are then estimates). */
   exporter?: Exporter | null;
-  /** Testing hook: stop (as if killed) after this many epochs. */
-  stopAfterEpochs?: number;
+  /**
+   * Aborting it stops the run at the next epoch checkpoint: `runExperiment` rejects with
+   * `RunAborted` and the run stays resumable (its record says "running" until resumed).
+   */
+  signal?: AbortSignal;
 }
 
 /** Result of {@link runExperiment}. */
@@ -267,7 +270,6 @@ interface RunContext {
   provenance: (v: ResolvedVariant) => Provenance;
   /** The float variant's final weights, once it is done. */
   floatWeights?: Record<string, Float32Array>;
-  epochCounter: { n: number };
   /** The whole run's position and time to its end. */
   clock: RunClock;
 }
@@ -322,8 +324,7 @@ async function trainVariant(
       rec.progress = { ...c.clock.position(), at: new Date().toISOString() };
       await c.run.save();
     },
-    stopAfterEpochs: c.opts.stopAfterEpochs,
-    epochCounter: c.epochCounter,
+    signal: c.opts.signal,
   });
   if (v.qgt.mode === "float") {
     await writeFloatBaseline(reusePath, {
@@ -544,7 +545,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     await run.save();
     return { runDir: run.dir, record: run.record, summary };
   } catch (e) {
-    if (!(e instanceof StopRequested)) {
+    if (!(e instanceof RunAborted)) {
       run.record.status = "failed";
       run.record.error = (e as Error).message;
       run.record.ended = new Date().toISOString();
@@ -626,7 +627,6 @@ async function prepareRun(opts: RunOptions): Promise<RunContext & { notes: strin
     exportCount,
     tfliteCount: exp.exportTfliteCount ?? TFLITE_EVAL_IMAGES,
     results: new Map(),
-    epochCounter: { n: 0 },
     clock,
     notes,
   };
@@ -671,6 +671,7 @@ function clockedProgress(sink: ProgressSink, clock: RunClock, run: OpenRun): Pro
   return {
     status: (t) => sink.status(`${t} | ${clock.text()}`),
     line: (t) => sink.line(t),
+    epoch: () => sink.epoch?.(),
     tick(seconds) {
       clock.step(seconds);
       if (performance.now() - saved < 30_000) return;

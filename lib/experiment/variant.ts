@@ -57,14 +57,16 @@ export interface VariantContext {
   saveState: (s: VariantState) => Promise<void>;
   /** The provenance its export will carry (counted in a mixed-precision budget). */
   provenance?: Provenance;
-  /** Testing hook: throw after this many epochs in this process (simulates a kill). */
-  stopAfterEpochs?: number;
-  epochCounter?: { n: number };
+  /** Aborting it stops the variant at its next epoch checkpoint (with {@link RunAborted}). */
+  signal?: AbortSignal;
 }
 
-/** Thrown by the stopAfterEpochs testing hook. */
-export class StopRequested extends Error {
-  override name = "StopRequested";
+/**
+ * A run stopped through its `signal` (`RunOptions.signal`): every finished epoch is checkpointed,
+ * so `--resume` continues it and gives the same tables as a run that never stopped.
+ */
+export class RunAborted extends Error {
+  override name = "RunAborted";
 }
 
 function modelFrom(arch: ArchSpec, weights: Record<string, Float32Array>): Model {
@@ -271,7 +273,6 @@ async function trainPhase(
   ph: Phase,
   state: VariantState,
   model: Model,
-  counter: { n: number },
 ): Promise<void> {
   const v = ctx.variant, q = v.qgt;
   const setup = phaseSetup(v, ph, state);
@@ -330,9 +331,9 @@ async function trainPhase(
       state.optimizer = opt;
       state.weights = getWeights(model);
       await ctx.saveState(state);
-      counter.n++;
-      if (ctx.stopAfterEpochs !== undefined && counter.n >= ctx.stopAfterEpochs) {
-        throw new StopRequested(`stopped after ${counter.n} epochs (testing hook)`);
+      ctx.progress.epoch?.();
+      if (ctx.signal?.aborted) {
+        throw new RunAborted(`stopped after epoch ${m.epoch} of ${ctx.variant.name} (resumable)`);
       }
     },
   });
@@ -351,7 +352,6 @@ export async function runVariant(ctx: VariantContext): Promise<VariantOutcome> {
   const phases = planPhases(ctx.variant);
   const state = ctx.resume ?? initialState(ctx, baseArch);
   let model = modelFrom(state.folded ? foldedArch(baseArch) : baseArch, state.weights);
-  const counter = ctx.epochCounter ?? { n: 0 };
   try {
     for (let pi = state.phase; pi < phases.length; pi++) {
       const ph = phases[pi];
@@ -362,7 +362,7 @@ export async function runVariant(ctx: VariantContext): Promise<VariantOutcome> {
       }
       model = enterPhase(ctx, ph, state, model);
       if (state.epochDone >= ph.epochs) continue;
-      await trainPhase(ctx, pi, ph, state, model, counter);
+      await trainPhase(ctx, pi, ph, state, model);
     }
     return quantizeAndEvaluate(ctx.variant, ctx, model, state, ctx.progress);
   } catch (e) {

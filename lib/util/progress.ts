@@ -14,6 +14,8 @@ export interface ProgressSink {
   line(text: string): void;
   /** One training step finished in `seconds` (for whole-run estimates; optional). */
   tick?(seconds: number): void;
+  /** A training epoch finished and its checkpoint is saved (optional). */
+  epoch?(): void;
 }
 
 /**
