@@ -6,6 +6,7 @@
  * overrides, fills defaults, and hashes the fully resolved settings.
  * @module
  */
+import { toJsonSchema } from "@valibot/to-json-schema";
 import { createHash } from "node:crypto";
 import {
   type DatasetDef,
@@ -137,15 +138,27 @@ export function hashOf(x: unknown): string {
   return createHash("sha256").update(stableStringify(x)).digest("hex");
 }
 
-/** A valibot schema node, as far as `--set` paths need to walk it. */
-type SchemaNode = {
-  type: string;
-  entries?: Record<string, SchemaNode>;
-  wrapped?: SchemaNode;
-  options?: SchemaNode[];
-  value?: SchemaNode;
-  item?: SchemaNode;
-};
+/** A node of the experiment format's JSON Schema, as far as `--set` paths need to read it. */
+interface JsonSchemaNode {
+  properties?: Record<string, JsonSchemaNode>;
+  additionalProperties?: boolean | JsonSchemaNode;
+  items?: JsonSchemaNode | JsonSchemaNode[];
+  oneOf?: JsonSchemaNode[];
+  anyOf?: JsonSchemaNode[];
+  const?: unknown;
+}
+
+let formatDescription: JsonSchemaNode | null = null;
+
+/**
+ * The experiment format described as JSON Schema, converted once from `ExperimentSchema` by
+ * valibot's own converter: `--set` reads the fields from this description, not from the
+ * schema library's objects.
+ */
+function describedFormat(): JsonSchemaNode {
+  formatDescription ??= toJsonSchema(ExperimentSchema, { errorMode: "ignore" }) as JsonSchemaNode;
+  return formatDescription;
+}
 
 /**
  * Checks that a `--set` path names a field of the experiment format, and a
@@ -165,25 +178,24 @@ type SchemaNode = {
  */
 export function checkSetPath(def: Obj, path: string): void {
   const keys = path.split(".");
-  let node = ExperimentSchema as unknown as SchemaNode;
+  let node = describedFormat();
   let value: unknown = def;
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i], at = keys.slice(0, i).join(".") || "the experiment";
-    while (node.type === "optional" && node.wrapped) node = node.wrapped;
-    if (node.type === "variant" && node.options) {
+    const options = node.oneOf ?? node.anyOf;
+    if (options) {
       // fields of whichever option the object has (or of any, when it has none yet)
       const t = isObj(value) ? value.type : undefined;
-      const opts = node.options.filter((o) =>
-        !t || o.entries?.type?.type !== "literal" ||
-        (o.entries.type as unknown as { literal: unknown }).literal === t
-      );
-      const entries = Object.assign(
-        {},
-        ...(opts.length ? opts : node.options).map((o) => o.entries),
-      );
-      node = { type: "strict_object", entries };
+      const objects = options.filter((o) => o.properties);
+      const chosen = objects.filter((o) => !t || o.properties!.type?.const === t);
+      node = {
+        properties: Object.assign(
+          {},
+          ...(chosen.length ? chosen : objects).map((o) => o.properties),
+        ),
+      };
     }
-    if (node.type === "array" && node.item) {
+    if (node.items && !Array.isArray(node.items)) {
       // an existing element by its index (a layer of architecture.layers); --set adds none
       const n = Array.isArray(value) ? value.length : 0;
       if (!/^\d+$/.test(k) || Number(k) >= n) {
@@ -193,13 +205,13 @@ export function checkSetPath(def: Obj, path: string): void {
           }`,
         );
       }
-      node = node.item;
+      node = node.items;
       value = (value as unknown[])[Number(k)];
       continue;
     }
-    if (node.type === "record" && node.value) {
-      const isVariants = keys[i - 1] === "variants";
-      if (isVariants) {
+    if (!node.properties && isObj(node.additionalProperties)) {
+      // a record: variants by the names the module defines, per-layer settings by any name
+      if (keys[i - 1] === "variants") {
         const names = Object.keys((def.variants ?? {}) as Obj);
         if (!names.includes(k)) {
           throw new UsageError(
@@ -209,23 +221,23 @@ export function checkSetPath(def: Obj, path: string): void {
           );
         }
       }
-      node = node.value;
+      node = node.additionalProperties;
       value = isObj(value) ? value[k] : undefined;
       continue;
     }
-    if (!node.entries) {
+    if (!node.properties) {
       throw new UsageError(
         `--set ${path}: ${at} is a value, not an object with field ${JSON.stringify(k)}`,
       );
     }
-    if (!(k in node.entries)) {
+    if (!(k in node.properties)) {
       throw new UsageError(
         `--set ${path}: ${at} has no field ${JSON.stringify(k)} (its fields: ${
-          Object.keys(node.entries).join(", ")
+          Object.keys(node.properties).join(", ")
         })`,
       );
     }
-    node = node.entries[k];
+    node = node.properties[k];
     value = isObj(value) ? value[k] : undefined;
   }
 }
