@@ -39,10 +39,13 @@ function view(be: WasmBackend, t: tf.TensorInfo): Float32Array {
 /** The activations oneDNN fuses into a convolution: tfjs's name -> the shim's code. */
 const ACTS: Record<string, number> = { linear: 0, relu: 1, relu6: 2 };
 
-/** The shim's convolution parameters (see onednn.c, P_*) from tfjs's Conv2DInfo. */
-function convParams(ci: tf.backend_util.Conv2DInfo, depthwise: boolean, bias: boolean, act = 0) {
+/**
+ * The geometry the shim's convolutions and poolings share (onednn.c, P_* and Q_*): batch, input
+ * height, width, channels, output height, width, channels, kernel, stride and padding.
+ */
+function geometry(ci: tf.backend_util.Conv2DInfo): number[] {
   const p = ci.padInfo;
-  return new Int32Array([
+  return [
     ci.batchSize,
     ci.inHeight,
     ci.inWidth,
@@ -58,10 +61,12 @@ function convParams(ci: tf.backend_util.Conv2DInfo, depthwise: boolean, bias: bo
     p.left,
     p.bottom,
     p.right,
-    depthwise ? 1 : 0,
-    bias ? 1 : 0,
-    act,
-  ]);
+  ];
+}
+
+/** The shim's convolution parameters (P_*): the geometry, depthwise, bias, activation. */
+function convParams(ci: tf.backend_util.Conv2DInfo, depthwise: boolean, bias: boolean, act = 0) {
+  return new Int32Array([...geometry(ci), depthwise ? 1 : 0, bias ? 1 : 0, act]);
 }
 
 /** The convolution of these shapes and attributes, if oneDNN takes it (NHWC, no dilation). */
@@ -156,26 +161,9 @@ function convBackward(lib: OneDnnLib, depthwise: boolean, dir: 1 | 2, name: stri
   };
 }
 
-/** The shim's pooling parameters (see onednn.c, Q_*) from tfjs's pooling Conv2DInfo. */
+/** The shim's pooling parameters (Q_*): the geometry, and whether it is max pooling. */
 function poolParams(ci: tf.backend_util.Conv2DInfo, max: boolean) {
-  const p = ci.padInfo;
-  return new Int32Array([
-    ci.batchSize,
-    ci.inHeight,
-    ci.inWidth,
-    ci.inChannels,
-    ci.outHeight,
-    ci.outWidth,
-    ci.filterHeight,
-    ci.filterWidth,
-    ci.strideHeight,
-    ci.strideWidth,
-    p.top,
-    p.left,
-    p.bottom,
-    p.right,
-    max ? 1 : 0,
-  ]);
+  return new Int32Array([...geometry(ci), max ? 1 : 0]);
 }
 
 /**

@@ -217,6 +217,28 @@ static entry *slot(const int *key, int *found) {
   return lru;
 }
 
+/**
+ * This thread's primitive of kind `kind` for the n parameters p, made by create(entry, p, dir)
+ * when it is not cached; NULL with *err set when creating it failed (the slot is free again).
+ */
+static entry *cached(int kind, const int *p, int n, int dir, int (*create)(entry *, const int *, int),
+                     int *err) {
+  int key[KEY_INTS] = {0}, found;
+  key[0] = kind;
+  memcpy(key + 1, p, sizeof(int) * (size_t)n);
+  entry *e = slot(key, &found);
+  if (!found) {
+    *err = create(e, p, dir);
+    if (*err) {
+      entry_free(e); /* what was made of it */
+      return NULL;
+    }
+    e->used = 1;
+    e->last_used = state->tick;
+  }
+  return e;
+}
+
 /* ------------------------------------------------------------------ convolutions */
 
 /* The integer parameters of a convolution, in this order (qn_conv's `p`). */
@@ -360,20 +382,9 @@ int qn_conv(int dir, const int *p, float *src, float *wei, float *bias, float *d
   if (thread_init()) return -101;
   if (!valid_conv(p) || (p[P_BIAS] && !bias) || (dir != DIR_FORWARD && p[P_ACT])) return -1;
   if (dir == DIR_BACKWARD_DATA && p[P_BIAS]) return -1;
-  int key[KEY_INTS] = {0};
-  key[0] = dir + 1;
-  memcpy(key + 1, p, sizeof(int) * P_COUNT);
-  int found;
-  entry *e = slot(key, &found);
-  if (!found) {
-    int r = conv_create(e, p, dir);
-    if (r) {
-      entry_free(e); /* what was made of it; the slot is free again */
-      return r;
-    }
-    e->used = 1;
-    e->last_used = state->tick;
-  }
+  int r;
+  entry *e = cached(dir + 1, p, P_COUNT, dir, conv_create, &r);
+  if (!e) return r;
   last_impl = e->impl;
   void *w = e->w_buf ? e->w_buf : wei;
   const dnnl_memory_desc_t *user_w = &e->user_w, *prim_w = &e->prim_w;
@@ -381,7 +392,7 @@ int qn_conv(int dir, const int *p, float *src, float *wei, float *bias, float *d
     int ra[2] = {DNNL_ARG_FROM, DNNL_ARG_TO};
     const dnnl_memory_desc_t *rm[2] = {user_w, prim_w};
     void *rp[2] = {wei, w};
-    int r = execute(e->to_prim, 2, ra, rm, rp);
+    r = execute(e->to_prim, 2, ra, rm, rp);
     if (r) return r;
   }
   dnnl_query_t src_q = dir == DIR_BACKWARD_DATA ? dnnl_query_diff_src_md : dnnl_query_src_md;
@@ -404,7 +415,7 @@ int qn_conv(int dir, const int *p, float *src, float *wei, float *bias, float *d
   }
   if (e->scratch) ARG(DNNL_ARG_SCRATCHPAD, spmd, e->scratch);
 #undef ARG
-  int r = execute(e->prim, n, args, mds, ptrs);
+  r = execute(e->prim, n, args, mds, ptrs);
   if (r) return r;
   if (e->to_user) {
     int ra[2] = {DNNL_ARG_FROM, DNNL_ARG_TO};
@@ -418,14 +429,16 @@ int qn_conv(int dir, const int *p, float *src, float *wei, float *bias, float *d
 /* ------------------------------------------------------------------ pooling */
 
 /* The integer parameters of a pooling, in this order (qn_pool's `p`). */
+/* (The layout of a convolution's first 15, Q_OC equal to Q_C, then whether it is max pooling.) */
 enum {
-  Q_N, Q_H, Q_W, Q_C, Q_OH, Q_OW, Q_KH, Q_KW, Q_SH, Q_SW, Q_PT, Q_PL, Q_PB, Q_PR, Q_MAX, Q_COUNT
+  Q_N, Q_H, Q_W, Q_C, Q_OH, Q_OW, Q_OC, Q_KH, Q_KW, Q_SH, Q_SW, Q_PT, Q_PL, Q_PB, Q_PR, Q_MAX,
+  Q_COUNT
 };
 
 static int valid_pool(const int *p) {
   for (int i = 0; i < Q_COUNT; i++) if (p[i] < 0) return 0;
   if (!p[Q_N] || !p[Q_H] || !p[Q_W] || !p[Q_C] || !p[Q_OH] || !p[Q_OW]) return 0;
-  if (!p[Q_KH] || !p[Q_KW] || !p[Q_SH] || !p[Q_SW] || p[Q_MAX] > 1) return 0;
+  if (!p[Q_KH] || !p[Q_KW] || !p[Q_SH] || !p[Q_SW] || p[Q_MAX] > 1 || p[Q_OC] != p[Q_C]) return 0;
   /* every window holds at least one input pixel */
   if (p[Q_PT] >= p[Q_KH] || p[Q_PB] >= p[Q_KH] || p[Q_PL] >= p[Q_KW] || p[Q_PR] >= p[Q_KW]) return 0;
   if ((p[Q_H] + p[Q_PT] + p[Q_PB] - p[Q_KH]) / p[Q_SH] + 1 != p[Q_OH]) return 0;
@@ -487,20 +500,9 @@ int qn_pool(int dir, const int *p, const float *x, float *src, float *dst) {
   if (!engine || dir < 0 || dir > 1 || !p || !src || !dst || !valid_pool(p)) return -1;
   if (dir == 1 && p[Q_MAX] && !x) return -1;
   if (thread_init()) return -101;
-  int key[KEY_INTS] = {0};
-  key[0] = 10 + dir;
-  memcpy(key + 1, p, sizeof(int) * Q_COUNT);
-  int found;
-  entry *e = slot(key, &found);
-  if (!found) {
-    int r = pool_create(e, p, dir);
-    if (r) {
-      entry_free(e);
-      return r;
-    }
-    e->used = 1;
-    e->last_used = state->tick;
-  }
+  int r;
+  entry *e = cached(10 + dir, p, Q_COUNT, dir, pool_create, &r);
+  if (!e) return r;
   last_impl = e->impl;
   const dnnl_memory_desc_t *pd_src, *pd_dst;
   if (dir == 0) {
@@ -519,7 +521,7 @@ int qn_pool(int dir, const int *p, const float *x, float *src, float *dst) {
         dnnl_primitive_desc_query_md(e->fwd_pd, dnnl_query_src_md, 0),
         dnnl_primitive_desc_query_md(e->fwd_pd, dnnl_query_dst_md, 0), ws};
     void *ptr[3] = {(void *)x, e->tmp, e->w_buf};
-    int r = execute(e->to_prim, 3, a, m, ptr);
+    r = execute(e->to_prim, 3, a, m, ptr);
     if (r) return r;
   }
   pd_src = dnnl_primitive_desc_query_md(e->pd, dnnl_query_diff_src_md, 0);
