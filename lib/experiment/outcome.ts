@@ -7,7 +7,6 @@
  * @module
  */
 import { CALIBRATION_IMAGES } from "../quant/range.ts";
-import type * as tf from "@tensorflow/tfjs";
 import { disposeModel, type Model } from "../models/model.ts";
 import { foldBatchNorm, foldedArch, foldFactors } from "../models/fold.ts";
 import type { ArchSpec } from "../models/spec.ts";
