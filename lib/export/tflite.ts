@@ -165,123 +165,165 @@ export function qgtToTflite(
 ): TfliteExport {
   const it = loadInterpreter(bytes, file);
   const h = it.header, mb = new ModelBuilder();
-  const int4Layers: string[] = [];
   const [H, W, C] = h.input.shape;
-  let x = mb.tensor({
-    name: "input",
-    shape: [1, H, W, C],
-    type: TensorType.INT8,
-    quant: tensorQuant(h.input.scale, h.input.zp),
-  });
-  let q = { scale: h.input.scale, zeroPoint: h.input.zp };
-  const outQ = outputParams(o);
+  const input: Made = {
+    x: mb.tensor({
+      name: "input",
+      shape: [1, H, W, C],
+      type: TensorType.INT8,
+      quant: tensorQuant(h.input.scale, h.input.zp),
+    }),
+    q: { scale: h.input.scale, zeroPoint: h.input.zp },
+  };
+  const c: Conversion = { mb, o, file, outQ: outputParams(o), int4Layers: [] };
   // every layer's output tensor and quantization, by name: residual networks read earlier ones
-  const made = new Map<string, { x: number; q: typeof q }>([["input", { x, q }]]);
+  const made = new Map<string, Made>([["input", input]]);
+  let x = input.x;
   it.file.layers.forEach((l, i) => {
     const rt = it.layers[i];
-    const shape = [1, ...rt.outShape];
-    ({ x, q } = made.get(rt.inputs[0])!);
-    const done = () => made.set(l.name, { x, q });
-    if (l.type === "add") {
-      const other = made.get(rt.inputs[1])!;
-      const out = { scale: l.out![0], zeroPoint: l.out![1] };
-      const y = mb.tensor({
-        name: l.name,
-        shape,
-        type: TensorType.INT8,
-        quant: tensorQuant(out.scale, out.zeroPoint),
-      });
-      mb.op(BuiltinOperator.ADD, 2, [x, other.x], [y], { kind: "add", act: ACT[l.act ?? "none"] });
-      [x, q] = [y, out];
-      done();
-      return;
-    }
-    if (l.type === "maxpool") {
-      const y = mb.tensor({
-        name: l.name,
-        shape,
-        type: TensorType.INT8,
-        quant: tensorQuant(q.scale, q.zeroPoint),
-      });
-      mb.op(BuiltinOperator.MAX_POOL_2D, 2, [x], [y], {
-        kind: "pool",
-        padding: Padding.VALID,
-        strideW: l.stride!,
-        strideH: l.stride!,
-        filterW: l.size!,
-        filterH: l.size!,
-        act: Activation.NONE,
-      });
-      x = y;
-      done();
-      return;
-    }
-    if (l.type === "gap") {
-      const axes = mb.tensor(
-        { name: `${l.name}/axes`, shape: [2], type: TensorType.INT32 },
-        new Uint8Array(Int32Array.from([1, 2]).buffer),
-      );
-      const y = mb.tensor({
-        name: l.name,
-        shape,
-        type: TensorType.INT8,
-        quant: tensorQuant(q.scale, q.zeroPoint),
-      });
-      mb.op(BuiltinOperator.MEAN, 2, [x, axes], [y], { kind: "reducer", keepDims: false });
-      x = y;
-      done();
-      return;
-    }
-    const last = i === it.file.layers.length - 1;
-    const wide = last && outQ.type === "int16";
-    const out = last ? outQ : { scale: l.out![0], zeroPoint: l.out![1] };
-    if (wide) { // int8 -> int16 at the same scale, zero point 0: q16 = q8 - zp8 exactly
-      const x16 = mb.tensor({
-        name: `${l.name}/input16`,
-        shape: [1, ...rt.inShape],
-        type: TensorType.INT16,
-        quant: tensorQuant(q.scale, 0),
-      });
-      mb.op(BuiltinOperator.QUANTIZE, 2, [x], [x16]);
-      x = x16;
-    }
-    const int4 = (o.int4 ?? true) && !wide; // TFLite's 16x8 kernels take int8 weights only
-    const packed = weightTensors(mb, l, rt, q.scale, int4, file);
-    if (packed.int4) int4Layers.push(l.name);
-    const y = mb.tensor({
-      name: l.name,
-      shape,
-      type: wide ? TensorType.INT16 : TensorType.INT8,
-      quant: tensorQuant(out.scale, out.zeroPoint),
-    });
-    const act = ACT[l.act ?? "none"];
-    const builtin = l.type === "conv2d"
-      ? BuiltinOperator.CONV_2D
-      : l.type === "depthwise2d"
-      ? BuiltinOperator.DEPTHWISE_CONV_2D
-      : BuiltinOperator.FULLY_CONNECTED;
-    const padding = l.padding === "same" ? Padding.SAME : Padding.VALID;
-    const options: TfOptions = l.type === "conv2d"
-      ? { kind: "conv2d", padding, strideW: l.stride!, strideH: l.stride!, act }
-      : l.type === "depthwise2d"
-      ? {
-        kind: "depthwise",
-        padding,
-        strideW: l.stride!,
-        strideH: l.stride!,
-        depthMultiplier: 1,
-        act,
-      }
-      : wide
-      ? { kind: "fc", act, quantizedBiasType: TensorType.INT32 } // int32 biases and accumulators
-      : { kind: "fc", act };
-    // FULLY_CONNECTED in 16x8 mode with quantized_bias_type: version 11
-    const version = wide ? 11 : VERSIONS[builtin][packed.int4 ? 1 : 0];
-    mb.op(builtin, version, [x, packed.filter, packed.bias], [y], options);
-    x = y;
-    q = out;
-    done();
+    const from = made.get(rt.inputs[0])!;
+    const y = l.type === "add"
+      ? addOp(c, l, rt, from, made.get(rt.inputs[1])!)
+      : l.type === "maxpool"
+      ? maxPoolOp(c, l, rt, from)
+      : l.type === "gap"
+      ? meanOp(c, l, rt, from)
+      : weightOp(c, l, rt, from, i === it.file.layers.length - 1);
+    made.set(l.name, y);
+    x = y.x;
   });
+  return {
+    bytes: finishModel(mb, h, x, c.outQ),
+    int4Layers: c.int4Layers,
+    output: c.outQ,
+    input: { scale: Math.fround(h.input.scale), zeroPoint: h.input.zp },
+  };
+}
+
+/** A tensor made so far and its quantization. */
+interface Made {
+  x: number;
+  q: { scale: number; zeroPoint: number };
+}
+
+/** What every layer's conversion shares. */
+interface Conversion {
+  mb: ModelBuilder;
+  o: TfliteOptions;
+  file: string;
+  outQ: ReturnType<typeof outputParams>;
+  int4Layers: string[];
+}
+
+type Layer = ReturnType<typeof loadInterpreter>["file"]["layers"][number];
+type RuntimeLayer = ReturnType<typeof loadInterpreter>["layers"][number];
+
+/** An int8 output tensor of `l` with quantization `q`. */
+function int8Output(c: Conversion, l: Layer, rt: RuntimeLayer, q: Made["q"]): number {
+  return c.mb.tensor({
+    name: l.name,
+    shape: [1, ...rt.outShape],
+    type: TensorType.INT8,
+    quant: tensorQuant(q.scale, q.zeroPoint),
+  });
+}
+
+/** A residual sum: ADD with its own output quantization and fused activation. */
+function addOp(c: Conversion, l: Layer, rt: RuntimeLayer, a: Made, b: Made): Made {
+  const q = { scale: l.out![0], zeroPoint: l.out![1] };
+  const y = int8Output(c, l, rt, q);
+  c.mb.op(BuiltinOperator.ADD, 2, [a.x, b.x], [y], { kind: "add", act: ACT[l.act ?? "none"] });
+  return { x: y, q };
+}
+
+/** MAX_POOL_2D, valid padding, keeping its input's quantization. */
+function maxPoolOp(c: Conversion, l: Layer, rt: RuntimeLayer, from: Made): Made {
+  const y = int8Output(c, l, rt, from.q);
+  c.mb.op(BuiltinOperator.MAX_POOL_2D, 2, [from.x], [y], {
+    kind: "pool",
+    padding: Padding.VALID,
+    strideW: l.stride!,
+    strideH: l.stride!,
+    filterW: l.size!,
+    filterH: l.size!,
+    act: Activation.NONE,
+  });
+  return { x: y, q: from.q };
+}
+
+/** Global average pooling as MEAN over height and width, keeping its input's quantization. */
+function meanOp(c: Conversion, l: Layer, rt: RuntimeLayer, from: Made): Made {
+  const axes = c.mb.tensor(
+    { name: `${l.name}/axes`, shape: [2], type: TensorType.INT32 },
+    new Uint8Array(Int32Array.from([1, 2]).buffer),
+  );
+  const y = int8Output(c, l, rt, from.q);
+  c.mb.op(BuiltinOperator.MEAN, 2, [from.x, axes], [y], { kind: "reducer", keepDims: false });
+  return { x: y, q: from.q };
+}
+
+/**
+ * CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED with its packed weights; the last layer gives
+ * the logits (int16 ones through a QUANTIZE of its input to int16 at the same scale).
+ */
+function weightOp(c: Conversion, l: Layer, rt: RuntimeLayer, from: Made, last: boolean): Made {
+  const { mb, o } = c;
+  let x = from.x;
+  const wide = last && c.outQ.type === "int16";
+  const out = last ? c.outQ : { scale: l.out![0], zeroPoint: l.out![1] };
+  if (wide) { // int8 -> int16 at the same scale, zero point 0: q16 = q8 - zp8 exactly
+    const x16 = mb.tensor({
+      name: `${l.name}/input16`,
+      shape: [1, ...rt.inShape],
+      type: TensorType.INT16,
+      quant: tensorQuant(from.q.scale, 0),
+    });
+    mb.op(BuiltinOperator.QUANTIZE, 2, [x], [x16]);
+    x = x16;
+  }
+  const int4 = (o.int4 ?? true) && !wide; // TFLite's 16x8 kernels take int8 weights only
+  const packed = weightTensors(mb, l, rt, from.q.scale, int4, c.file);
+  if (packed.int4) c.int4Layers.push(l.name);
+  const y = mb.tensor({
+    name: l.name,
+    shape: [1, ...rt.outShape],
+    type: wide ? TensorType.INT16 : TensorType.INT8,
+    quant: tensorQuant(out.scale, out.zeroPoint),
+  });
+  const act = ACT[l.act ?? "none"];
+  const builtin = l.type === "conv2d"
+    ? BuiltinOperator.CONV_2D
+    : l.type === "depthwise2d"
+    ? BuiltinOperator.DEPTHWISE_CONV_2D
+    : BuiltinOperator.FULLY_CONNECTED;
+  const padding = l.padding === "same" ? Padding.SAME : Padding.VALID;
+  const options: TfOptions = l.type === "conv2d"
+    ? { kind: "conv2d", padding, strideW: l.stride!, strideH: l.stride!, act }
+    : l.type === "depthwise2d"
+    ? {
+      kind: "depthwise",
+      padding,
+      strideW: l.stride!,
+      strideH: l.stride!,
+      depthMultiplier: 1,
+      act,
+    }
+    : wide
+    ? { kind: "fc", act, quantizedBiasType: TensorType.INT32 } // int32 biases and accumulators
+    : { kind: "fc", act };
+  // FULLY_CONNECTED in 16x8 mode with quantized_bias_type: version 11
+  const version = wide ? 11 : VERSIONS[builtin][packed.int4 ? 1 : 0];
+  mb.op(builtin, version, [x, packed.filter, packed.bias], [y], options);
+  return { x: y, q: out };
+}
+
+/** The flatbuffer: metadata (classes, input and output conventions, provenance), signature. */
+function finishModel(
+  mb: ModelBuilder,
+  h: ReturnType<typeof loadInterpreter>["header"],
+  logits: number,
+  outQ: ReturnType<typeof outputParams>,
+): Uint8Array {
   const meta = new TextEncoder().encode(JSON.stringify({
     name: h.name,
     classes: h.classes,
@@ -290,23 +332,17 @@ export function qgtToTflite(
     ...(h.provenance ? { provenance: h.provenance } : {}),
   }));
   mb.buffers.push(meta);
-  const tfl = writeTflite({
+  return writeTflite({
     description: `qgt ${h.name}: ${h.classes.length} classes (${h.classes.join(", ")})`,
     opcodes: mb.opcodes,
     tensors: mb.tensors,
     inputs: [0],
-    outputs: [x],
+    outputs: [logits],
     operators: mb.operators,
     buffers: mb.buffers,
     metadata: [{ name: "qgt", buffer: mb.buffers.length - 1 }],
-    signature: { key: "serving_default", inputs: [["image", 0]], outputs: [["logits", x]] },
+    signature: { key: "serving_default", inputs: [["image", 0]], outputs: [["logits", logits]] },
   });
-  return {
-    bytes: tfl,
-    int4Layers,
-    output: outQ,
-    input: { scale: Math.fround(h.input.scale), zeroPoint: h.input.zp },
-  };
 }
 
 /**
