@@ -16,12 +16,9 @@ import {
   srdhm,
 } from "../lib/engine/interpreter.ts";
 import { cArray } from "../lib/format/c_array.ts";
-import {
-  evaluateInterpreter,
-  exportSource,
-  fileLoader,
-  writeExport,
-} from "../lib/export/export.ts";
+import { exportSource, writeExport } from "../lib/export/export.ts";
+import { evaluateInterpreter } from "../lib/engine/evaluate.ts";
+import { fileLoader } from "../lib/export/keras.ts";
 import { forward } from "../lib/models/mod.ts";
 import { quantizeModel } from "../lib/methods/ptq.ts";
 import { foldBatchNorm } from "../lib/models/fold.ts";

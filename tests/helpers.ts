@@ -501,7 +501,7 @@ export async function assertEnginesAgree(
   file: string,
 ): Promise<number> {
   const { loadNative } = await import("../lib/engine/native.ts");
-  const { evaluateInterpreter } = await import("../lib/export/export.ts");
+  const { evaluateInterpreter } = await import("../lib/engine/evaluate.ts");
   const { pixelsToInt8 } = await import("../lib/engine/interpreter.ts");
   const native = await loadNative(bytes, file);
   if (!native) return 0;

@@ -448,7 +448,7 @@ Deno.test({
     const { val } = await loadDataset(res.record.dataset.name, res.record.dataset.options);
     assert.equal(val.labels.length, 300);
     const { evaluateTflite } = await import("../lib/engine/litert.ts");
-    const { evaluateModel } = await import("../lib/export/export.ts");
+    const { evaluateModel } = await import("../lib/engine/evaluate.ts");
     for (const name of [...bits.map((b) => `qat-${b}`), "qgt-mixed"]) {
       assert.equal(res.record.variants[name].evaluator, "c-runtime", name);
       const file = join(res.runDir, "variants", name, "export", "model.qgt");

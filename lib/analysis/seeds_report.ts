@@ -23,7 +23,7 @@ import {
 import { REPO_ROOT } from "../util/path.ts";
 import { loadDataset } from "../data/registry.ts";
 import { datasetChecksum } from "../data/cache.ts";
-import { evaluateModel } from "../export/export.ts";
+import { evaluateModel } from "../engine/evaluate.ts";
 import { formatRows, readCsv, rowsOf, tableOf, writeCsv } from "../util/tables.ts";
 import { renderSvg } from "../report/vega.ts";
 import { exists, writeJsonAtomic, writeTextAtomic } from "../util/fs.ts";

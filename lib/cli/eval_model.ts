@@ -11,7 +11,7 @@
  * @module
  */
 import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
-import { evaluateModel } from "../export/export.ts";
+import { evaluateModel } from "../engine/evaluate.ts";
 import { imageProgress } from "../util/progress.ts";
 import { modelImages, readModel, scoredImages, type Split, SPLITS } from "../run/model_images.ts";
 

@@ -19,7 +19,7 @@ import { basename } from "node:path";
 import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
 import { firstImages } from "../data/dataset.ts";
 import { imageProgress } from "../util/progress.ts";
-import { evaluateModel } from "../export/export.ts";
+import { evaluateModel } from "../engine/evaluate.ts";
 import { logitRange, qgtToTflite } from "../export/tflite.ts";
 import { compareLayers, evaluateTflite, LITERT_VERSION } from "../engine/litert.ts";
 import { pixelsToInt8 } from "../engine/interpreter.ts";

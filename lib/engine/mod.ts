@@ -8,3 +8,4 @@ export * from "./interpreter.ts";
 export * from "./native.ts";
 export * from "./mcu.ts";
 export * from "./litert.ts";
+export * from "./evaluate.ts";

@@ -6,6 +6,7 @@
  * @module
  */
 export * from "./export.ts";
+export * from "./keras.ts";
 export * from "./tflite.ts";
 export * from "./variant.ts";
 export * from "./stored.ts";
