@@ -167,9 +167,91 @@ static int parse_inputs(qgt_model *m, jcur *c, qgt_layer *l, uint32_t idx) {
   return lit(c, ']') ? n : 0;
 }
 
+/* One key of a layer (its name k, its value at c): sets *bit to the key's field bit. */
+static qgt_status parse_layer_key(qgt_model *m, jcur *c, qgt_layer *l, uint32_t idx, const char *k,
+                                  uint32_t klen, uint32_t *bit, int64_t *qmin, int *n_inputs) {
+  int64_t v;
+  if (KEY("name")) {
+    *bit = F_NAME;
+    if (!jstring(c, &l->name, &l->name_len) || !l->name_len)
+      FAIL(QGT_ERR_HEADER, 0, "header: a layer name is not a non-empty string");
+  } else if (KEY("type")) {
+    const char *t;
+    uint32_t tl;
+    *bit = F_TYPE;
+    if (!jstring(c, &t, &tl)) FAIL(QGT_ERR_HEADER, l, "type: expected a string");
+    l->type = key_is(t, tl, "conv2d")        ? QGT_CONV2D
+              : key_is(t, tl, "depthwise2d") ? QGT_DEPTHWISE2D
+              : key_is(t, tl, "dense")       ? QGT_DENSE
+              : key_is(t, tl, "maxpool")     ? QGT_MAXPOOL
+              : key_is(t, tl, "gap")         ? QGT_GAP
+              : key_is(t, tl, "add")         ? QGT_ADD
+                                             : 0;
+    if (!l->type) FAIL(QGT_ERR_HEADER, l, "type: unknown layer type");
+  } else if (KEY("filters") || KEY("units")) {
+    *bit = KEY("filters") ? F_FILTERS : F_UNITS;
+    if (!jint(c, 1, 65536, &v)) FAIL(QGT_ERR_HEADER, l, "filters/units: expected an integer in 1..65536");
+    l->units = (uint32_t)v;
+  } else if (KEY("kernel") || KEY("size")) {
+    *bit = KEY("kernel") ? F_KERNEL : F_SIZE;
+    if (!jint(c, 1, 8192, &v)) FAIL(QGT_ERR_HEADER, l, "kernel/size: expected an integer in 1..8192");
+    l->kernel = (uint32_t)v;
+  } else if (KEY("stride")) {
+    *bit = F_STRIDE;
+    if (!jint(c, 1, 8192, &v)) FAIL(QGT_ERR_HEADER, l, "stride: expected an integer in 1..8192");
+    l->stride = (uint32_t)v;
+  } else if (KEY("padding") || KEY("act")) {
+    const char *t;
+    uint32_t tl;
+    int pad = KEY("padding");
+    *bit = pad ? F_PADDING : F_ACT;
+    if (!jstring(c, &t, &tl)) FAIL(QGT_ERR_HEADER, l, "padding/act: expected a string");
+    if (pad) {
+      if (key_is(t, tl, "same")) l->same = 1;
+      else if (!key_is(t, tl, "valid")) FAIL(QGT_ERR_HEADER, l, "padding: expected same or valid");
+    } else {
+      if (key_is(t, tl, "relu")) l->act = QGT_ACT_RELU;
+      else if (key_is(t, tl, "relu6")) l->act = QGT_ACT_RELU6;
+      else if (!key_is(t, tl, "none")) FAIL(QGT_ERR_HEADER, l, "act: expected none, relu or relu6");
+    }
+  } else if (KEY("bits")) {
+    *bit = F_BITS;
+    if (!jint(c, 1, 8, &v)) FAIL(QGT_ERR_HEADER, l, "bits: expected an integer in 1..8");
+    l->bits = (uint8_t)v;
+  } else if (KEY("qmin")) {
+    *bit = F_QMIN;
+    if (!jint(c, -128, 0, qmin)) FAIL(QGT_ERR_HEADER, l, "qmin: expected an integer in -128..0");
+  } else if (KEY("perTensor")) {
+    *bit = F_PERTENSOR;
+    ws(c);
+    if (c->end - c->p < 4 || memcmp(c->p, "true", 4)) FAIL(QGT_ERR_HEADER, l, "perTensor: expected true");
+    c->p += 4;
+    l->per_tensor = 1;
+  } else if (KEY("codes") || KEY("scales") || KEY("zeroPoints") || KEY("bias")) {
+    uint32_t *dst = KEY("codes") ? &l->codes : KEY("scales") ? &l->scales
+                    : KEY("bias") ? &l->bias : &l->zero_points;
+    *bit = KEY("codes") ? F_CODES : KEY("scales") ? F_SCALES : KEY("bias") ? F_BIAS : F_ZP;
+    if (!jint(c, 0, 0xffffffffll, &v)) FAIL(QGT_ERR_HEADER, l, "section offset: expected a non-negative integer");
+    *dst = (uint32_t)v;
+    if (*bit == F_ZP) l->has_zero_points = 1;
+  } else if (KEY("inputs")) {
+    *bit = F_INPUTS;
+    *n_inputs = parse_inputs(m, c, l, idx);
+    if (*n_inputs < 0) FAIL(QGT_ERR_HEADER, l, "inputs: a name that is not an earlier layer or \"input\"");
+    if (!*n_inputs) FAIL(QGT_ERR_HEADER, l, "inputs: expected a list of one or two layer names");
+  } else if (KEY("outZp")) {
+    *bit = F_OUT; /* its scale is in the actScales table (read_act_scales) */
+    if (!jint(c, -128, 127, &v)) FAIL(QGT_ERR_HEADER, l, "outZp: expected an integer in -128..127");
+    l->out_zp = (int32_t)v;
+    l->has_out = 1;
+  } else {
+    FAIL(QGT_ERR_HEADER, l, "unknown key");
+  }
+  return QGT_OK;
+}
+
 static qgt_status parse_layer(qgt_model *m, jcur *c, qgt_layer *l, uint32_t idx) {
   uint32_t seen = 0, need, allowed;
-  int64_t v;
   int64_t qmin = 0;
   int n_inputs = 1;
   memset(l, 0, sizeof *l);
@@ -181,82 +263,8 @@ static qgt_status parse_layer(qgt_model *m, jcur *c, qgt_layer *l, uint32_t idx)
       const char *k;
       uint32_t klen, bit = 0;
       if (!jstring(c, &k, &klen) || !lit(c, ':')) FAIL(QGT_ERR_HEADER, l, "corrupt header");
-      if (KEY("name")) {
-        bit = F_NAME;
-        if (!jstring(c, &l->name, &l->name_len) || !l->name_len)
-          FAIL(QGT_ERR_HEADER, 0, "header: a layer name is not a non-empty string");
-      } else if (KEY("type")) {
-        const char *t;
-        uint32_t tl;
-        bit = F_TYPE;
-        if (!jstring(c, &t, &tl)) FAIL(QGT_ERR_HEADER, l, "type: expected a string");
-        l->type = key_is(t, tl, "conv2d")        ? QGT_CONV2D
-                  : key_is(t, tl, "depthwise2d") ? QGT_DEPTHWISE2D
-                  : key_is(t, tl, "dense")       ? QGT_DENSE
-                  : key_is(t, tl, "maxpool")     ? QGT_MAXPOOL
-                  : key_is(t, tl, "gap")         ? QGT_GAP
-                  : key_is(t, tl, "add")         ? QGT_ADD
-                                                 : 0;
-        if (!l->type) FAIL(QGT_ERR_HEADER, l, "type: unknown layer type");
-      } else if (KEY("filters") || KEY("units")) {
-        bit = KEY("filters") ? F_FILTERS : F_UNITS;
-        if (!jint(c, 1, 65536, &v)) FAIL(QGT_ERR_HEADER, l, "filters/units: expected an integer in 1..65536");
-        l->units = (uint32_t)v;
-      } else if (KEY("kernel") || KEY("size")) {
-        bit = KEY("kernel") ? F_KERNEL : F_SIZE;
-        if (!jint(c, 1, 8192, &v)) FAIL(QGT_ERR_HEADER, l, "kernel/size: expected an integer in 1..8192");
-        l->kernel = (uint32_t)v;
-      } else if (KEY("stride")) {
-        bit = F_STRIDE;
-        if (!jint(c, 1, 8192, &v)) FAIL(QGT_ERR_HEADER, l, "stride: expected an integer in 1..8192");
-        l->stride = (uint32_t)v;
-      } else if (KEY("padding") || KEY("act")) {
-        const char *t;
-        uint32_t tl;
-        int pad = KEY("padding");
-        bit = pad ? F_PADDING : F_ACT;
-        if (!jstring(c, &t, &tl)) FAIL(QGT_ERR_HEADER, l, "padding/act: expected a string");
-        if (pad) {
-          if (key_is(t, tl, "same")) l->same = 1;
-          else if (!key_is(t, tl, "valid")) FAIL(QGT_ERR_HEADER, l, "padding: expected same or valid");
-        } else {
-          if (key_is(t, tl, "relu")) l->act = QGT_ACT_RELU;
-          else if (key_is(t, tl, "relu6")) l->act = QGT_ACT_RELU6;
-          else if (!key_is(t, tl, "none")) FAIL(QGT_ERR_HEADER, l, "act: expected none, relu or relu6");
-        }
-      } else if (KEY("bits")) {
-        bit = F_BITS;
-        if (!jint(c, 1, 8, &v)) FAIL(QGT_ERR_HEADER, l, "bits: expected an integer in 1..8");
-        l->bits = (uint8_t)v;
-      } else if (KEY("qmin")) {
-        bit = F_QMIN;
-        if (!jint(c, -128, 0, &qmin)) FAIL(QGT_ERR_HEADER, l, "qmin: expected an integer in -128..0");
-      } else if (KEY("perTensor")) {
-        bit = F_PERTENSOR;
-        ws(c);
-        if (c->end - c->p < 4 || memcmp(c->p, "true", 4)) FAIL(QGT_ERR_HEADER, l, "perTensor: expected true");
-        c->p += 4;
-        l->per_tensor = 1;
-      } else if (KEY("codes") || KEY("scales") || KEY("zeroPoints") || KEY("bias")) {
-        uint32_t *dst = KEY("codes") ? &l->codes : KEY("scales") ? &l->scales
-                        : KEY("bias") ? &l->bias : &l->zero_points;
-        bit = KEY("codes") ? F_CODES : KEY("scales") ? F_SCALES : KEY("bias") ? F_BIAS : F_ZP;
-        if (!jint(c, 0, 0xffffffffll, &v)) FAIL(QGT_ERR_HEADER, l, "section offset: expected a non-negative integer");
-        *dst = (uint32_t)v;
-        if (bit == F_ZP) l->has_zero_points = 1;
-      } else if (KEY("inputs")) {
-        bit = F_INPUTS;
-        n_inputs = parse_inputs(m, c, l, idx);
-        if (n_inputs < 0) FAIL(QGT_ERR_HEADER, l, "inputs: a name that is not an earlier layer or \"input\"");
-        if (!n_inputs) FAIL(QGT_ERR_HEADER, l, "inputs: expected a list of one or two layer names");
-      } else if (KEY("outZp")) {
-        bit = F_OUT; /* its scale is in the actScales table (read_act_scales) */
-        if (!jint(c, -128, 127, &v)) FAIL(QGT_ERR_HEADER, l, "outZp: expected an integer in -128..127");
-        l->out_zp = (int32_t)v;
-        l->has_out = 1;
-      } else {
-        FAIL(QGT_ERR_HEADER, l, "unknown key");
-      }
+      qgt_status st = parse_layer_key(m, c, l, idx, k, klen, &bit, &qmin, &n_inputs);
+      if (st != QGT_OK) return st;
       if (seen & bit) FAIL(QGT_ERR_HEADER, l, "a key is given twice");
       seen |= bit;
     } while (lit(c, ','));
