@@ -1,6 +1,7 @@
 // Planning a run before anything trains: validation, phases, run order, preflight (fast, no training).
 import { resolveExperiment } from "../lib/experiment/define.ts";
 import { endsWithLiveBatchNorm, planPhases } from "../lib/experiment/phases.ts";
+import { methodOf } from "../lib/experiment/method.ts";
 import { planRun, preflight, preflightRun, specsFor } from "../lib/experiment/plan.ts";
 import { smallCnn } from "../lib/models/zoo.ts";
 import smoke from "../experiments/smoke.ts";
@@ -145,10 +146,10 @@ Deno.test("preflight: the mixed budget's floor is the all-lowest-bits model, exa
     labels: new Uint8Array(64), // 64 training images: two batches
   };
   preflight(v, train); // the shipped 81 KB budget is reachable
-  const withBudget = (budgetBytes: number) => ({
-    ...v,
-    qgt: { ...v.qgt, mixed: { ...v.qgt.mixed!, budgetBytes } },
-  });
+  const withBudget = (budgetBytes: number) => {
+    const qgt = { ...v.qgt, mixed: { ...v.qgt.mixed!, budgetBytes } };
+    return { ...v, qgt, method: methodOf(qgt, "x") };
+  };
   let floor = NaN;
   try {
     preflight(withBudget(1000), train);
@@ -268,8 +269,9 @@ Deno.test("preflightRun: no validation images, a batch larger than the data, per
   );
   // per-layer overrides and a mixed assignment land on the right layers
   const qat4 = exp.variants.find((v) => v.name === "qat-4")!;
+  const method = methodOf({ ...qat4.qgt, layers: { conv2: { bits: 3 } } }, "x");
   const specs = specsFor(
-    { ...qat4, qgt: { ...qat4.qgt, layers: { conv2: { bits: 3 } } } },
+    { ...qat4, method },
     smallCnn(),
     { conv1: 2 },
   );

@@ -20,7 +20,8 @@ import {
 } from "./schema.ts";
 import type { ArchitectureDef } from "./schema.ts";
 import { DATASET_OPTIONS, unreadOption } from "../data/registry.ts";
-import { endsWithLiveBatchNorm, planPhases } from "./phases.ts";
+import { endsWithLiveBatchNorm, type PhaseSettings, planPhases } from "./phases.ts";
+import { type Method, methodOf } from "./method.ts";
 import { UsageError } from "../util/cli.ts";
 import { ARCHITECTURES } from "../models/zoo.ts";
 import { completeLayer, type LayerInput } from "../models/spec.ts";
@@ -56,8 +57,11 @@ export interface ResolvedVariant {
   dataset: DatasetDef;
   architecture: ArchitectureDef;
   train: TrainDef;
+  /** The method settings as written (merged, defaults filled): what the hash covers. */
   qgt: QgtDef;
-  /** SHA-256 of the resolved settings with the experiment id, version and seed. */
+  /** The method, translated from `qgt` by `methodOf` (method.ts): what the code reads. */
+  method: Method;
+  /** SHA-256 of the resolved settings (not `method`) with the experiment id, version and seed. */
   hash: string;
 }
 
@@ -487,56 +491,10 @@ function resolveVariant(ex: ExperimentDef, name: string, where: string): Resolve
     qgt: deepMerge(ex.qgt, ov.qgt),
   };
   const r = withDefaults(validate(ResolvedSchema, merged, `${where}: variant ${name}`));
-  const q = r.qgt;
-  if (q.decoupled && (q.mode !== "qgt" || (q.regularizer ?? "grid") !== "grid")) {
-    throw new Error(
-      `${where}: variants.${name}.qgt.decoupled: needs mode "qgt" with regularizer "grid", got mode ${
-        JSON.stringify(q.mode)
-      }, regularizer ${JSON.stringify(q.regularizer ?? "grid")}`,
-    );
-  }
-  if (q.freeze && !(q.mode === "qat" || (q.mode === "qgt" && q.fakeQuant))) {
-    throw new Error(
-      `${where}: variants.${name}.qgt.freeze: needs mode "qat", or "qgt" with fakeQuant true, got mode ${
-        JSON.stringify(q.mode)
-      }${q.mode === "qgt" ? " without fakeQuant" : ""}`,
-    );
-  }
-  for (const key of ["lsqInit", "lsqStepLr"] as const) {
-    if (q[key] !== undefined && q.scale !== "lsq") {
-      throw new Error(
-        `${where}: variants.${name}.qgt.${key}: needs scale "lsq", got scale ${
-          JSON.stringify(q.scale ?? "mse")
-        }`,
-      );
-    }
-  }
-  if (q.scale === "lsq") {
-    const at = `${where}: variants.${name}.qgt.scale: "lsq"`;
-    if (!(q.mode === "qat" || (q.mode === "qgt" && q.fakeQuant))) {
-      throw new Error(
-        `${at} learns the step in fake-quantized training: needs mode "qat", or "qgt" with fakeQuant true, got mode ${
-          JSON.stringify(q.mode)
-        }${q.mode === "qgt" ? " without fakeQuant" : ""}`,
-      );
-    }
-    if (q.symmetric === false) throw new Error(`${at} needs symmetric weights`);
-    const widths = [
-      q.bits,
-      ...Object.values(q.layers ?? {}).map((l) => l.bits),
-      ...(q.mixed?.candidates ?? []),
-    ];
-    if (widths.some((b) => b === 1)) {
-      throw new Error(`${at} needs 2-8 bits (1-bit layers have no step)`);
-    }
-    if (q.freeze) throw new Error(`${at} cannot be combined with freeze`);
-    if (q.perChannel === false && planPhases(r).some((p) => !p.folded && p.setup?.fakeQuant)) {
-      throw new Error(
-        `${at} with BatchNorm live needs perChannel (a per-tensor step cannot follow the per-channel fold)`,
-      );
-    }
-  }
-  if (q.bnReestimate && !endsWithLiveBatchNorm(r)) {
+  const method = methodOf(r.qgt, `${where}: variants.${name}.qgt`);
+  checkLsq(r.qgt, { train: r.train, method }, `${where}: variants.${name}.qgt.scale: "lsq"`);
+  if (r.qgt.bnReestimate && !endsWithLiveBatchNorm({ train: r.train, method })) {
+    const q = r.qgt;
     throw new Error(
       `${where}: variants.${name}.qgt.bnReestimate: needs a "qat" or "qgt" variant whose last phase keeps ` +
         `BatchNorm live (liveBatchNorm true or from "scratch"; qgt: finetuneEpochs 0), got mode ${
@@ -547,7 +505,27 @@ function resolveVariant(ex: ExperimentDef, name: string, where: string): Resolve
     );
   }
   const hash = hashOf({ id: ex.id, version: ex.version, seed: ex.seed, ...r });
-  return { name, description: ov.description ?? "", ...r, hash } as ResolvedVariant;
+  return { name, description: ov.description ?? "", ...r, method, hash } as ResolvedVariant;
+}
+
+/** What LSQ needs of the quantizer that the mode checks in `methodOf` do not cover. */
+function checkLsq(q: QgtDef, v: PhaseSettings, at: string): void {
+  if (q.scale !== "lsq") return;
+  if (q.symmetric === false) throw new Error(`${at} needs symmetric weights`);
+  const widths = [
+    q.bits,
+    ...Object.values(q.layers ?? {}).map((l) => l.bits),
+    ...(q.mixed?.candidates ?? []),
+  ];
+  if (widths.some((b) => b === 1)) {
+    throw new Error(`${at} needs 2-8 bits (1-bit layers have no step)`);
+  }
+  if (q.freeze) throw new Error(`${at} cannot be combined with freeze`);
+  if (q.perChannel === false && planPhases(v).some((p) => !p.folded && p.setup?.fakeQuant)) {
+    throw new Error(
+      `${at} with BatchNorm live needs perChannel (a per-tensor step cannot follow the per-channel fold)`,
+    );
+  }
 }
 
 /**

@@ -24,6 +24,7 @@ import { reestimateBatchNorm } from "../train/bn_reestimate.ts";
 import type { ProgressSink } from "../util/progress.ts";
 import type { LayerEpochRow, LayerRow, MetricRow } from "../run/run_dir.ts";
 import type { ResolvedVariant } from "./define.ts";
+import { baseMethod, errorMeasureOf } from "./method.ts";
 import type { VariantState } from "./state.ts";
 import { variantArch } from "./plan.ts";
 
@@ -76,11 +77,11 @@ export function quantizeAndEvaluate(
   progress: ProgressSink,
 ): VariantOutcome {
   const baseArch = variantArch(v, data.train);
-  const q = v.qgt;
-  if (q.mode === "float") {
+  const m = baseMethod(v.method);
+  if (m.mode === "float") {
     return {
       name: v.name,
-      mode: q.mode,
+      mode: m.mode,
       bits: 32,
       eval: evaluate(trained, data.val),
       model: trained,
@@ -91,7 +92,8 @@ export function quantizeAndEvaluate(
       layers: [],
     };
   }
-  if (q.bnReestimate) reestimate(v, trained, state, data.train, progress);
+  const bnReestimate = m.mode === "ptq" ? undefined : m.bnReestimate;
+  if (bnReestimate) reestimate(v, bnReestimate.images, trained, state, data.train, progress);
   let model = trained;
   let steps = state.steps;
   if (!state.folded) {
@@ -102,8 +104,8 @@ export function quantizeAndEvaluate(
   }
   // the deployed grid: with LSQ the learned steps, else the spec's scale method on the weights
   const specs = withSteps(state.specs ?? {}, steps);
-  const actBits: number | "float" = q.activationBits ?? 8;
-  const errs = layerErrors(model, specs, q.regularizer ?? "grid");
+  const actBits = m.quant.activationBits;
+  const errs = layerErrors(model, specs, errorMeasureOf(m));
   const quant = quantizeModel(model, specs, {
     activationBits: actBits,
     ranges: state.activationRanges,
@@ -131,7 +133,7 @@ export function quantizeAndEvaluate(
   });
   return {
     name: v.name,
-    mode: q.mode,
+    mode: m.mode,
     bits: bitsSet.size === 1 ? [...bitsSet][0] : "mixed",
     eval: ev,
     model,
@@ -154,6 +156,7 @@ export function quantizeAndEvaluate(
 /** BatchNorm statistics recomputed under the final fake-quantized weights (`qgt.bnReestimate`). */
 function reestimate(
   v: ResolvedVariant,
+  images: number,
   trained: Model,
   state: FinishState,
   train: Dataset,
@@ -161,7 +164,7 @@ function reestimate(
 ): void {
   if (state.folded) throw new Error(`internal: ${v.name}: bnReestimate on a folded network`);
   const specs = withSteps(state.specs ?? {}, state.steps);
-  const r = reestimateBatchNorm(trained, firstImages(train, v.qgt.bnReestimate!.images), {
+  const r = reestimateBatchNorm(trained, firstImages(train, images), {
     batchSize: v.train.batchSize,
     kernelTransform: (l, k) => specs[l] ? fakeQuantOp(k, specs[l]) : k,
   });

@@ -1,28 +1,31 @@
 /**
  * The training phases of a variant, planned from its resolved settings alone
  * (pure: no data, no tensors). Experiments stay plain data; this is the only
- * place that turns `qgt.mode` into a sequence of training phases.
+ * place that turns a variant's method (method.ts) into training phases.
  *
  * - `float`: train the float network (`train.epochs`, `train.schedule`).
  * - `ptq`: no training (fold, calibrate and snap happen when the variant ends).
  * - `qat`: fold the float network, then fine-tune with fake-quantized weights
- *   and activations (STE) for `qgt.epochs` at `qgt.lr` (cosine). With
+ *   and activations (STE) for `epochs` at `lr` (cosine). With
  *   `liveBatchNorm` the unfolded network fine-tunes (BatchNorm live) and is
- *   folded at the end; `from: "scratch"` trains it for `train.epochs`.
- * - `qgt`: from the float network, train `qgt.epochs` with the QGT
- *   regularizer under the lambda schedule. With `qgt.fakeQuant` the network
+ *   folded at the end; `from: "scratch"` trains it for `train.epochs` on
+ *   `train.schedule`.
+ * - `qgt`: from the float network, train `epochs` with the QGT
+ *   regularizer under the lambda schedule. With `fakeQuant` the network
  *   is folded first and weights and activations are fake-quantized (STE) as in
  *   QAT, the regularizer pulling the latent weights onto the grid they are
  *   quantized to; without it the phase trains the float network (BatchNorm
  *   live) and relies on the regularizer alone. Then fold and fine-tune
- *   `qgt.finetuneEpochs` (default 0 with `fakeQuant`, else 1) with fake
- *   quantization and the regularizer at its final lambda; 0 snaps directly.
+ *   `finetuneEpochs` with fake quantization and the regularizer at its
+ *   final lambda; 0 snaps directly.
+ * - `mixed`: the phases of the method it wraps.
  * @module
  */
 import type { ScheduleSpec } from "../train/schedule.ts";
 import type { TrainingSetupOptions } from "../methods/training_setup.ts";
 import { lambdaAt, type LambdaSchedule } from "../methods/lambda.ts";
-import type { QgtDef, TrainDef } from "./schema.ts";
+import type { Method, QatMethod, QgtMethod } from "./method.ts";
+import type { TrainDef } from "./schema.ts";
 
 /** One training phase. */
 export interface Phase {
@@ -39,58 +42,49 @@ export interface Phase {
 /** What planning reads of a variant. */
 export interface PhaseSettings {
   train: TrainDef;
-  qgt: QgtDef;
+  method: Method;
 }
 
-function fineTuneSchedule(v: PhaseSettings): ScheduleSpec {
-  return { type: "cosine", lr: v.qgt.lr ?? v.train.schedule.lr / 10 };
+/** The first phase's schedule: `train.schedule` from scratch, else a cosine fine-tuning at `lr`. */
+function startSchedule(m: QatMethod | QgtMethod, train: TrainDef): ScheduleSpec {
+  return m.from === "scratch" ? train.schedule : fineTuneSchedule(m, train);
 }
 
-function qatPhases(v: PhaseSettings): Phase[] {
-  const q = v.qgt;
-  if (q.from === "scratch") {
-    return [{
-      name: "qat",
-      folded: false,
-      epochs: q.epochs ?? v.train.epochs,
-      schedule: v.train.schedule,
-      setup: { fakeQuant: true },
-    }];
-  }
+function fineTuneSchedule(m: QatMethod | QgtMethod, train: TrainDef): ScheduleSpec {
+  return { type: "cosine", lr: m.lr ?? train.schedule.lr / 10 };
+}
+
+function qatPhases(m: QatMethod, train: TrainDef): Phase[] {
   return [{
     name: "qat",
-    folded: !q.liveBatchNorm,
-    epochs: q.epochs ?? 2,
-    schedule: fineTuneSchedule(v),
-    setup: { fakeQuant: true, activations: !q.liveBatchNorm },
+    folded: !m.liveBatchNorm,
+    epochs: m.epochs ?? (m.from === "scratch" ? train.epochs : 2),
+    schedule: startSchedule(m, train),
+    setup: { fakeQuant: true, activations: !m.liveBatchNorm },
   }];
 }
 
-function qgtPhases(v: PhaseSettings): Phase[] {
-  const q = v.qgt;
-  const lam = q.lambda ?? { type: "linear", from: 0, to: 1 };
-  const ste = q.fakeQuant ?? false;
-  const regularizer = q.regularizer ?? "grid";
-  // BatchNorm stays live (batch statistics) when asked, or when training from scratch
-  const live = q.liveBatchNorm === true || q.from === "scratch";
+function qgtPhases(m: QgtMethod, train: TrainDef): Phase[] {
+  const regularizer = m.regularizer;
   const phases: Phase[] = [{
     name: "qgt-reg",
     // with fake quantization the phase trains the folded network, as QAT does
-    folded: ste && !live,
-    epochs: q.epochs ?? 2,
-    schedule: q.from === "scratch" ? v.train.schedule : fineTuneSchedule(v),
-    setup: ste ? { fakeQuant: true, regularizer, activations: !live } : { regularizer },
-    lambda: lam,
+    folded: m.fakeQuant && !m.liveBatchNorm,
+    epochs: m.epochs ?? 2,
+    schedule: startSchedule(m, train),
+    setup: m.fakeQuant
+      ? { fakeQuant: true, regularizer, activations: !m.liveBatchNorm }
+      : { regularizer },
+    lambda: m.lambda,
   }];
-  const ft = q.finetuneEpochs ?? (ste ? 0 : 1);
-  if (ft > 0) {
+  if (m.finetuneEpochs > 0) {
     phases.push({
       name: "qgt-finetune",
       folded: true,
-      epochs: ft,
-      schedule: fineTuneSchedule(v),
+      epochs: m.finetuneEpochs,
+      schedule: fineTuneSchedule(m, train),
       setup: { fakeQuant: true, regularizer, activations: true },
-      lambda: { type: "constant", lambda: lambdaAt(lam, 1) },
+      lambda: { type: "constant", lambda: lambdaAt(m.lambda, 1) },
     });
   }
   return phases;
@@ -110,15 +104,18 @@ function qgtPhases(v: PhaseSettings): Phase[] {
  * ```
  */
 export function planPhases(v: PhaseSettings): Phase[] {
-  switch (v.qgt.mode) {
+  const m = v.method;
+  switch (m.mode) {
     case "float":
       return [{ name: "float", folded: false, epochs: v.train.epochs, schedule: v.train.schedule }];
     case "ptq":
       return [];
     case "qat":
-      return qatPhases(v);
+      return qatPhases(m, v.train);
     case "qgt":
-      return qgtPhases(v);
+      return qgtPhases(m, v.train);
+    case "mixed":
+      return planPhases({ train: v.train, method: m.base });
   }
 }
 
@@ -130,13 +127,16 @@ export function planPhases(v: PhaseSettings): Phase[] {
  * @example
  * ```ts
  * import { endsWithLiveBatchNorm } from "./phases.ts";
+ * import { methodOf } from "./method.ts";
  * const train = { epochs: 1, batchSize: 8, optimizer: { type: "adam" as const }, schedule: { type: "constant" as const, lr: 1e-3 } };
- * if (!endsWithLiveBatchNorm({ train, qgt: { mode: "qat", liveBatchNorm: true } })) throw new Error();
- * if (endsWithLiveBatchNorm({ train, qgt: { mode: "qgt", liveBatchNorm: true, fakeQuant: false } })) throw new Error();
+ * const qat = methodOf({ mode: "qat", liveBatchNorm: true }, "x");
+ * if (!endsWithLiveBatchNorm({ train, method: qat })) throw new Error();
+ * const qgt = methodOf({ mode: "qgt", liveBatchNorm: true, fakeQuant: false }, "x");
+ * if (endsWithLiveBatchNorm({ train, method: qgt })) throw new Error();
  * ```
  */
 export function endsWithLiveBatchNorm(v: PhaseSettings): boolean {
-  if (v.qgt.mode !== "qat" && v.qgt.mode !== "qgt") return false;
+  if (v.method.mode === "float" || v.method.mode === "ptq") return false;
   const last = planPhases(v).at(-1);
   return last !== undefined && !last.folded;
 }

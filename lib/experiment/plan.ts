@@ -15,6 +15,7 @@ import type { QuantSpec } from "../quant/spec.ts";
 import { assignMixedPrecision } from "../methods/analysis.ts";
 import { exportOverheadBound, type Provenance } from "../format/model_file.ts";
 import { hashOf, type ResolvedExperiment, type ResolvedVariant } from "./define.ts";
+import { quantizationOf, startsFromFloat } from "./method.ts";
 
 /** The variants a run trains, in order, and the float variant quantized ones start from. */
 export interface RunPlan {
@@ -43,10 +44,11 @@ export function planRun(
   all: ResolvedVariant[],
   where: string,
 ): RunPlan {
-  const floatVariant = all.find((v) => v.name === "float" && v.qgt.mode === "float") ??
-    all.find((v) => v.qgt.mode === "float") ??
-    exp.variants.find((v) => v.qgt.mode === "float");
-  const needsFloat = exp.variants.some((v) => v.qgt.mode !== "float" && v.qgt.from !== "scratch");
+  const isFloat = (v: ResolvedVariant) => v.method.mode === "float";
+  const floatVariant = all.find((v) => v.name === "float" && isFloat(v)) ??
+    all.find(isFloat) ??
+    exp.variants.find(isFloat);
+  const needsFloat = exp.variants.some((v) => startsFromFloat(v.method));
   if (needsFloat && !floatVariant) {
     throw new Error(`${where}: quantized variants start from a float variant, but there is none`);
   }
@@ -55,8 +57,8 @@ export function planRun(
     order.push(floatVariant);
   }
   order.push(
-    ...exp.variants.filter((v) => v.qgt.mode === "float"),
-    ...exp.variants.filter((v) => v.qgt.mode !== "float"),
+    ...exp.variants.filter(isFloat),
+    ...exp.variants.filter((v) => !isFloat(v)),
   );
   return { order, floatVariant };
 }
@@ -135,9 +137,9 @@ function declaredArch(name: string, layers: LayerSpec[], train: Dataset): ArchSp
 }
 
 /**
- * The quantizer spec of every weight layer of a variant: the variant's
- * `qgt` settings, its per-layer overrides, and `bits` (a mixed-precision
- * assignment) on top.
+ * The quantizer spec of every weight layer of a quantized variant: its
+ * method's quantization settings, their per-layer overrides, and `bits` (a
+ * mixed-precision assignment) on top.
  *
  * @example
  * ```ts
@@ -155,17 +157,16 @@ export function specsFor(
   arch: ArchSpec,
   bits?: Record<string, number>,
 ): Record<string, QuantSpec> {
-  const q = v.qgt;
-  const layers: Record<string, { bits?: number | "float"; lambda?: number }> = {
-    ...(q.layers ?? {}),
-  };
+  const q = quantizationOf(v.method);
+  if (!q) throw new Error(`variant ${v.name}: a float variant has no quantizer specs`);
+  const layers: Record<string, { bits?: number | "float"; lambda?: number }> = { ...q.layers };
   if (bits) {
     for (const [l, b] of Object.entries(bits)) layers[l] = { ...(layers[l] ?? {}), bits: b };
   }
   return resolveLayerSpecs(
     arch,
     {
-      bits: q.bits ?? 8,
+      bits: q.bits,
       symmetric: q.symmetric,
       narrowRange: q.narrowRange,
       perChannel: q.perChannel,
@@ -183,13 +184,14 @@ export function specsFor(
  * @example
  * ```ts
  * import { layerLambdas } from "./plan.ts";
- * const v = { qgt: { mode: "qgt", layers: { fc: { lambda: 2 }, conv1: { bits: 4 } } } };
+ * import { methodOf } from "./method.ts";
+ * const v = { method: methodOf({ mode: "qgt", layers: { fc: { lambda: 2 }, conv1: { bits: 4 } } }, "x") };
  * if (JSON.stringify(layerLambdas(v as never)) !== '{"fc":2}') throw new Error();
  * ```
  */
 export function layerLambdas(v: ResolvedVariant): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const [k, o] of Object.entries(v.qgt.layers ?? {})) {
+  for (const [k, o] of Object.entries(quantizationOf(v.method)?.layers ?? {})) {
     if (o.lambda !== undefined) out[k] = o.lambda;
   }
   return out;
@@ -211,7 +213,10 @@ export function mixedPrecisionFloor(
   classNames: string[],
   provenance?: Provenance,
 ): number {
-  const mixed = v.qgt.mixed!;
+  if (v.method.mode !== "mixed") {
+    throw new Error(`variant ${v.name}: not a mixed-precision variant`);
+  }
+  const mixed = v.method.search;
   const sizes = weightLayerSizes(arch);
   const base = Object.values(specsFor(v, arch))[0];
   return assignMixedPrecision(
@@ -235,12 +240,14 @@ export function mixedPrecisionFloor(
  * import { preflight } from "./plan.ts";
  * import { resolveExperiment } from "./define.ts";
  * import smoke from "../../experiments/smoke.ts";
+ * import { methodOf } from "./method.ts";
  * const v = resolveExperiment(smoke).variants[0];
  * const train = { name: "t", shape: [32, 32, 1] as [number, number, number], classNames: ["a", "b"], images: new Uint8Array(0), labels: new Uint8Array(64) };
  * preflight(v, train); // fine
  * let failed = false;
  * try {
- *   preflight({ ...v, qgt: { ...v.qgt, mode: "qgt", mixed: { budgetBytes: 10, candidates: [1, 2] } } }, train);
+ *   const method = methodOf({ mode: "qgt", mixed: { budgetBytes: 10, candidates: [1, 2] } }, "x");
+ *   preflight({ ...v, method }, train);
  * } catch {
  *   failed = true;
  * }
@@ -254,8 +261,8 @@ export function preflight(v: ResolvedVariant, train: Dataset, provenance?: Prove
       `variant ${v.name}: train.batchSize ${v.train.batchSize} is more than the ${train.labels.length} training images`,
     );
   }
-  if (v.qgt.mode !== "float") {
-    for (const [layer, o] of Object.entries(v.qgt.layers ?? {})) {
+  if (v.method.mode !== "float") {
+    for (const [layer, o] of Object.entries(quantizationOf(v.method)?.layers ?? {})) {
       if (o.bits === "float") {
         throw new Error(
           `variants.${v.name}.qgt.layers.${layer}.bits: "float" leaves the layer unquantized, but a run exports every quantized variant, which needs every weight layer at 1-8 bits`,
@@ -263,8 +270,8 @@ export function preflight(v: ResolvedVariant, train: Dataset, provenance?: Prove
       }
     }
   }
-  const mixed = v.qgt.mixed;
-  if (!mixed) return;
+  if (v.method.mode !== "mixed") return;
+  const mixed = v.method.search;
   const smallest = mixedPrecisionFloor(v, arch, train.classNames, provenance);
   if (smallest > mixed.budgetBytes) {
     throw new Error(

@@ -285,7 +285,7 @@ async function trainVariant(
   // this variant's compute time: this process's share plus earlier processes' up to their last checkpoint
   const seconds = () => prior + (performance.now() - t0) / 1000;
   const reusePath = floatBaselinePath(c.checkpointRoot, floatBaselineKey(v, c.exp.seed, c.dataSum));
-  if (v.qgt.mode === "float" && await exists(reusePath)) {
+  if (v.method.mode === "float" && await exists(reusePath)) {
     const outcome = await reuseFloat(reusePath, v, c.data, c.progress);
     rec.variants[v.name].reused = relative(REPO_ROOT, resolve(reusePath));
     c.progress.line(
@@ -326,7 +326,7 @@ async function trainVariant(
     },
     signal: c.opts.signal,
   });
-  if (v.qgt.mode === "float") {
+  if (v.method.mode === "float") {
     await writeFloatBaseline(reusePath, {
       weights: getWeights(outcome.model),
       metrics: outcome.metrics,
@@ -531,7 +531,10 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
       }
       progress.line(variantLine(c, v, r));
     }
-    const budget = c.order.map((v) => v.qgt.mixed?.budgetBytes).find((b) => b !== undefined);
+    const budget = c.order.map((v) =>
+      v.method.mode === "mixed" ? v.method.search.budgetBytes : undefined
+    )
+      .find((b) => b !== undefined);
     const summary = await writeRunOutputs(
       run.dir,
       run.record,
@@ -596,7 +599,7 @@ async function prepareRun(opts: RunOptions): Promise<RunContext & { notes: strin
   const clock = new RunClock(order.map((v): PlannedVariant => ({
     name: v.name,
     steps: planPhases(v).reduce((a, p) => a + p.epochs, 0) * stepsPerEpoch(v, data.train),
-    quantized: v.qgt.mode !== "float",
+    quantized: v.method.mode !== "float",
   })));
   const progress = clockedProgress(sink, clock, run);
   const notes = [
@@ -651,7 +654,7 @@ export const MIN_FLOAT_STEPS = 100;
  * ```
  */
 export function stepsWarnings(order: ResolvedVariant[], train: Dataset): string[] {
-  const v = order.find((o) => o.qgt.mode === "float");
+  const v = order.find((o) => o.method.mode === "float");
   if (!v) return [];
   const spe = stepsPerEpoch(v, train), steps = spe * v.train.epochs;
   if (steps >= MIN_FLOAT_STEPS) return [];

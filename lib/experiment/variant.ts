@@ -33,6 +33,7 @@ import { deriveSeed } from "../util/random.ts";
 import type { ProgressSink } from "../util/progress.ts";
 import type { MetricRow } from "../run/run_dir.ts";
 import type { ResolvedVariant } from "./define.ts";
+import { baseMethod, errorMeasureOf, lsqOf, quantizationOf, startsFromFloat } from "./method.ts";
 import { type Phase, planPhases } from "./phases.ts";
 import { layerLambdas, specsFor, variantArch } from "./plan.ts";
 import type { VariantState } from "./state.ts";
@@ -87,12 +88,16 @@ function chooseMixedPrecision(
   weights: Record<string, Float32Array>,
   state: VariantState,
 ): Record<string, number> {
-  const v = ctx.variant, mixed = v.qgt.mixed!;
+  const v = ctx.variant;
+  if (v.method.mode !== "mixed") {
+    throw new Error(`variant ${v.name}: not a mixed-precision variant`);
+  }
+  const mixed = v.method.search, lsqInit = lsqOf(v.method)?.init;
   const m = foldBatchNorm(modelFrom(baseArch, weights));
   const probe = firstImages(ctx.train, mixed.sensitivitySamples ?? SENSITIVITY_SAMPLES);
   // each candidate width at the step training would start from (with LSQ: its lsqInit)
   const specs = Object.fromEntries(
-    Object.entries(specsFor(v, m.arch)).map(([l, s]) => [l, startSpec(s, v.qgt.lsqInit)]),
+    Object.entries(specsFor(v, m.arch)).map(([l, s]) => [l, startSpec(s, lsqInit)]),
   );
   ctx.progress.line(
     `${v.name}: sensitivity of ${Object.keys(specs).length} layers at ${
@@ -124,9 +129,9 @@ function chooseMixedPrecision(
 
 /** The state a variant starts from: initial or float weights, and for quantized variants its specs. */
 function initialState(ctx: VariantContext, baseArch: ArchSpec): VariantState {
-  const v = ctx.variant, q = v.qgt;
+  const v = ctx.variant;
   let weights: Record<string, Float32Array>;
-  if (q.mode === "float" || q.from === "scratch") {
+  if (!startsFromFloat(v.method)) {
     const m = createModel(baseArch, deriveSeed(ctx.seed, "init"));
     weights = getWeights(m);
     disposeModel(m);
@@ -142,8 +147,10 @@ function initialState(ctx: VariantContext, baseArch: ArchSpec): VariantState {
     metrics: [],
     layerEpochs: [],
   };
-  if (q.mode !== "float") {
-    const bits = q.mixed ? chooseMixedPrecision(ctx, baseArch, weights, state) : undefined;
+  if (v.method.mode !== "float") {
+    const bits = v.method.mode === "mixed"
+      ? chooseMixedPrecision(ctx, baseArch, weights, state)
+      : undefined;
     state.specs = specsFor(v, baseArch, bits);
   }
   return state;
@@ -173,24 +180,24 @@ function phaseSetup(
   ph: Phase,
   state: VariantState,
 ): TrainingSetupOptions | undefined {
-  if (!ph.setup) return undefined;
-  const q = v.qgt;
-  const actBits = q.activationBits ?? 8;
+  const m = baseMethod(v.method);
+  if (!ph.setup || (m.mode !== "qat" && m.mode !== "qgt")) return undefined;
+  const actBits = m.quant.activationBits;
   return {
     specs: state.specs ?? {},
     fakeQuant: ph.setup.fakeQuant,
     regularizer: ph.setup.regularizer,
     layerLambda: layerLambdas(v),
-    reduction: q.reduction,
-    decoupled: q.decoupled,
-    freeze: ph.setup.fakeQuant ? q.freeze : undefined,
+    reduction: m.mode === "qgt" ? m.reduction : undefined,
+    decoupled: m.mode === "qgt" ? m.decoupled : undefined,
+    freeze: ph.setup.fakeQuant ? m.freeze : undefined,
     activations: ph.setup.activations && actBits !== "float"
       ? { bits: actBits, ranges: state.activationRanges ?? {} }
       : undefined,
     lsq: ph.setup.fakeQuant && state.steps
       ? Object.fromEntries(Object.entries(state.steps).map(([l, st]) => [l, Array.from(st)]))
       : undefined,
-    lsqStepLr: ph.setup.fakeQuant && state.steps ? q.lsqStepLr : undefined,
+    lsqStepLr: ph.setup.fakeQuant && state.steps ? m.lsq?.stepLr : undefined,
   };
 }
 
@@ -253,10 +260,11 @@ function enterPhase(
     model = f;
     state.folded = true;
   }
-  if (ctx.variant.qgt.scale === "lsq" && ph.setup?.fakeQuant && !state.steps) {
-    state.steps = initialSteps(model, state.specs ?? {}, ctx.variant.qgt.lsqInit ?? "paper");
+  const lsq = lsqOf(ctx.variant.method);
+  if (lsq && ph.setup?.fakeQuant && !state.steps) {
+    state.steps = initialSteps(model, state.specs ?? {}, lsq.init);
   }
-  const actBits = ctx.variant.qgt.mode === "float" ? "float" : ctx.variant.qgt.activationBits ?? 8;
+  const actBits = quantizationOf(ctx.variant.method)?.activationBits ?? "float";
   if (ph.setup?.activations && actBits !== "float" && !state.activationRanges) {
     state.activationRanges = withPassThroughRanges(
       model.arch,
@@ -274,7 +282,7 @@ async function trainPhase(
   state: VariantState,
   model: Model,
 ): Promise<void> {
-  const v = ctx.variant, q = v.qgt;
+  const v = ctx.variant;
   const setup = phaseSetup(v, ph, state);
   const lam = ph.lambda;
   await train({
@@ -290,7 +298,10 @@ async function trainPhase(
       augment: v.train.augment,
       // float training draws its own stream; every quantized variant's fine-tuning
       // phases share one (same batches and flips), so variants differ only by method
-      seed: deriveSeed(ctx.seed, q.mode === "float" ? `${v.name}/${ph.name}` : `finetune/${pi}`),
+      seed: deriveSeed(
+        ctx.seed,
+        v.method.mode === "float" ? `${v.name}/${ph.name}` : `finetune/${pi}`,
+      ),
       threads: v.train.threads,
       bnMomentum: v.train.bnMomentum,
       gradKernels: v.train.gradKernels,
@@ -312,7 +323,7 @@ async function trainPhase(
         }
       }
       if (state.specs && Object.keys(state.specs).length) {
-        const kind = ph.setup?.regularizer ?? q.regularizer ?? "grid";
+        const kind = ph.setup?.regularizer ?? errorMeasureOf(v.method);
         // measured against the grid the network trains on (with LSQ, the learned steps)
         for (const e of layerErrors(model, withSteps(state.specs, state.steps), kind)) {
           state.layerEpochs.push({
