@@ -44,9 +44,9 @@ const specs: [string, QuantSpec][] = [
     symmetric: true,
     perChannel: false,
     narrowRange: true,
-    scale: 0.5,
+    steps: 0.5,
   }],
-  ["sym 4-bit", { bits: 4, symmetric: true, perChannel: false, scale: 0.1 }],
+  ["sym 4-bit", { bits: 4, symmetric: true, perChannel: false, steps: 0.1 }],
   ["asym 3-bit", { bits: 3, symmetric: false, perChannel: false, scale: "maxabs" }],
   ["per-channel 2-bit", { bits: 2, symmetric: true, perChannel: true, axis: 1, scale: "maxabs" }],
   ["binary", { bits: 1, symmetric: true, perChannel: false }],
@@ -59,15 +59,15 @@ const fdSpecs: [string, QuantSpec, number[]][] = [
     symmetric: true,
     perChannel: false,
     narrowRange: true,
-    scale: 0.5,
+    steps: 0.5,
   }, [0.5]],
-  ["sym 4-bit", { bits: 4, symmetric: true, perChannel: false, scale: 0.1 }, [0.1]],
+  ["sym 4-bit", { bits: 4, symmetric: true, perChannel: false, steps: 0.1 }, [0.1]],
   [
     "per-channel 3-bit",
-    { bits: 3, symmetric: true, perChannel: true, axis: 1, scale: [0.3, 0.2] },
+    { bits: 3, symmetric: true, perChannel: true, axis: 1, steps: [0.3, 0.2] },
     [0.3, 0.2],
   ],
-  ["binary", { bits: 1, symmetric: true, perChannel: false, scale: 0.4 }, [0.4]],
+  ["binary", { bits: 1, symmetric: true, perChannel: false, steps: 0.4 }, [0.4]],
 ];
 
 for (const kind of ["grid", "sin", "bin"] as const) {
@@ -121,7 +121,7 @@ const TERNARY: QuantSpec = {
   symmetric: true,
   perChannel: false,
   narrowRange: true,
-  scale: 1,
+  steps: 1,
 };
 
 Deno.test("regularizers against hand-worked values", () => {
@@ -244,7 +244,7 @@ Deno.test("snapping keeps the training codes; only the stored scales become floa
   vals[1] = -0.2;
   vals[2] = 0.1;
   k.assign(tf.tensor(vals, k.shape));
-  const spec: QuantSpec = { bits: 2, symmetric: true, perChannel: false, scale: 0.1 };
+  const spec: QuantSpec = { bits: 2, symmetric: true, perChannel: false, steps: 0.1 };
   const fq = fakeQuantOp(k, spec).dataSync();
   assert.deepStrictEqual([fq[0], fq[1], fq[2]].map((v) => Math.round(v * 10)), [0, -2, 1]);
   const q = snapWeights(m, { fc: spec }).fc;
@@ -506,7 +506,7 @@ Deno.test("weight freezing in training: frozen weights stay on their level; resu
   assert.ok(layers.some((l) => fresh[`${l}/kernel`].some((x, i) => x !== full[`${l}/kernel`][i])));
   // the step-level function: a frozen weight is reset to its level whatever the optimizer did
   const t = new OscillationTracker(1, { momentum: 1, threshold: 0.5 });
-  const spec: QuantSpec = { bits: 3, symmetric: true, perChannel: false, scale: 0.25 };
+  const spec: QuantSpec = { bits: 3, symmetric: true, perChannel: false, steps: 0.25 };
   for (const v of [0.1, 0.2, 0.1]) freezeStep(new Float32Array([v]), [1], spec, t);
   const w = new Float32Array([-0.5]);
   assert.equal(freezeStep(w, [1], spec, t).frozen, 1);

@@ -142,7 +142,7 @@ function fd(f: (x: Float32Array) => number, x: Float32Array, i: number, h = 1e-3
 
 Deno.test("STE gradient equals the finite-difference derivative of the clipped identity", async () => {
   await initBackend("cpu"); // float64 accumulation for clean finite differences
-  const spec = sym(3, { scale: 0.25 }); // explicit scale: range [-1, 0.75], some values clipped
+  const spec = sym(3, { steps: 0.25 }); // explicit scale: range [-1, 0.75], some values clipped
   const xs = Float32Array.from([-1.7, -0.9, -0.33, 0.02, 0.41, 0.7, 1.3, 2.2]);
   const r = Float32Array.from([0.3, -1, 2, 0.5, -0.7, 1.1, 0.9, -2]);
   const g = tf.tidy(() =>
@@ -219,7 +219,7 @@ Deno.test("bad specs and bad weights give clear errors", () => {
     () => fakeQuantize(w, { bits: 1, symmetric: false, perChannel: false }),
     /binary and must be symmetric/,
   );
-  assert.throws(() => fakeQuantize(w, sym(4, { scale: -1 })), /scale must be > 0/);
+  assert.throws(() => fakeQuantize(w, sym(4, { steps: -1 })), /steps must all be > 0/);
 });
 
 Deno.test("the fused fake-quant kernel gives the tensor ops' bits on wasm: values, STE gradients, host values", async () => {

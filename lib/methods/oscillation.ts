@@ -181,7 +181,7 @@ export class OscillationTracker {
  * @example
  * ```ts
  * import { freezeStep, OscillationTracker } from "./oscillation.ts";
- * const spec = { bits: 2, symmetric: true, perChannel: false, narrowRange: true, scale: 1 };
+ * const spec = { bits: 2, symmetric: true, perChannel: false, narrowRange: true, steps: 1 };
  * const t = new OscillationTracker(1, { momentum: 0.5, threshold: 0.4 });
  * for (const v of [0.45, 0.55, 0.45]) freezeStep(new Float32Array([v]), [1], spec, t);
  * const w = new Float32Array([0.9]); // pushed towards level 1, but frozen at 0

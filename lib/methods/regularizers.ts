@@ -50,7 +50,7 @@ function stepUnits(w: tf.Tensor, spec: QuantSpec): { u: tf.Tensor; lo: number; h
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
  * import { gridRegularizer } from "./regularizers.ts";
- * const spec = { bits: 2, symmetric: true, perChannel: false, narrowRange: true, scale: 1 };
+ * const spec = { bits: 2, symmetric: true, perChannel: false, narrowRange: true, steps: 1 };
  * if (gridRegularizer(tf.tensor1d([1, 0, -1]), spec).dataSync()[0] !== 0) throw new Error();
  * if (gridRegularizer(tf.tensor1d([0.5, 0]), spec).dataSync()[0] !== 0.125) throw new Error();
  * ```
@@ -78,7 +78,7 @@ export function gridRegularizer(w: tf.Tensor, spec: QuantSpec): tf.Scalar {
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
  * import { sinRegularizer } from "./regularizers.ts";
- * const spec = { bits: 4, symmetric: true, perChannel: false, scale: 0.5 };
+ * const spec = { bits: 4, symmetric: true, perChannel: false, steps: 0.5 };
  * if (sinRegularizer(tf.tensor1d([0.5, -1, 0]), spec).dataSync()[0] > 1e-12) throw new Error();
  * ```
  */
@@ -105,7 +105,7 @@ export function sinRegularizer(w: tf.Tensor, spec: QuantSpec): tf.Scalar {
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
  * import { binRegularizer } from "./regularizers.ts";
- * const spec = { bits: 2, symmetric: true, perChannel: false, narrowRange: true, scale: 1 };
+ * const spec = { bits: 2, symmetric: true, perChannel: false, narrowRange: true, steps: 1 };
  * if (binRegularizer(tf.tensor1d([1, 1, 0, -1]), spec).dataSync()[0] !== 0) throw new Error();
  * ```
  */

@@ -89,7 +89,7 @@ export function lsqStepName(layer: string): string {
 }
 
 /**
- * Specs whose scales are the given learned steps (explicit values) where a
+ * Specs quantizing with the given learned steps (`QuantSpec.steps`) where a
  * layer has them; other layers' specs unchanged.
  *
  * @example
@@ -97,7 +97,7 @@ export function lsqStepName(layer: string): string {
  * import { withSteps } from "./training_setup.ts";
  * const spec = { bits: 2, symmetric: true, perChannel: false, scale: "lsq" as const };
  * const s = withSteps({ a: spec, b: spec }, { a: [0.5] });
- * if ((s.a.scale as number[])[0] !== 0.5 || s.b.scale !== "lsq") throw new Error();
+ * if ((s.a.steps as number[])[0] !== 0.5 || s.b.steps !== undefined) throw new Error();
  * ```
  */
 export function withSteps(
@@ -108,7 +108,7 @@ export function withSteps(
   return Object.fromEntries(
     Object.entries(specs).map(([l, spec]) => [
       l,
-      steps[l] ? { ...spec, scale: Array.from(steps[l]) } : spec,
+      steps[l] ? { ...spec, steps: Array.from(steps[l]) } : spec,
     ]),
   );
 }
@@ -199,7 +199,7 @@ export function regularizationLoss(
  * ```ts
  * import { decoupledGridPull } from "./training_setup.ts";
  * const w = new Float32Array([0.4, -1, 0.9, 0]);
- * const spec = { bits: 2, symmetric: true, perChannel: false, narrowRange: true, scale: 1 };
+ * const spec = { bits: 2, symmetric: true, perChannel: false, narrowRange: true, steps: 1 };
  * decoupledGridPull(new Map([["l/kernel", w]]), { l: spec }, { l: [4] }, 0.5, {}, 1);
  * // grid {-1, 0, 1}: halfway to 0, -1, 1, 0
  * if (Math.abs(w[0] - 0.2) > 1e-6 || w[1] !== -1 || Math.abs(w[2] - 0.95) > 1e-6) throw new Error();
@@ -336,7 +336,7 @@ export function createStepSetup(model: Model, opts: TrainingSetupOptions): StepS
  * @example
  * ```ts
  * import { weightFreezer } from "./training_setup.ts";
- * const spec = { bits: 2, symmetric: true, perChannel: false, narrowRange: true, scale: 1 };
+ * const spec = { bits: 2, symmetric: true, perChannel: false, narrowRange: true, steps: 1 };
  * const f = weightFreezer({ l: spec }, { l: [2] }, { momentum: 0.5, threshold: 0.4 });
  * for (const v of [0.45, 0.55, 0.45]) f.step(new Map([["l/kernel", new Float32Array([v, 1])]]));
  * if (f.step(new Map([["l/kernel", new Float32Array([0.9, 1])]])).frozen !== 0.5) throw new Error();

@@ -77,11 +77,11 @@ export function quantParams(
       const axes = reduceAxes(x.rank, spec);
       const keepShape = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
       const { qmax } = levelRange(spec);
-      if (spec.scale !== undefined && typeof spec.scale !== "string") {
-        const vals = typeof spec.scale === "number" ? [spec.scale] : [...spec.scale];
+      if (spec.steps !== undefined) {
+        const vals = typeof spec.steps === "number" ? [spec.steps] : [...spec.steps];
         const n = keepShape.reduce((a, b) => a * b, 1);
         if (vals.length !== n && vals.length !== 1) {
-          throw new Error(`quant spec: ${vals.length} explicit scales for ${n} channels`);
+          throw new Error(`quant spec: ${vals.length} explicit steps for ${n} channels`);
         }
         const s = tf.reshape(
           tf.tensor1d(vals.length === 1 ? Array(n).fill(vals[0]) : vals),
@@ -169,7 +169,7 @@ const MSE_RATIOS_F32 = Float32Array.from(MSE_RATIOS);
  */
 export function fusedLayout(shape: number[], spec: QuantSpec): { rows: number; ch: number } | null {
   if (!spec.symmetric || spec.bits < 2) return null;
-  if (spec.scale !== undefined && spec.scale !== "mse" && spec.scale !== "maxabs") return null;
+  if (spec.steps !== undefined || spec.scale === "lsq") return null;
   const n = shape.reduce((a, b) => a * b, 1);
   if (n === 0) return null;
   if (!spec.perChannel) return { rows: n, ch: 1 };

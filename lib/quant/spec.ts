@@ -22,7 +22,10 @@ export type ScaleMethod = "maxabs" | "mse" | "lsq";
  * - `scale`: "maxabs" (default), "mse" (clipping ratio minimising the squared
  *   error, searched over 0.15..1 of the range), "lsq" (a learned step; from
  *   the weights alone, its initial value 2 mean|w| / sqrt(qmax); symmetric
- *   2-8 bits only), or explicit values (one per tensor or per channel).
+ *   2-8 bits only).
+ * - `steps`: explicit step sizes (one per tensor or per channel); when given
+ *   they are the scale, whatever `scale` says. Values a method found (LSQ's
+ *   learned steps) reach a quantizer this way, never through `scale`.
  */
 export interface QuantSpec {
   bits: number;
@@ -30,8 +33,9 @@ export interface QuantSpec {
   perChannel: boolean;
   axis?: number;
   narrowRange?: boolean;
-  scale?: ScaleMethod | number | number[] | Float32Array;
-  /** Integer zero points (asymmetric, with explicit scales; default 0). */
+  scale?: ScaleMethod;
+  steps?: number | readonly number[] | Float32Array;
+  /** Integer zero points (asymmetric, with explicit steps; default 0). */
   zeroPoint?: number[] | Int32Array;
 }
 
@@ -66,17 +70,15 @@ export function validateQuantSpec(spec: QuantSpec, rank?: number, where = "quant
     }
   }
   const s = spec.scale;
-  if (typeof s === "string" && s !== "maxabs" && s !== "mse" && s !== "lsq") {
-    throw new Error(
-      `${where}: scale must be "maxabs", "mse", "lsq" or numbers, got ${JSON.stringify(s)}`,
-    );
+  if (s !== undefined && s !== "maxabs" && s !== "mse" && s !== "lsq") {
+    throw new Error(`${where}: scale must be "maxabs", "mse" or "lsq", got ${JSON.stringify(s)}`);
   }
   if (s === "lsq" && (!spec.symmetric || spec.bits < 2)) {
     throw new Error(`${where}: scale "lsq" needs a symmetric quantizer of 2-8 bits`);
   }
-  if (typeof s === "number" && !(s > 0)) throw new Error(`${where}: scale must be > 0, got ${s}`);
-  if (s !== undefined && typeof s === "object" && [...s].some((v) => !(v > 0))) {
-    throw new Error(`${where}: explicit scales must all be > 0`);
+  const st = spec.steps;
+  if (st !== undefined && (typeof st === "number" ? [st] : [...st]).some((v) => !(v > 0))) {
+    throw new Error(`${where}: explicit steps must all be > 0`);
   }
 }
 
