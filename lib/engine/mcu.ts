@@ -31,6 +31,8 @@ export interface McuReport {
   heap: number;
   /** Guest instructions per image (QEMU -icount; resolution 40). */
   instructionsPerImage: number[];
+  /** The first image's instructions per layer (the firmware's per-layer hook; resolution 40). */
+  layers: { layer: string; type: string; bits: number | null; instructions: number }[];
   images: number;
   /** Images whose logits and class equal the host C runtime's. */
   matching: number;
@@ -120,6 +122,7 @@ async function buildFirmware(
     `-DQGT_ARENA_BYTES=${shape.arena}`,
     `-DQGT_INPUT_BYTES=${shape.input}`,
     `-DQGT_CLASSES=${shape.classes}`,
+    "-DQGT_LAYER_DONE(i)=qgt_layer_done(i)",
   ];
   const common = [
     ...CPU,
@@ -132,16 +135,18 @@ async function buildFirmware(
     "-I",
     dir,
   ];
-  const units: [string, string, string][] = [
-    ["qgt_runtime.o", join(rt, "qgt_runtime.c"), "-std=c99"],
-    ["model_data.o", join(dir, "model_data.c"), "-std=c99"],
-    ["main.o", join(mcu, "main.c"), "-std=gnu99"],
-    ["startup.o", join(mcu, "startup.c"), "-std=gnu99"],
+  // the runtime calls the harness's per-layer hook, which it declares here
+  const hook = ["-include", join(mcu, "layer_hook.h")];
+  const units: [string, string, string[]][] = [
+    ["qgt_runtime.o", join(rt, "qgt_runtime.c"), ["-std=c99", ...hook]],
+    ["model_data.o", join(dir, "model_data.c"), ["-std=c99"]],
+    ["main.o", join(mcu, "main.c"), ["-std=gnu99"]],
+    ["startup.o", join(mcu, "startup.c"), ["-std=gnu99"]],
   ];
-  for (const [out, srcFile, std] of units) {
+  for (const [out, srcFile, flags] of units) {
     const r = await run("arm-none-eabi-gcc", [
       ...common,
-      std,
+      ...flags,
       ...defs,
       "-c",
       srcFile,
@@ -264,6 +269,10 @@ export async function runOnMcu(
     instructionsPerImage: [...stdout.matchAll(/^image \d+ insns (\d+)$/gm)].map((m) =>
       Number(m[1])
     ),
+    layers: [...stdout.matchAll(/^layer (\d+) insns (\d+)$/gm)].map((m) => {
+      const l = f.header.layers[Number(m[1])];
+      return { layer: l.name, type: l.type, bits: l.bits ?? null, instructions: Number(m[2]) };
+    }),
     images: images.length,
     matching,
     toolchain: (await run("arm-none-eabi-gcc", ["--version"])).stdout.split("\n")[0],

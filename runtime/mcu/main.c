@@ -4,7 +4,9 @@
  *
  *   images.bin   in:  N images, H*W*C int8 each (q = pixel - 128)
  *   logits.bin   out: per image, the int32 logits (little-endian) then the predicted class (int32)
- *   stdout       "arena <bytes>", "image <i> insns <n>", "stack <bytes>", "heap <bytes>"
+ *   stdout       "arena <bytes>", "image <i> insns <n>", "stack <bytes>", "heap <bytes>", and for
+ *                the first image one line per layer "layer <i> insns <n>" (built with
+ *                QGT_LAYER_DONE(i) defined as qgt_layer_done(i), as `deno task mcu` does)
  *
  * Instruction counts: QEMU's -icount shift=0 advances virtual time by 1 ns per instruction and the
  * CMSDK timer 0 (0x40000000) ticks at 25 MHz, so one tick is 40 instructions.
@@ -27,6 +29,12 @@ static uint8_t arena[QGT_ARENA_BYTES] __attribute__((aligned(8)));
 static int8_t image[QGT_INPUT_BYTES];
 
 #define TIMER0 ((volatile uint32_t *)0x40000000u) /* CTRL, VALUE, RELOAD */
+
+/* The timer when each layer of the current image ended (it counts down). */
+static uint32_t layer_end[QGT_MAX_LAYERS];
+void qgt_layer_done(uint32_t i) {
+  if (i < QGT_MAX_LAYERS) layer_end[i] = TIMER0[1];
+}
 
 int main(void) {
   FILE *in, *out;
@@ -64,6 +72,13 @@ int main(void) {
     }
     logits[QGT_CLASSES] = qgt_predict(&model, logits);
     if (fwrite(logits, sizeof logits, 1, out) != 1) return 6;
+    if (i == 0) {
+      uint32_t k, prev = t0;
+      for (k = 0; k < model.n_layers; k++) {
+        printf("layer %lu insns %lu\n", (unsigned long)k, (unsigned long)((prev - layer_end[k]) * 40u));
+        prev = layer_end[k];
+      }
+    }
     printf("image %lu insns %lu\n", (unsigned long)i++, (unsigned long)((t0 - t1) * 40u));
   }
   fclose(in);

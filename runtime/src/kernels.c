@@ -26,18 +26,44 @@ static int8_t requant(int32_t acc, int32_t m0, int32_t shift, const qgt_layer *l
   return (int8_t)v;
 }
 
+/* The DSP extension's kernel set (Cortex-M4 and up), chosen at compile time; QGT_NO_SIMD
+ * keeps the reference loops on any target. */
+#if defined(__ARM_FEATURE_DSP) && !defined(QGT_NO_SIMD)
+#define QGT_DSP 1
+#include "kernels_dsp.c"
+#endif
+
+/* Where input channel ci of a group of four sits in the DSP layout: SXTB16 gives lanes (0, 2),
+ * then, rotated, (1, 3). */
+static uint32_t dsp_slot(uint32_t ci) { return (ci & ~3u) | ((ci & 1u) << 1) | ((ci & 2u) >> 1); }
+
+#ifdef QGT_DSP
+/* Int16 values per tap of a block's weights in the DSP layout, a multiple of 4 so that every
+ * tap starts 8-byte aligned (at most QGT_BLOCK * cin: the scratch holds them). */
+static uint32_t tap_stride(uint32_t n, uint32_t cin) { return (n * cin + 3u) & ~3u; }
+#endif
+
 /* The weights (code - zero point) of output channels co..co+n-1 and their sums per tap. Kernels
  * are [kh][kw][cin][cout] (conv2d; dense as [in][out]) and [kh][kw][c] (depthwise), so at each
  * tap and input channel the n channels' codes are n adjacent elements: n * bits contiguous bits,
- * read at once. Layout: with one input per tap (depthwise, or a one-channel input) tap-major,
- * w[t * n + j]; else one row per channel, w[j * taps * cin + t * cin + ci], for dot products. */
+ * read at once. Layouts:
+ * - one input per tap (depthwise, or a one-channel input): tap-major, w[t * n + j] (under
+ *   QGT_DSP, a full depthwise block puts channel j at t * 8 + dsp_slot(j));
+ * - else one row per channel, w[j * taps * cin + t * cin + ci], for dot products; under
+ *   QGT_DSP per tap a block of rows (w + t * tap_stride) in the lane order of dsp_dot: groups
+ *   of four input channels, n rows each, then the cin % 4 left over as plain rows. */
 static void block_weights(const qgt_model *m, const qgt_layer *l, uint32_t co, uint32_t n,
                           int16_t *w, int32_t *wsum) {
   const uint8_t *codes = m->payload + l->codes;
   uint32_t dw = l->type == QGT_DEPTHWISE2D, taps = l->type == QGT_DENSE ? 1u : l->kernel * l->kernel;
   uint32_t cin = dw ? 1u : l->in_c, stride = dw ? l->in_c : l->out_c, bits = l->bits;
-  uint32_t mask = (1u << bits) - 1u, t, ci, j, per = taps * cin, tapmajor = cin == 1;
+  uint32_t mask = (1u << bits) - 1u, t, ci, j, tapmajor = cin == 1;
   uint32_t end = (uint32_t)(((uint64_t)l->n_weights * bits + 7u) / 8u); /* the section's length */
+#ifdef QGT_DSP
+  uint32_t grouped = cin & ~3u, rem = cin & 3u, swap = dw && n == 8, ts = tap_stride(n, cin);
+#else
+  uint32_t swap = 0;
+#endif
   /* code = c * mul + lo: 1 bit stores -1 / +1 as 0 / 1, wider codes store code - qmin */
   int32_t mul = bits == 1 ? 2 : 1, base[QGT_BLOCK], lo = bits == 1 ? -1 : l->qmin;
   for (j = 0; j < n; j++) {
@@ -48,10 +74,19 @@ static void block_weights(const qgt_model *m, const qgt_layer *l, uint32_t co, u
     int32_t ws[QGT_BLOCK] = {0};
     for (ci = 0; ci < cin; ci++) {
       uint32_t pos = ((t * cin + ci) * stride + co) * bits, byte = pos >> 3, off = pos & 7u;
-      uint32_t nbytes = (off + n * bits + 7u) >> 3, k;
-      int16_t *wp = tapmajor ? w + t * n : w + t * cin + ci;
-      uint32_t wstep = tapmajor ? 1u : per;
+      uint32_t nbytes = (off + n * bits + 7u) >> 3, k, first, step;
       uint64_t v = 0;
+      if (tapmajor) {
+        first = t * n, step = 1u;
+      } else {
+#ifdef QGT_DSP
+        first = ci < grouped ? t * ts + (ci >> 2) * n * 4u + (dsp_slot(ci) & 3u)
+                             : t * ts + grouped * n + (ci - grouped);
+        step = ci < grouped ? 4u : rem;
+#else
+        first = t * cin + ci, step = taps * cin;
+#endif
+      }
       if (byte + 8u <= end) { /* eight bytes at once where the section has them */
         const uint8_t *c8 = codes + byte;
         v = (uint64_t)rd_u32(c8) | ((uint64_t)rd_u32(c8 + 4) << 32);
@@ -59,9 +94,9 @@ static void block_weights(const qgt_model *m, const qgt_layer *l, uint32_t co, u
         for (k = 0; k < nbytes; k++) v |= (uint64_t)codes[byte + k] << (8u * k);
       }
       v >>= off;
-      for (j = 0; j < n; j++, v >>= bits, wp += wstep) {
+      for (j = 0; j < n; j++, v >>= bits) {
         int32_t x = (int32_t)((uint32_t)v & mask) * mul + base[j];
-        *wp = (int16_t)x;
+        w[first + (swap ? dsp_slot(j) : j) * step] = (int16_t)x;
         ws[j] += x;
       }
     }
@@ -77,8 +112,10 @@ static void block_weights(const qgt_model *m, const qgt_layer *l, uint32_t co, u
 #include <emmintrin.h>
 #endif
 
-#ifdef QGT_SSE2
+#if defined(QGT_SSE2)
 const char *qgt_kernels(void) { return "sse2"; }
+#elif defined(QGT_DSP)
+const char *qgt_kernels(void) { return "dsp"; }
 #else
 const char *qgt_kernels(void) { return "reference"; }
 #endif
@@ -103,6 +140,7 @@ static int32_t hsum(__m128i v) {
 }
 #endif
 
+#ifndef QGT_DSP
 /* QGT_BLOCK dot products of n activations with the weight rows w + j * stride. */
 static void dot_block(const int8_t *x, const int16_t *w, uint32_t n, uint32_t stride,
                       int32_t *out) {
@@ -136,6 +174,7 @@ static void dot_block(const int8_t *x, const int16_t *w, uint32_t n, uint32_t st
   for (; i < n; i++)
     for (j = 0; j < QGT_BLOCK; j++) out[j] += (int32_t)x[i] * w[j * stride + i];
 }
+#endif
 
 /* The requantization of a block of output channels. */
 typedef struct {
@@ -153,11 +192,16 @@ static void conv1x1(const qgt_layer *l, const int8_t *x, int8_t *y, const int16_
     for (ox = 0; ox < l->out_w; ox++) {
       const int8_t *xp = x + ((oy * l->stride) * l->in_w + ox * l->stride) * cin;
       int8_t *yp = y + (oy * l->out_w + ox) * l->out_c + b->co;
+#ifdef QGT_DSP
+      for (j = 0; j < b->n; j++) acc[j] = 0;
+      dsp_dot(xp, w, cin, b->n, acc);
+#else
       if (b->n == QGT_BLOCK) {
         dot_block(xp, w, cin, cin, acc);
       } else {
         for (j = 0; j < b->n; j++) acc[j] = dot(xp, w + j * cin, cin);
       }
+#endif
       for (j = 0; j < b->n; j++) yp[j] = requant(b->bias[j] + acc[j], b->m0[j], b->shift[j], l);
     }
 }
@@ -243,6 +287,16 @@ static void conv_taps(const qgt_layer *l, const int8_t *x, int8_t *y, const int1
         _mm_storeu_si128((__m128i *)(void *)(acc + 4), hi);
       } else
 #endif
+#ifdef QGT_DSP
+      if (n == 8 && dw) {
+        for (j = 0; j < 8; j++) acc[j] = 0;
+        for (ky = win.ky0; ky < win.ky1; ky++, row += l->in_w * C) {
+          const int8_t *xp = row;
+          const int16_t *wt = w + (ky * k + win.kx0) * 8;
+          for (kx = win.kx0; kx < win.kx1; kx++, xp += C, wt += 8) dsp_taps8(xp, wt, acc);
+        }
+      } else
+#endif
       {
         for (j = 0; j < n; j++) acc[j] = 0;
         for (ky = win.ky0; ky < win.ky1; ky++, row += l->in_w * C) {
@@ -278,6 +332,10 @@ static void conv_kxk(const qgt_layer *l, const int8_t *x, int8_t *y, const int16
         const int8_t *xp = row;
         for (kx = win.kx0; kx < win.kx1; kx++, xp += cin) {
           t = ky * k + kx;
+#ifdef QGT_DSP
+          dsp_dot(xp, w + t * tap_stride(b->n, cin), cin, b->n, acc);
+          continue;
+#endif
 #ifdef QGT_SSE2
           /* the block's 8 channels at once, eight input channels a time (8-9x on the small CNN) */
           if (b->n == QGT_BLOCK) {
@@ -358,9 +416,16 @@ static void dense(const qgt_model *m, const qgt_layer *l, const int8_t *x, int8_
   uint32_t co, j;
   block_scratch(l, scr, &w, &wsum);
   for (co = 0; co < l->out_c; co += QGT_BLOCK) {
+    int32_t dots[QGT_BLOCK];
     load_block(m, l, co, w, wsum, &b);
+#ifdef QGT_DSP
+    for (j = 0; j < b.n; j++) dots[j] = 0;
+    dsp_dot(x, w, l->in_c, b.n, dots);
+#else
+    for (j = 0; j < b.n; j++) dots[j] = dot(x, w + j * l->in_c, l->in_c);
+#endif
     for (j = 0; j < b.n; j++) {
-      int32_t acc = b.bias[j] + dot(x, w + j * l->in_c, l->in_c) - l->in_zp * wsum[j];
+      int32_t acc = b.bias[j] + dots[j] - l->in_zp * wsum[j];
       if (logits)
         logits[co + j] = acc;
       else
@@ -411,6 +476,12 @@ static void add(const qgt_layer *l, const int8_t *a, const int8_t *b, int8_t *y)
   }
 }
 
+/* A firmware may define QGT_LAYER_DONE(i) to hear when layer i has run (the Cortex-M
+ * benchmark reads a timer there for its per-layer split); by default it costs nothing. */
+#ifndef QGT_LAYER_DONE
+#define QGT_LAYER_DONE(i) ((void)0)
+#endif
+
 qgt_status qgt_invoke(const qgt_model *m, const int8_t *input, size_t input_len, uint8_t *arena,
                       size_t arena_len, int32_t *logits) {
   uint32_t i;
@@ -445,6 +516,7 @@ qgt_status qgt_invoke(const qgt_model *m, const int8_t *input, size_t input_len,
       default:
         gap(l, x, y);
     }
+    QGT_LAYER_DONE(i);
   }
   return QGT_OK;
 }

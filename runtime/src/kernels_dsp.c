@@ -1,0 +1,86 @@
+/*
+ * kernels_dsp.c: the inner loops for a Cortex-M with the DSP extension (Cortex-M4/M7/M33/M55:
+ * __ARM_FEATURE_DSP), through ACLE intrinsics. A part of qgt_runtime.c, included by kernels.c
+ * when QGT_DSP is set; it computes the same integer sums as the reference loops, so the
+ * outputs are bit-exact with them (the tests run both on the emulated Cortex-M4).
+ *
+ * The idea is CMSIS-NN's: SXTB16 sign-extends bytes 0 and 2 (or, rotated, 1 and 3) of a word
+ * of four int8 activations into two int16 lanes, and SMLAD multiplies two int16 pairs and adds
+ * both products to an accumulator, so four activations cost one load and two extensions, and
+ * two multiply-accumulates each. The weights are unpacked from their 1-8-bit codes once per
+ * block of output channels and layer pass (block_weights), straight into the lane order SMLAD
+ * wants: within each group of four input channels, codes 0, 2, 1, 3 (dsp_slot in kernels.c).
+ */
+#include <arm_acle.h>
+
+/* Two int16 weights read as one word: the scratch holds int16 values, read here in pairs (GCC
+ * and Clang, the compilers with ACLE, allow this alias through the attribute). Every pair
+ * starts at a multiple of 4 bytes: groups are 8 bytes and the scratch is 8-byte aligned. */
+typedef int32_t qgt_pair __attribute__((may_alias));
+
+static uint32_t rd_word(const int8_t *p) { /* four int8, any alignment (LDR on Cortex-M4) */
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
+/* acc[j] += the dot product of x[0..cin) with row j of a block of n rows laid out for SMLAD:
+ * the first 4 * (cin / 4) channels as groups, each group n rows of four int16 (dsp_slot
+ * order), then the cin % 4 remaining channels as n plain rows. */
+static void dsp_dot(const int8_t *x, const int16_t *w, uint32_t cin, uint32_t n, int32_t *acc) {
+  uint32_t g, j, i, groups = cin >> 2, rem = cin & 3u;
+  const int16_t *tail = w + (size_t)groups * 4u * n;
+  if (n == 8) {
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    int32_t a4 = acc[4], a5 = acc[5], a6 = acc[6], a7 = acc[7];
+    const qgt_pair *ww = (const qgt_pair *)(const void *)w;
+    for (g = 0; g < groups; g++, ww += 16) {
+      uint32_t xv = rd_word(x + 4u * g);
+      int32_t xa = (int32_t)__sxtb16(xv), xb = (int32_t)__sxtb16((xv >> 8) | (xv << 24));
+      a0 = __smlad(xa, ww[0], a0);
+      a0 = __smlad(xb, ww[1], a0);
+      a1 = __smlad(xa, ww[2], a1);
+      a1 = __smlad(xb, ww[3], a1);
+      a2 = __smlad(xa, ww[4], a2);
+      a2 = __smlad(xb, ww[5], a2);
+      a3 = __smlad(xa, ww[6], a3);
+      a3 = __smlad(xb, ww[7], a3);
+      a4 = __smlad(xa, ww[8], a4);
+      a4 = __smlad(xb, ww[9], a4);
+      a5 = __smlad(xa, ww[10], a5);
+      a5 = __smlad(xb, ww[11], a5);
+      a6 = __smlad(xa, ww[12], a6);
+      a6 = __smlad(xb, ww[13], a6);
+      a7 = __smlad(xa, ww[14], a7);
+      a7 = __smlad(xb, ww[15], a7);
+    }
+    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+    acc[4] = a4, acc[5] = a5, acc[6] = a6, acc[7] = a7;
+  } else {
+    for (g = 0; g < groups; g++) {
+      uint32_t xv = rd_word(x + 4u * g);
+      int32_t xa = (int32_t)__sxtb16(xv), xb = (int32_t)__sxtb16((xv >> 8) | (xv << 24));
+      const qgt_pair *ww = (const qgt_pair *)(const void *)(w + (size_t)g * n * 4u);
+      for (j = 0; j < n; j++) acc[j] = __smlad(xb, ww[2 * j + 1], __smlad(xa, ww[2 * j], acc[j]));
+    }
+  }
+  for (j = 0; j < n; j++)
+    for (i = 0; i < rem; i++) acc[j] += (int32_t)x[4u * groups + i] * tail[j * rem + i];
+}
+
+/* Eight depthwise channels at one tap: acc[j] += x[j] * w[dsp_slot(j)]. SMLABB / SMLATT take
+ * one int16 lane each, so every product is one instruction after the shared extension. */
+static void dsp_taps8(const int8_t *x, const int16_t *w, int32_t *acc) {
+  uint32_t x0 = rd_word(x), x1 = rd_word(x + 4);
+  const qgt_pair *ww = (const qgt_pair *)(const void *)w;
+  int32_t a = (int32_t)__sxtb16(x0), b = (int32_t)__sxtb16((x0 >> 8) | (x0 << 24));
+  int32_t c = (int32_t)__sxtb16(x1), d = (int32_t)__sxtb16((x1 >> 8) | (x1 << 24));
+  acc[0] = __smlabb(a, ww[0], acc[0]);
+  acc[2] = __smlatt(a, ww[0], acc[2]);
+  acc[1] = __smlabb(b, ww[1], acc[1]);
+  acc[3] = __smlatt(b, ww[1], acc[3]);
+  acc[4] = __smlabb(c, ww[2], acc[4]);
+  acc[6] = __smlatt(c, ww[2], acc[6]);
+  acc[5] = __smlabb(d, ww[3], acc[5]);
+  acc[7] = __smlatt(d, ww[3], acc[7]);
+}
