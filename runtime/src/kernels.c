@@ -43,6 +43,18 @@ static uint32_t dsp_slot(uint32_t ci) { return (ci & ~3u) | ((ci & 1u) << 1) | (
 static uint32_t tap_stride(uint32_t n, uint32_t cin) { return (n * cin + 3u) & ~3u; }
 #endif
 
+/* Four bytes of codes as a little-endian word: one load where the target reads unaligned words
+ * (the DSP targets do), else rd_u32's portable bytes. */
+static uint32_t code_word(const uint8_t *p) {
+#ifdef QGT_DSP
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+#else
+  return rd_u32(p);
+#endif
+}
+
 /* The weights (code - zero point) of output channels co..co+n-1 and their sums per tap. Kernels
  * are [kh][kw][cin][cout] (conv2d; dense as [in][out]) and [kh][kw][c] (depthwise), so at each
  * tap and input channel the n channels' codes are n adjacent elements: n * bits contiguous bits,
@@ -87,9 +99,19 @@ static void block_weights(const qgt_model *m, const qgt_layer *l, uint32_t co, u
         first = t * cin + ci, step = taps * cin;
 #endif
       }
+      if (off + n * bits <= 32u && byte + 4u <= end) {
+        /* the block's codes within one little-endian word (always at 1-3 bits) */
+        uint32_t u = code_word(codes + byte) >> off, d = first;
+        for (j = 0; j < n; j++, u >>= bits, d += step) {
+          int32_t x = (int32_t)(u & mask) * mul + base[j];
+          w[swap ? first + dsp_slot(j) : d] = (int16_t)x;
+          ws[j] += x;
+        }
+        continue;
+      }
       if (byte + 8u <= end) { /* eight bytes at once where the section has them */
         const uint8_t *c8 = codes + byte;
-        v = (uint64_t)rd_u32(c8) | ((uint64_t)rd_u32(c8 + 4) << 32);
+        v = (uint64_t)code_word(c8) | ((uint64_t)code_word(c8 + 4) << 32);
       } else {
         for (k = 0; k < nbytes; k++) v |= (uint64_t)codes[byte + k] << (8u * k);
       }
@@ -180,7 +202,36 @@ static void dot_block(const int8_t *x, const int16_t *w, uint32_t n, uint32_t st
 typedef struct {
   uint32_t co, n;
   int32_t bias[QGT_BLOCK], m0[QGT_BLOCK], shift[QGT_BLOCK];
+#ifdef QGT_DSP
+  int32_t rnd[QGT_BLOCK], rsh[QGT_BLOCK]; /* requant_hi's constants, rsh 0: use requant */
+#endif
 } qgt_block;
+
+#ifdef QGT_DSP
+/* requant for t = 31 - shift >= 33, in 32-bit steps: with v = acc m0 = H 2^32 + L (0 <= L <
+ * 2^32) and 2^(t-1) a multiple of 2^32, floor((v + 2^(t-1)) / 2^t) = floor((H + 2^(t-33)) /
+ * 2^(t-32)), which is SMMUL, an add and an arithmetic shift (GCC and Clang shift signed values
+ * arithmetically). |H| < 2^30, so nothing saturates. The same value as requant's. */
+static int8_t requant_hi(int32_t acc, int32_t m0, int32_t rnd, int32_t rsh, const qgt_layer *l) {
+  int32_t v = (((int32_t)(((int64_t)acc * m0) >> 32) + rnd) >> rsh) + l->out_zp;
+  v = v < l->act_min ? l->act_min : v;
+  return (int8_t)(v > l->act_max ? l->act_max : v);
+}
+#endif
+
+/* yp[j] = the requantized bias[j] + acc[j] of each channel of a block. */
+static void requant_block(const qgt_layer *l, const qgt_block *b, const int32_t *acc, int8_t *yp) {
+  uint32_t j;
+  for (j = 0; j < b->n; j++) {
+#ifdef QGT_DSP
+    if (b->rsh[j]) {
+      yp[j] = requant_hi(b->bias[j] + acc[j], b->m0[j], b->rnd[j], b->rsh[j], l);
+      continue;
+    }
+#endif
+    yp[j] = requant(b->bias[j] + acc[j], b->m0[j], b->shift[j], l);
+  }
+}
 
 /* Output channels co..co+n-1 of a 1x1 convolution (no padding can apply): per pixel, the dot
  * products of its input channels with each channel's weights (base: bias - zp_in * sum w). */
@@ -202,7 +253,7 @@ static void conv1x1(const qgt_layer *l, const int8_t *x, int8_t *y, const int16_
         for (j = 0; j < b->n; j++) acc[j] = dot(xp, w + j * cin, cin);
       }
 #endif
-      for (j = 0; j < b->n; j++) yp[j] = requant(b->bias[j] + acc[j], b->m0[j], b->shift[j], l);
+      requant_block(l, b, acc, yp);
     }
 }
 
@@ -307,7 +358,8 @@ static void conv_taps(const qgt_layer *l, const int8_t *x, int8_t *y, const int1
         }
       }
       window_zsum(l, &win, wsum, wall, n, z, &zc);
-      for (j = 0; j < n; j++) yp[j] = requant(b->bias[j] + acc[j] - z[j], b->m0[j], b->shift[j], l);
+      for (j = 0; j < n; j++) acc[j] -= z[j];
+      requant_block(l, b, acc, yp);
     }
 }
 
@@ -349,7 +401,8 @@ static void conv_kxk(const qgt_layer *l, const int8_t *x, int8_t *y, const int16
         }
       }
       window_zsum(l, &win, wsum, wall, b->n, z, &zc);
-      for (j = 0; j < b->n; j++) yp[j] = requant(b->bias[j] + acc[j] - z[j], b->m0[j], b->shift[j], l);
+      for (j = 0; j < b->n; j++) acc[j] -= z[j];
+      requant_block(l, b, acc, yp);
     }
 }
 
@@ -386,6 +439,13 @@ static void load_block(const qgt_model *m, const qgt_layer *l, uint32_t co, int1
     if (l->has_out)
       requant_multiplier(l->in_scale, rd_u16(m->payload + l->scales + 2u * sc), l->out_scale,
                          &b->m0[j], &b->shift[j]);
+#ifdef QGT_DSP
+    {
+      int32_t t = 31 - b->shift[j];
+      b->rsh[j] = l->has_out && t >= 33 ? t - 32 : 0;
+      b->rnd[j] = b->rsh[j] ? (int32_t)1 << (t - 33) : 0;
+    }
+#endif
   }
 }
 
