@@ -30,7 +30,6 @@ static int8_t requant(int32_t acc, int32_t m0, int32_t shift, const qgt_layer *l
  * keeps the reference loops on any target. */
 #if defined(__ARM_FEATURE_DSP) && !defined(QGT_NO_SIMD)
 #define QGT_DSP 1
-#include "kernels_dsp.c"
 #endif
 
 /* Where input channel ci of a group of four sits in the DSP layout: SXTB16 gives lanes (0, 2),
@@ -41,6 +40,7 @@ static uint32_t dsp_slot(uint32_t ci) { return (ci & ~3u) | ((ci & 1u) << 1) | (
 /* Int16 values per tap of a block's weights in the DSP layout, a multiple of 4 so that every
  * tap starts 8-byte aligned (at most QGT_BLOCK * cin: the scratch holds them). */
 static uint32_t tap_stride(uint32_t n, uint32_t cin) { return (n * cin + 3u) & ~3u; }
+#include "kernels_dsp.c"
 #endif
 
 /* Four bytes of codes as a little-endian word: one load where the target reads unaligned words
@@ -78,6 +78,11 @@ static void block_weights(const qgt_model *m, const qgt_layer *l, uint32_t co, u
 #endif
   /* code = c * mul + lo: 1 bit stores -1 / +1 as 0 / 1, wider codes store code - qmin */
   int32_t mul = bits == 1 ? 2 : 1, base[QGT_BLOCK], lo = bits == 1 ? -1 : l->qmin;
+#ifdef QGT_DSP
+  if (n == 8 && !tapmajor && !l->has_zero_points &&
+      dsp_unpack8(codes, end, co, taps, cin, stride, bits, lo, w, wsum))
+    return;
+#endif
   for (j = 0; j < n; j++) {
     uint32_t zc = l->per_tensor ? 0u : co + j;
     base[j] = lo - (l->has_zero_points ? rd_i32(m->payload + l->zero_points + 4u * zc) : 0);
