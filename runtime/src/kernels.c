@@ -30,6 +30,11 @@ static int8_t requant(int32_t acc, int32_t m0, int32_t shift, const qgt_layer *l
  * keeps the reference loops on any target. */
 #if defined(__ARM_FEATURE_DSP) && !defined(QGT_NO_SIMD)
 #define QGT_DSP 1
+#if defined(__GNUC__) && !defined(__clang__) && !defined(QGT_KERNEL_OPT_NONE)
+/* The kernels are the time; the parser and validation stay as the build says (-Os on the
+ * firmware). The rest of this file is compiled for speed. */
+#pragma GCC optimize("O3")
+#endif
 #endif
 
 /* Where input channel ci of a group of four sits in the DSP layout: SXTB16 gives lanes (0, 2),
