@@ -65,7 +65,7 @@ static uint32_t code_word(const uint8_t *p) {
  * tap and input channel the n channels' codes are n adjacent elements: n * bits contiguous bits,
  * read at once. Layouts:
  * - one input per tap (depthwise, or a one-channel input): tap-major, w[t * n + j] (under
- *   QGT_DSP, a full depthwise block puts channel j at t * 8 + dsp_slot(j));
+ *   QGT_DSP, a full block puts channel j at t * 8 + dsp_slot(j));
  * - else one row per channel, w[j * taps * cin + t * cin + ci], for dot products; under
  *   QGT_DSP per tap a block of rows (w + t * tap_stride) in the lane order of dsp_dot: groups
  *   of four input channels, n rows each, then the cin % 4 left over as plain rows. */
@@ -77,7 +77,7 @@ static void block_weights(const qgt_model *m, const qgt_layer *l, uint32_t co, u
   uint32_t mask = (1u << bits) - 1u, t, ci, j, tapmajor = cin == 1;
   uint32_t end = (uint32_t)(((uint64_t)l->n_weights * bits + 7u) / 8u); /* the section's length */
 #ifdef QGT_DSP
-  uint32_t grouped = cin & ~3u, rem = cin & 3u, swap = dw && n == 8, ts = tap_stride(n, cin);
+  uint32_t grouped = cin & ~3u, rem = cin & 3u, swap = tapmajor && n == 8, ts = tap_stride(n, cin);
 #else
   uint32_t swap = 0;
 #endif
@@ -213,7 +213,9 @@ typedef struct {
   uint32_t co, n;
   int32_t bias[QGT_BLOCK], m0[QGT_BLOCK], shift[QGT_BLOCK];
 #ifdef QGT_DSP
-  int32_t rnd[QGT_BLOCK], rsh[QGT_BLOCK]; /* requant_hi's constants, rsh 0: use requant */
+  int32_t rnd[QGT_BLOCK], rsh[QGT_BLOCK]; /* requant_hi's constants, rsh 0: requant_wide */
+  int64_t half[QGT_BLOCK];                /* requant_wide's 2^(t-1) */
+  int32_t t[QGT_BLOCK];
 #endif
 } qgt_block;
 
@@ -227,6 +229,16 @@ static int8_t requant_hi(int32_t acc, int32_t m0, int32_t rnd, int32_t rsh, cons
   v = v < l->act_min ? l->act_min : v;
   return (int8_t)(v > l->act_max ? l->act_max : v);
 }
+
+/* requant for any t (1..62) in 64-bit steps: floor((acc m0 + 2^(t-1)) / 2^t) is an arithmetic
+ * shift of the 64-bit sum; it is clamped to the activation range without requant's saturation
+ * to int32 first, which gives the same result because act_min and act_max lie inside int32 and
+ * clamping is monotone. */
+static int8_t requant_wide(int32_t acc, int32_t m0, int64_t half, int32_t t, const qgt_layer *l) {
+  int64_t v = (((int64_t)acc * m0 + half) >> t) + l->out_zp;
+  v = v < l->act_min ? l->act_min : v;
+  return (int8_t)(v > l->act_max ? l->act_max : v);
+}
 #endif
 
 /* yp[j] = the requantized bias[j] + acc[j] of each channel of a block. */
@@ -234,12 +246,11 @@ static void requant_block(const qgt_layer *l, const qgt_block *b, const int32_t 
   uint32_t j;
   for (j = 0; j < b->n; j++) {
 #ifdef QGT_DSP
-    if (b->rsh[j]) {
-      yp[j] = requant_hi(b->bias[j] + acc[j], b->m0[j], b->rnd[j], b->rsh[j], l);
-      continue;
-    }
-#endif
+    yp[j] = b->rsh[j] ? requant_hi(b->bias[j] + acc[j], b->m0[j], b->rnd[j], b->rsh[j], l)
+                      : requant_wide(b->bias[j] + acc[j], b->m0[j], b->half[j], b->t[j], l);
+#else
     yp[j] = requant(b->bias[j] + acc[j], b->m0[j], b->shift[j], l);
+#endif
   }
 }
 
@@ -349,13 +360,12 @@ static void conv_taps(const qgt_layer *l, const int8_t *x, int8_t *y, const int1
       } else
 #endif
 #ifdef QGT_DSP
-      if (n == 8 && dw) {
-        for (j = 0; j < 8; j++) acc[j] = 0;
-        for (ky = win.ky0; ky < win.ky1; ky++, row += l->in_w * C) {
-          const int8_t *xp = row;
-          const int16_t *wt = w + (ky * k + win.kx0) * 8;
-          for (kx = win.kx0; kx < win.kx1; kx++, xp += C, wt += 8) dsp_taps8(xp, wt, acc);
-        }
+      if (n == 8) {
+        /* two halves of four channels; the weights of a tap are 8 int16 in dsp_slot order */
+        uint32_t rows = win.ky1 - win.ky0, cols = win.kx1 - win.kx0;
+        const int16_t *wt = w + (win.ky0 * k + win.kx0) * 8;
+        dsp_window4(row, dw, rows, cols, l->in_w * C, C, wt, k * 8, acc);
+        dsp_window4(row + (dw ? 4 : 0), dw, rows, cols, l->in_w * C, C, wt + 4, k * 8, acc + 4);
       } else
 #endif
       {
@@ -454,6 +464,8 @@ static void load_block(const qgt_model *m, const qgt_layer *l, uint32_t co, int1
       int32_t t = 31 - b->shift[j];
       b->rsh[j] = l->has_out && t >= 33 ? t - 32 : 0;
       b->rnd[j] = b->rsh[j] ? (int32_t)1 << (t - 33) : 0;
+      b->t[j] = t;
+      b->half[j] = (int64_t)1 << (t - 1);
     }
 #endif
   }

@@ -68,23 +68,6 @@ static void dsp_dot(const int8_t *x, const int16_t *w, uint32_t cin, uint32_t n,
     for (i = 0; i < rem; i++) acc[j] += (int32_t)x[4u * groups + i] * tail[j * rem + i];
 }
 
-/* Eight depthwise channels at one tap: acc[j] += x[j] * w[dsp_slot(j)]. SMLABB / SMLATT take
- * one int16 lane each, so every product is one instruction after the shared extension. */
-static void dsp_taps8(const int8_t *x, const int16_t *w, int32_t *acc) {
-  uint32_t x0 = rd_word(x), x1 = rd_word(x + 4);
-  const qgt_pair *ww = (const qgt_pair *)(const void *)w;
-  int32_t a = (int32_t)__sxtb16(x0), b = (int32_t)__sxtb16((x0 >> 8) | (x0 << 24));
-  int32_t c = (int32_t)__sxtb16(x1), d = (int32_t)__sxtb16((x1 >> 8) | (x1 << 24));
-  acc[0] = __smlabb(a, ww[0], acc[0]);
-  acc[2] = __smlatt(a, ww[0], acc[2]);
-  acc[1] = __smlabb(b, ww[1], acc[1]);
-  acc[3] = __smlatt(b, ww[1], acc[3]);
-  acc[4] = __smlabb(c, ww[2], acc[4]);
-  acc[6] = __smlatt(c, ww[2], acc[6]);
-  acc[5] = __smlabb(d, ww[3], acc[5]);
-  acc[7] = __smlatt(d, ww[3], acc[7]);
-}
-
 /* Eight codes of `bits` bits from u, lowest first, as weights c * mul + lo at d[0], d[st], ... */
 #define QGT_UNPACK8(d, st, u, bits, mask, mul, lo)                                       \
   do {                                                                                   \
@@ -139,4 +122,34 @@ static int dsp_unpack8(const uint8_t *codes, uint32_t end, uint32_t co, uint32_t
     }
   }
   return 1;
+}
+
+/* Four channels of a depthwise (or one-input-channel) convolution over a window of rows x cols
+ * taps: acc[j] = sum of x * w. For depthwise, the four channels' activations are the bytes of
+ * one word (SXTB16 lanes (0, 2), rotated (1, 3)); with one input channel the one activation
+ * sits in both lanes. The weights of a tap are two pairs in dsp_slot order. SMLABB / SMLATT
+ * take one lane each: four products per tap, accumulated in registers. */
+static void dsp_window4(const int8_t *x, uint32_t dw, uint32_t rows, uint32_t cols,
+                        uint32_t rowstep, uint32_t colstep, const int16_t *w, uint32_t wrow,
+                        int32_t *acc) {
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  uint32_t r, c;
+  for (r = 0; r < rows; r++, x += rowstep, w += wrow) {
+    const int8_t *xp = x;
+    const qgt_pair *wp = (const qgt_pair *)(const void *)w;
+    for (c = 0; c < cols; c++, xp += colstep, wp += 4) {
+      int32_t lo, hi;
+      if (dw) {
+        uint32_t xv = rd_word(xp);
+        lo = (int32_t)__sxtb16(xv), hi = (int32_t)__sxtb16((xv >> 8) | (xv << 24));
+      } else {
+        lo = hi = (int32_t)((uint32_t)(uint16_t)(int16_t)*xp * 0x00010001u);
+      }
+      a0 = __smlabb(lo, wp[0], a0);
+      a2 = __smlatt(lo, wp[0], a2);
+      a1 = __smlabb(hi, wp[1], a1);
+      a3 = __smlatt(hi, wp[1], a3);
+    }
+  }
+  acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
 }
