@@ -213,45 +213,43 @@ typedef struct {
   uint32_t co, n;
   int32_t bias[QGT_BLOCK], m0[QGT_BLOCK], shift[QGT_BLOCK];
 #ifdef QGT_DSP
-  int32_t rnd[QGT_BLOCK], rsh[QGT_BLOCK]; /* requant_hi's constants, rsh 0: requant_wide */
-  int64_t half[QGT_BLOCK];                /* requant_wide's 2^(t-1) */
-  int32_t t[QGT_BLOCK];
+  int32_t rnd[QGT_BLOCK], rsh[QGT_BLOCK]; /* 2^(t-33) and t - 32 for t >= 33, else rsh 0 */
+  int64_t half[QGT_BLOCK];                /* 2^(t-1) */
+  int32_t t[QGT_BLOCK];                   /* 31 - shift */
 #endif
 } qgt_block;
 
 #ifdef QGT_DSP
-/* requant for t = 31 - shift >= 33, in 32-bit steps: with v = acc m0 = H 2^32 + L (0 <= L <
- * 2^32) and 2^(t-1) a multiple of 2^32, floor((v + 2^(t-1)) / 2^t) = floor((H + 2^(t-33)) /
- * 2^(t-32)), which is SMMUL, an add and an arithmetic shift (GCC and Clang shift signed values
- * arithmetically). |H| < 2^30, so nothing saturates. The same value as requant's. */
-static int8_t requant_hi(int32_t acc, int32_t m0, int32_t rnd, int32_t rsh, const qgt_layer *l) {
-  int32_t v = (((int32_t)(((int64_t)acc * m0) >> 32) + rnd) >> rsh) + l->out_zp;
-  v = v < l->act_min ? l->act_min : v;
-  return (int8_t)(v > l->act_max ? l->act_max : v);
-}
-
-/* requant for any t (1..62) in 64-bit steps: floor((acc m0 + 2^(t-1)) / 2^t) is an arithmetic
- * shift of the 64-bit sum; it is clamped to the activation range without requant's saturation
- * to int32 first, which gives the same result because act_min and act_max lie inside int32 and
- * clamping is monotone. */
-static int8_t requant_wide(int32_t acc, int32_t m0, int64_t half, int32_t t, const qgt_layer *l) {
-  int64_t v = (((int64_t)acc * m0 + half) >> t) + l->out_zp;
-  v = v < l->act_min ? l->act_min : v;
-  return (int8_t)(v > l->act_max ? l->act_max : v);
-}
+/* requant_block under QGT_DSP computes requant's value in fewer steps:
+ * - t = 31 - shift >= 33, in 32-bit steps: with v = acc m0 = H 2^32 + L (0 <= L < 2^32) and
+ *   2^(t-1) a multiple of 2^32, floor((v + 2^(t-1)) / 2^t) = floor((H + 2^(t-33)) / 2^(t-32)):
+ *   SMMUL, an add and an arithmetic shift (GCC and Clang shift signed values arithmetically);
+ *   |H| < 2^30, so nothing saturates.
+ * - any other t, in 64-bit steps: the sum shifted arithmetically, clamped to the activation
+ *   range without requant's saturation to int32 first, which gives the same result because
+ *   act_min and act_max lie inside int32 and clamping is monotone. */
 #endif
 
 /* yp[j] = the requantized bias[j] + acc[j] of each channel of a block. */
 static void requant_block(const qgt_layer *l, const qgt_block *b, const int32_t *acc, int8_t *yp) {
-  uint32_t j;
-  for (j = 0; j < b->n; j++) {
+  uint32_t j, n = b->n;
 #ifdef QGT_DSP
-    yp[j] = b->rsh[j] ? requant_hi(b->bias[j] + acc[j], b->m0[j], b->rnd[j], b->rsh[j], l)
-                      : requant_wide(b->bias[j] + acc[j], b->m0[j], b->half[j], b->t[j], l);
-#else
-    yp[j] = requant(b->bias[j] + acc[j], b->m0[j], b->shift[j], l);
-#endif
+  /* the layer's constants in locals: stores through yp (int8) could alias them otherwise */
+  int32_t zp = l->out_zp, lo = l->act_min, hi = l->act_max;
+  for (j = 0; j < n; j++) {
+    int32_t v = b->bias[j] + acc[j], q;
+    if (b->rsh[j]) {
+      q = (((int32_t)(((int64_t)v * b->m0[j]) >> 32) + b->rnd[j]) >> b->rsh[j]) + zp;
+    } else {
+      int64_t w = (((int64_t)v * b->m0[j] + b->half[j]) >> b->t[j]) + zp;
+      q = w < lo ? lo : w > hi ? hi : (int32_t)w;
+    }
+    q = q < lo ? lo : q;
+    yp[j] = (int8_t)(q > hi ? hi : q);
   }
+#else
+  for (j = 0; j < n; j++) yp[j] = requant(b->bias[j] + acc[j], b->m0[j], b->shift[j], l);
+#endif
 }
 
 /* Output channels co..co+n-1 of a 1x1 convolution (no padding can apply): per pixel, the dot
