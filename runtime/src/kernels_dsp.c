@@ -17,11 +17,47 @@
  * and Clang, the compilers with ACLE, allow this alias through the attribute). Every pair
  * starts at a multiple of 4 bytes: groups are 8 bytes and the scratch is 8-byte aligned. */
 typedef int32_t qgt_pair __attribute__((may_alias));
+/* Two pairs at once (one LDRD): a channel's four weights of a group. */
+typedef uint64_t qgt_quad __attribute__((may_alias));
+
+/* SXTB16 of x rotated right by 8: bytes 1 and 3 as int16 lanes, one instruction (GCC does not
+ * fold the rotation into SXTB16 by itself). */
+static int32_t sxtb16_ror8(uint32_t x) {
+  int32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+  return r;
+}
 
 static uint32_t rd_word(const int8_t *p) { /* four int8, any alignment (LDR on Cortex-M4) */
   uint32_t v;
   memcpy(&v, p, 4);
   return v;
+}
+
+/* acc[0..3] += four rows of a block of eight over `groups` groups of four input channels: in
+ * each group's 32 int16 weights, the rows start at w[0], w[4], w[8], w[12]. Four accumulators
+ * leave registers for the weights to come in pairs of pairs (LDRD). */
+__attribute__((noinline)) static void dsp_dot4(const int8_t *x, const int16_t *w, uint32_t groups, int32_t *acc) {
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  const qgt_quad *wq = (const qgt_quad *)(const void *)w;
+  uint32_t g;
+  for (g = 0; g < groups; g++, wq += 8) {
+    uint32_t xv = rd_word(x + 4u * g);
+    int32_t xa = (int32_t)__sxtb16(xv), xb = sxtb16_ror8(xv);
+    int32_t w0, w1, w2, w3;
+    /* GCC splits 64-bit loads into two LDRs on this core; LDRD is one instruction */
+    __asm__("ldrd %0, %1, [%4]\n\tldrd %2, %3, [%4, #8]"
+            : "=&r"(w0), "=&r"(w1), "=&r"(w2), "=&r"(w3)
+            : "r"(wq), "m"(*(const qgt_quad(*)[2])wq));
+    a0 = __smlad(xb, w1, __smlad(xa, w0, a0));
+    a1 = __smlad(xb, w3, __smlad(xa, w2, a1));
+    __asm__("ldrd %0, %1, [%4, #16]\n\tldrd %2, %3, [%4, #24]"
+            : "=&r"(w0), "=&r"(w1), "=&r"(w2), "=&r"(w3)
+            : "r"(wq), "m"(*(const qgt_quad(*)[4])wq));
+    a2 = __smlad(xb, w1, __smlad(xa, w0, a2));
+    a3 = __smlad(xb, w3, __smlad(xa, w2, a3));
+  }
+  acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
 }
 
 /* acc[j] += the dot product of x[0..cin) with row j of a block of n rows laid out for SMLAD:
@@ -31,35 +67,12 @@ static void dsp_dot(const int8_t *x, const int16_t *w, uint32_t cin, uint32_t n,
   uint32_t g, j, i, groups = cin >> 2, rem = cin & 3u;
   const int16_t *tail = w + (size_t)groups * 4u * n;
   if (n == 8) {
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    int32_t a4 = acc[4], a5 = acc[5], a6 = acc[6], a7 = acc[7];
-    const qgt_pair *ww = (const qgt_pair *)(const void *)w;
-    for (g = 0; g < groups; g++, ww += 16) {
-      uint32_t xv = rd_word(x + 4u * g);
-      int32_t xa = (int32_t)__sxtb16(xv), xb = (int32_t)__sxtb16((xv >> 8) | (xv << 24));
-      a0 = __smlad(xa, ww[0], a0);
-      a0 = __smlad(xb, ww[1], a0);
-      a1 = __smlad(xa, ww[2], a1);
-      a1 = __smlad(xb, ww[3], a1);
-      a2 = __smlad(xa, ww[4], a2);
-      a2 = __smlad(xb, ww[5], a2);
-      a3 = __smlad(xa, ww[6], a3);
-      a3 = __smlad(xb, ww[7], a3);
-      a4 = __smlad(xa, ww[8], a4);
-      a4 = __smlad(xb, ww[9], a4);
-      a5 = __smlad(xa, ww[10], a5);
-      a5 = __smlad(xb, ww[11], a5);
-      a6 = __smlad(xa, ww[12], a6);
-      a6 = __smlad(xb, ww[13], a6);
-      a7 = __smlad(xa, ww[14], a7);
-      a7 = __smlad(xb, ww[15], a7);
-    }
-    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
-    acc[4] = a4, acc[5] = a5, acc[6] = a6, acc[7] = a7;
+    dsp_dot4(x, w, groups, acc);
+    dsp_dot4(x, w + 16, groups, acc + 4);
   } else {
     for (g = 0; g < groups; g++) {
       uint32_t xv = rd_word(x + 4u * g);
-      int32_t xa = (int32_t)__sxtb16(xv), xb = (int32_t)__sxtb16((xv >> 8) | (xv << 24));
+      int32_t xa = (int32_t)__sxtb16(xv), xb = sxtb16_ror8(xv);
       const qgt_pair *ww = (const qgt_pair *)(const void *)(w + (size_t)g * n * 4u);
       for (j = 0; j < n; j++) acc[j] = __smlad(xb, ww[2 * j + 1], __smlad(xa, ww[2 * j], acc[j]));
     }
@@ -141,7 +154,7 @@ static void dsp_window4(const int8_t *x, uint32_t dw, uint32_t rows, uint32_t co
       int32_t lo, hi;
       if (dw) {
         uint32_t xv = rd_word(xp);
-        lo = (int32_t)__sxtb16(xv), hi = (int32_t)__sxtb16((xv >> 8) | (xv << 24));
+        lo = (int32_t)__sxtb16(xv), hi = sxtb16_ror8(xv);
       } else {
         lo = hi = (int32_t)((uint32_t)(uint16_t)(int16_t)*xp * 0x00010001u);
       }
