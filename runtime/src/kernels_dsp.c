@@ -34,30 +34,35 @@ static uint32_t rd_word(const int8_t *p) { /* four int8, any alignment (LDR on C
   return v;
 }
 
-/* acc[0..3] += four rows of a block of eight over `groups` groups of four input channels: in
- * each group's 32 int16 weights, the rows start at w[0], w[4], w[8], w[12]. Four accumulators
- * leave registers for the weights to come in pairs of pairs (LDRD). */
-__attribute__((noinline)) static void dsp_dot4(const int8_t *x, const int16_t *w, uint32_t groups, int32_t *acc) {
+/* acc[0..7] += eight rows of a full block over `groups` groups of four input channels (each
+ * group 32 int16: row j at w[4 j]): one word of activations, extended once, serves all eight
+ * channels; the weights come two pairs per LDRD (GCC splits 64-bit loads into two LDRs on this
+ * core). Not inlined, so that its 8 accumulators get the registers: 30 instructions per 32
+ * multiply-accumulates. */
+__attribute__((noinline)) static void dsp_dot8(const int8_t *x, const int16_t *w, uint32_t groups,
+                                               int32_t *acc) {
   int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  int32_t a4 = acc[4], a5 = acc[5], a6 = acc[6], a7 = acc[7];
   const qgt_quad *wq = (const qgt_quad *)(const void *)w;
-  uint32_t g;
-  for (g = 0; g < groups; g++, wq += 8) {
-    uint32_t xv = rd_word(x + 4u * g);
-    int32_t xa = (int32_t)__sxtb16(xv), xb = sxtb16_ror8(xv);
-    int32_t w0, w1, w2, w3;
-    /* GCC splits 64-bit loads into two LDRs on this core; LDRD is one instruction */
-    __asm__("ldrd %0, %1, [%4]\n\tldrd %2, %3, [%4, #8]"
-            : "=&r"(w0), "=&r"(w1), "=&r"(w2), "=&r"(w3)
-            : "r"(wq), "m"(*(const qgt_quad(*)[2])wq));
-    a0 = __smlad(xb, w1, __smlad(xa, w0, a0));
-    a1 = __smlad(xb, w3, __smlad(xa, w2, a1));
-    __asm__("ldrd %0, %1, [%4, #16]\n\tldrd %2, %3, [%4, #24]"
-            : "=&r"(w0), "=&r"(w1), "=&r"(w2), "=&r"(w3)
-            : "r"(wq), "m"(*(const qgt_quad(*)[4])wq));
-    a2 = __smlad(xb, w1, __smlad(xa, w0, a2));
-    a3 = __smlad(xb, w3, __smlad(xa, w2, a3));
+  const int8_t *end = x + 4u * groups;
+  for (; x != end; x += 4, wq += 8) {
+    uint32_t xv = rd_word(x);
+    int32_t xa = (int32_t)__sxtb16(xv), xb = sxtb16_ror8(xv), u, v;
+#define QGT_ROW(a, k)                                                                      \
+  __asm__("ldrd %0, %1, [%2, #" #k "]" : "=&r"(u), "=r"(v) : "r"(wq), "m"(*(const qgt_quad(*)[8])wq)); \
+  a = __smlad(xb, v, __smlad(xa, u, a))
+    QGT_ROW(a0, 0);
+    QGT_ROW(a1, 8);
+    QGT_ROW(a2, 16);
+    QGT_ROW(a3, 24);
+    QGT_ROW(a4, 32);
+    QGT_ROW(a5, 40);
+    QGT_ROW(a6, 48);
+    QGT_ROW(a7, 56);
+#undef QGT_ROW
   }
   acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+  acc[4] = a4, acc[5] = a5, acc[6] = a6, acc[7] = a7;
 }
 
 /* acc[j] += the dot product of x[0..cin) with row j of a block of n rows laid out for SMLAD:
@@ -67,8 +72,7 @@ static void dsp_dot(const int8_t *x, const int16_t *w, uint32_t cin, uint32_t n,
   uint32_t g, j, i, groups = cin >> 2, rem = cin & 3u;
   const int16_t *tail = w + (size_t)groups * 4u * n;
   if (n == 8) {
-    dsp_dot4(x, w, groups, acc);
-    dsp_dot4(x, w + 16, groups, acc + 4);
+    dsp_dot8(x, w, groups, acc);
   } else {
     for (g = 0; g < groups; g++) {
       uint32_t xv = rd_word(x + 4u * g);
