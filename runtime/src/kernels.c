@@ -256,19 +256,19 @@ static void requant_block(const qgt_layer *l, const qgt_block *b, const int32_t 
  * products of its input channels with each channel's weights (base: bias - zp_in * sum w). */
 static void conv1x1(const qgt_layer *l, const int8_t *x, int8_t *y, const int16_t *w,
                     const qgt_block *b) {
-  uint32_t oy, ox, j, cin = l->in_c;
+  uint32_t oy, ox, cin = l->in_c;
   int32_t acc[QGT_BLOCK];
   for (oy = 0; oy < l->out_h; oy++)
     for (ox = 0; ox < l->out_w; ox++) {
       const int8_t *xp = x + ((oy * l->stride) * l->in_w + ox * l->stride) * cin;
       int8_t *yp = y + (oy * l->out_w + ox) * l->out_c + b->co;
 #ifdef QGT_DSP
-      for (j = 0; j < b->n; j++) acc[j] = 0;
       dsp_dot(xp, w, cin, b->n, acc);
 #else
       if (b->n == QGT_BLOCK) {
         dot_block(xp, w, cin, cin, acc);
       } else {
+        uint32_t j;
         for (j = 0; j < b->n; j++) acc[j] = dot(xp, w + j * cin, cin);
       }
 #endif
@@ -329,8 +329,14 @@ static void conv_taps(const qgt_layer *l, const int8_t *x, int8_t *y, const int1
   uint32_t oy, ox, ky, kx, j, t;
   int32_t wall[QGT_BLOCK], z[QGT_BLOCK];
   qgt_zcache zc = {0, {0}};
+#ifdef QGT_DSP
+  qgt_block full = *b; /* full windows: zp_in * (sum of all taps' weights) folded into the bias */
+#endif
   for (j = 0; j < n; j++)
     for (wall[j] = 0, t = 0; t < taps; t++) wall[j] += wsum[j * taps + t];
+#ifdef QGT_DSP
+  for (j = 0; j < n; j++) full.bias[j] -= l->in_zp * wall[j];
+#endif
   for (oy = 0; oy < l->out_h; oy++)
     for (ox = 0; ox < l->out_w; ox++) {
       qgt_window win;
@@ -364,6 +370,10 @@ static void conv_taps(const qgt_layer *l, const int8_t *x, int8_t *y, const int1
         const int16_t *wt = w + (win.ky0 * k + win.kx0) * 8;
         dsp_window4(row, dw, rows, cols, l->in_w * C, C, wt, k * 8, acc);
         dsp_window4(row + (dw ? 4 : 0), dw, rows, cols, l->in_w * C, C, wt + 4, k * 8, acc + 4);
+        if (win.full) {
+          requant_block(l, &full, acc, yp);
+          continue;
+        }
       } else
 #endif
       {
@@ -403,8 +413,12 @@ static void conv_kxk(const qgt_layer *l, const int8_t *x, int8_t *y, const int16
         for (kx = win.kx0; kx < win.kx1; kx++, xp += cin) {
           t = ky * k + kx;
 #ifdef QGT_DSP
-          dsp_dot(xp, w + t * tap_stride(b->n, cin), cin, b->n, acc);
-          continue;
+          {
+            int32_t part[QGT_BLOCK];
+            dsp_dot(xp, w + t * tap_stride(b->n, cin), cin, b->n, part);
+            for (j = 0; j < b->n; j++) acc[j] += part[j];
+            continue;
+          }
 #endif
 #ifdef QGT_SSE2
           /* the block's 8 channels at once, eight input channels a time (8-9x on the small CNN) */
@@ -499,7 +513,6 @@ static void dense(const qgt_model *m, const qgt_layer *l, const int8_t *x, int8_
     int32_t dots[QGT_BLOCK];
     load_block(m, l, co, w, wsum, &b);
 #ifdef QGT_DSP
-    for (j = 0; j < b.n; j++) dots[j] = 0;
     dsp_dot(x, w, l->in_c, b.n, dots);
 #else
     for (j = 0; j < b.n; j++) dots[j] = dot(x, w + j * l->in_c, l->in_c);

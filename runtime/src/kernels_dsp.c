@@ -34,15 +34,14 @@ static uint32_t rd_word(const int8_t *p) { /* four int8, any alignment (LDR on C
   return v;
 }
 
-/* acc[0..7] += eight rows of a full block over `groups` groups of four input channels (each
+/* acc[0..7] = eight rows of a full block over `groups` groups of four input channels (each
  * group 32 int16: row j at w[4 j]): one word of activations, extended once, serves all eight
  * channels; the weights come two pairs per LDRD (GCC splits 64-bit loads into two LDRs on this
  * core). Not inlined, so that its 8 accumulators get the registers: 30 instructions per 32
  * multiply-accumulates. */
 __attribute__((noinline)) static void dsp_dot8(const int8_t *x, const int16_t *w, uint32_t groups,
                                                int32_t *acc) {
-  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-  int32_t a4 = acc[4], a5 = acc[5], a6 = acc[6], a7 = acc[7];
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
   const qgt_quad *wq = (const qgt_quad *)(const void *)w;
   const int8_t *end = x + 4u * groups;
   for (; x != end; x += 4, wq += 8) {
@@ -65,7 +64,7 @@ __attribute__((noinline)) static void dsp_dot8(const int8_t *x, const int16_t *w
   acc[4] = a4, acc[5] = a5, acc[6] = a6, acc[7] = a7;
 }
 
-/* acc[j] += the dot product of x[0..cin) with row j of a block of n rows laid out for SMLAD:
+/* acc[j] = the dot product of x[0..cin) with row j of a block of n rows laid out for SMLAD:
  * the first 4 * (cin / 4) channels as groups, each group n rows of four int16 (dsp_slot
  * order), then the cin % 4 remaining channels as n plain rows. */
 static void dsp_dot(const int8_t *x, const int16_t *w, uint32_t cin, uint32_t n, int32_t *acc) {
@@ -74,6 +73,7 @@ static void dsp_dot(const int8_t *x, const int16_t *w, uint32_t cin, uint32_t n,
   if (n == 8) {
     dsp_dot8(x, w, groups, acc);
   } else {
+    for (j = 0; j < n; j++) acc[j] = 0;
     for (g = 0; g < groups; g++) {
       uint32_t xv = rd_word(x + 4u * g);
       int32_t xa = (int32_t)__sxtb16(xv), xb = sxtb16_ror8(xv);
