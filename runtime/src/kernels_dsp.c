@@ -85,50 +85,69 @@ static void dsp_dot(const int8_t *x, const int16_t *w, uint32_t cin, uint32_t n,
     for (i = 0; i < rem; i++) acc[j] += (int32_t)x[4u * groups + i] * tail[j * rem + i];
 }
 
-/* Eight codes of `bits` bits from u, lowest first, as weights c * mul + lo at d[0], d[st], ... */
-#define QGT_UNPACK8(d, st, u, bits, mask, mul, lo)                                       \
-  do {                                                                                   \
-    uint32_t u_ = (u);                                                                   \
-    (d)[0] = (int16_t)((int32_t)(u_ & (mask)) * (mul) + (lo)), u_ >>= (bits);            \
-    (d)[(st)] = (int16_t)((int32_t)(u_ & (mask)) * (mul) + (lo)), u_ >>= (bits);         \
-    (d)[2 * (st)] = (int16_t)((int32_t)(u_ & (mask)) * (mul) + (lo)), u_ >>= (bits);     \
-    (d)[3 * (st)] = (int16_t)((int32_t)(u_ & (mask)) * (mul) + (lo)), u_ >>= (bits);     \
-    (d)[4 * (st)] = (int16_t)((int32_t)(u_ & (mask)) * (mul) + (lo)), u_ >>= (bits);     \
-    (d)[5 * (st)] = (int16_t)((int32_t)(u_ & (mask)) * (mul) + (lo)), u_ >>= (bits);     \
-    (d)[6 * (st)] = (int16_t)((int32_t)(u_ & (mask)) * (mul) + (lo)), u_ >>= (bits);     \
-    (d)[7 * (st)] = (int16_t)((int32_t)(u_ & (mask)) * (mul) + (lo));                    \
+/* Eight codes of B bits (a constant) from u, lowest first, as weights c * mul + lo at d[0],
+ * d[st], ... (1 bit: -1 / +1 from 0 / 1): a bit-field extract, an add and a store each. */
+#define QGT_UNPACK8(d, st, u, B, lo)                                                         \
+  do {                                                                                       \
+    uint32_t u_ = (u), k_;                                                                   \
+    for (k_ = 0; k_ < 8; k_++)                                                               \
+      (d)[k_ * (st)] = (int16_t)((int32_t)((u_ >> (B * k_)) & ((1u << B) - 1u)) * ((B) == 1 ? 2 : 1) + (lo)); \
+  } while (0)
+
+/* Four bytes of codes at `at`, or the section's last bytes when fewer than four are left. */
+static uint32_t code_word_at(const uint8_t *codes, uint32_t at, uint32_t end) {
+  uint32_t u = 0, i;
+  if (at + 4u <= end) {
+    memcpy(&u, codes + at, 4);
+    return u;
+  }
+  for (i = 0; at + i < end; i++) u |= (uint32_t)codes[at + i] << (8u * i);
+  return u;
+}
+
+/* The input channels of one tap, B bits a code: each group of four channels' codes unpacked
+ * into its slots (0, 2, 1, 3), then the cin % 4 left over as plain rows. Returns the next
+ * channel's byte offset. */
+#define QGT_UNPACK_TAP(B)                                                                    \
+  do {                                                                                       \
+    for (ci = 0; ci < grouped; ci += 4, at += 4u * step) {                                   \
+      int16_t *d = wt + ci * 8u;                                                             \
+      QGT_UNPACK8(d, 4, code_word_at(codes, at, end), B, lo);                                \
+      QGT_UNPACK8(d + 2, 4, code_word_at(codes, at + step, end), B, lo);                     \
+      QGT_UNPACK8(d + 1, 4, code_word_at(codes, at + 2u * step, end), B, lo);                \
+      QGT_UNPACK8(d + 3, 4, code_word_at(codes, at + 3u * step, end), B, lo);                \
+    }                                                                                        \
+    for (; ci < cin; ci++, at += step)                                                       \
+      QGT_UNPACK8(wt + grouped * 8u + (ci - grouped), rem, code_word_at(codes, at, end), B, lo); \
   } while (0)
 
 /* block_weights for the common case, in fewer instructions: a full block of 8 output channels
  * of a conv2d or dense layer whose 1-4-bit codes start on byte boundaries at every input
  * channel and have no zero points. Each input channel's 8 codes come from one word, unpacked
- * with constant offsets into dsp_dot's layout; the sums per tap are added up afterwards from
- * the unpacked weights (SMLAD against ones). Returns 0, having written nothing, for any other
- * layer. `end` is the length of the code section. */
+ * with constant offsets and widths into dsp_dot's layout; the sums per tap are added up
+ * afterwards from the unpacked weights (SMLAD against ones). Returns 0, having written
+ * nothing, for any other layer. `end` is the length of the code section. */
 static int dsp_unpack8(const uint8_t *codes, uint32_t end, uint32_t co, uint32_t taps,
                        uint32_t cin, uint32_t stride, uint32_t bits, int32_t lo, int16_t *w,
                        int32_t *wsum) {
-  uint32_t mask = (1u << bits) - 1u, t, ci, j, g, i, at = (co * bits) >> 3, step;
+  uint32_t t, ci, j, g, i, at = (co * bits) >> 3, step;
   uint32_t grouped = cin & ~3u, rem = cin & 3u, ts = tap_stride(8, cin);
-  int32_t mul = bits == 1 ? 2 : 1;
   if (bits > 4 || ((co * bits) & 7u) || ((stride * bits) & 7u)) return 0;
   step = (stride * bits) >> 3; /* bytes from one input channel's codes to the next */
   for (t = 0; t < taps; t++) {
     int16_t *wt = w + t * ts;
-    for (ci = 0; ci < cin; ci++, at += step) {
-      uint32_t u = 0;
-      if (at + 4u <= end) {
-        memcpy(&u, codes + at, 4);
-      } else { /* the section's last bytes */
-        for (i = 0; at + i < end; i++) u |= (uint32_t)codes[at + i] << (8u * i);
-      }
-      if (ci < grouped) {
-        int16_t *d = wt + (ci >> 2) * 32u + (dsp_slot(ci) & 3u);
-        QGT_UNPACK8(d, 4, u, bits, mask, mul, lo);
-      } else {
-        int16_t *d = wt + grouped * 8u + (ci - grouped);
-        QGT_UNPACK8(d, rem, u, bits, mask, mul, lo);
-      }
+    switch (bits) {
+      case 1:
+        QGT_UNPACK_TAP(1);
+        break;
+      case 2:
+        QGT_UNPACK_TAP(2);
+        break;
+      case 3:
+        QGT_UNPACK_TAP(3);
+        break;
+      default:
+        QGT_UNPACK_TAP(4);
     }
     for (j = 0; j < 8; j++) {
       const qgt_pair *pp = (const qgt_pair *)(const void *)(wt + 4u * j);
