@@ -216,6 +216,7 @@ typedef struct {
   int32_t rnd[QGT_BLOCK], rsh[QGT_BLOCK]; /* 2^(t-33) and t - 32 for t >= 33, else rsh 0 */
   int64_t half[QGT_BLOCK];                /* 2^(t-1) */
   int32_t t[QGT_BLOCK];                   /* 31 - shift */
+  uint32_t all_hi;                        /* every channel's rsh is set */
 #endif
 } qgt_block;
 
@@ -236,6 +237,15 @@ static void requant_block(const qgt_layer *l, const qgt_block *b, const int32_t 
 #ifdef QGT_DSP
   /* the layer's constants in locals: stores through yp (int8) could alias them otherwise */
   int32_t zp = l->out_zp, lo = l->act_min, hi = l->act_max;
+  if (b->all_hi) { /* every channel takes the 32-bit steps: no branch per channel */
+    for (j = 0; j < n; j++) {
+      int32_t q = (((int32_t)(((int64_t)(b->bias[j] + acc[j]) * b->m0[j]) >> 32) + b->rnd[j]) >>
+                   b->rsh[j]) + zp;
+      q = q < lo ? lo : q;
+      yp[j] = (int8_t)(q > hi ? hi : q);
+    }
+    return;
+  }
   for (j = 0; j < n; j++) {
     int32_t v = b->bias[j] + acc[j], q;
     if (b->rsh[j]) {
@@ -481,6 +491,9 @@ static void load_block(const qgt_model *m, const qgt_layer *l, uint32_t co, int1
     }
 #endif
   }
+#ifdef QGT_DSP
+  for (b->all_hi = 1, j = 0; j < b->n; j++) b->all_hi &= b->rsh[j] != 0;
+#endif
 }
 
 static void conv(const qgt_model *m, const qgt_layer *l, const int8_t *x, int8_t *y, uint8_t *scr) {
