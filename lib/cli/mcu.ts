@@ -4,7 +4,9 @@
  * its flash and RAM, runs N validation images (default 10) under QEMU's mps2-an386 with an
  * instruction count per image, and checks every output against the host C runtime. Writes
  * the firmware and `mcu.json` to DIR (default: `mcu/` beside the model; for a model in the
- * committed `reports/results/`, the same place under `reports/runs/derived/`).
+ * committed `reports/results/`, the same place under `reports/runs/derived/`). `--bench` adds
+ * the first image's instructions per layer; `--kernels reference` builds the portable loops
+ * instead of the Cortex-M4 DSP kernels, to compare.
  * @module
  */
 import { intFlag, parseFlags, runMain, UsageError } from "../util/cli.ts";
@@ -15,7 +17,7 @@ import { formatRows } from "../util/tables.ts";
 import { imageProgress } from "../util/progress.ts";
 
 const USAGE =
-  "usage: deno task mcu <model.qgt> [--images N] [--out DIR] [--dataset NAME] [--data DIR]";
+  "usage: deno task mcu <model.qgt> [--images N] [--out DIR] [--dataset NAME] [--data DIR] [--bench] [--kernels dsp|reference]";
 
 await runMain(async () => {
   const { values: f, positionals } = parseFlags(Deno.args, {
@@ -37,10 +39,21 @@ await runMain(async () => {
       help: "take images from this dataset (default: the model's)",
     },
     data: { type: "string", arg: "DIR", help: "the dataset's folder (your images)" },
+    bench: { type: "boolean", help: "also print the instructions of each layer (first image)" },
+    kernels: {
+      type: "string",
+      arg: "dsp|reference",
+      default: "dsp",
+      help: "the Cortex-M4 DSP kernels, or the portable reference loops",
+    },
   }, USAGE);
   if (positionals.length !== 1) throw new UsageError(`expected one model file\n${USAGE}`);
   const path = positionals[0];
   const n = intFlag("--images", f.images, 1, 100000);
+  const kernels = f.kernels as string;
+  if (kernels !== "dsp" && kernels !== "reference") {
+    throw new UsageError(`--kernels: expected dsp or reference, got ${JSON.stringify(kernels)}`);
+  }
   const { bytes, file } = await readModel(path);
   const header = file.header;
   const choice = await modelImages(path, header, f as Parameters<typeof modelImages>[2]);
@@ -52,7 +65,7 @@ await runMain(async () => {
   );
   console.log(`images: ${what}`);
   const dir = (f.out as string | undefined) ?? derivedPath(path, "mcu");
-  const r = await runOnMcu(bytes, path, images, dir, imageProgress("Cortex-M4 (QEMU)"));
+  const r = await runOnMcu(bytes, path, images, dir, imageProgress("Cortex-M4 (QEMU)"), kernels);
   const kb = (b: number) => (b / 1024).toFixed(1);
   const mean = r.instructionsPerImage.reduce((a, b) => a + b, 0) / r.instructionsPerImage.length;
   console.log(formatRows([
@@ -64,8 +77,18 @@ await runMain(async () => {
     { what: "RAM: stack high-water", bytes: r.stack, KiB: kb(r.stack) },
     { what: "RAM: total (data + bss + stack)", bytes: r.ram, KiB: kb(r.ram) },
   ]));
+  if (f.bench) {
+    const total = r.layers.reduce((a, l) => a + l.instructions, 0);
+    console.log(formatRows(r.layers.map((l) => ({
+      layer: l.layer,
+      type: l.type,
+      bits: l.bits ?? "",
+      "M instructions": (l.instructions / 1e6).toFixed(2),
+      share: `${(100 * l.instructions / total).toFixed(1)} %`,
+    }))));
+  }
   console.log(
-    `${r.images} images on the Cortex-M4 (QEMU mps2-an386): ${
+    `${r.images} images on the Cortex-M4 (QEMU mps2-an386, ${r.kernels} kernels): ${
       (mean / 1e6).toFixed(2)
     } M instructions per image; outputs equal the host C runtime's on ${r.matching} of ${r.images}`,
   );

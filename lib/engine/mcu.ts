@@ -34,6 +34,8 @@ export interface McuReport {
   /** The first image's instructions per layer (the firmware's per-layer hook; resolution 40). */
   layers: { layer: string; type: string; bits: number | null; instructions: number }[];
   images: number;
+  /** The kernel set the firmware was built with: "dsp" (Cortex-M4 DSP extension) or "reference". */
+  kernels: string;
   /** Images whose logits and class equal the host C runtime's. */
   matching: number;
   toolchain: string;
@@ -98,6 +100,12 @@ export async function mcuToolsMissing(): Promise<string> {
   return "";
 }
 
+/**
+ * The firmware's kernels: the Cortex-M4 DSP set (the default; runtime/src/kernels_dsp.c) or the
+ * portable reference loops (QGT_NO_SIMD), for comparison.
+ */
+export type McuKernels = "dsp" | "reference";
+
 const CPU = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"];
 
 /** The firmware's shape parameters: its arena, input bytes and number of classes. */
@@ -112,6 +120,7 @@ async function buildFirmware(
   bytes: Uint8Array,
   dir: string,
   shape: FirmwareShape,
+  kernels: McuKernels,
 ): Promise<string> {
   await Deno.mkdir(dir, { recursive: true });
   const { h: hdr, c: src } = cArray(bytes);
@@ -123,6 +132,7 @@ async function buildFirmware(
     `-DQGT_INPUT_BYTES=${shape.input}`,
     `-DQGT_CLASSES=${shape.classes}`,
     "-DQGT_LAYER_DONE(i)=qgt_layer_done(i)",
+    ...(kernels === "reference" ? ["-DQGT_NO_SIMD"] : []),
   ];
   const common = [
     ...CPU,
@@ -228,6 +238,7 @@ export async function runOnMcu(
   images: Int8Array[],
   dir: string,
   onImage?: (done: number, total: number) => void,
+  kernels: McuKernels = "dsp",
 ): Promise<McuReport> {
   const missing = await mcuToolsMissing();
   if (missing) throw new Error(`mcu: ${missing}`);
@@ -238,7 +249,12 @@ export async function runOnMcu(
     throw new Error("mcu: the host C runtime is needed to check the firmware (no C compiler)");
   }
   const [h, w, c] = f.header.input.shape, classes = f.header.classes.length, per = h * w * c;
-  const elf = await buildFirmware(bytes, dir, { arena: host.arenaBytes, input: per, classes });
+  const elf = await buildFirmware(
+    bytes,
+    dir,
+    { arena: host.arenaBytes, input: per, classes },
+    kernels,
+  );
   const imgs = new Uint8Array(images.length * per);
   images.forEach((x, i) => imgs.set(new Uint8Array(x.buffer, x.byteOffset, x.length), i * per));
   await Deno.writeFile(join(dir, "images.bin"), imgs);
@@ -274,6 +290,7 @@ export async function runOnMcu(
       return { layer: l.name, type: l.type, bits: l.bits ?? null, instructions: Number(m[2]) };
     }),
     images: images.length,
+    kernels: stdout.match(/^kernels (\w+)$/m)?.[1] ?? "unknown",
     matching,
     toolchain: (await run("arm-none-eabi-gcc", ["--version"])).stdout.split("\n")[0],
   };

@@ -50,7 +50,7 @@ int main(void) {
     printf("the firmware was built for another model\n");
     return 3;
   }
-  printf("arena %lu\n", (unsigned long)qgt_arena_bytes(&model));
+  printf("arena %lu\nkernels %s\n", (unsigned long)qgt_arena_bytes(&model), qgt_kernels());
   in = fopen("images.bin", "rb");
   out = fopen("logits.bin", "wb");
   if (!in || !out) {
