@@ -10,6 +10,7 @@ import {
 import {
   Activation,
   BuiltinOperator,
+  Padding,
   readTflite,
   TensorType,
   type TfModel,
@@ -133,7 +134,9 @@ Deno.test("model.tflite of random networks: every tensor read back holds model.q
       if (f.type === TensorType.INT4) {
         int4++;
         assert.ok(l.bits! <= 4 && w.every((v) => v >= -8 && v <= 7), where);
-        assert.equal(code.version, l.type === "dense" ? 10 : 7, where);
+        // TFLite Micro's kernels take INT4 per-channel filters in convolutions only
+        assert.notEqual(l.type, "dense", where);
+        assert.equal(code.version, 7, where);
       } else {
         assert.equal(code.version, l.type === "dense" ? 4 : 3, where);
       }
@@ -150,31 +153,60 @@ Deno.test("model.tflite of random networks: every tensor read back holds model.q
   }
   assert.ok(int4 >= 10, `${int4} INT4 filters`);
   // int16 logits (the default): the same graph, then QUANTIZE int8 -> int16 at the same scale with
-  // zero point 0, and the logit layer in 16x8 mode: int8 filter, int32 bias, int16 output
+  // zero point 0, and the logit layer as a 1x1 CONV_2D in 16x8 mode between two RESHAPEs (CMSIS-NN's
+  // FULLY_CONNECTED takes per-channel scales only with int8 input): int8 filter [classes, 1, 1, C],
+  // int64 bias, int16 output
   for (const { seed, bytes, t, t16 } of nets) {
     const it = loadInterpreter(bytes), m8 = readTflite(t.bytes), m = readTflite(t16.bytes);
     const where = `seed ${seed}`;
-    assert.equal(m.operators.length, m8.operators.length + 1, where);
-    const [quantize, fc] = m.operators.slice(-2);
-    assert.equal(m.opcodes[quantize.opcode].builtin, BuiltinOperator.QUANTIZE, where);
+    assert.equal(m.operators.length, m8.operators.length + 3, where);
+    const [quantize, to4d, conv, back] = m.operators.slice(-4);
+    const builtins = [quantize, to4d, conv, back].map((o) => m.opcodes[o.opcode].builtin);
+    assert.deepStrictEqual(builtins, [
+      BuiltinOperator.QUANTIZE,
+      BuiltinOperator.RESHAPE,
+      BuiltinOperator.CONV_2D,
+      BuiltinOperator.RESHAPE,
+    ], where);
     const x8 = m.tensors[quantize.inputs[0]], x16 = m.tensors[quantize.outputs[0]];
     assert.equal(x16.type, TensorType.INT16, where);
     assert.deepStrictEqual(x16.quant!.scale, x8.quant!.scale, where);
     assert.deepStrictEqual(x16.quant!.zeroPoint, [0], where);
-    assert.deepStrictEqual(fc.inputs[0], quantize.outputs[0], where);
-    assert.deepStrictEqual(fc.options, {
-      kind: "fc",
+    assert.deepStrictEqual(to4d.inputs[0], quantize.outputs[0], where);
+    assert.deepStrictEqual(conv.inputs[0], to4d.outputs[0], where);
+    const last = it.layers[it.layers.length - 1], cin = last.inShape.reduce((a, v) => a * v, 1);
+    const classes = last.outShape.at(-1)!;
+    assert.deepStrictEqual(m.tensors[to4d.outputs[0]].shape, [1, 1, 1, cin], where);
+    assert.deepStrictEqual(conv.options, {
+      kind: "conv2d",
+      padding: Padding.VALID,
+      strideW: 1,
+      strideH: 1,
       act: Activation.NONE,
-      quantizedBiasType: TensorType.INT32,
     }, where);
-    assert.equal(m.opcodes[fc.opcode].version, 11, where);
-    assert.equal(m.tensors[fc.inputs[1]].type, TensorType.INT8, where);
-    const last = it.layers[it.layers.length - 1];
-    assert.deepStrictEqual(filterValues(m, fc.inputs[1]).length, last.w!.length, where);
-    const y = m.tensors[fc.outputs[0]];
+    assert.equal(m.opcodes[conv.opcode].version, 4, where);
+    const f = m.tensors[conv.inputs[1]], w = filterValues(m, conv.inputs[1]);
+    assert.equal(f.type, TensorType.INT8, where);
+    assert.deepStrictEqual(f.shape, [classes, 1, 1, cin], where);
+    for (let co = 0; co < classes; co++) {
+      for (let ci = 0; ci < cin; ci++) {
+        assert.equal(w[co * cin + ci], last.w![ci * classes + co], where);
+      }
+    }
+    const b = m.tensors[conv.inputs[2]];
+    assert.equal(b.type, TensorType.INT64, where);
+    assert.deepStrictEqual(
+      Array.from(new BigInt64Array(m.buffers[b.buffer].slice().buffer), Number),
+      Array.from(last.bias!),
+      where,
+    );
+    const y = m.tensors[back.outputs[0]];
+    assert.deepStrictEqual(m.outputs, [back.outputs[0]], where);
+    assert.deepStrictEqual(y.shape, [1, classes], where);
     assert.equal(y.type, TensorType.INT16, where);
     assert.deepStrictEqual(y.quant!.scale, [Math.fround(8 / 32767)], where); // twice the largest |logit|
     assert.deepStrictEqual(y.quant!.zeroPoint, [0], where);
+    assert.deepStrictEqual(m.tensors[conv.outputs[0]].quant, y.quant, where);
     assert.equal(t16.output.type, "int16");
   }
 });
@@ -285,7 +317,9 @@ Deno.test("LiteRT runs random networks of every layer kind, width and activation
   }
   // a wrong layout or parameter would scramble the outputs; last-bit differences (ties, float32
   // multipliers, MEAN) are rare and grow only through the layers after them (measured: 1,394 of
-  // 1,500 int8 and 656 of 750 int16 outputs equal; an int16 step is finer, so it sees more)
+  // 1,500 int8 and 581 of 750 int16 outputs equal; an int16 step is finer, so it sees more, and
+  // TFLite's 16x8 convolution requantizes its int64 sums with the multiplier rounded to 16 bits:
+  // 656 of 750 were equal when the logits came from a 16x8 FULLY_CONNECTED)
   assert.ok(tally.int8.equal / tally.int8.total >= 0.85, JSON.stringify(tally));
-  assert.ok(tally.int16.equal / tally.int16.total >= 0.8, JSON.stringify(tally));
+  assert.ok(tally.int16.equal / tally.int16.total >= 0.7, JSON.stringify(tally));
 });

@@ -265,6 +265,13 @@ function meanOp(c: Conversion, l: Layer, rt: RuntimeLayer, from: Made): Made {
 /**
  * CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED with its packed weights; the last layer gives
  * the logits (int16 ones through a QUANTIZE of its input to int16 at the same scale).
+ *
+ * The operator types follow what TFLite Micro's reference and CMSIS-NN kernels both take
+ * (TFLM 90b983c, CMSIS-NN 4ab83cc; docs/tflite.md): INT4 weights only for CONV_2D and
+ * DEPTHWISE_CONV_2D with int8 input (CMSIS-NN's s4 kernels); FULLY_CONNECTED always with int8
+ * weights (per-channel INT4 fully connected layers are rejected by both); int16 logits from a
+ * dense layer as a 1x1 CONV_2D in 16x8 mode (int64 biases), between two RESHAPEs, because
+ * CMSIS-NN's FULLY_CONNECTED takes per-channel scales only with int8 input.
  */
 function weightOp(c: Conversion, l: Layer, rt: RuntimeLayer, from: Made, last: boolean): Made {
   const { mb, o } = c;
@@ -281,7 +288,9 @@ function weightOp(c: Conversion, l: Layer, rt: RuntimeLayer, from: Made, last: b
     mb.op(BuiltinOperator.QUANTIZE, 2, [x], [x16]);
     x = x16;
   }
-  const int4 = (o.int4 ?? true) && !wide; // TFLite's 16x8 kernels take int8 weights only
+  // TFLite's 16x8 kernels take int8 weights only, and no fully connected layer takes INT4 per channel
+  const int4 = (o.int4 ?? true) && !wide && l.type !== "dense";
+  if (wide && l.type === "dense") return logitConv(c, l, rt, x, from.q.scale, out);
   const packed = weightTensors(mb, l, rt, from.q.scale, int4, c.file);
   if (packed.int4) c.int4Layers.push(l.name);
   const y = mb.tensor({
@@ -314,6 +323,58 @@ function weightOp(c: Conversion, l: Layer, rt: RuntimeLayer, from: Made, last: b
   // FULLY_CONNECTED in 16x8 mode with quantized_bias_type: version 11
   const version = wide ? 11 : VERSIONS[builtin][packed.int4 ? 1 : 0];
   mb.op(builtin, version, [x, packed.filter, packed.bias], [y], options);
+  return { x: y, q: out };
+}
+
+/**
+ * The int16 logits of a dense layer as a 1x1 CONV_2D in 16x8 mode: x16 ([1, C]) reshaped to
+ * [1, 1, 1, C], the convolution with the dense weights as [classes, 1, 1, C] and int64 biases,
+ * and its output reshaped to [1, classes]. Per-channel scales stay exact.
+ */
+function logitConv(
+  c: Conversion,
+  l: Layer,
+  rt: RuntimeLayer,
+  x16: number,
+  inScale: number,
+  out: { scale: number; zeroPoint: number },
+): Made {
+  const { mb } = c;
+  const cin = rt.inShape.reduce((a, b) => a * b, 1), classes = rt.outShape.at(-1)!;
+  const shapeOf = (name: string, dims: number[]) =>
+    mb.tensor(
+      { name, shape: [dims.length], type: TensorType.INT32 },
+      new Uint8Array(Int32Array.from(dims).buffer),
+    );
+  const q16 = tensorQuant(inScale, 0);
+  const x4 = mb.tensor({
+    name: `${l.name}/input4d`,
+    shape: [1, 1, 1, cin],
+    type: TensorType.INT16,
+    quant: q16,
+  });
+  mb.op(BuiltinOperator.RESHAPE, 1, [x16, shapeOf(`${l.name}/shape4d`, [1, 1, 1, cin])], [x4]);
+  const packed = weightTensors(mb, l, rt, inScale, false, c.file, true);
+  const y4 = mb.tensor({
+    name: `${l.name}/conv`,
+    shape: [1, 1, 1, classes],
+    type: TensorType.INT16,
+    quant: tensorQuant(out.scale, out.zeroPoint),
+  });
+  mb.op(BuiltinOperator.CONV_2D, 4, [x4, packed.filter, packed.bias], [y4], {
+    kind: "conv2d",
+    padding: Padding.VALID,
+    strideW: 1,
+    strideH: 1,
+    act: ACT[l.act ?? "none"],
+  });
+  const y = mb.tensor({
+    name: l.name,
+    shape: [1, classes],
+    type: TensorType.INT16,
+    quant: tensorQuant(out.scale, out.zeroPoint),
+  });
+  mb.op(BuiltinOperator.RESHAPE, 1, [y4, shapeOf(`${l.name}/shape`, [1, classes])], [y]);
   return { x: y, q: out };
 }
 
@@ -358,6 +419,7 @@ function weightTensors(
   inScale: number,
   int4: boolean,
   file: string,
+  asConv1x1 = false,
 ): { filter: number; bias: number; int4: boolean } {
   const w = rt.w!, bias = rt.bias!, scales = rt.weightScale!;
   const ks = l.kernelShape!, cout = l.channels!, n = w.length;
@@ -387,6 +449,8 @@ function weightTensors(
     ? [cout, ks[0], ks[1], ks[2]]
     : l.type === "depthwise2d"
     ? [1, ks[0], ks[1], cout]
+    : asConv1x1
+    ? [cout, 1, 1, ks[0]]
     : [cout, ks[0]];
   const s = Array.from({ length: cout }, (_, c) => Math.fround(scales[c]));
   const filter = mb.tensor(
@@ -399,14 +463,17 @@ function weightTensors(
     packInt4Here ? packInt4(tf) : new Uint8Array(tf.buffer),
   );
   const biasScale = s.map((sw) => Math.fround(inScale * sw));
+  // a 16x8 convolution takes int64 biases (the same integers; LiteRT misreads int32 ones there)
   const b = mb.tensor(
     {
       name: `${l.name}/bias`,
       shape: [cout],
-      type: TensorType.INT32,
+      type: asConv1x1 ? TensorType.INT64 : TensorType.INT32,
       quant: { scale: biasScale, zeroPoint: s.map(() => 0), dim: 0 },
     },
-    new Uint8Array(bias.slice().buffer),
+    asConv1x1
+      ? new Uint8Array(BigInt64Array.from(bias, (v) => BigInt(v)).buffer)
+      : new Uint8Array(bias.slice().buffer),
   );
   return { filter, bias: b, int4: packInt4Here };
 }
