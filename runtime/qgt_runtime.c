@@ -16,5 +16,7 @@ static size_t layer_scratch_bytes(const qgt_layer *l);
 #include "src/errors.c"
 #include "src/numbers.c"
 #include "src/header.c"
+#include "src/weights.c"
+#include "src/requant.c"
 #include "src/kernels.c"
 #include "src/plan.c"

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { tempDir } from "./tmp.ts";
 import { buildQgt, type ExportSource, fileChecksum, parseQgt } from "../lib/format/model_file.ts";
 import { loadInterpreter, predict, runInterpreter } from "../lib/engine/interpreter.ts";
-import { findCompiler, loadNative } from "../lib/engine/native.ts";
+import { findCompiler, loadNative, RUNTIME_SOURCES } from "../lib/engine/native.ts";
 import { REPO_ROOT } from "../lib/util/path.ts";
 import { rng } from "../lib/util/random.ts";
 import { assert } from "./assert.ts";
@@ -524,4 +524,16 @@ Deno.test({
     }
     await Deno.remove(dir, { recursive: true });
   },
+});
+
+Deno.test("the host runtime's build cache is keyed on every file of runtime/src", async () => {
+  // a source missing from the list would leave a stale cached library after it changes
+  const files = [];
+  for await (const e of Deno.readDir(join(REPO_ROOT, "runtime/src"))) {
+    files.push(`runtime/src/${e.name}`);
+  }
+  assert.deepStrictEqual(
+    RUNTIME_SOURCES.filter((f) => f.startsWith("runtime/src/")).sort(),
+    files.sort(),
+  );
 });

@@ -34,6 +34,9 @@ export const RUNTIME_SOURCES = [
   "runtime/src/errors.c",
   "runtime/src/numbers.c",
   "runtime/src/header.c",
+  "runtime/src/weights.c",
+  "runtime/src/kernels_dsp.c",
+  "runtime/src/requant.c",
   "runtime/src/kernels.c",
   "runtime/src/plan.c",
 ];
