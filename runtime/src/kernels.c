@@ -91,11 +91,15 @@ static void conv1x1(const qgt_layer *l, const int8_t *x, int8_t *y, const int16_
 #ifdef QGT_DSP
       dsp_dot(xp, w, cin, b->n, acc);
 #else
-      if (b->n == QGT_BLOCK) {
-        dot_block(xp, w, cin, cin, acc);
-      } else {
+      {
         uint32_t j;
-        for (j = 0; j < b->n; j++) acc[j] = dot(xp, w + j * cin, cin);
+        if (b->n == QGT_BLOCK) {
+          dot_block(xp, w, cin, cin, acc);
+        } else {
+          for (j = 0; j < b->n; j++) acc[j] = dot(xp, w + j * cin, cin);
+        }
+        for (j = 0; j < b->n; j++) yp[j] = requant(b->bias[j] + acc[j], b->m0[j], b->shift[j], l);
+        continue;
       }
 #endif
       requant_block(l, b, acc, yp);
