@@ -144,8 +144,9 @@ Deno.test("LSQ variants end to end: learned steps become the exported scales; a 
       const specs = fin.quantized!.specs;
       const file = parseQgt(await Deno.readFile(join(vdir, "export", "model.qgt")), v);
       for (const l of file.layers.filter((l) => l.scales !== undefined)) {
-        const s = specs[l.name].scale;
+        const s = specs[l.name].steps;
         // the deployed grid is the learned one: explicit per-channel steps, not a search method
+        assert.equal(specs[l.name].scale, "lsq", `${v} ${l.name}`);
         assert.ok(Array.isArray(s) && s.length === (l.channels ?? 0), `${v} ${l.name}: ${s}`);
         const stored = new DataView(file.payload.buffer, file.payload.byteOffset + l.scales!);
         const got = Array.from({ length: s.length }, (_, c) => stored.getUint16(2 * c, true));

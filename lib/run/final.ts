@@ -146,7 +146,7 @@ export async function readFinal(path: string): Promise<FinalVariant> {
       };
     }
     f.quantized = {
-      specs: meta.specs,
+      specs: storedSpecs(meta.specs),
       weights: qt,
       latent,
       activationBits: meta.activationBits ?? 8,
@@ -154,6 +154,27 @@ export async function readFinal(path: string): Promise<FinalVariant> {
     };
   }
   return f;
+}
+
+/**
+ * Specs as a `final.qgtw` stores them. Files written before `QuantSpec.steps` existed hold LSQ's
+ * learned steps as explicit `scale` values: they become `scale: "lsq"` with those `steps`.
+ *
+ * @example
+ * ```ts
+ * import { storedSpecs } from "./final.ts";
+ * const s = storedSpecs({ c: { bits: 2, symmetric: true, perChannel: true, scale: [0.5, 0.25] as never } });
+ * if (s.c.scale !== "lsq" || (s.c.steps as number[])[1] !== 0.25) throw new Error();
+ * ```
+ */
+export function storedSpecs(specs: Record<string, QuantSpec>): Record<string, QuantSpec> {
+  return Object.fromEntries(
+    Object.entries(specs).map(([layer, spec]) => {
+      const old = spec.scale as unknown;
+      if (old === undefined || typeof old === "string") return [layer, spec];
+      return [layer, { ...spec, scale: "lsq", steps: old as number | number[] }];
+    }),
+  );
 }
 
 /** A finished variant loaded as a model (its codes, scales and ranges in `final.quantized`). */
