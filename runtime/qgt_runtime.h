@@ -1,8 +1,10 @@
 /*
- * qgt_runtime: runs a model.qgt (format versions 1-3, docs/format.md) in place from a
- * const byte array. Portable C99, no heap, no floating point: the caller passes one arena
- * (qgt_arena_bytes says how big), every input is validated before it is used, and the
- * results are bit-exact with qgt's TypeScript interpreter (lib/export/interpreter.ts).
+ * qgt_runtime: runs a model.qgt (format version 4, docs/format.md; `deno task export --upgrade`
+ * converts older files) in place from a const byte array. Portable C99, no heap, no floating
+ * point: the caller passes one arena (qgt_arena_bytes says how big), every input is validated
+ * before it is used, and the results are bit-exact with qgt's TypeScript interpreter
+ * (lib/engine/interpreter.ts). The kernels are chosen at compile time (qgt_kernels() names
+ * them): the reference loops, SSE2 on x86-64, or the DSP set on a Cortex-M4 and up.
  *
  *   qgt_model m;                                   (static or on the stack: qgt_model_size())
  *   if (qgt_load(&m, g_qgt_model_data, g_qgt_model_data_len) != QGT_OK) puts(qgt_error(&m));

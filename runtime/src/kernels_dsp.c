@@ -1,6 +1,6 @@
 /*
  * kernels_dsp.c: the inner loops for a Cortex-M with the DSP extension (Cortex-M4/M7/M33/M55:
- * __ARM_FEATURE_DSP), through ACLE intrinsics. A part of qgt_runtime.c, included by kernels.c
+ * __ARM_FEATURE_DSP), through ACLE intrinsics. A part of qgt_runtime.c, included by weights.c
  * when QGT_DSP is set; it computes the same integer sums as the reference loops, so the
  * outputs are bit-exact with them (the tests run both on the emulated Cortex-M4).
  *
@@ -9,7 +9,7 @@
  * both products to an accumulator, so four activations cost one load and two extensions, and
  * two multiply-accumulates each. The weights are unpacked from their 1-8-bit codes once per
  * block of output channels and layer pass (block_weights), straight into the lane order SMLAD
- * wants: within each group of four input channels, codes 0, 2, 1, 3 (dsp_slot in kernels.c).
+ * wants: within each group of four input channels, codes 0, 2, 1, 3 (dsp_slot in weights.c).
  */
 #include <arm_acle.h>
 
