@@ -94,16 +94,6 @@ static void dsp_dot(const int8_t *x, const int16_t *w, uint32_t cin, uint32_t n,
       (d)[k_ * (st)] = (int16_t)((int32_t)((u_ >> (B * k_)) & ((1u << B) - 1u)) * ((B) == 1 ? 2 : 1) + (lo)); \
   } while (0)
 
-/* Four bytes of codes at `at`, or the section's last bytes when fewer than four are left. */
-static uint32_t code_word_at(const uint8_t *codes, uint32_t at, uint32_t end) {
-  uint32_t u = 0, i;
-  if (at + 4u <= end) {
-    memcpy(&u, codes + at, 4);
-    return u;
-  }
-  for (i = 0; at + i < end; i++) u |= (uint32_t)codes[at + i] << (8u * i);
-  return u;
-}
 
 /* The input channels of one tap, B bits a code: each group of four channels' codes unpacked
  * into its slots (0, 2, 1, 3), then the cin % 4 left over as plain rows. Returns the next

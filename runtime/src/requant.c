@@ -48,6 +48,13 @@ typedef struct {
  *   act_min and act_max lie inside int32 and clamping is monotone. */
 #endif
 
+#ifdef QGT_DSP
+/* Channel j's 32-bit steps (t >= 33, above): SMMUL, add 2^(t-33), shift by t - 32. */
+static int32_t requant_hi(int32_t v, const qgt_block *b, uint32_t j) {
+  return ((int32_t)(((int64_t)v * b->m0[j]) >> 32) + b->rnd[j]) >> b->rsh[j];
+}
+#endif
+
 /* yp[j] = the requantized bias[j] + acc[j] of each channel of a block. */
 static void requant_block(const qgt_layer *l, const qgt_block *b, const int32_t *acc, int8_t *yp) {
   uint32_t j, n = b->n;
@@ -56,8 +63,7 @@ static void requant_block(const qgt_layer *l, const qgt_block *b, const int32_t 
   int32_t zp = l->out_zp, lo = l->act_min, hi = l->act_max;
   if (b->all_hi) { /* every channel takes the 32-bit steps: no branch per channel */
     for (j = 0; j < n; j++) {
-      int32_t q = (((int32_t)(((int64_t)(b->bias[j] + acc[j]) * b->m0[j]) >> 32) + b->rnd[j]) >>
-                   b->rsh[j]) + zp;
+      int32_t q = requant_hi(b->bias[j] + acc[j], b, j) + zp;
       q = q < lo ? lo : q;
       yp[j] = (int8_t)(q > hi ? hi : q);
     }
@@ -66,7 +72,7 @@ static void requant_block(const qgt_layer *l, const qgt_block *b, const int32_t 
   for (j = 0; j < n; j++) {
     int32_t v = b->bias[j] + acc[j], q;
     if (b->rsh[j]) {
-      q = (((int32_t)(((int64_t)v * b->m0[j]) >> 32) + b->rnd[j]) >> b->rsh[j]) + zp;
+      q = requant_hi(v, b, j) + zp;
     } else {
       int64_t w = (((int64_t)v * b->m0[j] + b->half[j]) >> b->t[j]) + zp;
       q = w < lo ? lo : w > hi ? hi : (int32_t)w;

@@ -19,13 +19,6 @@
  * then, rotated, (1, 3). */
 static uint32_t dsp_slot(uint32_t ci) { return (ci & ~3u) | ((ci & 1u) << 1) | ((ci & 2u) >> 1); }
 
-#ifdef QGT_DSP
-/* Int16 values per tap of a block's weights in the DSP layout, a multiple of 4 so that every
- * tap starts 8-byte aligned (at most QGT_BLOCK * cin: the scratch holds them). */
-static uint32_t tap_stride(uint32_t n, uint32_t cin) { return (n * cin + 3u) & ~3u; }
-#include "kernels_dsp.c"
-#endif
-
 /* Four bytes of codes as a little-endian word: one load where the target reads unaligned words
  * (the DSP targets do), else rd_u32's portable bytes. */
 static uint32_t code_word(const uint8_t *p) {
@@ -37,6 +30,21 @@ static uint32_t code_word(const uint8_t *p) {
   return rd_u32(p);
 #endif
 }
+
+/* Four bytes of codes at `at`, or the section's last bytes when fewer than four are left. */
+static uint32_t code_word_at(const uint8_t *codes, uint32_t at, uint32_t end) {
+  uint32_t u = 0, i;
+  if (at + 4u <= end) return code_word(codes + at);
+  for (i = 0; at + i < end; i++) u |= (uint32_t)codes[at + i] << (8u * i);
+  return u;
+}
+
+#ifdef QGT_DSP
+/* Int16 values per tap of a block's weights in the DSP layout, a multiple of 4 so that every
+ * tap starts 8-byte aligned (at most QGT_BLOCK * cin: the scratch holds them). */
+static uint32_t tap_stride(uint32_t n, uint32_t cin) { return (n * cin + 3u) & ~3u; }
+#include "kernels_dsp.c"
+#endif
 
 /* The weights (code - zero point) of output channels co..co+n-1 and their sums per tap. Kernels
  * are [kh][kw][cin][cout] (conv2d; dense as [in][out]) and [kh][kw][c] (depthwise), so at each
@@ -87,9 +95,9 @@ static void block_weights(const qgt_model *m, const qgt_layer *l, uint32_t co, u
         first = t * cin + ci, step = taps * cin;
 #endif
       }
-      if (off + n * bits <= 32u && byte + 4u <= end) {
+      if (off + n * bits <= 32u) {
         /* the block's codes within one little-endian word (always at 1-3 bits) */
-        uint32_t u = code_word(codes + byte) >> off, d = first;
+        uint32_t u = code_word_at(codes, byte, end) >> off, d = first;
         for (j = 0; j < n; j++, u >>= bits, d += step) {
           int32_t x = (int32_t)(u & mask) * mul + base[j];
           w[swap ? first + dsp_slot(j) : d] = (int16_t)x;
