@@ -202,10 +202,7 @@ function maxPoolOp(c: Conversion, l: Layer, rt: RuntimeLayer, from: Made): Made 
 
 /** Global average pooling as MEAN over height and width, keeping its input's quantization. */
 function meanOp(c: Conversion, l: Layer, rt: RuntimeLayer, from: Made): Made {
-  const axes = c.mb.tensor(
-    { name: `${l.name}/axes`, shape: [2], type: TensorType.INT32 },
-    new Uint8Array(Int32Array.from([1, 2]).buffer),
-  );
+  const axes = c.mb.int32s(`${l.name}/axes`, [1, 2]);
   const y = int8Output(c, l, rt, from.q);
   c.mb.op(BuiltinOperator.MEAN, 2, [from.x, axes], [y], { kind: "reducer", keepDims: false });
   return { x: y, q: from.q };
@@ -290,11 +287,6 @@ function logitConv(
 ): Made {
   const { mb } = c;
   const cin = rt.inShape.reduce((a, b) => a * b, 1), classes = rt.outShape.at(-1)!;
-  const shapeOf = (name: string, dims: number[]) =>
-    mb.tensor(
-      { name, shape: [dims.length], type: TensorType.INT32 },
-      new Uint8Array(Int32Array.from(dims).buffer),
-    );
   const q16 = tensorQuant(inScale, 0);
   const x4 = mb.tensor({
     name: `${l.name}/input4d`,
@@ -302,7 +294,7 @@ function logitConv(
     type: TensorType.INT16,
     quant: q16,
   });
-  mb.op(BuiltinOperator.RESHAPE, 1, [x16, shapeOf(`${l.name}/shape4d`, [1, 1, 1, cin])], [x4]);
+  mb.op(BuiltinOperator.RESHAPE, 1, [x16, mb.int32s(`${l.name}/shape4d`, [1, 1, 1, cin])], [x4]);
   const packed = weightTensors(mb, l, rt, inScale, false, c.file, true);
   const y4 = mb.tensor({
     name: `${l.name}/conv`,
@@ -323,7 +315,7 @@ function logitConv(
     type: TensorType.INT16,
     quant: tensorQuant(out.scale, out.zeroPoint),
   });
-  mb.op(BuiltinOperator.RESHAPE, 1, [y4, shapeOf(`${l.name}/shape`, [1, classes])], [y]);
+  mb.op(BuiltinOperator.RESHAPE, 1, [y4, mb.int32s(`${l.name}/shape`, [1, classes])], [y]);
   return { x: y, q: out };
 }
 

@@ -50,6 +50,14 @@ export class ModelBuilder {
     return this.tensors.length - 1;
   }
 
+  /** A constant int32 vector (MEAN's axes, RESHAPE's shape). */
+  int32s(name: string, values: number[]): number {
+    return this.tensor(
+      { name, shape: [values.length], type: TensorType.INT32 },
+      new Uint8Array(Int32Array.from(values).buffer),
+    );
+  }
+
   op(builtin: number, version: number, inputs: number[], outputs: number[], options?: TfOptions) {
     let opcode = this.opcodes.findIndex((c) => c.builtin === builtin && c.version === version);
     if (opcode < 0) opcode = this.opcodes.push({ builtin, version }) - 1;
