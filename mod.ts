@@ -24,8 +24,10 @@ export * from "./lib/run/mod.ts";
 export { collectSeeds, defaultPairs, pairRow, variantSeedRows } from "./lib/analysis/seeds.ts";
 export { writeSeedsReport } from "./lib/analysis/seeds_report.ts";
 export { planSweep, runLocal, runSlurm } from "./lib/sweep/mod.ts";
+export { writeSite } from "./lib/site/site.ts";
 export {
   compareSummaries,
+  joinSummaries,
   pickRuns,
   regressions,
   runDifferences,

@@ -25,6 +25,7 @@ export const LAYERS = [
   "report",
   "experiment",
   "analysis",
+  "site",
   "sweep",
   "cli",
 ];

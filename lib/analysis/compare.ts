@@ -200,18 +200,41 @@ export interface Comparison {
  * ```
  */
 export async function compareSummaries(dirA: string, dirB: string): Promise<Comparison> {
-  const ta = await readSummary(dirA), tb = await readSummary(dirB);
-  const inB = new Map(tb.map((r) => [r.variant, r]));
+  return joinSummaries(await readSummary(dirA), await readSummary(dirB), COMPARED);
+}
+
+/**
+ * The join of {@link compareSummaries} on summary rows already read: per
+ * variant in both and metric of `metrics`, A, B and B - A. Self-contained (it
+ * uses nothing outside its body), so the results site runs this very function
+ * in the browser.
+ *
+ * @example
+ * ```ts
+ * import { joinSummaries } from "./compare.ts";
+ * const c = joinSummaries([{ variant: "q", accuracy: 0.9 }, { variant: "x", accuracy: 1 }],
+ *   [{ variant: "q", accuracy: 0.85 }], ["accuracy"]);
+ * if (c.rows.length !== 1 || Math.abs(c.rows[0].delta + 0.05) > 1e-12 || c.onlyA[0] !== "x") throw new Error();
+ * ```
+ */
+export function joinSummaries(
+  ta: readonly object[],
+  tb: readonly object[],
+  metrics: readonly string[],
+): Comparison {
+  const get = (r: object, k: string) => (r as Record<string, unknown>)[k];
+  const inB = new Map(tb.map((r) => [String(get(r, "variant")), r]));
   const rows: CompareRow[] = [];
   for (const ra of ta) {
-    const rb = inB.get(ra.variant);
+    const variant = String(get(ra, "variant")), rb = inB.get(variant);
     if (!rb) continue;
-    for (const m of COMPARED) {
-      const a = Number(ra[m]), b = Number(rb[m]);
-      rows.push({ variant: ra.variant, metric: m, a, b, delta: b - a });
+    for (const m of metrics) {
+      const a = Number(get(ra, m)), b = Number(get(rb, m));
+      rows.push({ variant, metric: m, a, b, delta: b - a });
     }
   }
-  const va = ta.map((r) => r.variant), vb = tb.map((r) => r.variant);
+  const va = ta.map((r) => String(get(r, "variant"))),
+    vb = tb.map((r) => String(get(r, "variant")));
   return {
     rows,
     onlyA: va.filter((v) => !vb.includes(v)),

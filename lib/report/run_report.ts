@@ -33,11 +33,17 @@ export function curvesSpec(
     data: { values: metrics.filter((r) => r.split === "val" && r.metric === "accuracy") },
     mark: { type: "line", point: true },
     encoding: {
-      x: { field: "epoch", type: "quantitative", title: "epoch (all phases of a variant)" },
+      x: {
+        field: "epoch",
+        type: "quantitative",
+        title: "epoch (all phases of a variant)",
+        axis: { tickMinStep: 1, format: "d" },
+      },
       y: {
         field: "value",
         type: "quantitative",
-        title: "validation accuracy",
+        title: "validation accuracy (%)",
+        axis: { format: ".0%" },
         scale: { zero: false },
       },
       color: { field: "variant", type: "nominal" },
@@ -75,8 +81,15 @@ export function sizeAccuracySpec(
         scale: { type: "log" },
         title: "model size (bytes, log scale)",
       },
-      y: { field: "accuracy", type: "quantitative", scale: { zero: false }, title: "accuracy" },
-      color: { field: "mode", type: "nominal" },
+      y: {
+        field: "accuracy",
+        type: "quantitative",
+        scale: { zero: false },
+        title: "accuracy (%)",
+        axis: { format: ".1%" },
+      },
+      color: { field: "variant", type: "nominal" },
+      shape: { field: "mode", type: "nominal" },
       tooltip: [{ field: "variant" }, { field: "bytes" }, { field: "accuracy", format: ".4f" }],
     },
   };
@@ -141,7 +154,11 @@ export function layerErrorSpec(layers: Record<string, unknown>[]): VegaLiteSpec 
     mark: { type: "line", point: true },
     encoding: {
       x: { field: "layer", type: "ordinal", sort: order, title: "layer (network order)" },
-      y: { field: "grid_error", type: "quantitative", title: "mean ((w - Q(w)) / s)^2" },
+      y: {
+        field: "grid_error",
+        type: "quantitative",
+        title: "mean ((w - Q(w)) / s)^2 (grid steps squared)",
+      },
       color: { field: "variant", type: "nominal" },
       tooltip: [{ field: "variant" }, { field: "layer" }, { field: "bits" }, {
         field: "grid_error",
@@ -182,7 +199,7 @@ export function layerEpochSpec(
       mark: "rect",
       encoding: {
         x: { field: "layer", type: "ordinal", sort: order, title: "layer (network order)" },
-        y: { field: "epoch", type: "ordinal", title: "epoch" },
+        y: { field: "epoch", type: "ordinal", title: "epoch (all phases of a variant)" },
         color: {
           field,
           type: "quantitative",

@@ -376,7 +376,8 @@ export async function listRunDirs(
   else {
     try {
       for await (const e of Deno.readDir(outRoot)) {
-        if (e.isDirectory && !e.name.startsWith(".")) ids.push(e.name);
+        // derived/ holds files made from committed models (deno task mcu, tflite), not runs
+        if (e.isDirectory && !e.name.startsWith(".") && e.name !== "derived") ids.push(e.name);
       }
     } catch { /* no runs yet */ }
   }
