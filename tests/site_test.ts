@@ -5,7 +5,7 @@ import { assert } from "./assert.ts";
 import { tempDir } from "./tmp.ts";
 import { cli, fabricateRun } from "./helpers.ts";
 import { chromium, openPage } from "./browser.ts";
-import { readRunRecord, writeRunTables } from "../lib/run/run_dir.ts";
+import { readRunRecord, writeRunRecord, writeRunTables } from "../lib/run/run_dir.ts";
 import { readSummary } from "../lib/run/run_dir.ts";
 import { writeSite } from "../lib/site/site.ts";
 import { REPO_ROOT } from "../lib/util/path.ts";
@@ -41,6 +41,8 @@ async function fixture(): Promise<{ root: string; runs: string[] }> {
     runId: "run-c",
     seed: 2,
   });
+  const recC = await readRunRecord(c);
+  await writeRunRecord(c, { ...recC, warnings: ["warning: only 40 validation images"] });
   // B has training curves: three epochs of two variants
   const metrics = ["float", "qgt-2"].flatMap((variant, k) =>
     [1, 2, 3].map((epoch) => ({
@@ -113,6 +115,8 @@ Deno.test("site: pages for every run, the same bytes from the same runs", async 
   const float = tableRows(exp, "seeds-default").find((r) => r[0] === "float")!;
   assert.deepStrictEqual(float.slice(1, 4), ["2", "1,2", "90"]);
   const pair = tableRows(exp, "pairs-default")[0];
+  const pageC = new TextDecoder().decode(f1.get(`runs/${root.split("/").pop()}/exp/run-c.html`));
+  assert.match(pageC, /<ul class="warnings"><li>only 40 validation images<\/li><\/ul>/);
   // qgt-2 - qat-2 over seeds 1 (83.5 - 86) and 2 (85 - 84): mean (-2.5 + 1) / 2
   assert.deepStrictEqual([pair[0], pair[1], pair[3]], ["qgt-2 - qat-2", "2", "-0.75"]);
 });

@@ -50,6 +50,8 @@ export interface SiteRun {
   /** Training backend (`wasm`, `native` with oneDNN's version and ISA, `cpu`). */
   backend: string;
   summary: VariantSummaryRow[];
+  /** Warnings about what the figures rest on (run.json's). */
+  warnings: string[];
   /** Cortex-M4 figures by variant, where measured. */
   mcu: Record<string, McuFigures>;
   /** The run page, relative to the site's root. */
@@ -255,6 +257,7 @@ export async function collectSite(
         seconds: timed.length ? timed.reduce((t, s) => t + s, 0) : null,
         backend: backendOf(rec.versions),
         summary,
+        warnings: rec.warnings ?? [],
         mcu: await mcuFigures(r.dir, summary.map((s) => s.variant)),
         page: `runs/${key}.html`,
       });

@@ -277,7 +277,12 @@ commit <code>${escapeXml(r.commit.slice(0, 12))}</code>${r.dirty ? " (dirty tree
     escapeXml(relRun)
   }/${RUN_FILES.report}">report.html</a>,
 <a href="${escapeXml(relRun)}/">the run directory</a>.</p>`;
-  const body = `${rec}
+  const warnings = r.warnings.length
+    ? `<ul class="warnings">${
+      r.warnings.map((w) => `<li>${escapeXml(w.replace(/^warning: /, ""))}</li>`).join("")
+    }</ul>`
+    : "";
+  const body = `${rec}${warnings}
 <p><a href="${up}compare.html#a=${encodeURIComponent(r.key)}">Compare this run with another</a></p>
 <h2>Summary</h2>
 ${
