@@ -10,8 +10,13 @@ import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import * as vegaEmbed from "vega-embed";
 import { changeSpec } from "./plots.ts";
-import { joinSummaries, regressions, runDifferences, wideRows } from "../analysis/compare.ts";
-import { COMPARED } from "../analysis/compare.ts";
+import {
+  COMPARED,
+  joinSummaries,
+  regressions,
+  runDifferences,
+  wideRows,
+} from "../analysis/compare.ts";
 import { collectSite, type SiteData } from "./data.ts";
 import { comparePage, experimentPage, experimentsPage, indexPage, runPage } from "./pages.ts";
 import { readRunRecord } from "../run/run_dir.ts";
