@@ -130,6 +130,9 @@ Deno.test("site: a run root that is not a directory is a one-line error and writ
 });
 
 const browser = await chromium();
+if (!browser) {
+  console.error("site browser test skipped: no chromium (apt-get install chromium; .ci/run does)");
+}
 
 Deno.test({
   name: "site in Chromium: index, run, experiment and compare pages work offline",
