@@ -174,12 +174,24 @@ export function runDifferences(a: RunRecord, b: RunRecord): string[] {
   diff("seed", a.seed, b.seed);
   diff("dataset", a.dataset, b.dataset);
   diff("settings hash", a.experiment.hash.slice(0, 12), b.experiment.hash.slice(0, 12));
-  // the training backend (and its library, threads): native and wasm kernels round differently
-  const backend = (r: RunRecord) =>
-    [r.versions?.backend, r.versions?.onednn && `oneDNN ${r.versions.onednn}`, r.versions?.isa]
-      .filter(Boolean).join(" ");
-  diff("training backend", backend(a), backend(b));
+  // the training backend (and its library): native and wasm kernels round differently
+  diff("training backend", backendOf(a.versions), backendOf(b.versions));
   return out;
+}
+
+/**
+ * A run's training backend in one line: `wasm`, or `native oneDNN 2.6.3 avx2` (empty for runs
+ * that did not record it). Self-contained, like {@link runDifferences} that calls it, for the
+ * results site's browser script.
+ *
+ * @example
+ * ```ts
+ * import { backendOf } from "./compare.ts";
+ * if (backendOf({ deno: "", tfjs: "", backend: "native", onednn: "2.6.3", isa: "avx2" }) !== "native oneDNN 2.6.3 avx2") throw new Error();
+ * ```
+ */
+export function backendOf(v: RunRecord["versions"] | undefined): string {
+  return [v?.backend, v?.onednn && `oneDNN ${v.onednn}`, v?.isa].filter(Boolean).join(" ");
 }
 
 /** Result of {@link compareSummaries}. */

@@ -15,11 +15,9 @@ import {
   runStatus,
 } from "../run/run_dir.ts";
 import { formatRows } from "../util/tables.ts";
+import { summaryHeadline } from "../report/run_outputs.ts";
 import { exists } from "../util/fs.ts";
 import { formatDuration } from "../util/progress.ts";
-
-/** Bytes as kilobytes, one decimal below 10 KB. */
-const kb = (b: number) => (b / 1000).toFixed(b < 10000 ? 1 : 0);
 
 const USAGE = "usage: deno task runs [--experiment ID] [--out DIR]";
 
@@ -54,10 +52,7 @@ await runMain(async () => {
     let headline = "";
     if (status === "running" && rec.progress) headline = progressText(rec);
     else if (await exists(join(r.dir, RUN_FILES.summary))) {
-      const s = await readSummary(r.dir);
-      headline = s.map((x) =>
-        `${x.variant} ${(Number(x.accuracy) * 100).toFixed(1)}% ${kb(Number(x.bytes))}KB`
-      ).join(" | ");
+      headline = summaryHeadline(await readSummary(r.dir));
     } else {
       const done = Object.values(rec.variants).filter((v) => v.status === "complete").length;
       headline = `${done}/${Object.keys(rec.variants).length} variants done`;

@@ -61,6 +61,27 @@ export function summaryRows(
 }
 
 /**
+ * A run's summary in one line: each variant's accuracy (%) and size (KB, one decimal below 10 KB),
+ * as `deno task runs` and the results site show it.
+ *
+ * @example
+ * ```ts
+ * import { summaryHeadline } from "./run_outputs.ts";
+ * const h = summaryHeadline([{ variant: "qgt-2", accuracy: 0.9123, bytes: 8100 }]);
+ * if (h !== "qgt-2 91.2% 8.1KB") throw new Error(h);
+ * ```
+ */
+export function summaryHeadline(
+  rows: readonly Pick<VariantSummaryRow, "variant" | "accuracy" | "bytes">[],
+): string {
+  const kb = (b: number) => (b / 1000).toFixed(b < 10000 ? 1 : 0);
+  return rows.map((x) =>
+    `${x.variant} ${(Number(x.accuracy) * 100).toFixed(1)}% ${kb(Number(x.bytes))}KB`
+  )
+    .join(" | ");
+}
+
+/**
  * x rounded to `digits` decimals, without float noise in its text (0.1 + 0.2 gives 0.3).
  *
  * @example

@@ -8,14 +8,16 @@
 import { basename, join, relative, resolve } from "node:path";
 import {
   listRunDirs,
-  type LocatedRun,
   readSummary,
   RUN_FILES,
+  type RunRecord,
   runStatus,
   variantFiles,
   type VariantSummaryRow,
 } from "../run/run_dir.ts";
 import { derivedPath } from "../run/model_images.ts";
+import { backendOf } from "../analysis/compare.ts";
+import type { McuReport } from "../engine/mcu.ts";
 import { exists } from "../util/fs.ts";
 
 /** A variant's Cortex-M4 figures (`deno task mcu`'s mcu.json), when measured. */
@@ -50,8 +52,8 @@ export interface SiteRun {
   /** Training backend (`wasm`, `native` with oneDNN's version and ISA, `cpu`). */
   backend: string;
   summary: VariantSummaryRow[];
-  /** Warnings about what the figures rest on (run.json's). */
-  warnings: string[];
+  /** The run's run.json. */
+  record: RunRecord;
   /** Cortex-M4 figures by variant, where measured. */
   mcu: Record<string, McuFigures>;
   /** The run page, relative to the site's root. */
@@ -67,16 +69,10 @@ export interface SiteData {
   colors: Record<string, string>;
 }
 
-/** A one-line description of the training backend of a run record. */
-export function backendOf(v: LocatedRun["record"]["versions"] | undefined): string {
-  if (!v?.backend) return "?";
-  return [v.backend, v.onednn && `oneDNN ${v.onednn}`, v.isa].filter(Boolean).join(" ");
-}
-
 async function readMcu(path: string): Promise<McuFigures | null> {
   if (!(await exists(path))) return null;
   try {
-    const j = JSON.parse(await Deno.readTextFile(path));
+    const j = JSON.parse(await Deno.readTextFile(path)) as Partial<McuReport>;
     if (typeof j.flash !== "number" || typeof j.ram !== "number") return null;
     const per = Array.isArray(j.instructionsPerImage) ? j.instructionsPerImage : [];
     return {
@@ -255,9 +251,9 @@ export async function collectSite(
         started: rec.started,
         status: runStatus(rec),
         seconds: timed.length ? timed.reduce((t, s) => t + s, 0) : null,
-        backend: backendOf(rec.versions),
+        backend: backendOf(rec.versions) || "?",
         summary,
-        warnings: rec.warnings ?? [],
+        record: rec,
         mcu: await mcuFigures(r.dir, summary.map((s) => s.variant)),
         page: `runs/${key}.html`,
       });

@@ -16,6 +16,7 @@ import {
   layerErrorSpec,
   sizeAccuracySpec,
 } from "../report/run_report.ts";
+import { summaryHeadline } from "../report/run_outputs.ts";
 import { collectSeeds, defaultPairs, pairRow, variantSeedRows } from "../analysis/seeds.ts";
 import type { SiteData, SiteRun } from "./data.ts";
 import { type Cell, cell, page, plot, table } from "./html.ts";
@@ -24,16 +25,6 @@ import { interactive, type TrendRow, trendSpec } from "./plots.ts";
 const short = (c: string) => c.slice(0, 7);
 const date = (iso: string) => iso.slice(0, 16).replace("T", " ");
 const pct = (x: unknown) => (x === null || x === undefined || x === "" ? null : Number(x) * 100);
-
-/** The headline of a run: each variant's accuracy and size. */
-function headline(r: SiteRun): string {
-  return r.summary.map((s) => {
-    const a = pct(s.accuracy);
-    return `${s.variant} ${a === null ? "?" : a.toFixed(1)}% ${
-      (Number(s.bytes) / 1000).toFixed(0)
-    }KB`;
-  }).join(" | ");
-}
 
 /** The runs table of the index (and of an experiment's page), with links relative to `up`. */
 function runsTable(id: string, runs: SiteRun[], up: string, select: boolean): string {
@@ -50,7 +41,7 @@ function runsTable(id: string, runs: SiteRun[], up: string, select: boolean): st
     { text: r.seconds === null ? "-" : formatDuration(r.seconds), sort: r.seconds ?? -1 },
     cell(r.backend),
     cell(r.root),
-    { text: headline(r), sort: headline(r) },
+    cell(summaryHeadline(r.summary)),
   ]);
   const cols = [
     ...(select ? ["pick"] : []),
@@ -277,9 +268,10 @@ commit <code>${escapeXml(r.commit.slice(0, 12))}</code>${r.dirty ? " (dirty tree
     escapeXml(relRun)
   }/${RUN_FILES.report}">report.html</a>,
 <a href="${escapeXml(relRun)}/">the run directory</a>.</p>`;
-  const warnings = r.warnings.length
+  const warned = r.record.warnings ?? [];
+  const warnings = warned.length
     ? `<ul class="warnings">${
-      r.warnings.map((w) => `<li>${escapeXml(w.replace(/^warning: /, ""))}</li>`).join("")
+      warned.map((w) => `<li>${escapeXml(w.replace(/^warning: /, ""))}</li>`).join("")
     }</ul>`
     : "";
   const body = `${rec}${warnings}

@@ -38,13 +38,16 @@ function filterTable(t, text, count) {
   if (count) count.textContent = `${shown} of ${t.tBodies[0].rows.length} rows`;
 }
 
+/** Clicking a header of `t` sorts by that column. */
+function makeSortable(t) {
+  [...t.tHead.rows[0].cells].forEach((th, i) => {
+    th.title = "click to sort";
+    th.addEventListener("click", () => sortTable(t, i));
+  });
+}
+
 function setUpTables() {
-  for (const t of document.querySelectorAll("table.sortable")) {
-    [...t.tHead.rows[0].cells].forEach((th, i) => {
-      th.title = "click to sort";
-      th.addEventListener("click", () => sortTable(t, i));
-    });
-  }
+  for (const t of document.querySelectorAll("table.sortable")) makeSortable(t);
   for (const input of document.querySelectorAll("input.filter")) {
     const t = document.getElementById(input.dataset.table);
     const count = document.querySelector(`span.count[data-table="${input.dataset.table}"]`);
@@ -193,10 +196,7 @@ function showComparison(site, a, b, pct, out) {
   }));
   const plotDiv = document.getElementById("compare-plot");
   if (bars.length) renderPlot(plotDiv, changeSpec(bars, site.colors));
-  const t = document.getElementById("compare-table");
-  [...t.tHead.rows[0].cells].forEach((th, i) =>
-    th.addEventListener("click", () => sortTable(t, i))
-  );
+  makeSortable(document.getElementById("compare-table"));
 }
 
 function setUpCompare() {

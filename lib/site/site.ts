@@ -11,6 +11,7 @@ import { dirname, join, resolve } from "node:path";
 import * as vegaEmbed from "vega-embed";
 import { changeSpec } from "./plots.ts";
 import {
+  backendOf,
   COMPARED,
   joinSummaries,
   regressions,
@@ -19,7 +20,6 @@ import {
 } from "../analysis/compare.ts";
 import { collectSite, type SiteData } from "./data.ts";
 import { comparePage, experimentPage, experimentsPage, indexPage, runPage } from "./pages.ts";
-import { readRunRecord } from "../run/run_dir.ts";
 
 /** What {@link writeSite} wrote. */
 export interface SiteSummary {
@@ -43,42 +43,39 @@ function libraryFiles(): [string, string][] {
 
 /** The compare view's functions: the very ones `deno task compare` runs, as browser script. */
 function compareLib(): string {
-  const fns = [joinSummaries, wideRows, regressions, runDifferences, changeSpec];
+  const fns = [joinSummaries, wideRows, regressions, runDifferences, backendOf, changeSpec];
   return `// qgt's compare functions (lib/analysis/compare.ts, lib/site/plots.ts), as deno task site wrote them\n` +
     `var QGT_COMPARED = ${JSON.stringify(COMPARED)};\n` +
     fns.map((f) => f.toString()).join("\n\n") + "\n";
 }
 
 /** The runs as the compare view needs them: keys, labels, summaries and what runDifferences reads. */
-async function runsScript(d: SiteData): Promise<string> {
-  const runs = [];
-  for (const r of d.runs) {
-    const rec = await readRunRecord(r.dir);
-    runs.push({
-      key: r.key,
-      experiment: r.experiment,
-      runId: r.runId,
-      commit: r.commit,
-      started: r.started,
-      status: r.status,
-      profile: r.profile,
-      seed: r.seed,
-      page: r.page,
-      summary: r.summary.map((s) => ({
-        variant: s.variant,
-        accuracy: s.accuracy,
-        bytes: s.bytes,
-        reduction: s.reduction,
-        accuracy_drop: s.accuracy_drop,
-      })),
-      record: {
-        experiment: rec.experiment,
-        seed: rec.seed,
-        dataset: rec.dataset,
-        versions: rec.versions,
-      },
-    });
-  }
+function runsScript(d: SiteData): string {
+  const runs = d.runs.map((r) => ({
+    key: r.key,
+    experiment: r.experiment,
+    runId: r.runId,
+    commit: r.commit,
+    started: r.started,
+    status: r.status,
+    profile: r.profile,
+    seed: r.seed,
+    page: r.page,
+    summary: r.summary.map((s) => ({
+      variant: s.variant,
+      accuracy: s.accuracy,
+      bytes: s.bytes,
+      reduction: s.reduction,
+      accuracy_drop: s.accuracy_drop,
+    })),
+    // what runDifferences reads
+    record: {
+      experiment: r.record.experiment,
+      seed: r.record.seed,
+      dataset: r.record.dataset,
+      versions: r.record.versions,
+    },
+  }));
   const data = { runs, commits: d.commits, colors: d.colors };
   return `window.QGT_SITE = ${JSON.stringify(data)};\n`;
 }
@@ -117,7 +114,7 @@ export async function writeSite(
       await write(`assets/${f}`, await Deno.readTextFile(join(here, f)));
     }
     await write("assets/compare-lib.js", compareLib());
-    await write("data/runs.js", await runsScript(d));
+    await write("data/runs.js", runsScript(d));
     await write("index.html", indexPage(d));
     await write("experiments.html", experimentsPage(d));
     await write("compare.html", comparePage());
